@@ -1,0 +1,79 @@
+/*
+ * kg_measure.h - verify and time one variant on one problem in a forked worker.
+ *
+ * The protocol (DESIGN.md): the worker pins itself to a core, creates the problem (seeded
+ * inputs), verifies the variant against the template's reference, warms up, then takes samples
+ * until both a minimum measured time and a minimum sample count are reached.  Kernels shorter
+ * than `min_sample_ns` are repeated inside a sample (inner repetitions) so the timer's
+ * resolution does not matter.  Each sample also reads context switches and CPU migrations
+ * (perf software events); a disturbed sample is retaken, up to a bound, and counted.  A crash
+ * (signal), an abort, a hang (timeout) or a wrong result is a recorded outcome, never the end
+ * of the caller.  Results come back over a pipe.
+ */
+#ifndef KG_MEASURE_H
+#define KG_MEASURE_H
+
+#include <stdbool.h>
+
+#include "kg_abi.h"
+#include "kg_counters.h"
+#include "kg_stats.h"
+#include "kg_status.h"
+
+/** Entry points of a compiled variant (see kg_abi.h).  verify may be NULL (not checked). */
+typedef struct kg_entry {
+  kg_create_fn create;
+  kg_run_fn run;         /**< what is timed: the variant's kg_run or a kg_baseline_<name> */
+  kg_verify_fn verify;   /**< checked before timing; NULL skips verification (baselines) */
+  kg_destroy_fn destroy;
+} kg_entry;
+
+/** Measurement options; kg_measure_opts_default fills the documented defaults. */
+typedef struct kg_measure_opts {
+  double min_time_s;     /**< minimum total measured time (default 0.2 s) */
+  int min_samples;       /**< at least this many samples (default 10) */
+  int max_samples;       /**< at most this many (default 100000) */
+  double warmup_s;       /**< warm-up time before sampling (default 0.05 s) */
+  double min_sample_ns;  /**< inner repetition until one sample takes this long (default 2000 ns) */
+  double timeout_s;      /**< the worker is killed after this long (default 60 s) */
+  bool cold;             /**< flush caches (write a buffer of 2x the LLC) before each sample */
+  int cpu;               /**< pin the worker to this core; -1 = do not pin (default 0) */
+  int max_retakes;       /**< bound on retaken disturbed samples (default 100) */
+  double noisy_rel_ci;   /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
+                              this after the retakes (default 0.05) */
+  int nevents;           /**< extra counter events to read around the timed region */
+  const char *events[KG_MAX_EVENTS];
+} kg_measure_opts;
+
+void kg_measure_opts_default(kg_measure_opts *o);
+
+/** The outcome of one measurement. */
+typedef struct kg_measurement {
+  kg_status status;      /**< KG_OK, KG_EVERIFY, KG_ECRASH, KG_ETIMEOUT, or KG_EINTERNAL when
+                              kg_create returned NULL */
+  char reason[1024];     /**< "" when ok; "SIGSEGV", "timed out after 60 s", the verify message */
+  kg_stats stats;        /**< ns per kg_run call, over the kept samples */
+  int inner_reps;        /**< kg_run calls per sample */
+  int retaken;           /**< samples retaken because a context switch or migration hit them */
+  double ctx_switches;   /**< context switches per kept sample (mean), NAN when unavailable */
+  double migrations;     /**< CPU migrations per kept sample (mean), NAN when unavailable */
+  double page_faults;    /**< page faults per kept sample (mean), NAN when unavailable */
+  bool noisy;            /**< the median's CI stayed wider than noisy_rel_ci */
+  bool cold;             /**< measured with cache flushing */
+  int nevents;
+  double events[KG_MAX_EVENTS];   /**< mean count per kg_run call; NAN when unavailable */
+  bool event_available[KG_MAX_EVENTS];
+  char event_why[KG_MAX_EVENTS][64];
+  double wall_s;         /**< wall time of the whole worker */
+} kg_measurement;
+
+/**
+ * Fork a worker that creates problem p with e->create, verifies (when e->verify), measures
+ * e->run under opts and destroys the state.  The outcome lands in *out (out->status); the
+ * return value is an error only when the worker could not be run at all (KG_EINTERNAL: fork or
+ * pipe failed).  Thread-compatible: one measurement at a time per process.
+ */
+kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts,
+                     kg_measurement *out, kg_ctx *ctx);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * kg_abi.h - the contract between kgen's harness and a kernel template.
+ *
+ * A template is a C file that, once expanded with a variant's parameters, exports these
+ * entry points (fixed names, C linkage).  The harness knows nothing else about the kernel:
+ * allocation, seeded initialisation, the reference check and any state kept across steps
+ * (the paired cache's active set) all live in the template.
+ *
+ *   void *kg_create(const kg_problem *p);                 allocate and seed-initialise; NULL on failure
+ *   void  kg_run(void *state);                             one step of the variant (the timed region)
+ *   int   kg_verify(void *state, char *msg, size_t cap);   run variant and reference on the same inputs,
+ *                                                          compare; 0 when equal within tolerance,
+ *                                                          otherwise non-zero with a message in msg
+ *   void  kg_destroy(void *state);                         free everything kg_create made
+ *   void  kg_baseline_<name>(void *state);                 one step of each baseline the spec names
+ *
+ * kg_run may be called any number of times after kg_create and after kg_verify; each call must
+ * do the same amount of work (a stateful kernel cycles through precomputed inputs).
+ * Every function is called from one thread; the variant itself may use OpenMP.
+ */
+#ifndef KG_ABI_H
+#define KG_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KG_ABI_VERSION 1
+#define KG_MAX_DIMS 16
+
+/** A problem instance: named integer dimensions (sorted by name), seed and tolerance. */
+typedef struct kg_problem {
+  int ndims;
+  const char *const *dim_names; /**< [ndims], sorted by strcmp */
+  const int64_t *dims;          /**< [ndims] */
+  uint64_t seed;                /**< seed for all pseudo-random inputs */
+  double rtol, atol;            /**< |x - ref| <= atol + rtol * |ref| passes; 0, 0 = exact */
+} kg_problem;
+
+typedef void *(*kg_create_fn)(const kg_problem *p);
+typedef void (*kg_run_fn)(void *state);
+typedef int (*kg_verify_fn)(void *state, char *msg, size_t cap);
+typedef void (*kg_destroy_fn)(void *state);
+
+#endif
