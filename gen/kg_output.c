@@ -1,0 +1,387 @@
+/*
+ * kg_output.c - what a tuning run leaves behind: the autotune JSON, each winner's standalone
+ * source, the per-variant CSV and the summary table (kg_tune.h).  Files are written to a
+ * temporary name beside their target and renamed, so a reader never sees half a file and a
+ * failed run leaves tuned/ as it was.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kg_template.h"
+#include "kg_tune.h"
+
+#ifndef KG_VERSION
+#define KG_VERSION "0"
+#endif
+
+/* mkdir -p */
+static kg_status kg_mkdirs(const char *path, kg_ctx *ctx) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return kg_ctx_set(ctx, KG_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  return KG_OK;
+}
+
+/* Write data to path.tmp.<pid>, fsync, and leave it for kg_commit to rename. */
+static kg_status kg_write_temp(const char *path, const char *data, size_t len, kg_ctx *ctx) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", tmp, strerror(errno));
+  size_t w = fwrite(data, 1, len, f);
+  int bad = w != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
+  int err = errno;
+  if (fclose(f) != 0) bad = 1;
+  if (bad) {
+    unlink(tmp);
+    return kg_ctx_set(ctx, KG_EIO, "%s: write failed: %s", tmp, strerror(err ? err : EIO));
+  }
+  return KG_OK;
+}
+
+static kg_status kg_commit(const char *path, kg_ctx *ctx) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  if (rename(tmp, path) != 0) {
+    unlink(tmp);
+    return kg_ctx_set(ctx, KG_EIO, "%s: rename failed: %s", path, strerror(errno));
+  }
+  return KG_OK;
+}
+
+static void kg_discard(const char *path) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  unlink(tmp);
+}
+
+static const int32_t *kg_point(const kg_spec *s, long point) {
+  return s->points + (size_t)point * (size_t)s->nparams;
+}
+
+static json_t *kg_params_json(const kg_spec *s, long point) {
+  json_t *o = json_object();
+  const int32_t *pt = kg_point(s, point);
+  for (int i = 0; i < s->nparams; i++) {
+    const kg_param *p = &s->params[i];
+    json_object_set_new(o, p->name, p->kind == KG_PARAM_INT ? json_integer(p->ivalues[pt[i]])
+                                                          : json_string(p->svalues[pt[i]]));
+  }
+  return o;
+}
+
+static json_t *kg_real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* Achieved rates per run of the kernel: NAN when the spec has no such metric. */
+static double kg_gbps(const kg_spec_problem *sp, double p50_ns) {
+  return sp->bytes > 0 && p50_ns > 0 ? sp->bytes / p50_ns : NAN;
+}
+static double kg_gflops(const kg_spec_problem *sp, double p50_ns) {
+  return sp->flops > 0 && p50_ns > 0 ? sp->flops / p50_ns : NAN;
+}
+
+static json_t *kg_timing_json(const kg_spec_problem *sp, const kg_measurement *m) {
+  const kg_stats *x = &m->stats;
+  json_t *o = json_object();
+  json_object_set_new(o, "p50_ns", json_real(x->p50));
+  json_object_set_new(o, "p90_ns", json_real(x->p90));
+  json_object_set_new(o, "p99_ns", json_real(x->p99));
+  json_object_set_new(o, "mean_ns", json_real(x->mean));
+  json_object_set_new(o, "std_ns", json_real(x->std));
+  json_object_set_new(o, "min_ns", json_real(x->min));
+  json_object_set_new(o, "ci95_ns", json_pack("[f, f]", x->ci_lo, x->ci_hi));
+  json_object_set_new(o, "samples", json_integer((json_int_t)x->n));
+  json_object_set_new(o, "inner_reps", json_integer(m->inner_reps));
+  json_object_set_new(o, "gflops", kg_real_or_null(kg_gflops(sp, x->p50)));
+  json_object_set_new(o, "gbps", kg_real_or_null(kg_gbps(sp, x->p50)));
+  json_object_set_new(o, "noise", json_pack("{s:i, s:o, s:o, s:o, s:b}", "retaken", m->retaken,
+                                            "ctx_switches", kg_real_or_null(m->ctx_switches),
+                                            "migrations", kg_real_or_null(m->migrations),
+                                            "page_faults", kg_real_or_null(m->page_faults),
+                                            "noisy", m->noisy));
+  return o;
+}
+
+/* The fastest measured baseline of a problem, or -1. */
+static int kg_best_baseline(const kg_tune_report *r, const kg_problem_result *pr) {
+  int best = -1;
+  for (int b = 0; b < r->spec->nbaselines; b++) {
+    const kg_measurement *m = &pr->baselines[b].m;
+    if (pr->baselines_done && m->status == KG_OK && m->stats.n > 0 &&
+        (best < 0 || m->stats.p50 < pr->baselines[best].m.stats.p50))
+      best = b;
+  }
+  return best;
+}
+
+/* Indices of the OK results ordered by p50 (insertion sort: a few thousand at most). */
+static long kg_ranked(const kg_problem_result *pr, long *order) {
+  long n = 0;
+  for (long i = 0; i < pr->nresults; i++) {
+    if (pr->results[i].m.status != KG_OK) continue;
+    long j = n++;
+    while (j > 0 && pr->results[order[j - 1]].m.stats.p50 > pr->results[i].m.stats.p50) {
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = i;
+  }
+  return n;
+}
+
+static json_t *kg_report_json(const kg_tune_report *r) {
+  const kg_spec *s = r->spec;
+  char h[2][17];
+  snprintf(h[0], sizeof h[0], "%016" PRIx64, s->hash);
+  snprintf(h[1], sizeof h[1], "%016" PRIx64, r->template_hash);
+  json_t *machine = kg_machine_to_json(&r->machine);
+  /* "clang 16.0.6 -O3 ..." -> compiler "clang 16.0.6", flags "-O3 ..." */
+  const char *flags = strstr(r->compiler, " -");
+  json_object_set_new(machine, "compiler",
+                      json_stringn(r->compiler, flags ? (size_t)(flags - r->compiler) : strlen(r->compiler)));
+  json_object_set_new(machine, "flags", json_string(flags ? flags + 1 : ""));
+  json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:f}",
+                           "schema", 1, "kgen_version", KG_VERSION, "kernel", s->name,
+                           "spec", s->path, "spec_hash", h[0], "template_hash", h[1],
+                           "machine", machine, "strategy", kg_strategy_name(r->strategy),
+                           "budget", (json_int_t)r->budget, "backend", r->backend, "mode", r->mode,
+                           "elapsed_s", r->elapsed_s);
+  json_t *problems = json_array();
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    const kg_spec_problem *sp = &s->problems[pr->problem];
+    json_t *jp = json_object(), *dims = json_object();
+    json_object_set_new(jp, "name", json_string(sp->name));
+    for (int d = 0; d < sp->ndims; d++) json_object_set_new(dims, sp->dim_names[d], json_integer(sp->dims[d]));
+    json_object_set_new(jp, "dims", dims);
+    json_object_set_new(jp, "bytes", sp->bytes >= 0 ? json_real(sp->bytes) : json_null());
+    json_object_set_new(jp, "flops", sp->flops >= 0 ? json_real(sp->flops) : json_null());
+    const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
+    if (w) {
+      json_t *jw = kg_timing_json(sp, &w->m);
+      json_object_set_new(jw, "params", kg_params_json(s, w->point));
+      json_object_set_new(jp, "winner", jw);
+    } else {
+      json_object_set_new(jp, "winner", json_null());
+    }
+    json_t *bls = json_array();
+    for (int b = 0; b < s->nbaselines; b++) {
+      const kg_measurement *m = &pr->baselines[b].m;
+      json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(sp, m) : json_object();
+      json_object_set_new(jb, "name", json_string(s->baselines[b]));
+      json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
+      json_array_append_new(bls, jb);
+    }
+    int bb = kg_best_baseline(r, pr);
+    if (bb >= 0) {
+      json_object_set_new(jp, "baseline", json_pack("{s:s, s:f}", "name", s->baselines[bb], "p50_ns",
+                                                    pr->baselines[bb].m.stats.p50));
+      json_object_set_new(jp, "speedup", w ? json_real(pr->baselines[bb].m.stats.p50 / w->m.stats.p50) : json_null());
+    } else {
+      json_object_set_new(jp, "baseline", json_null());
+      json_object_set_new(jp, "speedup", json_null());
+    }
+    json_object_set_new(jp, "baselines", bls);
+    json_object_set_new(jp, "evaluated", json_integer(pr->evaluated));
+    json_object_set_new(jp, "failed", json_integer(pr->failed));
+    json_object_set_new(jp, "noisy", json_boolean(pr->noisy));
+    json_t *ties = json_array();
+    for (long t = 0; t < pr->nties; t++) {
+      const kg_result *x = &pr->results[pr->ties[t]];
+      json_array_append_new(ties, json_pack("{s:o, s:f, s:f}", "params", kg_params_json(s, x->point),
+                                            "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90));
+    }
+    json_object_set_new(jp, "ties", ties);
+    json_t *top = json_array();
+    long *order = malloc(sizeof(long) * (size_t)(pr->nresults ? pr->nresults : 1));
+    long n = order ? kg_ranked(pr, order) : 0;
+    for (long i = 0; i < n && i < 5; i++) {
+      const kg_result *x = &pr->results[order[i]];
+      json_array_append_new(top, json_pack("{s:o, s:f, s:f, s:[f, f]}", "params", kg_params_json(s, x->point),
+                                           "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90,
+                                           "ci95_ns", x->m.stats.ci_lo, x->m.stats.ci_hi));
+    }
+    free(order);
+    json_object_set_new(jp, "top", top);
+    json_array_append_new(problems, jp);
+  }
+  json_object_set_new(root, "problems", problems);
+  return root;
+}
+
+kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx) {
+  const kg_spec *s = r->spec;
+  char dir[4096], path[4200];
+  kg_status st;
+  snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, s->name, r->machine.id);
+  if ((st = kg_mkdirs(dir, ctx))) return st;
+  /* Stage every file, then rename them all: nothing changes unless everything was written. */
+  int staged = 0;
+  for (int p = 0; p < r->nproblems && !st; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    if (pr->winner < 0) continue;
+    char *src = NULL;
+    size_t len = 0;
+    st = kg_template_emit(s, kg_point(s, pr->results[pr->winner].point), &src, &len, ctx);
+    snprintf(path, sizeof path, "%s/%s.c", dir, s->problems[pr->problem].name);
+    if (!st) st = kg_write_temp(path, src, len, ctx);
+    free(src);
+    staged = p + 1;
+  }
+  json_t *root = st ? NULL : kg_report_json(r);
+  char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(root);
+  snprintf(path, sizeof path, "%s/%s/%s.json", out_dir, s->name, r->machine.id);
+  if (!st && !text) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  if (!st) {
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps leaves room for the NUL only: write n bytes then a newline */
+    st = kg_write_temp(path, text, n + 1, ctx);
+    text[n] = '\0';
+  }
+  free(text);
+  for (int p = 0; p < staged; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    if (pr->winner < 0) continue;
+    char cpath[4200];
+    snprintf(cpath, sizeof cpath, "%s/%s.c", dir, s->problems[pr->problem].name);
+    if (st) kg_discard(cpath);
+    else if ((st = kg_commit(cpath, ctx))) break;
+  }
+  if (st) {
+    kg_discard(path);
+    return st;
+  }
+  return kg_commit(path, ctx);
+}
+
+/* CSV field: quoted when it holds a comma, quote or newline. */
+static void kg_csv_field(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\n")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s == '\n' ? ' ' : *s, f);
+  }
+  fputc('"', f);
+}
+
+static void kg_csv_num(FILE *f, double v) {
+  if (isfinite(v)) fprintf(f, ",%.6g", v);
+  else fputs(",", f);
+}
+
+static void kg_csv_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *sp, const char *variant,
+                       long point, const kg_result *x) {
+  const kg_spec *s = r->spec;
+  kg_csv_field(f, sp->name);
+  fputc(',', f);
+  kg_csv_field(f, variant);
+  for (int i = 0; i < s->nparams; i++) {
+    fputc(',', f);
+    if (point < 0) continue;
+    const kg_param *p = &s->params[i];
+    int32_t v = kg_point(s, point)[i];
+    if (p->kind == KG_PARAM_INT) fprintf(f, "%" PRId64, p->ivalues[v]);
+    else kg_csv_field(f, p->svalues[v]);
+  }
+  fprintf(f, ",%s,", x->m.status == KG_OK ? "ok" : kg_strerror(x->m.status));
+  kg_csv_field(f, x->m.reason);
+  bool ok = x->m.status == KG_OK;
+  const kg_stats *t = &x->m.stats;
+  double nan = NAN;
+  kg_csv_num(f, ok ? t->p50 : nan);
+  kg_csv_num(f, ok ? t->p90 : nan);
+  kg_csv_num(f, ok ? t->p99 : nan);
+  kg_csv_num(f, ok ? t->ci_lo : nan);
+  kg_csv_num(f, ok ? t->ci_hi : nan);
+  fprintf(f, ",%zu", ok ? t->n : 0);
+  kg_csv_num(f, ok ? kg_gbps(sp, t->p50) : nan);
+  kg_csv_num(f, ok ? kg_gflops(sp, t->p50) : nan);
+  kg_csv_num(f, x->compile_ms);
+  fputc('\n', f);
+}
+
+kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
+  const kg_spec *s = r->spec;
+  FILE *f = fopen(path, "w");
+  if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno));
+  fputs("problem,variant", f);
+  for (int i = 0; i < s->nparams; i++) fprintf(f, ",%s", s->params[i].name);
+  fputs(",status,reason,p50_ns,p90_ns,p99_ns,ci95_lo_ns,ci95_hi_ns,samples,gbps,gflops,compile_ms\n", f);
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    const kg_spec_problem *sp = &s->problems[pr->problem];
+    for (int b = 0; b < s->nbaselines && pr->baselines_done; b++) {
+      char name[256];
+      snprintf(name, sizeof name, "baseline:%s", s->baselines[b]);
+      kg_csv_row(f, r, sp, name, -1, &pr->baselines[b]);
+    }
+    for (long i = 0; i < pr->nresults; i++) {
+      char name[1024];
+      kg_spec_format_point(s, kg_point(s, pr->results[i].point), name, sizeof name);
+      kg_csv_row(f, r, sp, name, pr->results[i].point, &pr->results[i]);
+    }
+  }
+  if (ferror(f) | (fclose(f) != 0)) return kg_ctx_set(ctx, KG_EIO, "%s: write failed", path);
+  return KG_OK;
+}
+
+/* "12.3 us", "4.56 ms" */
+static const char *kg_fmt_time(double ns, char *buf, size_t cap) {
+  if (!isfinite(ns)) snprintf(buf, cap, "-");
+  else if (ns < 1e3) snprintf(buf, cap, "%.0f ns", ns);
+  else if (ns < 1e6) snprintf(buf, cap, "%.2f us", ns / 1e3);
+  else if (ns < 1e9) snprintf(buf, cap, "%.2f ms", ns / 1e6);
+  else snprintf(buf, cap, "%.2f s", ns / 1e9);
+  return buf;
+}
+
+void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
+  const kg_spec *s = r->spec;
+  fprintf(f, "\n%s on %s (%s backend, %s caches, %s, %.0f s)\n", s->name, r->machine.id, r->backend,
+          r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
+  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %9s  %s\n", "problem", "p50", "ci95 +-",
+          "baseline", "(name)", "speedup", "bytes", "GB/s", "ok/total", "winner");
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    const kg_spec_problem *sp = &s->problems[pr->problem];
+    const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
+    int bb = kg_best_baseline(r, pr);
+    char a[32], b[32], c[32], params[1024] = "(no valid variant)", bytes[32] = "-";
+    double p50 = w ? w->m.stats.p50 : NAN;
+    double half = w ? (w->m.stats.ci_hi - w->m.stats.ci_lo) / 2 : NAN;
+    double base = bb >= 0 ? pr->baselines[bb].m.stats.p50 : NAN;
+    if (w) kg_spec_format_point(s, kg_point(s, w->point), params, sizeof params);
+    if (sp->bytes >= 0) snprintf(bytes, sizeof bytes, "%.3g", sp->bytes);
+    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %7.1fx %10s %8.2f %4ld/%-4ld  %s%s%s\n", sp->name,
+            kg_fmt_time(p50, a, sizeof a), kg_fmt_time(half, b, sizeof b), kg_fmt_time(base, c, sizeof c),
+            bb >= 0 ? s->baselines[bb] : "-", base / p50, bytes, kg_gbps(sp, p50),
+            pr->evaluated - pr->failed, pr->evaluated, params,
+            pr->nties ? " (tie)" : "", pr->noisy ? " (noisy)" : "");
+  }
+  long failed = 0;
+  for (int p = 0; p < r->nproblems; p++) failed += r->problems[p].failed;
+  fprintf(f, "%ld variants x %d problems; %ld failed measurements (compile errors, crashes, timeouts, "
+          "wrong results)\n", r->nvariants, r->nproblems, failed);
+}

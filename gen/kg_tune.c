@@ -1,0 +1,478 @@
+/* kg_tune.c - the search loop: compile, verify, measure, store, choose (see kg_tune.h). */
+#include "kg_tune.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kg_db.h"
+#include "kg_template.h"
+#include "kg_timer.h"
+#include "kg_worker.h"
+
+kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
+  if (strcmp(name, "exhaustive") == 0) *out = KG_STRATEGY_EXHAUSTIVE;
+  else if (strcmp(name, "random") == 0) *out = KG_STRATEGY_RANDOM;
+  else return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive or random)", name);
+  return KG_OK;
+}
+
+const char *kg_strategy_name(kg_strategy s) {
+  return s == KG_STRATEGY_RANDOM ? "random" : "exhaustive";
+}
+
+void kg_tune_opts_default(kg_tune_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->strategy = KG_STRATEGY_EXHAUSTIVE;
+  o->seed = 1;
+  o->batch = 64;
+  o->progress = stderr;
+  kg_measure_opts_default(&o->measure);
+}
+
+/* ---- variant selection ---------------------------------------------------------------------- */
+
+/* The points to evaluate: all of them in order, or `budget` of them drawn without replacement
+ * (Fisher-Yates with splitmix64) and then sorted so batches stay in a stable order. */
+static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n) {
+  long total = (long)spec->npoints;
+  long take = o->budget > 0 && o->budget < total ? o->budget : total;
+  long *all = malloc(sizeof(long) * (size_t)total);
+  if (!all) return NULL;
+  for (long i = 0; i < total; i++) all[i] = i;
+  if (o->strategy == KG_STRATEGY_RANDOM) {
+    uint64_t s = o->seed;
+    for (long i = 0; i < take; i++) {
+      uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      z ^= z >> 31;
+      long j = i + (long)(z % (uint64_t)(total - i));
+      long t = all[i];
+      all[i] = all[j];
+      all[j] = t;
+    }
+  }
+  *n = take;
+  return all;
+}
+
+/* Number of parameters away from their default: the "simpler parameters" tie-break. */
+static int kg_tune_complexity(const kg_spec *spec, long point) {
+  const int32_t *p = spec->points + (size_t)point * (size_t)spec->nparams;
+  int c = 0;
+  for (int i = 0; i < spec->nparams; i++) c += p[i] != 0;
+  return c;
+}
+
+/* ---- progress ------------------------------------------------------------------------------- */
+
+typedef struct kg_progress {
+  FILE *f;
+  bool tty;
+  long done, total, failed;
+  double start, last;
+} kg_progress;
+
+static void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bool force) {
+  if (!pg->f) return;
+  double now = (double)kg_now_ns() * 1e-9;
+  if (!force && !pg->tty && now - pg->last < 10.0) return;
+  if (!force && pg->tty && now - pg->last < 0.1) return;
+  pg->last = now;
+  double el = now - pg->start;
+  double eta = pg->done > 0 ? el / (double)pg->done * (double)(pg->total - pg->done) : 0;
+  fprintf(pg->f, "%s[%ld/%ld] %s  failed %ld  best %s  elapsed %.0fs  left ~%.0fs%s",
+          pg->tty ? "\r\033[K" : "", pg->done, pg->total, problem, pg->failed, best, el, eta,
+          pg->tty ? "" : "\n");
+  fflush(pg->f);
+}
+
+/* ---- the run -------------------------------------------------------------------------------- */
+
+typedef struct kg_variant {
+  long point;
+  kg_module *module;
+  char *name;        /* "a=1,b=2" */
+  kg_status compile; /* KG_OK or the compile failure */
+  char reason[1024];
+  double compile_ms;
+} kg_variant;
+
+static void kg_result_fail(kg_result *r, long point, kg_status st, const char *reason) {
+  memset(r, 0, sizeof *r);
+  r->point = point;
+  r->m.status = st;
+  snprintf(r->m.reason, sizeof r->m.reason, "%s", reason);
+}
+
+static void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, char *buf,
+                               size_t cap) {
+  double best = INFINITY;
+  long at = -1;
+  for (long i = 0; i < pr->nresults; i++)
+    if (pr->results[i].m.status == KG_OK && pr->results[i].m.stats.p50 < best) {
+      best = pr->results[i].m.stats.p50;
+      at = i;
+    }
+  if (at < 0) {
+    snprintf(buf, cap, "-");
+    return;
+  }
+  char params[512];
+  kg_spec_format_point(r->spec, r->spec->points + (size_t)pr->results[at].point * (size_t)r->spec->nparams,
+                       params, sizeof params);
+  snprintf(buf, cap, "%.3g us (%s)", best / 1e3, params);
+}
+
+/* Choose the winner of one problem and its statistical ties. */
+static void kg_tune_choose(const kg_spec *spec, kg_problem_result *pr) {
+  long fastest = -1;
+  for (long i = 0; i < pr->nresults; i++) {
+    const kg_result *x = &pr->results[i];
+    if (x->m.status != KG_OK) continue;
+    if (fastest < 0 || x->m.stats.p50 < pr->results[fastest].m.stats.p50) fastest = i;
+  }
+  pr->winner = fastest;
+  pr->nties = 0;
+  if (fastest < 0) return;
+  /* The tie group: everything not beaten by the fastest beyond noise. */
+  long *group = malloc(sizeof(long) * (size_t)pr->nresults);
+  long ng = 0;
+  if (!group) return;
+  for (long i = 0; i < pr->nresults; i++) {
+    const kg_result *x = &pr->results[i];
+    if (x->m.status == KG_OK && kg_stats_compare(&pr->results[fastest].m.stats, &x->m.stats) == 0)
+      group[ng++] = i;
+  }
+  long w = fastest;
+  for (long g = 0; g < ng; g++) {
+    const kg_result *a = &pr->results[group[g]], *b = &pr->results[w];
+    if (a->m.stats.p90 < b->m.stats.p90 ||
+        (a->m.stats.p90 == b->m.stats.p90 &&
+         (kg_tune_complexity(spec, a->point) < kg_tune_complexity(spec, b->point) ||
+          (kg_tune_complexity(spec, a->point) == kg_tune_complexity(spec, b->point) && a->point < b->point))))
+      w = group[g];
+  }
+  pr->winner = w;
+  free(pr->ties);
+  pr->ties = malloc(sizeof(long) * (size_t)(ng ? ng : 1));
+  if (!pr->ties) {
+    free(group);
+    return;
+  }
+  for (long g = 0; g < ng; g++)
+    if (group[g] != w) pr->ties[pr->nties++] = group[g];
+  pr->noisy = pr->results[w].m.noisy;
+  free(group);
+}
+
+/* Measure (or load) one entry of one problem.  `w` is the live worker or NULL; it is started
+ * on demand with the batch's create/destroy and restarted after a crash. */
+typedef struct kg_problem_run {
+  const kg_spec *spec;
+  const kg_tune_opts *opts;
+  kg_db *db;
+  const kg_db_key *key;
+  kg_problem prob;
+  const kg_spec_problem *sp;
+  kg_worker *worker;
+  kg_create_fn create;
+  kg_destroy_fn destroy;
+  bool create_failed;
+  kg_measurement create_failure;
+} kg_problem_run;
+
+static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point,
+                                    kg_run_fn run, kg_verify_fn verify, double compile_ms,
+                                    kg_result *res, kg_ctx *ctx) {
+  kg_status st;
+  memset(res, 0, sizeof *res);
+  res->point = point;
+  res->compile_ms = compile_ms;
+  if (pr->opts->resume) {
+    kg_db_row row;
+    bool found = false;
+    st = kg_db_get(pr->db, pr->key, pr->sp->name, variant, &row, &found, ctx);
+    if (st) return st;
+    if (found) {
+      res->m = row.m;
+      res->compile_ms = row.compile_ms;
+      res->resumed = true;
+      return KG_OK;
+    }
+  }
+  if (pr->create_failed) {
+    res->m = pr->create_failure;
+  } else {
+    if (!pr->worker) {
+      st = kg_worker_start(&pr->prob, pr->create, pr->destroy, &pr->opts->measure, &pr->worker,
+                           &pr->create_failure, ctx);
+      if (st) return st;
+      if (!pr->worker) pr->create_failed = true;
+    }
+    if (pr->create_failed) {
+      res->m = pr->create_failure;
+    } else {
+      st = kg_worker_measure(pr->worker, run, verify, &res->m, ctx);
+      if (st) return st;
+      if (!kg_worker_alive(pr->worker)) {
+        kg_worker_stop(pr->worker);
+        pr->worker = NULL;
+      }
+    }
+  }
+  kg_db_row row;
+  memset(&row, 0, sizeof row);
+  snprintf(row.problem, sizeof row.problem, "%s", pr->sp->name);
+  snprintf(row.variant, sizeof row.variant, "%s", variant);
+  row.m = res->m;
+  row.compile_ms = compile_ms;
+  return kg_db_put(pr->db, pr->key, &row, ctx);
+}
+
+static kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *problem,
+                                       const kg_variant *v, kg_ctx *ctx) {
+  kg_db_row row;
+  memset(&row, 0, sizeof row);
+  snprintf(row.problem, sizeof row.problem, "%s", problem);
+  snprintf(row.variant, sizeof row.variant, "%s", v->name);
+  row.m.status = v->compile;
+  snprintf(row.m.reason, sizeof row.m.reason, "%s", v->reason);
+  row.compile_ms = v->compile_ms;
+  return kg_db_put(db, key, &row, ctx);
+}
+
+kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx) {
+  kg_status st = KG_OK;
+  kg_tune_report *r = calloc(1, sizeof *r);
+  kg_compiler *cc = NULL;
+  kg_db *db = NULL;
+  long *sel = NULL;
+  kg_variant *batch = NULL;
+  int *probs = NULL;
+  double t0 = (double)kg_now_ns() * 1e-9;
+  if (!r) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  r->spec = spec;
+  r->strategy = opts->strategy;
+  r->budget = opts->budget;
+  snprintf(r->backend, sizeof r->backend, "%s", kg_backend_name(opts->compile.backend));
+  snprintf(r->mode, sizeof r->mode, "%s", opts->measure.cold ? "cold" : "warm");
+
+  /* Problems to run. */
+  int np = opts->nproblems ? opts->nproblems : spec->nproblems;
+  probs = malloc(sizeof(int) * (size_t)np);
+  r->problems = calloc((size_t)np, sizeof *r->problems);
+  if (!probs || !r->problems) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < np; i++) {
+    probs[i] = opts->nproblems ? kg_spec_problem_index(spec, opts->problems[i]) : i;
+    if (probs[i] < 0) {
+      char names[2048] = "";
+      for (int j = 0; j < spec->nproblems; j++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", j ? ", " : "",
+                 spec->problems[j].name);
+      st = kg_ctx_set(ctx, KG_EINVAL, "%s: no problem named '%s' (problems: %s)", spec->path,
+                      opts->problems[i], names);
+      goto fail;
+    }
+    r->nproblems = i + 1;
+    r->problems[i].problem = probs[i];
+    r->problems[i].winner = -1;
+    r->problems[i].baselines = calloc((size_t)(spec->nbaselines ? spec->nbaselines : 1), sizeof(kg_result));
+    if (!r->problems[i].baselines) {
+      st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+      goto fail;
+    }
+  }
+  r->nproblems = np;
+
+  if ((st = kg_machine_detect(&r->machine, ctx))) goto fail;
+  if ((st = kg_template_hash(spec, &r->template_hash, ctx))) goto fail;
+  if ((st = kg_compiler_new(&opts->compile, &cc, ctx))) goto fail;
+  snprintf(r->compiler, sizeof r->compiler, "%s", kg_compiler_describe(cc));
+  if ((st = kg_db_open(opts->db_path, &db, ctx))) goto fail;
+  kg_db_key key = {spec->name, spec->hash, r->template_hash, r->machine.id, r->backend, r->mode};
+
+  long nsel = 0;
+  if (!(sel = kg_tune_select(spec, opts, &nsel))) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto fail;
+  }
+  r->nvariants = nsel;
+  for (int i = 0; i < np; i++) {
+    r->problems[i].results = calloc((size_t)nsel, sizeof(kg_result));
+    if (!r->problems[i].results) {
+      st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+      goto fail;
+    }
+  }
+  int bsize = opts->batch > 0 ? opts->batch : 64;
+  batch = calloc((size_t)bsize, sizeof *batch);
+  if (!batch) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto fail;
+  }
+  kg_progress pg = {opts->progress, opts->progress && isatty(fileno(opts->progress)), 0,
+                    nsel * np, 0, t0, 0};
+  if (pg.f)
+    fprintf(pg.f, "kgen tune %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
+            spec->name, nsel, spec->npoints, np, r->backend, r->mode, r->machine.id);
+
+  for (long b0 = 0; b0 < nsel; b0 += bsize) {
+    int nb = (int)(nsel - b0 < bsize ? nsel - b0 : bsize);
+    /* Compile the batch.  With --resume, a variant already measured on every problem is not
+     * compiled again. */
+    for (int i = 0; i < nb; i++) {
+      kg_variant *v = &batch[i];
+      memset(v, 0, sizeof *v);
+      v->point = sel[b0 + i];
+      const int32_t *pt = spec->points + (size_t)v->point * (size_t)spec->nparams;
+      int len = kg_spec_format_point(spec, pt, NULL, 0);
+      v->name = malloc((size_t)len + 1);
+      if (!v->name) {
+        st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+        goto fail;
+      }
+      kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
+      if (opts->resume) {
+        bool all = true;
+        for (int p = 0; p < np && all; p++) {
+          kg_db_row row;
+          bool found = false;
+          if ((st = kg_db_get(db, &key, spec->problems[probs[p]].name, v->name, &row, &found, ctx))) goto fail;
+          all = found;
+        }
+        if (all) {
+          v->compile = KG_ENOTFOUND; /* resumed: every result comes from the database */
+          continue;
+        }
+      }
+      char *src = NULL, *diag = NULL;
+      kg_ctx vctx = {0};
+      double c0 = (double)kg_now_ns();
+      v->compile = kg_template_emit(spec, pt, &src, NULL, &vctx);
+      if (v->compile == KG_OK)
+        v->compile = kg_compiler_compile(cc, v->name, src, &v->module, &diag, &vctx);
+      v->compile_ms = ((double)kg_now_ns() - c0) * 1e-6;
+      if (v->compile == KG_OK && (!kg_module_sym(v->module, "kg_create") || !kg_module_sym(v->module, "kg_run") ||
+                                  !kg_module_sym(v->module, "kg_destroy"))) {
+        v->compile = KG_ETEMPLATE;
+        snprintf(vctx.msg, sizeof vctx.msg, "template does not export kg_create, kg_run and kg_destroy");
+        kg_module_free(v->module);
+        v->module = NULL;
+      }
+      if (v->compile != KG_OK) {
+        snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&vctx));
+        if (pg.f) fprintf(pg.f, "%svariant %s: %s: %.300s\n", pg.tty ? "\r\033[K" : "", v->name,
+                          kg_strerror(v->compile), v->reason);
+      }
+      free(src);
+      free(diag);
+    }
+    kg_module *any = NULL;
+    for (int i = 0; i < nb && !any; i++) any = batch[i].module;
+
+    for (int p = 0; p < np; p++) {
+      kg_problem_result *res = &r->problems[p];
+      const kg_spec_problem *sp = &spec->problems[probs[p]];
+      kg_problem_run run = {spec, opts, db, &key, {0}, sp, NULL, NULL, NULL, false, {0}};
+      run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed,
+                              spec->rtol, spec->atol};
+      if (any) {
+        run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+        run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
+      }
+      /* Baselines, once per problem, in the first batch that has code. */
+      for (int bl = 0; bl < spec->nbaselines && any && !res->baselines_done; bl++) {
+        char name[256], sym[256];
+        snprintf(name, sizeof name, "baseline:%s", spec->baselines[bl]);
+        snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
+        kg_run_fn fn = (kg_run_fn)kg_module_sym(any, sym);
+        if (!fn) {
+          kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
+          continue;
+        }
+        if ((st = kg_problem_measure(&run, name, -1, fn, NULL, 0, &res->baselines[bl], ctx))) goto fail_run;
+        if (pg.f && res->baselines[bl].m.status != KG_OK)
+          fprintf(pg.f, "%sbaseline %s on %s: %s: %.300s\n", pg.tty ? "\r\033[K" : "", spec->baselines[bl],
+                  sp->name, kg_strerror(res->baselines[bl].m.status), res->baselines[bl].m.reason);
+      }
+      if (any) res->baselines_done = true;
+      for (int i = 0; i < nb; i++) {
+        kg_variant *v = &batch[i];
+        kg_result *x = &res->results[res->nresults++];
+        if (v->compile == KG_ENOTFOUND || v->module) {
+          kg_run_fn fn = v->module ? (kg_run_fn)kg_module_sym(v->module, "kg_run") : NULL;
+          kg_verify_fn vf = v->module ? (kg_verify_fn)kg_module_sym(v->module, "kg_verify") : NULL;
+          if ((st = kg_problem_measure(&run, v->name, v->point, fn, vf, v->compile_ms, x, ctx))) goto fail_run;
+        } else {
+          kg_result_fail(x, v->point, v->compile, v->reason);
+          x->compile_ms = v->compile_ms;
+          if ((st = kg_tune_store_failure(db, &key, sp->name, v, ctx))) goto fail_run;
+        }
+        res->evaluated++;
+        pg.done++;
+        if (x->m.status != KG_OK) {
+          res->failed++;
+          pg.failed++;
+          if (pg.f && v->compile == KG_OK && !x->resumed)
+            fprintf(pg.f, "%svariant %s on %s: %s: %.300s\n", pg.tty ? "\r\033[K" : "", v->name,
+                    sp->name, kg_strerror(x->m.status), x->m.reason);
+        }
+        char best[640];
+        kg_tune_best_label(r, res, best, sizeof best);
+        kg_progress_line(&pg, sp->name, best, false);
+      }
+    fail_run:
+      kg_worker_stop(run.worker);
+      if (st) goto fail;
+    }
+    for (int i = 0; i < nb; i++) {
+      kg_module_free(batch[i].module);
+      free(batch[i].name);
+      batch[i].module = NULL;
+      batch[i].name = NULL;
+    }
+  }
+  if (pg.f && pg.tty) fprintf(pg.f, "\n");
+  for (int p = 0; p < np; p++) kg_tune_choose(spec, &r->problems[p]);
+  r->elapsed_s = (double)kg_now_ns() * 1e-9 - t0;
+  *out = r;
+  r = NULL;
+
+fail:
+  if (batch)
+    for (int i = 0; i < (opts->batch > 0 ? opts->batch : 64); i++) {
+      kg_module_free(batch[i].module);
+      free(batch[i].name);
+    }
+  free(batch);
+  free(sel);
+  free(probs);
+  kg_db_close(db);
+  kg_compiler_free(cc);
+  kg_tune_report_free(r);
+  return st;
+}
+
+bool kg_tune_report_any_winner(const kg_tune_report *r) {
+  for (int p = 0; p < r->nproblems; p++)
+    if (r->problems[p].winner >= 0) return true;
+  return false;
+}
+
+void kg_tune_report_free(kg_tune_report *r) {
+  if (!r) return;
+  for (int p = 0; p < r->nproblems; p++) {
+    free(r->problems[p].results);
+    free(r->problems[p].baselines);
+    free(r->problems[p].ties);
+  }
+  free(r->problems);
+  free(r);
+}

@@ -1,0 +1,113 @@
+/*
+ * kg_tune.h - search a spec's space: compile each variant, verify and measure it on every
+ * problem in an isolated worker, measure the baselines in the same run, store every
+ * measurement in the tuning database as it is made, and pick a winner per problem.
+ *
+ * A winner must beat the others beyond noise: the variants whose median's confidence interval
+ * overlaps the fastest one's are a statistical tie, broken by lower p90, then by the simpler
+ * parameters (fewer values away from their defaults, then the earlier point).
+ */
+#ifndef KG_TUNE_H
+#define KG_TUNE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kg_compile.h"
+#include "kg_machine.h"
+#include "kg_measure.h"
+#include "kg_spec.h"
+#include "kg_status.h"
+
+typedef enum kg_strategy { KG_STRATEGY_EXHAUSTIVE, KG_STRATEGY_RANDOM } kg_strategy;
+
+/** Parse "exhaustive" or "random"; KG_EINVAL otherwise. */
+kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx);
+const char *kg_strategy_name(kg_strategy s);
+
+#define KG_TUNE_MAX_PROBLEMS 256
+
+/** Options of kg_tune; kg_tune_opts_default fills the documented defaults. */
+typedef struct kg_tune_opts {
+  kg_strategy strategy;      /**< default exhaustive */
+  long budget;               /**< most variants to evaluate; 0 = all (default) */
+  uint64_t seed;             /**< for the random strategy (default 1) */
+  kg_compile_opts compile;   /**< backend and flags */
+  const char *db_path;       /**< tuning database; required */
+  bool resume;               /**< skip (variant, problem) pairs already in the database */
+  int nproblems;             /**< 0 = every problem of the spec */
+  const char *problems[KG_TUNE_MAX_PROBLEMS];
+  kg_measure_opts measure;
+  int batch;                 /**< variants compiled before the workers run them (default 64) */
+  FILE *progress;            /**< progress lines (default stderr); NULL = silent */
+} kg_tune_opts;
+
+void kg_tune_opts_default(kg_tune_opts *o);
+
+/** One measurement of a variant (or baseline) on a problem. */
+typedef struct kg_result {
+  long point;          /**< index into spec->points; -1 for a baseline */
+  kg_measurement m;
+  double compile_ms;
+  bool resumed;        /**< loaded from the database instead of measured now */
+} kg_result;
+
+/** Everything measured for one problem, and the choice made. */
+typedef struct kg_problem_result {
+  int problem;           /**< index into spec->problems */
+  long nresults;
+  kg_result *results;    /**< [nresults], one per evaluated variant, in evaluation order */
+  kg_result *baselines;  /**< [spec->nbaselines] */
+  long winner;           /**< index into results, or -1 when no variant passed */
+  long nties;
+  long *ties;            /**< indices into results tied with the winner (winner excluded) */
+  long evaluated, failed;
+  bool noisy;            /**< the winner's measurement was flagged noisy */
+  bool baselines_done;   /**< the baselines were measured (or loaded) in this run */
+} kg_problem_result;
+
+/** The outcome of a tuning run.  Borrows the spec. */
+typedef struct kg_tune_report {
+  const kg_spec *spec;
+  kg_machine machine;
+  char compiler[512];
+  char backend[8];
+  char mode[8];           /**< "warm" or "cold" */
+  uint64_t template_hash;
+  kg_strategy strategy;
+  long budget;
+  long nvariants;         /**< variants evaluated (each on every selected problem) */
+  int nproblems;
+  kg_problem_result *problems;
+  double elapsed_s;
+} kg_tune_report;
+
+/**
+ * Tune spec under opts.  On success *out is a new report (free with kg_tune_report_free), even
+ * when every variant failed (each problem's winner is then -1; kg_tune_report_any_winner says).
+ * Errors: KG_EINVAL (unknown problem name), KG_EDB, KG_EIO, KG_EUNSUPPORTED (backend),
+ * KG_EINTERNAL.  Failing variants are data, not errors.
+ */
+kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx);
+
+/** Whether at least one problem has a winner. */
+bool kg_tune_report_any_winner(const kg_tune_report *r);
+
+void kg_tune_report_free(kg_tune_report *r);
+
+/**
+ * Write the report under out_dir atomically: out_dir/<kernel>/<machine-id>.json (the autotune
+ * JSON of DESIGN.md) and out_dir/<kernel>/<machine-id>/<problem>.c (each winner's source).
+ * Problems without a winner get no .c.  Errors: KG_EIO (the message names the path).
+ */
+kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx);
+
+/** One CSV row per measured variant and baseline: problem, variant, every parameter, status,
+ *  reason, p50/p90/p99/ci in ns, samples, GB/s, GFLOP/s.  Errors: KG_EIO. */
+kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** Print the summary table (one row per problem) to f. */
+void kg_tune_print_summary(const kg_tune_report *r, FILE *f);
+
+#endif

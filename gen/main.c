@@ -1,0 +1,469 @@
+/*
+ * main.c - the kgen command line (DESIGN.md, "Command line").
+ * Exit codes: 0 success, 1 the work failed (nothing valid found), 2 usage or input error.
+ * Progress goes to stderr, results to stdout and files.  Only this file turns a kg_status into
+ * an exit code.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kg_compile.h"
+#include "kg_spec.h"
+#include "kg_template.h"
+#include "kg_timer.h"
+#include "kg_tune.h"
+
+#ifndef KG_VERSION
+#define KG_VERSION "0"
+#endif
+
+enum { EXIT_WORK = 1, EXIT_USAGE = 2 };
+
+static const char kg_usage[] =
+    "usage: kgen <command> [options]\n"
+    "\n"
+    "Code-generating autotuner: Lua specs describe a kernel and its tunable space; kgen expands\n"
+    "C templates into variants, JIT-compiles them with Clang, verifies, measures and keeps the best.\n"
+    "\n"
+    "commands:\n"
+    "  list [DIR]                      specs found in DIR (default specs/): parameters, space, problems\n"
+    "  show SPEC                       tunable space, constraints, problems, reference and baselines\n"
+    "  emit SPEC [--set a=1,b=2] [-o FILE]\n"
+    "                                  C source of one variant (unset parameters take their default)\n"
+    "  compile SPEC [--set ...] [--backend jit|cc]\n"
+    "                                  compile one variant; print compile time and diagnostics\n"
+    "  tune SPEC [options]             search, verify, measure, write OUT/<kernel>/...\n"
+    "      --problem NAME              only this problem (repeatable)\n"
+    "      --strategy exhaustive|random   (default exhaustive)\n"
+    "      --budget N                  evaluate at most N variants (default all)\n"
+    "      --seed N                    seed of the random strategy (default 1)\n"
+    "      --backend jit|cc            compiler backend (default jit)\n"
+    "      --out DIR                   output root (default tuned)\n"
+    "      --db FILE                   tuning database (default OUT/<kernel>/<machine-id>.db)\n"
+    "      --resume                    skip what the database already holds\n"
+    "      --csv FILE                  one row per measured variant\n"
+    "      --min-time S                minimum measured time per variant (default 0.2)\n"
+    "      --timeout S                 a variant running longer is killed (default 60)\n"
+    "      --cold                      flush caches before each sample (default warm)\n"
+    "      --cpu N                     pin the measuring worker to core N; -1 no pinning (default 0)\n"
+    "      --quiet                     no progress on stderr\n"
+    "\n"
+    "  kgen COMMAND --help, kgen --version\n";
+
+static int kg_fail(const kg_ctx *ctx, kg_status st) {
+  fprintf(stderr, "kgen: %s\n", kg_ctx_message(ctx));
+  switch (st) {
+  case KG_EINVAL: case KG_ESPEC: case KG_ETEMPLATE: case KG_ENOTFOUND: return EXIT_USAGE;
+  default: return EXIT_WORK;
+  }
+}
+
+static int kg_usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "kgen: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n\n%s", kg_usage);
+  return EXIT_USAGE;
+}
+
+/* getopt_long with our error reporting: returns -2 on an unknown option. */
+static int kg_getopt(int argc, char **argv, const char *shorts, const struct option *longs) {
+  opterr = 0;
+  int c = getopt_long(argc, argv, shorts, longs, NULL);
+  if (c == '?') {
+    const char *bad = argv[optind - 1];
+    kg_usage_error(optopt ? "option '-%c' is unknown or needs a value" : "unknown option '%s'",
+                   optopt ? (const char[]){(char)optopt, 0} : bad);
+    return -2;
+  }
+  return c;
+}
+
+static int kg_load(const char *path, kg_spec **spec) {
+  kg_ctx ctx = {0};
+  kg_status st = kg_spec_load(path, spec, &ctx);
+  return st ? kg_fail(&ctx, st) : 0;
+}
+
+static int kg_ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int kg_name_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- list ---------------------------------------------------------------------------------- */
+
+static int cmd_list(int argc, char **argv) {
+  static const struct option longs[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  int c;
+  while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 'h') {
+      printf("usage: kgen list [DIR]\n  the specs found in DIR (default specs/)\n");
+      return 0;
+    }
+  }
+  const char *dir = optind < argc ? argv[optind] : "specs";
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "kgen: %s: %s\n", dir, strerror(errno));
+    return EXIT_USAGE;
+  }
+  char **names = NULL;
+  size_t n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!kg_ends_with(e->d_name, ".lua")) continue;
+    char **grown = realloc(names, sizeof *names * (n + 1));
+    if (!grown) break;
+    names = grown;
+    names[n++] = strdup(e->d_name);
+  }
+  closedir(d);
+  qsort(names, n, sizeof *names, kg_name_cmp);
+  int rc = 0;
+  printf("%-16s %-10s %-8s %-50s %s\n", "kernel", "space", "problems", "parameters", "spec");
+  for (size_t i = 0; i < n; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    kg_spec *s = NULL;
+    kg_ctx ctx = {0};
+    if (kg_spec_load(path, &s, &ctx)) {
+      fprintf(stderr, "kgen: %s\n", kg_ctx_message(&ctx));
+      rc = EXIT_USAGE;
+    } else {
+      char params[1024] = "";
+      for (int p = 0; p < s->nparams; p++)
+        snprintf(params + strlen(params), sizeof params - strlen(params), "%s%s(%d)", p ? " " : "",
+                 s->params[p].name, s->params[p].nvalues);
+      printf("%-16s %-10zu %-8d %-50s %s\n", s->name, s->npoints, s->nproblems, params, path);
+    }
+    kg_spec_free(s);
+    free(names[i]);
+  }
+  free(names);
+  return rc;
+}
+
+/* ---- show ---------------------------------------------------------------------------------- */
+
+static int cmd_show(int argc, char **argv) {
+  static const struct option longs[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  int c;
+  while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 'h') {
+      printf("usage: kgen show SPEC\n  tunable space, constraints, problems, reference and baselines\n");
+      return 0;
+    }
+  }
+  if (optind >= argc) return kg_usage_error("show: %s", "missing SPEC");
+  kg_spec *s = NULL;
+  int rc = kg_load(argv[optind], &s);
+  if (rc) return rc;
+  printf("kernel      %s\n", s->name);
+  if (s->description[0]) printf("            %s\n", s->description);
+  printf("spec        %s (xxh64 %016" PRIx64 ")\n", s->path, s->hash);
+  printf("template    %s\n", s->template_path);
+  printf("reference   %s\n", s->reference[0] ? s->reference : "-");
+  printf("baselines  ");
+  for (int i = 0; i < s->nbaselines; i++) printf(" %s", s->baselines[i]);
+  printf("%s\n", s->nbaselines ? "" : " -");
+  printf("tolerance   rtol %g, atol %g%s\n", s->rtol, s->atol, s->rtol == 0 && s->atol == 0 ? " (exact)" : "");
+  printf("space       %zu points, %zu after %d constraint(s)\n", s->nraw, s->npoints, s->nconstraints);
+  printf("parameters  (the first value is the default)\n");
+  for (int i = 0; i < s->nparams; i++) {
+    const kg_param *p = &s->params[i];
+    printf("  %-12s %-12s", p->name, p->macro);
+    for (int v = 0; v < p->nvalues; v++) {
+      if (p->kind == KG_PARAM_INT) printf(" %" PRId64, p->ivalues[v]);
+      else printf(" %s", p->svalues[v]);
+    }
+    printf("\n");
+  }
+  printf("problems\n");
+  for (int i = 0; i < s->nproblems; i++) {
+    const kg_spec_problem *p = &s->problems[i];
+    printf("  %-12s", p->name);
+    for (int d = 0; d < p->ndims; d++) printf(" %s=%" PRId64, p->dim_names[d], p->dims[d]);
+    if (p->bytes >= 0) printf("  bytes=%.4g", p->bytes);
+    if (p->flops >= 0) printf("  flops=%.4g", p->flops);
+    printf("\n");
+  }
+  kg_spec_free(s);
+  return 0;
+}
+
+/* ---- emit / compile ------------------------------------------------------------------------ */
+
+/* Load SPEC, parse --set, emit the source.  On success returns 0 with *src, *spec set. */
+static int kg_emit_variant(const char *path, const char *set, kg_spec **spec, int32_t **point, char **src,
+                           size_t *len) {
+  int rc = kg_load(path, spec);
+  if (rc) return rc;
+  kg_ctx ctx = {0};
+  *point = calloc((size_t)(*spec)->nparams + 1, sizeof **point);
+  kg_status st = *point ? kg_spec_parse_set(*spec, set, *point, &ctx) : KG_ENOMEM;
+  if (!st) st = kg_template_emit(*spec, *point, src, len, &ctx);
+  if (st) {
+    if (st == KG_EINVAL) {
+      fprintf(stderr, "kgen: %s\n", kg_ctx_message(&ctx));
+      return EXIT_USAGE;
+    }
+    return kg_fail(&ctx, st);
+  }
+  return 0;
+}
+
+static int cmd_emit(int argc, char **argv) {
+  static const struct option longs[] = {{"set", required_argument, 0, 's'}, {"output", required_argument, 0, 'o'},
+                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  const char *set = NULL, *out = NULL;
+  int c;
+  while ((c = kg_getopt(argc, argv, "s:o:h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 's') set = optarg;
+    else if (c == 'o') out = optarg;
+    else if (c == 'h') {
+      printf("usage: kgen emit SPEC [--set a=1,b=2] [-o FILE]\n  the C source of one variant\n");
+      return 0;
+    }
+  }
+  if (optind >= argc) return kg_usage_error("emit: %s", "missing SPEC");
+  kg_spec *s = NULL;
+  int32_t *point = NULL;
+  char *src = NULL;
+  size_t len = 0;
+  int rc = kg_emit_variant(argv[optind], set, &s, &point, &src, &len);
+  if (!rc) {
+    FILE *f = out ? fopen(out, "w") : stdout;
+    if (!f || fwrite(src, 1, len, f) != len || (out && fclose(f) != 0)) {
+      fprintf(stderr, "kgen: %s: %s\n", out ? out : "stdout", strerror(errno));
+      rc = EXIT_WORK;
+    }
+  }
+  free(src);
+  free(point);
+  kg_spec_free(s);
+  return rc;
+}
+
+static int cmd_compile(int argc, char **argv) {
+  static const struct option longs[] = {{"set", required_argument, 0, 's'}, {"backend", required_argument, 0, 'b'},
+                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  const char *set = NULL;
+  kg_compile_opts co = {0};
+  kg_ctx ctx = {0};
+  int c;
+  while ((c = kg_getopt(argc, argv, "s:b:h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 's') set = optarg;
+    else if (c == 'b') {
+      if (kg_backend_parse(optarg, &co.backend, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+    } else if (c == 'h') {
+      printf("usage: kgen compile SPEC [--set a=1,b=2] [--backend jit|cc]\n"
+             "  compile one variant; print the compile time and the diagnostics\n");
+      return 0;
+    }
+  }
+  if (optind >= argc) return kg_usage_error("compile: %s", "missing SPEC");
+  kg_spec *s = NULL;
+  int32_t *point = NULL;
+  char *src = NULL, *diag = NULL;
+  kg_compiler *cc = NULL;
+  kg_module *m = NULL;
+  int rc = kg_emit_variant(argv[optind], set, &s, &point, &src, NULL);
+  if (rc) goto done;
+  double t0 = (double)kg_now_ns();
+  kg_status st = kg_compiler_new(&co, &cc, &ctx);
+  double t1 = (double)kg_now_ns();
+  if (st) {
+    rc = kg_fail(&ctx, st);
+    goto done;
+  }
+  char name[1024];
+  kg_spec_format_point(s, point, name, sizeof name);
+  st = kg_compiler_compile(cc, name, src, &m, &diag, &ctx);
+  double t2 = (double)kg_now_ns();
+  if (diag && *diag) fprintf(stderr, "%s", diag);
+  printf("%s[%s]: %s, %s backend (%s), compile %.1f ms (compiler set-up %.1f ms)\n", s->name, name,
+         st ? "failed" : "ok", kg_backend_name(co.backend), kg_compiler_describe(cc), (t2 - t1) / 1e6,
+         (t1 - t0) / 1e6);
+  if (st) rc = kg_fail(&ctx, st);
+done:
+  kg_module_free(m);
+  kg_compiler_free(cc);
+  free(diag);
+  free(src);
+  free(point);
+  kg_spec_free(s);
+  return rc;
+}
+
+/* ---- tune ---------------------------------------------------------------------------------- */
+
+static int kg_parse_double(const char *opt, const char *arg, double *out) {
+  char *end;
+  errno = 0;
+  *out = strtod(arg, &end);
+  if (errno || *end || end == arg) {
+    fprintf(stderr, "kgen: %s: '%s' is not a number\n", opt, arg);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int kg_parse_long(const char *opt, const char *arg, long *out) {
+  char *end;
+  errno = 0;
+  *out = strtol(arg, &end, 10);
+  if (errno || *end || end == arg) {
+    fprintf(stderr, "kgen: %s: '%s' is not an integer\n", opt, arg);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int cmd_tune(int argc, char **argv) {
+  static const struct option longs[] = {
+      {"problem", required_argument, 0, 'p'}, {"strategy", required_argument, 0, 'S'},
+      {"budget", required_argument, 0, 'B'},  {"seed", required_argument, 0, 'r'},
+      {"backend", required_argument, 0, 'b'}, {"out", required_argument, 0, 'o'},
+      {"db", required_argument, 0, 'd'},      {"resume", no_argument, 0, 'R'},
+      {"csv", required_argument, 0, 'c'},     {"min-time", required_argument, 0, 't'},
+      {"timeout", required_argument, 0, 'T'}, {"cold", no_argument, 0, 'C'},
+      {"cpu", required_argument, 0, 'u'},     {"quiet", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  kg_tune_opts o;
+  kg_tune_opts_default(&o);
+  const char *out = "tuned", *db = NULL, *csv = NULL;
+  kg_ctx ctx = {0};
+  long v;
+  int c, rc;
+  while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    switch (c) {
+    case -2: return EXIT_USAGE;
+    case 'p':
+      if (o.nproblems == KG_TUNE_MAX_PROBLEMS) return kg_usage_error("%s", "too many --problem");
+      o.problems[o.nproblems++] = optarg;
+      break;
+    case 'S':
+      if (kg_strategy_parse(optarg, &o.strategy, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      break;
+    case 'B':
+      if ((rc = kg_parse_long("--budget", optarg, &o.budget))) return rc;
+      break;
+    case 'r':
+      if ((rc = kg_parse_long("--seed", optarg, &v))) return rc;
+      o.seed = (uint64_t)v;
+      break;
+    case 'b':
+      if (kg_backend_parse(optarg, &o.compile.backend, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      break;
+    case 'o': out = optarg; break;
+    case 'd': db = optarg; break;
+    case 'R': o.resume = true; break;
+    case 'c': csv = optarg; break;
+    case 't':
+      if ((rc = kg_parse_double("--min-time", optarg, &o.measure.min_time_s))) return rc;
+      break;
+    case 'T':
+      if ((rc = kg_parse_double("--timeout", optarg, &o.measure.timeout_s))) return rc;
+      break;
+    case 'C': o.measure.cold = true; break;
+    case 'u':
+      if ((rc = kg_parse_long("--cpu", optarg, &v))) return rc;
+      o.measure.cpu = (int)v;
+      break;
+    case 'q': o.progress = NULL; break;
+    case 'h':
+      fputs(strstr(kg_usage, "  tune SPEC"), stdout);
+      return 0;
+    }
+  }
+  if (optind >= argc) return kg_usage_error("tune: %s", "missing SPEC");
+  if (optind + 1 < argc) return kg_usage_error("tune: unexpected argument '%s'", argv[optind + 1]);
+  kg_spec *s = NULL;
+  if ((rc = kg_load(argv[optind], &s))) return rc;
+
+  /* The default database lives under the output root, one per kernel and machine. */
+  char dbpath[4096], dir[4096];
+  kg_machine mach;
+  kg_status st = kg_machine_detect(&mach, &ctx);
+  if (st) {
+    rc = kg_fail(&ctx, st);
+    goto done;
+  }
+  snprintf(dir, sizeof dir, "%s/%s", out, s->name);
+  if (!db) {
+    snprintf(dbpath, sizeof dbpath, "%s/%s.db", dir, mach.id);
+    db = dbpath;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "%s", dir);
+    for (char *p = cmd + 1;; p++) /* mkdir -p the database's directory */
+      if (*p == '/' || !*p) {
+        char t = *p;
+        *p = 0;
+        mkdir(cmd, 0777);
+        *p = t;
+        if (!t) break;
+      }
+  }
+  o.db_path = db;
+  kg_tune_report *r = NULL;
+  st = kg_tune(s, &o, &r, &ctx);
+  if (st) {
+    rc = kg_fail(&ctx, st);
+    goto done;
+  }
+  kg_tune_print_summary(r, stdout);
+  if (csv && (st = kg_tune_write_csv(r, csv, &ctx))) rc = kg_fail(&ctx, st);
+  if (!kg_tune_report_any_winner(r)) {
+    fprintf(stderr, "kgen: no variant of %s passed on any problem; %s left unchanged\n", s->name, out);
+    rc = EXIT_WORK;
+  } else if ((st = kg_tune_write(r, out, &ctx))) {
+    rc = kg_fail(&ctx, st);
+  } else {
+    fprintf(stderr, "wrote %s/%s.json and %s/%s/<problem>.c (database %s)\n", dir, r->machine.id, dir,
+            r->machine.id, db);
+  }
+  kg_tune_report_free(r);
+done:
+  kg_spec_free(s);
+  return rc;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(kg_usage, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    fputs(kg_usage, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("kgen %s\n", KG_VERSION);
+    return 0;
+  }
+  static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+  } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune}};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (!strcmp(cmd, cmds[i].name)) {
+      optind = 1;
+      return cmds[i].fn(argc - 1, argv + 1);
+    }
+  return kg_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh), build and run the whole test suite with ctest.
+#   scripts/test.sh [BUILD_DIR] [extra cmake args...]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+"$root/scripts/setup.sh" "$@"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+# LLVM keeps process-lifetime allocations that LeakSanitizer would report; ASan still checks
+# every access.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+ctest --test-dir "$build" --output-on-failure -j1
