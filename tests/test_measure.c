@@ -61,9 +61,10 @@ static void sum_destroy(void *st) {
   free(s);
 }
 
-static volatile int zero = 0;
+/* A wild (not null) address: a real SIGSEGV that UBSan's null check does not intercept. */
+static volatile uintptr_t wild = 16;
 static void run_tiny(void *st) { ((sum_state *)st)->out += 1.0; }
-static void run_segv(void *st) { *(volatile int *)(uintptr_t)zero = 1; }
+static void run_segv(void *st) { *(volatile int *)wild = 1; }
 static void run_abort(void *st) { abort(); }
 static void run_hang(void *st) {
   for (;;) ((sum_state *)st)->out += 1.0;
