@@ -37,7 +37,11 @@ typedef struct kg_measure_opts {
   double min_sample_ns;  /**< inner repetition until one sample takes this long (default 2000 ns) */
   double timeout_s;      /**< the worker is killed after this long (default 60 s) */
   bool cold;             /**< flush caches (write a buffer of 2x the LLC) before each sample */
-  int cpu;               /**< pin the worker to this core; -1 = do not pin (default 0) */
+  int cpu;               /**< pin the worker to this core; -1 = do not pin (default 0).  A core
+                              this machine lacks means no pinning.  Threads the variant creates
+                              inherit the pin: an OpenMP variant pinned to one core runs on one
+                              core (libomp sizes its team from the affinity mask), so pass -1
+                              to measure parallel variants */
   int max_retakes;       /**< bound on retaken disturbed samples (default 100) */
   double noisy_rel_ci;   /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
                               this after the retakes (default 0.05) */

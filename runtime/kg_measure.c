@@ -1,0 +1,321 @@
+/*
+ * kg_measure.c - the measurement protocol (see kg_measure.h and DESIGN.md) in a forked worker.
+ *
+ * Parent: pipe + fork, poll the pipe until the whole kg_measurement arrives or the timeout
+ * passes (then SIGKILL), waitpid, and turn a signal or an early exit into a recorded outcome.
+ * Worker: restore default crash handlers (so a sanitizer's or the caller's handler does not
+ * turn a crash into an exit code), pin, open counters, create, verify, warm up, pick the inner
+ * repetitions, sample, compute statistics, write the struct whole and _exit(0) (never exit(),
+ * which would flush the parent's stdio buffers a second time and run its atexit handlers).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "kg_measure.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kg_timer.h"
+
+void kg_measure_opts_default(kg_measure_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->min_time_s = 0.2;
+  o->min_samples = 10;
+  o->max_samples = 100000;
+  o->warmup_s = 0.05;
+  o->min_sample_ns = 2000;
+  o->timeout_s = 60;
+  o->cold = false;
+  o->cpu = 0;
+  o->max_retakes = 100;
+  o->noisy_rel_ci = 0.05;
+  o->nevents = 0;
+}
+
+/* ---- worker ---- */
+
+/* Bytes of the last-level cache from sysfs ("32768K"); 32 MB when unknown. */
+static size_t llc_bytes(void) {
+  size_t bytes = 32u << 20;
+  FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r");
+  if (!f) return bytes;
+  unsigned long v;
+  char unit = 0;
+  int got = fscanf(f, "%lu%c", &v, &unit);
+  fclose(f);
+  if (got >= 1 && v > 0) {
+    if (unit == 'K' || unit == 'k') bytes = (size_t)v << 10;
+    else if (unit == 'M' || unit == 'm') bytes = (size_t)v << 20;
+    else if (unit == 'G' || unit == 'g') bytes = (size_t)v << 30;
+    else bytes = (size_t)v;
+  }
+  return bytes;
+}
+
+static volatile uint64_t flush_sink;
+
+/* Evict the caches: write, then read, a buffer of twice the LLC. */
+static void flush_caches(uint64_t *buf, size_t words) {
+  for (size_t i = 0; i < words; i++) buf[i] = i;
+  uint64_t s = 0;
+  for (size_t i = 0; i < words; i++) s += buf[i];
+  flush_sink = s;
+}
+
+static uint64_t time_reps(kg_run_fn run, void *state, int reps) {
+  uint64_t t0 = kg_now_ns();
+  for (int r = 0; r < reps; r++) run(state);
+  return kg_now_ns() - t0;
+}
+
+enum { NOISE_CS, NOISE_MIG, NOISE_PF, NOISE_N };
+
+static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts *o,
+                   kg_measurement *m) {
+  static const char *const noise_names[NOISE_N] = {"context-switches", "cpu-migrations",
+                                                   "page-faults"};
+  kg_counters *noise = NULL, *extra = NULL;
+  double *samples = NULL, *ev_sum = NULL;
+  uint64_t *flush = NULL;
+  size_t flush_words = 0;
+  void *state = NULL;
+
+  if (o->cpu >= 0 && o->cpu < CPU_SETSIZE) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(o->cpu, &set);
+    (void)sched_setaffinity(0, sizeof set, &set); /* a core this machine lacks: run unpinned */
+  }
+  if (kg_counters_open(noise_names, NOISE_N, &noise, NULL) != KG_OK ||
+      kg_counters_open(o->events, o->nevents, &extra, NULL) != KG_OK) {
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "could not allocate counters");
+    goto done;
+  }
+  m->nevents = o->nevents;
+  for (int i = 0; i < o->nevents; i++) {
+    m->events[i] = NAN;
+    m->event_available[i] = kg_counters_available(extra, i);
+    snprintf(m->event_why[i], sizeof m->event_why[i], "%s", kg_counters_why(extra, i));
+  }
+
+  state = e->create(p);
+  if (!state) {
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "kg_create failed");
+    goto done;
+  }
+  if (e->verify) {
+    char msg[sizeof m->reason];
+    msg[0] = '\0';
+    int rc = e->verify(state, msg, sizeof msg);
+    if (rc != 0) {
+      m->status = KG_EVERIFY;
+      if (msg[0]) snprintf(m->reason, sizeof m->reason, "%s", msg);
+      else snprintf(m->reason, sizeof m->reason, "verification failed (code %d)", rc);
+      goto done;
+    }
+  }
+
+  if (o->cold) {
+    flush_words = 2 * llc_bytes() / sizeof(uint64_t);
+    flush = malloc(flush_words * sizeof *flush);
+    if (!flush) flush_words = 0; /* measure warm rather than not at all */
+    m->cold = flush != NULL;
+  }
+
+  /* Warm up: at least one call, then until warmup_s has passed. */
+  uint64_t wstart = kg_now_ns(), wlimit = (uint64_t)(o->warmup_s * 1e9);
+  do e->run(state);
+  while (kg_now_ns() - wstart < wlimit);
+
+  /* Inner repetitions: double until one sample takes min_sample_ns. */
+  int reps = 1;
+  while (reps < (1 << 30) && (double)time_reps(e->run, state, reps) < o->min_sample_ns) reps *= 2;
+  m->inner_reps = reps;
+
+  size_t cap = (size_t)o->max_samples;
+  samples = malloc(cap * sizeof *samples);
+  ev_sum = calloc(KG_MAX_EVENTS, sizeof *ev_sum);
+  if (!samples || !ev_sum) {
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "out of memory for %zu samples", cap);
+    goto done;
+  }
+  double noise_sum[NOISE_N] = {0}, nv[NOISE_N], xv[KG_MAX_EVENTS];
+  uint64_t measured = 0, min_measured = (uint64_t)(o->min_time_s * 1e9);
+  size_t kept = 0;
+  while (kept < cap && (kept < (size_t)o->min_samples || measured < min_measured)) {
+    if (flush) flush_caches(flush, flush_words);
+    kg_counters_start(noise);
+    kg_counters_start(extra);
+    uint64_t dt = time_reps(e->run, state, reps);
+    kg_counters_stop(extra, xv);
+    kg_counters_stop(noise, nv);
+    bool disturbed = (!isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0) ||
+                     (!isnan(nv[NOISE_MIG]) && nv[NOISE_MIG] > 0);
+    if (disturbed && m->retaken < o->max_retakes) {
+      m->retaken++;
+      continue;
+    }
+    samples[kept++] = (double)dt / reps;
+    measured += dt;
+    for (int i = 0; i < NOISE_N; i++) noise_sum[i] += nv[i]; /* NAN stays NAN */
+    for (int i = 0; i < o->nevents; i++) ev_sum[i] += xv[i];
+  }
+
+  if (kg_stats_compute(samples, kept, &m->stats) != KG_OK) {
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "no samples taken (max_samples %d)", o->max_samples);
+    goto done;
+  }
+  m->noisy = kg_stats_rel_ci(&m->stats) > o->noisy_rel_ci;
+  m->ctx_switches = noise_sum[NOISE_CS] / (double)kept;
+  m->migrations = noise_sum[NOISE_MIG] / (double)kept;
+  m->page_faults = noise_sum[NOISE_PF] / (double)kept;
+  for (int i = 0; i < o->nevents; i++)
+    m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
+  m->status = KG_OK;
+
+done:
+  if (state && e->destroy) e->destroy(state);
+  free(samples);
+  free(ev_sum);
+  free(flush);
+  kg_counters_free(extra);
+  kg_counters_free(noise);
+}
+
+/* ---- parent ---- */
+
+static const char *signal_name(int sig, char *buf, size_t cap) {
+  switch (sig) {
+  case SIGSEGV: return "SIGSEGV";
+  case SIGABRT: return "SIGABRT (abort)";
+  case SIGFPE: return "SIGFPE";
+  case SIGILL: return "SIGILL";
+  case SIGBUS: return "SIGBUS";
+  case SIGKILL: return "SIGKILL (killed, perhaps out of memory)";
+  case SIGTRAP: return "SIGTRAP";
+  }
+  snprintf(buf, cap, "signal %d (%s)", sig, strsignal(sig));
+  return buf;
+}
+
+static void init_measurement(kg_measurement *m, const kg_measure_opts *o) {
+  memset(m, 0, sizeof *m);
+  m->status = KG_EINTERNAL;
+  m->ctx_switches = m->migrations = m->page_faults = NAN;
+  m->nevents = o ? o->nevents : 0;
+  for (int i = 0; i < KG_MAX_EVENTS; i++) m->events[i] = NAN;
+}
+
+kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts,
+                     kg_measurement *out, kg_ctx *ctx) {
+  if (!out) return kg_ctx_set(ctx, KG_EINVAL, "kg_measure: out is NULL");
+  kg_measure_opts o;
+  if (opts) o = *opts;
+  else kg_measure_opts_default(&o);
+  init_measurement(out, &o);
+  if (!e || !e->create || !e->run || o.nevents < 0 || o.nevents > KG_MAX_EVENTS ||
+      o.min_samples < 1 || o.max_samples < o.min_samples || !(o.timeout_s > 0)) {
+    out->status = KG_EINVAL;
+    snprintf(out->reason, sizeof out->reason, "invalid entry points or options");
+    return kg_ctx_set(ctx, KG_EINVAL, "kg_measure: %s", out->reason);
+  }
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    snprintf(out->reason, sizeof out->reason, "pipe: %s", strerror(errno));
+    return kg_ctx_set(ctx, KG_EINTERNAL, "kg_measure: %s", out->reason);
+  }
+  fflush(NULL); /* a variant that calls exit() must not replay our buffered output */
+  uint64_t t0 = kg_now_ns();
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(out->reason, sizeof out->reason, "fork: %s", strerror(errno));
+    close(fds[0]);
+    close(fds[1]);
+    return kg_ctx_set(ctx, KG_EINTERNAL, "kg_measure: %s", out->reason);
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the caller */
+    static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
+    for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) signal(crash[i], SIG_DFL);
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore); /* a crashing variant is data, not a core file */
+    static kg_measurement m; /* static: keep the worker's stack small and the struct whole */
+    init_measurement(&m, &o);
+    worker(p, e, &o, &m);
+    m.wall_s = (double)(kg_now_ns() - t0) * 1e-9;
+    const char *b = (const char *)&m;
+    size_t left = sizeof m;
+    while (left > 0) {
+      ssize_t w = write(fds[1], b, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) _exit(3);
+      b += w;
+      left -= (size_t)w;
+    }
+    _exit(0);
+  }
+
+  close(fds[1]);
+  kg_measurement got;
+  size_t have = 0;
+  bool timed_out = false;
+  uint64_t deadline = t0 + (uint64_t)(o.timeout_s * 1e9);
+  while (have < sizeof got) {
+    uint64_t now = kg_now_ns();
+    if (now >= deadline) {
+      timed_out = true;
+      break;
+    }
+    uint64_t left_ms = (deadline - now + 999999) / 1000000;
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    int r = poll(&pfd, 1, left_ms > 60000 ? 60000 : (int)left_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (r == 0) continue; /* re-check the deadline */
+    ssize_t n = read(fds[0], (char *)&got + have, sizeof got - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break; /* EOF: the worker is gone */
+    have += (size_t)n;
+  }
+  close(fds[0]);
+  if (timed_out) kill(pid, SIGKILL);
+  int wst = 0;
+  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+  }
+  double wall = (double)(kg_now_ns() - t0) * 1e-9;
+
+  if (have == sizeof got) {
+    *out = got;
+  } else if (timed_out) {
+    out->status = KG_ETIMEOUT;
+    snprintf(out->reason, sizeof out->reason, "timed out after %g s", o.timeout_s);
+  } else if (WIFSIGNALED(wst)) {
+    char buf[64];
+    out->status = KG_ECRASH;
+    snprintf(out->reason, sizeof out->reason, "%s", signal_name(WTERMSIG(wst), buf, sizeof buf));
+  } else {
+    out->status = KG_ECRASH;
+    snprintf(out->reason, sizeof out->reason, "worker exited with code %d before reporting",
+             WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+  }
+  out->wall_s = wall;
+  return KG_OK;
+}
