@@ -38,7 +38,7 @@ void kg_measure_opts_default(kg_measure_opts *o) {
   o->min_sample_ns = 2000;
   o->timeout_s = 60;
   o->cold = false;
-  o->cpu = 0;
+  o->cpu = -1;
   o->max_retakes = 100;
   o->noisy_rel_ci = 0.05;
   o->nevents = 0;
@@ -82,22 +82,27 @@ static uint64_t time_reps(kg_run_fn run, void *state, int reps) {
 
 enum { NOISE_CS, NOISE_MIG, NOISE_PF, NOISE_N };
 
-static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts *o,
-                   kg_measurement *m) {
+/* A core this machine lacks: run unpinned. */
+void kg_measure_pin(const kg_measure_opts *o) {
+  if (o->cpu >= 0 && o->cpu < CPU_SETSIZE) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(o->cpu, &set);
+    (void)sched_setaffinity(0, sizeof set, &set);
+  }
+}
+
+/* Verify (when verify) and measure run on an existing state: counters, warm-up, inner
+ * repetitions, samples with retakes, statistics. */
+void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_measure_opts *o,
+                      kg_measurement *m) {
   static const char *const noise_names[NOISE_N] = {"context-switches", "cpu-migrations",
                                                    "page-faults"};
   kg_counters *noise = NULL, *extra = NULL;
   double *samples = NULL, *ev_sum = NULL;
   uint64_t *flush = NULL;
   size_t flush_words = 0;
-  void *state = NULL;
 
-  if (o->cpu >= 0 && o->cpu < CPU_SETSIZE) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(o->cpu, &set);
-    (void)sched_setaffinity(0, sizeof set, &set); /* a core this machine lacks: run unpinned */
-  }
   if (kg_counters_open(noise_names, NOISE_N, &noise, NULL) != KG_OK ||
       kg_counters_open(o->events, o->nevents, &extra, NULL) != KG_OK) {
     m->status = KG_EINTERNAL;
@@ -110,17 +115,10 @@ static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts
     m->event_available[i] = kg_counters_available(extra, i);
     snprintf(m->event_why[i], sizeof m->event_why[i], "%s", kg_counters_why(extra, i));
   }
-
-  state = e->create(p);
-  if (!state) {
-    m->status = KG_EINTERNAL;
-    snprintf(m->reason, sizeof m->reason, "kg_create failed");
-    goto done;
-  }
-  if (e->verify) {
+  if (verify) {
     char msg[sizeof m->reason];
     msg[0] = '\0';
-    int rc = e->verify(state, msg, sizeof msg);
+    int rc = verify(state, msg, sizeof msg);
     if (rc != 0) {
       m->status = KG_EVERIFY;
       if (msg[0]) snprintf(m->reason, sizeof m->reason, "%s", msg);
@@ -128,7 +126,6 @@ static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts
       goto done;
     }
   }
-
   if (o->cold) {
     flush_words = 2 * llc_bytes() / sizeof(uint64_t);
     flush = malloc(flush_words * sizeof *flush);
@@ -138,12 +135,12 @@ static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts
 
   /* Warm up: at least one call, then until warmup_s has passed. */
   uint64_t wstart = kg_now_ns(), wlimit = (uint64_t)(o->warmup_s * 1e9);
-  do e->run(state);
+  do run(state);
   while (kg_now_ns() - wstart < wlimit);
 
   /* Inner repetitions: double until one sample takes min_sample_ns. */
   int reps = 1;
-  while (reps < (1 << 30) && (double)time_reps(e->run, state, reps) < o->min_sample_ns) reps *= 2;
+  while (reps < (1 << 30) && (double)time_reps(run, state, reps) < o->min_sample_ns) reps *= 2;
   m->inner_reps = reps;
 
   size_t cap = (size_t)o->max_samples;
@@ -161,7 +158,7 @@ static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts
     if (flush) flush_caches(flush, flush_words);
     kg_counters_start(noise);
     kg_counters_start(extra);
-    uint64_t dt = time_reps(e->run, state, reps);
+    uint64_t dt = time_reps(run, state, reps);
     kg_counters_stop(extra, xv);
     kg_counters_stop(noise, nv);
     bool disturbed = (!isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0) ||
@@ -190,12 +187,25 @@ static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts
   m->status = KG_OK;
 
 done:
-  if (state && e->destroy) e->destroy(state);
   free(samples);
   free(ev_sum);
   free(flush);
   kg_counters_free(extra);
   kg_counters_free(noise);
+}
+
+/* The one-shot worker: create, measure, destroy. */
+static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts *o,
+                   kg_measurement *m) {
+  kg_measure_pin(o);
+  void *state = e->create(p);
+  if (!state) {
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "kg_create failed");
+    return;
+  }
+  kg_measure_state(state, e->run, e->verify, o, m);
+  if (e->destroy) e->destroy(state);
 }
 
 /* ---- parent ---- */
@@ -214,7 +224,7 @@ static const char *signal_name(int sig, char *buf, size_t cap) {
   return buf;
 }
 
-static void init_measurement(kg_measurement *m, const kg_measure_opts *o) {
+void kg_measurement_init(kg_measurement *m, const kg_measure_opts *o) {
   memset(m, 0, sizeof *m);
   m->status = KG_EINTERNAL;
   m->ctx_switches = m->migrations = m->page_faults = NAN;
@@ -228,7 +238,7 @@ kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_op
   kg_measure_opts o;
   if (opts) o = *opts;
   else kg_measure_opts_default(&o);
-  init_measurement(out, &o);
+  kg_measurement_init(out, &o);
   if (!e || !e->create || !e->run || o.nevents < 0 || o.nevents > KG_MAX_EVENTS ||
       o.min_samples < 1 || o.max_samples < o.min_samples || !(o.timeout_s > 0)) {
     out->status = KG_EINVAL;
@@ -252,32 +262,51 @@ kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_op
   }
   if (pid == 0) {
     close(fds[0]);
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the caller */
-    static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
-    for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) signal(crash[i], SIG_DFL);
-    struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore); /* a crashing variant is data, not a core file */
+    kg_measure_child_setup();
     static kg_measurement m; /* static: keep the worker's stack small and the struct whole */
-    init_measurement(&m, &o);
+    kg_measurement_init(&m, &o);
     worker(p, e, &o, &m);
     m.wall_s = (double)(kg_now_ns() - t0) * 1e-9;
-    const char *b = (const char *)&m;
-    size_t left = sizeof m;
-    while (left > 0) {
-      ssize_t w = write(fds[1], b, left);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) _exit(3);
-      b += w;
-      left -= (size_t)w;
-    }
-    _exit(0);
+    _exit(kg_measure_send(fds[1], &m) ? 0 : 3);
   }
 
   close(fds[1]);
+  if (kg_measure_receive(fds[0], pid, t0 + (uint64_t)(o.timeout_s * 1e9), o.timeout_s, out)) {
+    int wst;
+    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+    }
+  }
+  close(fds[0]);
+  double wall = (double)(kg_now_ns() - t0) * 1e-9;
+  out->wall_s = wall;
+  return KG_OK;
+}
+
+bool kg_measure_send(int fd, const kg_measurement *m) {
+  const char *b = (const char *)m;
+  size_t left = sizeof *m;
+  while (left > 0) {
+    ssize_t w = write(fd, b, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    b += w;
+    left -= (size_t)w;
+  }
+  return true;
+}
+
+void kg_measure_child_setup(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the caller */
+  static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
+  for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) signal(crash[i], SIG_DFL);
+  struct rlimit nocore = {0, 0};
+  setrlimit(RLIMIT_CORE, &nocore); /* a crashing variant is data, not a core file */
+}
+
+bool kg_measure_receive(int fd, int pid, uint64_t deadline, double timeout_s, kg_measurement *out) {
   kg_measurement got;
   size_t have = 0;
   bool timed_out = false;
-  uint64_t deadline = t0 + (uint64_t)(o.timeout_s * 1e9);
   while (have < sizeof got) {
     uint64_t now = kg_now_ns();
     if (now >= deadline) {
@@ -285,28 +314,27 @@ kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_op
       break;
     }
     uint64_t left_ms = (deadline - now + 999999) / 1000000;
-    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r = poll(&pfd, 1, left_ms > 60000 ? 60000 : (int)left_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
     if (r == 0) continue; /* re-check the deadline */
-    ssize_t n = read(fds[0], (char *)&got + have, sizeof got - have);
+    ssize_t n = read(fd, (char *)&got + have, sizeof got - have);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break; /* EOF: the worker is gone */
     have += (size_t)n;
   }
-  close(fds[0]);
+  if (have == sizeof got) {
+    *out = got;
+    return true;
+  }
   if (timed_out) kill(pid, SIGKILL);
   int wst = 0;
   while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
   }
-  double wall = (double)(kg_now_ns() - t0) * 1e-9;
-
-  if (have == sizeof got) {
-    *out = got;
-  } else if (timed_out) {
+  if (timed_out) {
     out->status = KG_ETIMEOUT;
-    snprintf(out->reason, sizeof out->reason, "timed out after %g s", o.timeout_s);
+    snprintf(out->reason, sizeof out->reason, "timed out after %g s", timeout_s);
   } else if (WIFSIGNALED(wst)) {
     char buf[64];
     out->status = KG_ECRASH;
@@ -316,6 +344,5 @@ kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_op
     snprintf(out->reason, sizeof out->reason, "worker exited with code %d before reporting",
              WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
   }
-  out->wall_s = wall;
-  return KG_OK;
+  return false;
 }

@@ -37,7 +37,7 @@ typedef struct kg_measure_opts {
   double min_sample_ns;  /**< inner repetition until one sample takes this long (default 2000 ns) */
   double timeout_s;      /**< the worker is killed after this long (default 60 s) */
   bool cold;             /**< flush caches (write a buffer of 2x the LLC) before each sample */
-  int cpu;               /**< pin the worker to this core; -1 = do not pin (default 0).  A core
+  int cpu;               /**< pin the worker to this core; -1 = do not pin (default -1).  A core
                               this machine lacks means no pinning.  Threads the variant creates
                               inherit the pin: an OpenMP variant pinned to one core runs on one
                               core (libomp sizes its team from the affinity mask), so pass -1
@@ -79,5 +79,33 @@ typedef struct kg_measurement {
  */
 kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts,
                      kg_measurement *out, kg_ctx *ctx);
+
+/**
+ * The protocol without the fork, on a state the caller created: verify (when verify is not
+ * NULL), warm up, sample, summarise into *m (whose status and reason it sets).  Runs the variant
+ * in the calling process: used inside workers (kg_worker.h), never on the caller's side.
+ */
+void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_measure_opts *o,
+                      kg_measurement *m);
+
+/** Reset m to "nothing measured": KG_EINTERNAL, NAN noise figures and events. */
+void kg_measurement_init(kg_measurement *m, const kg_measure_opts *o);
+
+/**
+ * Read one kg_measurement from worker `pid` over fd until `deadline_ns` (kg_now_ns clock).
+ * Returns true with *out filled when it arrived whole.  Otherwise the worker is gone: killed at
+ * the deadline (KG_ETIMEOUT), or dead by a signal or early exit (KG_ECRASH with the signal's
+ * name); it is reaped and *out says why.
+ */
+bool kg_measure_receive(int fd, int pid, uint64_t deadline_ns, double timeout_s, kg_measurement *out);
+
+/** Write *m whole to fd (a worker's answer); false when the pipe broke. */
+bool kg_measure_send(int fd, const kg_measurement *m);
+
+/** In a freshly forked worker: default crash signals, no core files, die with the parent. */
+void kg_measure_child_setup(void);
+
+/** Pin the calling process to o->cpu when it is >= 0. */
+void kg_measure_pin(const kg_measure_opts *o);
 
 #endif

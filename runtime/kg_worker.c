@@ -1,0 +1,182 @@
+/*
+ * kg_worker.c - persistent measurement worker (see kg_worker.h).
+ *
+ * Two pipes: requests go down (the variant's run and verify addresses, valid in the child
+ * because it was forked after the code was loaded), kg_measurements come up.  The first answer
+ * reports whether kg_create succeeded.  EOF on the request pipe, or a request with run == NULL,
+ * makes the worker destroy its state and exit.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "kg_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kg_timer.h"
+
+struct kg_worker {
+  int pid;
+  int req, resp; /* parent's ends */
+  bool alive;
+  kg_measure_opts opts;
+};
+
+typedef struct kg_request {
+  kg_run_fn run;
+  kg_verify_fn verify;
+} kg_request;
+
+static bool kg_read_all(int fd, void *buf, size_t len) {
+  char *b = buf;
+  while (len > 0) {
+    ssize_t n = read(fd, b, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    b += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+static bool kg_write_all(int fd, const void *buf, size_t len) {
+  const char *b = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, b, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    b += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy,
+                           const kg_measure_opts *o, int req, int resp) {
+  static kg_measurement m; /* static: keep the worker's stack small */
+  kg_measure_child_setup();
+  kg_measure_pin(o);
+  kg_measurement_init(&m, o);
+  void *state = create(p);
+  if (!state) {
+    m.status = KG_EINTERNAL;
+    snprintf(m.reason, sizeof m.reason, "kg_create failed (problem dimensions out of range, or out of memory)");
+    kg_measure_send(resp, &m);
+    _exit(0);
+  }
+  m.status = KG_OK;
+  if (!kg_measure_send(resp, &m)) _exit(3);
+  kg_request r;
+  while (kg_read_all(req, &r, sizeof r) && r.run) {
+    uint64_t t0 = kg_now_ns();
+    kg_measurement_init(&m, o);
+    kg_measure_state(state, r.run, r.verify, o, &m);
+    m.wall_s = (double)(kg_now_ns() - t0) * 1e-9;
+    if (!kg_measure_send(resp, &m)) break;
+  }
+  if (destroy) destroy(state);
+  _exit(0);
+}
+
+kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy,
+                          const kg_measure_opts *opts, kg_worker **out,
+                          kg_measurement *create_failure, kg_ctx *ctx) {
+  *out = NULL;
+  kg_worker *w = calloc(1, sizeof *w);
+  if (!w) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  if (opts) w->opts = *opts;
+  else kg_measure_opts_default(&w->opts);
+  int down[2], up[2];
+  if (pipe2(down, O_CLOEXEC) != 0) {
+    free(w);
+    return kg_ctx_set(ctx, KG_EINTERNAL, "worker: pipe: %s", strerror(errno));
+  }
+  if (pipe2(up, O_CLOEXEC) != 0) {
+    close(down[0]), close(down[1]), free(w);
+    return kg_ctx_set(ctx, KG_EINTERNAL, "worker: pipe: %s", strerror(errno));
+  }
+  fflush(NULL); /* a variant that calls exit() must not replay our buffered output */
+  uint64_t t0 = kg_now_ns();
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(down[0]), close(down[1]), close(up[0]), close(up[1]), free(w);
+    return kg_ctx_set(ctx, KG_EINTERNAL, "worker: fork: %s", strerror(errno));
+  }
+  if (pid == 0) {
+    close(down[1]);
+    close(up[0]);
+    kg_worker_main(p, create, destroy, &w->opts, down[0], up[1]);
+  }
+  close(down[0]);
+  close(up[1]);
+  w->pid = pid;
+  w->req = down[1];
+  w->resp = up[0];
+  w->alive = true;
+  /* Writing to a worker that died must not kill us with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+  kg_measurement hello;
+  kg_measurement_init(&hello, &w->opts);
+  uint64_t deadline = t0 + (uint64_t)(w->opts.timeout_s * 1e9);
+  bool got = kg_measure_receive(w->resp, pid, deadline, w->opts.timeout_s, &hello);
+  if (!got || hello.status != KG_OK) {
+    if (got) { /* it answered "create failed" and exits */
+      int wst;
+      while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+      }
+    } else {
+      char why[sizeof hello.reason];
+      snprintf(why, sizeof why, "kg_create: %s", hello.reason);
+      snprintf(hello.reason, sizeof hello.reason, "%s", why);
+    }
+    w->alive = false;
+    *create_failure = hello;
+    kg_worker_stop(w);
+    return KG_OK;
+  }
+  *out = w;
+  return KG_OK;
+}
+
+kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out,
+                            kg_ctx *ctx) {
+  if (!w || !w->alive || !run) return kg_ctx_set(ctx, KG_EINVAL, "worker: not running, or no function");
+  kg_measurement_init(out, &w->opts);
+  kg_request r = {run, verify};
+  uint64_t t0 = kg_now_ns();
+  if (!kg_write_all(w->req, &r, sizeof r)) {
+    /* It died between requests: reap it and say how. */
+    kg_measure_receive(w->resp, w->pid, t0, 0, out);
+    w->alive = false;
+    return KG_OK;
+  }
+  uint64_t deadline = t0 + (uint64_t)(w->opts.timeout_s * 1e9);
+  if (!kg_measure_receive(w->resp, w->pid, deadline, w->opts.timeout_s, out)) w->alive = false;
+  out->wall_s = (double)(kg_now_ns() - t0) * 1e-9;
+  return KG_OK;
+}
+
+bool kg_worker_alive(const kg_worker *w) { return w && w->alive; }
+
+void kg_worker_stop(kg_worker *w) {
+  if (!w) return;
+  if (w->alive) {
+    kg_request quit = {NULL, NULL};
+    kg_write_all(w->req, &quit, sizeof quit);
+    close(w->req);
+    w->req = -1;
+    /* Give it the timeout to destroy its state, then kill it. */
+    kg_measurement m;
+    kg_measure_receive(w->resp, w->pid, kg_now_ns() + (uint64_t)(5e9), 5, &m);
+  }
+  if (w->req >= 0) close(w->req);
+  close(w->resp);
+  free(w);
+}
