@@ -1,0 +1,202 @@
+/*
+ * test_tune.c - `kgen tune` end to end on small test specs (tests/specs/): variants that fail to
+ * compile, crash, hang, abort or compute wrong results are recorded with their reason and never
+ * win; a run where everything fails exits 1 and leaves the output untouched; kill -9 in the
+ * middle of a run and --resume loses nothing and measures nothing twice.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+static char root[2048], bin[2048], tmp[256];
+
+static int run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
+  snprintf(root, sizeof root, "%s", r ? r : ".");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-tune-XXXXXX");
+  assert_non_null(mkdtemp(tmp));
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  run("rm -rf '%s'", tmp);
+  return 0;
+}
+
+/* Count rows of the database matching a WHERE clause. */
+static long db_count(const char *db, const char *where) {
+  sqlite3 *h;
+  sqlite3_stmt *s;
+  char sql[512];
+  long n = -1;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM measurements WHERE %s", where);
+  if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+    n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+  return n;
+}
+
+static json_t *load_report(const char *dir, const char *kernel) {
+  char cmd[4096], path[4096] = "";
+  snprintf(cmd, sizeof cmd, "ls %s/%s/*.json 2>/dev/null | head -n1", dir, kernel);
+  FILE *f = popen(cmd, "r");
+  if (f && fgets(path, sizeof path, f)) path[strcspn(path, "\n")] = 0;
+  if (f) pclose(f);
+  json_error_t err;
+  return path[0] ? json_load_file(path, 0, &err) : NULL;
+}
+
+static void test_bad_variants_are_data(void **state) {
+  (void)state;
+  char out[512], db[600], csv[600];
+  snprintf(out, sizeof out, "%s/out1", tmp);
+  snprintf(db, sizeof db, "%s/v.db", tmp);
+  snprintf(csv, sizeof csv, "%s/v.csv", tmp);
+  int rc = run("'%s' tune '%s/tests/specs/variants.lua' --out '%s' --db '%s' --csv '%s' "
+               "--min-time 0.01 --timeout 2 --quiet > '%s/log1' 2>&1",
+               bin, root, out, db, csv, tmp);
+  assert_int_equal(rc, 0);
+  /* Every failure is stored with its status and reason. */
+  assert_int_equal(db_count(db, "variant LIKE 'mode=broken%' AND status='compile error' AND reason LIKE '%variants.c%'"), 4);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=segv%' AND status='crashed' AND reason LIKE 'SIGSEGV%'"), 4);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND status='timed out'"), 4);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=wrong%' AND status='wrong result' AND reason LIKE 'y[7]%'"), 4);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=abort%' AND status='crashed' AND reason LIKE 'SIGABRT%'"), 4);
+  assert_int_equal(db_count(db, "status='ok' AND variant LIKE 'mode=%'"), 8);
+  assert_int_equal(db_count(db, "variant='baseline:plain' AND status='ok'"), 2);
+
+  json_t *r = load_report(out, "variants");
+  assert_non_null(r);
+  assert_int_equal(json_integer_value(json_object_get(r, "schema")), 1);
+  json_t *probs = json_object_get(r, "problems");
+  assert_int_equal(json_array_size(probs), 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_t *p = json_array_get(probs, i);
+    const char *mode = json_string_value(json_object_get(json_object_get(json_object_get(p, "winner"), "params"), "mode"));
+    assert_non_null(mode);
+    assert_true(strcmp(mode, "ok") == 0 || strcmp(mode, "unrolled") == 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "evaluated")), 14);
+    assert_int_equal(json_integer_value(json_object_get(p, "failed")), 10);
+    assert_true(json_real_value(json_object_get(p, "speedup")) > 0);
+    assert_true(json_real_value(json_object_get(json_object_get(p, "winner"), "p50_ns")) > 0);
+  }
+  json_decref(r);
+  /* The winner's source is standalone and opens with its banner. */
+  assert_int_equal(run("ls %s/variants/*/small.c > /dev/null", out), 0);
+  assert_int_equal(run("gcc -std=c17 -fsyntax-only %s/variants/*/small.c", out), 0);
+  /* CSV: a header and one row per variant and baseline per problem. */
+  assert_int_equal(run("test $(wc -l < '%s') -eq 31", csv), 0);
+}
+
+static void test_all_fail_leaves_output_untouched(void **state) {
+  (void)state;
+  char out[512];
+  snprintf(out, sizeof out, "%s/out2", tmp);
+  assert_int_equal(run("mkdir -p '%s' && echo keep > '%s/marker'", out, out), 0);
+  int rc = run("'%s' tune '%s/tests/specs/all_fail.lua' --out '%s' --db '%s/f.db' --min-time 0.01 "
+               "--timeout 2 --quiet > '%s/log2' 2>&1",
+               bin, root, out, tmp, tmp);
+  assert_int_equal(rc, 1);
+  assert_int_equal(run("test \"$(ls -A '%s')\" = marker", out), 0);
+  assert_int_equal(run("grep -q 'no variant of all_fail passed' '%s/log2'", tmp), 0);
+}
+
+static void test_usage_errors(void **state) {
+  (void)state;
+  assert_int_equal(run("'%s' frobnicate > /dev/null 2>&1", bin), 2);
+  assert_int_equal(run("'%s' tune --no-such-option x > /dev/null 2>&1", bin), 2);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/variants.lua' --problem nope --quiet > /dev/null 2>&1", bin, root), 2);
+  assert_int_equal(run("'%s' emit '%s/tests/specs/variants.lua' --set nope=1 > /dev/null 2>&1", bin, root), 2);
+  assert_int_equal(run("'%s' emit '%s/tests/specs/variants.lua' --set pad=7 2> '%s/log3' > /dev/null", bin, root, tmp), 2);
+  assert_int_equal(run("grep -q '0' '%s/log3' && grep -q '1' '%s/log3'", tmp, tmp), 0);
+  assert_int_equal(run("'%s' --help | grep -q 'kgen tune\\|tune SPEC'", bin), 0);
+}
+
+static void test_kill_and_resume(void **state) {
+  (void)state;
+  char out[512], db[600];
+  snprintf(out, sizeof out, "%s/out3", tmp);
+  snprintf(db, sizeof db, "%s/k.db", tmp);
+  /* Start a run of 40 variants, kill -9 it once some are stored. */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char spec[4096];
+    snprintf(spec, sizeof spec, "%s/tests/specs/many.lua", root);
+    freopen("/dev/null", "w", stderr);
+    execl(bin, bin, "tune", spec, "--out", out, "--db", db, "--min-time", "0.05", "--quiet", (char *)NULL);
+    _exit(127);
+  }
+  long before = 0;
+  for (int i = 0; i < 600 && before < 8; i++) {
+    usleep(50000);
+    before = db_count(db, "status='ok'");
+  }
+  kill(pid, SIGKILL);
+  int wst;
+  waitpid(pid, &wst, 0);
+  before = db_count(db, "1");
+  assert_true(before >= 8 && before < 40);
+  /* Snapshot what was measured, to compare after the resume. */
+  char snap[600];
+  snprintf(snap, sizeof snap, "%s/snap.db", tmp);
+  assert_int_equal(run("cp '%s' '%s' && (cp '%s-wal' '%s-wal' 2>/dev/null; true)", db, snap, db, snap), 0);
+  int rc = run("'%s' tune '%s/tests/specs/many.lua' --out '%s' --db '%s' --min-time 0.05 --resume --quiet > /dev/null 2>&1",
+               bin, root, out, db);
+  assert_int_equal(rc, 0);
+  assert_int_equal(db_count(db, "1"), 40);
+  /* Every row stored before the kill is unchanged: not lost, not measured again. */
+  sqlite3 *h;
+  sqlite3_stmt *s = NULL;
+  char sql[1400];
+  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+  snprintf(sql, sizeof sql, "ATTACH '%s' AS old", snap);
+  assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(h,
+                                      "SELECT count(*) FROM old.measurements o JOIN main.measurements m "
+                                      "USING (problem, variant) WHERE o.p50_ns IS m.p50_ns AND "
+                                      "o.measured_at = m.measured_at AND o.status = m.status",
+                                      -1, &s, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int64(s, 0), before);
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_usage_errors),
+      cmocka_unit_test(test_bad_variants_are_data),
+      cmocka_unit_test(test_all_fail_leaves_output_untouched),
+      cmocka_unit_test(test_kill_and_resume),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
