@@ -1,0 +1,2 @@
+#include "small_inc.h"
+static const int small_inc2_marker = 2;

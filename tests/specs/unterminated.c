@@ -1,0 +1,8 @@
+/* unterminated.c */
+int g(void) {
+  return 1;
+  /*$slot body
+  emit("return %d;", A)
+  $*/
+  return 0;
+}

@@ -1,0 +1,5 @@
+return kernel "unterminated" {
+  template = "unterminated.c",
+  params = { a = values { 1, 2 } },
+  problems = { problem "p" { n = 1 } },
+}

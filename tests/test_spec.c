@@ -1,0 +1,220 @@
+/* test_spec.c - the spec loader: stream.lua, every error case, the sandbox, limits, --set. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kg_spec.h"
+
+static char g_path[4096];
+
+/* KGEN_ROOT/rel */
+static const char *path_of(const char *rel) {
+  const char *root = getenv("KGEN_ROOT");
+  snprintf(g_path, sizeof g_path, "%s/%s", root ? root : ".", rel);
+  return g_path;
+}
+
+/* Load tests/specs/<name>.lua expecting status `want` and every NULL-terminated substring. */
+static void expect_error(const char *name, kg_status want, ...) {
+  char rel[256];
+  snprintf(rel, sizeof rel, "tests/specs/%s.lua", name);
+  kg_ctx ctx = {0};
+  kg_spec *s = (kg_spec *)1;
+  kg_status st = kg_spec_load(path_of(rel), &s, &ctx);
+  if (st != want) fail_msg("%s: status %d (%s), want %d; message: %s", name, st, kg_strerror(st), want, ctx.msg);
+  assert_null(s);
+  va_list ap;
+  va_start(ap, want);
+  for (const char *sub; (sub = va_arg(ap, const char *));)
+    if (!strstr(ctx.msg, sub)) fail_msg("%s: message lacks \"%s\":\n%s", name, sub, ctx.msg);
+  va_end(ap);
+}
+
+static kg_spec *load_ok(const char *rel) {
+  kg_ctx ctx = {0};
+  kg_spec *s = NULL;
+  kg_status st = kg_spec_load(path_of(rel), &s, &ctx);
+  if (st != KG_OK) fail_msg("%s: %s", rel, ctx.msg);
+  return s;
+}
+
+static void test_stream(void **state) {
+  kg_spec *s = load_ok("specs/stream.lua");
+  assert_string_equal(s->name, "stream");
+  assert_non_null(strstr(s->template_path, "templates/stream.c"));
+  assert_null(strstr(s->template_path, ".."));
+  assert_int_equal(s->nparams, 4);
+  const char *names[] = {"vec", "unroll", "nt", "threads"};
+  const char *macros[] = {"VEC", "UNROLL", "NT", "THREADS"};
+  const int nvals[] = {3, 4, 2, 2};
+  for (int i = 0; i < 4; i++) {
+    assert_string_equal(s->params[i].name, names[i]);
+    assert_string_equal(s->params[i].macro, macros[i]);
+    assert_int_equal(s->params[i].kind, KG_PARAM_INT);
+    assert_int_equal(s->params[i].nvalues, nvals[i]);
+  }
+  assert_int_equal(s->params[1].ivalues[3], 8);
+  assert_int_equal(s->nraw, 48);
+  assert_int_equal(s->npoints, 40); /* nt=1 needs vec >= 8: 48 - 4 unrolls * 2 thread counts */
+  assert_int_equal(s->nconstraints, 1);
+  assert_int_equal(s->nproblems, 16);
+  int cl1 = kg_spec_problem_index(s, "copy_l1"), tl1 = kg_spec_problem_index(s, "triad_l1"),
+      td = kg_spec_problem_index(s, "triad_dram");
+  assert_true(cl1 >= 0 && tl1 >= 0 && td >= 0);
+  assert_int_equal(kg_spec_problem_index(s, "nope"), -1);
+  kg_spec_problem *p = &s->problems[cl1];
+  assert_int_equal(p->ndims, 2);
+  assert_string_equal(p->dim_names[0], "n");
+  assert_string_equal(p->dim_names[1], "op");
+  assert_int_equal(p->dims[0], 2048);
+  assert_int_equal(p->dims[1], 0);
+  assert_true(p->bytes == 16384.0 && p->flops == 0.0);
+  p = &s->problems[tl1];
+  assert_int_equal(p->dims[0], 1280);
+  assert_true(p->bytes == 12.0 * 1280 && p->flops == 2.0 * 1280);
+  p = &s->problems[td];
+  assert_int_equal(p->dims[0], 11184768);
+  assert_true(p->bytes == 12.0 * 11184768);
+  assert_int_equal(s->nbaselines, 1);
+  assert_string_equal(s->baselines[0], "memcpy");
+  assert_true(s->rtol == 1e-6 && s->atol == 1e-6);
+  assert_int_equal(s->seed, 42);
+  assert_true(s->hash != 0);
+  /* points: lexicographic, first parameter slowest, all satisfy the constraint */
+  for (size_t i = 0; i < s->npoints; i++) {
+    const int32_t *pt = s->points + i * 4;
+    assert_true(s->params[2].ivalues[pt[2]] == 0 || s->params[0].ivalues[pt[0]] >= 8);
+    assert_int_equal(kg_spec_point_index(s, pt), (long)i);
+  }
+  kg_spec_free(s);
+}
+
+static void test_small_space(void **state) {
+  kg_spec *s = load_ok("tests/specs/small.lua");
+  assert_int_equal(s->nparams, 3); /* declaration order: b, a, mode */
+  assert_string_equal(s->params[0].name, "b");
+  assert_string_equal(s->params[1].name, "a");
+  assert_string_equal(s->params[2].name, "mode");
+  assert_int_equal(s->params[2].kind, KG_PARAM_STR);
+  assert_string_equal(s->params[2].svalues[1], "safe");
+  assert_int_equal(s->nraw, 18);
+  assert_int_equal(s->npoints, 11); /* a*b <= 4: 6 pairs, x2 modes, minus a=4 with fast */
+  assert_int_equal(s->nproblems, 2); /* nested list flattened */
+  assert_string_equal(s->problems[1].name, "big");
+  assert_true(s->problems[1].bytes == 4.0 * 1024 * 8);
+  assert_true(s->problems[1].flops == -1);
+  assert_int_equal(s->seed, 7);
+  assert_true(s->rtol == 0 && s->atol == 0);
+  const int32_t first[3] = {0, 0, 0}, bad[3] = {2, 1, 0}, fast4[3] = {0, 2, 0}, safe4[3] = {0, 2, 1};
+  assert_int_equal(kg_spec_point_index(s, first), 0);
+  assert_int_equal(kg_spec_point_index(s, bad), -1);
+  assert_int_equal(kg_spec_point_index(s, fast4), -1);
+  assert_int_equal(kg_spec_point_index(s, safe4), 4);
+  kg_spec_free(s);
+}
+
+static void test_parse_set(void **state) {
+  kg_spec *s = load_ok("tests/specs/small.lua");
+  kg_ctx ctx = {0};
+  int32_t pt[3];
+  char buf[256];
+  assert_int_equal(kg_spec_parse_set(s, NULL, pt, &ctx), KG_OK);
+  assert_true(pt[0] == 0 && pt[1] == 0 && pt[2] == 0);
+  assert_int_equal(kg_spec_parse_set(s, "a=2, mode=safe", pt, &ctx), KG_OK);
+  assert_true(pt[0] == 0 && pt[1] == 1 && pt[2] == 1);
+  kg_spec_format_point(s, pt, buf, sizeof buf);
+  assert_string_equal(buf, "b=1,a=2,mode=safe");
+  int32_t back[3];
+  assert_int_equal(kg_spec_parse_set(s, buf, back, &ctx), KG_OK);
+  assert_memory_equal(back, pt, sizeof pt);
+  /* every point round-trips */
+  for (size_t i = 0; i < s->npoints; i++) {
+    kg_spec_format_point(s, s->points + 3 * i, buf, sizeof buf);
+    assert_int_equal(kg_spec_parse_set(s, buf, back, &ctx), KG_OK);
+    assert_memory_equal(back, s->points + 3 * i, sizeof back);
+  }
+  /* snprintf-like length */
+  char tiny[4];
+  int need = kg_spec_format_point(s, pt, tiny, sizeof tiny);
+  assert_int_equal(need, (int)strlen("b=1,a=2,mode=safe"));
+  assert_string_equal(tiny, "b=1");
+
+  assert_int_equal(kg_spec_parse_set(s, "c=1", pt, &ctx), KG_EINVAL);
+  assert_non_null(strstr(ctx.msg, "unknown parameter 'c'"));
+  assert_non_null(strstr(ctx.msg, "b, a, mode"));
+  assert_int_equal(kg_spec_parse_set(s, "a=3", pt, &ctx), KG_EINVAL);
+  assert_non_null(strstr(ctx.msg, "a=3"));
+  assert_non_null(strstr(ctx.msg, "1, 2, 4"));
+  assert_int_equal(kg_spec_parse_set(s, "mode=turbo", pt, &ctx), KG_EINVAL);
+  assert_non_null(strstr(ctx.msg, "fast, safe"));
+  assert_int_equal(kg_spec_parse_set(s, "b=3,a=2", pt, &ctx), KG_EINVAL);
+  assert_non_null(strstr(ctx.msg, "violates the constraints"));
+  assert_int_equal(kg_spec_parse_set(s, "a=4", pt, &ctx), KG_EINVAL); /* mode defaults to fast */
+  assert_non_null(strstr(ctx.msg, "b=1,a=4,mode=fast"));
+  assert_int_equal(kg_spec_parse_set(s, "a", pt, &ctx), KG_EINVAL);
+  assert_int_equal(kg_spec_parse_set(s, "a=1,a=2", pt, &ctx), KG_EINVAL);
+  kg_spec_free(s);
+}
+
+static void test_errors(void **state) {
+  expect_error("syntax", KG_ESPEC, "syntax.lua:3:", NULL);
+  expect_error("no_return", KG_ESPEC, "no_return.lua:", "must return a kernel", "got nil", NULL);
+  expect_error("unknown_field", KG_ESPEC, "unknown_field.lua:1:",
+               "unknown field 'paramz' in kernel (did you mean 'params'?)", NULL);
+  expect_error("bad_type", KG_ESPEC, "bad_type.lua:1:",
+               "params.grain: expected a list of integers or strings, got boolean", NULL);
+  expect_error("empty_values", KG_ESPEC, "empty_values.lua:4:", "params.grain: empty value list", NULL);
+  expect_error("mixed", KG_ESPEC, "mixed.lua:4:", "params.grain", "mixes integers and strings", NULL);
+  expect_error("duplicate", KG_ESPEC, "duplicate.lua:4:", "params.grain: duplicate value 16", NULL);
+  expect_error("constraint_not_fn", KG_ESPEC, "constraint_not_fn.lua:1:",
+               "constraints[1]: expected a function, got string", NULL);
+  expect_error("constraint_error", KG_ESPEC, "constraint_error.lua:5:", "constraint 1 failed at a=1",
+               "p.b: no such parameter (parameters: a)", NULL);
+  expect_error("constraint_reject", KG_ESPEC, "constraint_reject.lua:1:", "constraints reject all 4 points", NULL);
+  expect_error("constraint_nil", KG_ESPEC, "constraint_nil.lua:5:", "constraint 1 returned nil", NULL);
+  expect_error("problem_dims", KG_ESPEC, "problem_dims.lua:5:",
+               "problem 'half': dimension 'n' must be an integer, got number 1.5", NULL);
+  expect_error("problems_empty", KG_ESPEC, "problems_empty.lua:1:", "problems: empty list", NULL);
+  expect_error("metric_not_fn", KG_ESPEC, "metric_not_fn.lua:1:", "metrics.bytes: expected a function", NULL);
+  expect_error("metric_nonnumber", KG_ESPEC, "metric_nonnumber.lua:6:",
+               "metrics.flops returned string 'many' for problem 'p', expected a number", NULL);
+  expect_error("template_missing", KG_ETEMPLATE, "template_missing.lua:1:", "template 'nope.c' not found", NULL);
+  expect_error("tolerance", KG_ESPEC, "tolerance.lua:1:", "tolerance.rtol: expected a number", NULL);
+  expect_error("baselines", KG_ESPEC, "baselines.lua:1:", "baselines[1]: 'mem-cpy' is not a C identifier", NULL);
+
+  kg_ctx ctx = {0};
+  kg_spec *s = NULL;
+  assert_int_equal(kg_spec_load(path_of("tests/specs/does_not_exist.lua"), &s, &ctx), KG_EIO);
+  assert_non_null(strstr(ctx.msg, "does_not_exist.lua"));
+  assert_null(s);
+}
+
+static void test_sandbox(void **state) {
+  const char *names[] = {"io", "os", "require", "dofile", "loadfile", "load", "debug"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char file[64], want[256];
+    snprintf(file, sizeof file, "sandbox_%s", names[i]);
+    snprintf(want, sizeof want, "%s.lua:2: '%s' is not available in a spec (sandbox: base, string, table and math only)",
+             file, names[i]);
+    expect_error(file, KG_ESPEC, want, NULL);
+  }
+}
+
+static void test_limits(void **state) {
+  expect_error("runaway", KG_ESPEC, "runaway.lua:", "instruction limit exceeded (runaway spec?)", NULL);
+  expect_error("memory", KG_ESPEC, "memory.lua:", "memory limit exceeded", NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_stream),   cmocka_unit_test(test_small_space), cmocka_unit_test(test_parse_set),
+      cmocka_unit_test(test_errors),   cmocka_unit_test(test_sandbox),     cmocka_unit_test(test_limits),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
