@@ -42,7 +42,7 @@ static kg_status kg_mkdirs(const char *path, kg_ctx *ctx) {
 /* Write data to path.tmp.<pid>, fsync, and leave it for kg_commit to rename. */
 static kg_status kg_write_temp(const char *path, const char *data, size_t len, kg_ctx *ctx) {
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
   FILE *f = fopen(tmp, "wb");
   if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", tmp, strerror(errno));
   size_t w = fwrite(data, 1, len, f);
@@ -58,7 +58,7 @@ static kg_status kg_write_temp(const char *path, const char *data, size_t len, k
 
 static kg_status kg_commit(const char *path, kg_ctx *ctx) {
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
   if (rename(tmp, path) != 0) {
     unlink(tmp);
     return kg_ctx_set(ctx, KG_EIO, "%s: rename failed: %s", path, strerror(errno));
@@ -68,7 +68,7 @@ static kg_status kg_commit(const char *path, kg_ctx *ctx) {
 
 static void kg_discard(const char *path) {
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
   unlink(tmp);
 }
 

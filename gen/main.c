@@ -394,16 +394,16 @@ static int cmd_tune(int argc, char **argv) {
   if ((rc = kg_load(argv[optind], &s))) return rc;
 
   /* The default database lives under the output root, one per kernel and machine. */
-  char dbpath[4096], dir[4096];
+  char dbpath[4400], dir[4200];
   kg_machine mach;
   kg_status st = kg_machine_detect(&mach, &ctx);
   if (st) {
     rc = kg_fail(&ctx, st);
     goto done;
   }
-  snprintf(dir, sizeof dir, "%s/%s", out, s->name);
+  snprintf(dir, sizeof dir, "%.2048s/%.1024s", out, s->name);
   if (!db) {
-    snprintf(dbpath, sizeof dbpath, "%s/%s.db", dir, mach.id);
+    snprintf(dbpath, sizeof dbpath, "%.4200s/%.80s.db", dir, mach.id);
     db = dbpath;
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "%s", dir);

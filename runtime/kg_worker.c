@@ -133,8 +133,8 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_f
       }
     } else {
       char why[sizeof hello.reason];
-      snprintf(why, sizeof why, "kg_create: %s", hello.reason);
-      snprintf(hello.reason, sizeof hello.reason, "%s", why);
+      memcpy(why, hello.reason, sizeof why);
+      snprintf(hello.reason, sizeof hello.reason, "kg_create: %.1000s", why);
     }
     w->alive = false;
     *create_failure = hello;
