@@ -442,7 +442,9 @@ extern "C" kg_status kg_jit_compile(kg_jit *j, const char *src, kg_jit_module **
   for (const GlobalValue &gv : m->global_values()) {
     if (gv.isDeclaration() || gv.hasLocalLinkage() || !gv.hasName()) continue;
     mod->syms.insert(gv.getName().str());
-    if (first.empty() && isa<Function>(gv)) first = gv.getName().str();
+    /* Any defined symbol will do; without one the module would stay unmaterialized, holding a
+       context whose diagnostic handler points at this frame. */
+    if (first.empty()) first = gv.getName().str();
   }
   m->setDataLayout(j->jit->getDataLayout());
 
