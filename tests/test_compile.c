@@ -258,7 +258,12 @@ static void test_jit_memory(void **state) {
   long after = rss_kb();
   fprintf(stderr, "# RSS growth over 1000 variants: %.1f MB\n", (after - before) / 1024.0);
   assert_true(before > 0);
+#if defined(__SANITIZE_ADDRESS__)
+  /* ASan's quarantine holds freed memory, so RSS says little here; LeakSanitizer checks at exit. */
+  assert_true(after - before < 200 * 1024);
+#else
   assert_true(after - before < 20 * 1024);
+#endif
 }
 
 static void test_cc_matches_jit(void **state) {
