@@ -193,7 +193,7 @@ make_invocation(const kg_jit *j, const std::vector<std::string> &cc1, clang::Dia
 
 /*
  * Frontend: `src` -> optimised IR module in `ctx`.  Diagnostics (with the summary line) land in
- * *diag.  When `pch_out` is set, instead build the prelude PCH from `pch_input` into it.
+ * *diag.  A non-empty `pch` is included first (-include-pch).
  */
 static std::unique_ptr<Module> run_frontend(const kg_jit *j, const char *src, LLVMContext *ctx,
                                             const std::string &pch, std::string *diag, bool *ok) {
@@ -348,7 +348,7 @@ extern "C" kg_status kg_jit_new(const char *cache_dir, bool prelude, const char 
   if (!dlopen(KG_OMP_LIB, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD))
     dlopen(KG_OMP_LIB, RTLD_NOW | RTLD_GLOBAL);
 #endif
-  if (!sys::fs::can_execute(KG_CLANG_PATH) && !sys::fs::exists(KG_CLANG_PATH))
+  if (!sys::fs::exists(KG_CLANG_PATH))
     return kg_ctx_set(ctx, KG_EUNSUPPORTED, "%s: clang not found (its resource dir is needed)",
                       KG_CLANG_PATH);
   auto j = std::make_unique<kg_jit>();
@@ -442,7 +442,9 @@ extern "C" kg_status kg_jit_compile(kg_jit *j, const char *src, kg_jit_module **
   for (const GlobalValue &gv : m->global_values()) {
     if (gv.isDeclaration() || gv.hasLocalLinkage() || !gv.hasName()) continue;
     mod->syms.insert(gv.getName().str());
-    if (first.empty() && isa<Function>(gv)) first = gv.getName().str();
+    /* Any defined symbol will do; without one the module would stay unmaterialized, holding a
+       context whose diagnostic handler points at this frame. */
+    if (first.empty()) first = gv.getName().str();
   }
   m->setDataLayout(j->jit->getDataLayout());
 
