@@ -35,7 +35,7 @@ void kg_measure_opts_default(kg_measure_opts *o) {
   o->min_samples = 10;
   o->max_samples = 100000;
   o->warmup_s = 0.05;
-  o->min_sample_ns = 2000;
+  o->min_sample_ns = 20000;
   o->timeout_s = 60;
   o->cold = false;
   o->cpu = -1;

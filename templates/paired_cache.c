@@ -12,10 +12,12 @@
  * ascending), k = |added| + |removed|.  The paired update overwrites the slot of removed[i] with
  * pool row added[i], appends leftover additions and fills the gap of each leftover removal with
  * the last row.  It writes max(|added|, |removed|) rows, the lower bound.  The baseline gathers
- * every active row from the pools (full rebuild); the hybrid rebuilds only when k > tau * m.
+ * every active row from the pools (full rebuild); the hybrid variants (TAU > 0) rebuild instead
+ * of pairing when k > TAU% of m.
  *
  * Tunables: the OpenMP grain and schedule of the pair loop and the pair count from which it runs
- * in parallel (THRESHOLD), the row-copy method, the software prefetch distance in pairs, threads.
+ * in parallel (THRESHOLD), the row-copy method, the software prefetch distance in pairs, threads,
+ * and the hybrid's rebuild threshold TAU (percent of m; 0 never rebuilds).
  * The mask sequence is precomputed in kg_create (outside the timed region): from a seeded random
  * m-subset, each step turns k/2 active rows off and k/2 inactive rows on; kg_run walks it
  * forwards and back so every call makes one such update.
@@ -51,6 +53,9 @@
 #ifndef THREADS
 #define THREADS 1
 #endif
+#ifndef TAU
+#define TAU 0 /* hybrid: rebuild when k > TAU/100 * m; 0 = always the paired update */
+#endif
 
 #if SCHEDULE == SCHEDULE_dynamic
 #define PC_SCHEDULE dynamic
@@ -59,7 +64,6 @@
 #endif
 
 #define PC_MASKS 32     /* length of the precomputed mask chain */
-#define PC_HYBRID_TAU 0.5
 
 typedef struct pc_cache {
   int64_t m, cap;
@@ -261,7 +265,13 @@ done:
   return rc;
 }
 
-/* ---- the baselines: full rebuild, and the hybrid ------------------------------------------------ */
+/* ---- the baseline: full rebuild ------------------------------------------------ */
+
+static int64_t pc_count(int64_t N, const uint8_t *mask) {
+  int64_t n = 0;
+  for (int64_t j = 0; j < N; j++) n += mask[j] != 0;
+  return n;
+}
 
 /* Gather every active row of mask nw, ascending, into slots 0..m-1. */
 static void pc_rebuild(const pc_state *s, pc_cache *c, const uint8_t *nw, int32_t *list) {
@@ -280,6 +290,23 @@ static void pc_rebuild(const pc_state *s, pc_cache *c, const uint8_t *nw, int32_
   }
   c->m = m;
   memcpy(c->mask, nw, (size_t)s->N);
+}
+
+/* The reference of one step: the hybrid's choice (TAU), then the scalar paired update or a
+ * scalar sequential rebuild. */
+static int pc_ref_step(const pc_state *s, pc_cache *c, const uint8_t *nw) {
+  int64_t k = 0;
+  for (int64_t j = 0; j < s->N; j++) k += nw[j] != c->mask[j];
+  if (TAU > 0 && 100 * k > TAU * c->m) {
+    if (pc_count(s->N, nw) > c->cap) return -1;
+    for (int64_t t = 0; t < c->m; t++) c->slot_of[c->indices[t]] = -1;
+    c->m = 0;
+    for (int64_t j = 0; j < s->N; j++)
+      if (nw[j]) pc_ref_fill(s, c, c->m++, (int32_t)j);
+    memcpy(c->mask, nw, (size_t)s->N);
+    return 0;
+  }
+  return pc_ref_update(s, c, nw);
 }
 
 /* ---- the harness ABI ---------------------------------------------------------------------------- */
@@ -386,23 +413,29 @@ static const uint8_t *pc_next_mask(pc_state *s) {
   return s->masks + (int64_t)s->pos * s->N;
 }
 
+/* The variant's update: paired, or for the hybrid a rebuild when k > TAU% of m. */
+static int pc_update(const pc_state *s, pc_cache *c, const uint8_t *nw, int32_t *added,
+                     int32_t *removed) {
+#if TAU > 0
+  int64_t k = 0;
+  for (int64_t j = 0; j < s->N; j++) k += nw[j] != c->mask[j];
+  if (100 * k > TAU * c->m) {
+    if (pc_count(s->N, nw) > c->cap) return -1;
+    pc_rebuild(s, c, nw, added);
+    return 0;
+  }
+#endif
+  return pc_update_paired(s, c, nw, added, removed);
+}
+
 void kg_run(void *st) {
   pc_state *s = st;
-  pc_update_paired(s, &s->cache, pc_next_mask(s), s->added, s->removed);
+  pc_update(s, &s->cache, pc_next_mask(s), s->added, s->removed);
 }
 
 void kg_baseline_full_rebuild(void *st) {
   pc_state *s = st;
   pc_rebuild(s, &s->cache, pc_next_mask(s), s->added);
-}
-
-void kg_baseline_hybrid(void *st) {
-  pc_state *s = st;
-  const uint8_t *nw = pc_next_mask(s);
-  int64_t k = 0;
-  for (int64_t j = 0; j < s->N; j++) k += nw[j] != s->cache.mask[j];
-  if ((double)k > PC_HYBRID_TAU * (double)s->cache.m) pc_rebuild(s, &s->cache, nw, s->added);
-  else pc_update_paired(s, &s->cache, nw, s->added, s->removed);
 }
 
 /* Check the invariants of cache c against mask: the packed rows equal the pool rows of
@@ -465,7 +498,7 @@ int kg_verify(void *st, char *msg, size_t cap) {
       pc_flip(mk, s->N, on, 0, &rng);
       pc_flip(mk, s->N, off, 1, &rng);
     }
-    if (pc_update_paired(s, &v, mk, s->added, s->removed) || pc_ref_update(s, &r, mk)) {
+    if (pc_update(s, &v, mk, s->added, s->removed) || pc_ref_step(s, &r, mk)) {
       snprintf(msg, cap, "step %d: update refused (capacity)", t);
       goto done;
     }

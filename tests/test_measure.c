@@ -92,10 +92,10 @@ static void test_defaults(void **state) {
   assert_int_equal(o.min_samples, 10);
   assert_int_equal(o.max_samples, 100000);
   assert_float_equal(o.warmup_s, 0.05, 0);
-  assert_float_equal(o.min_sample_ns, 2000, 0);
+  assert_float_equal(o.min_sample_ns, 20000, 0);
   assert_float_equal(o.timeout_s, 60, 0);
   assert_false(o.cold);
-  assert_int_equal(o.cpu, 0);
+  assert_int_equal(o.cpu, -1);
   assert_int_equal(o.max_retakes, 100);
   assert_float_equal(o.noisy_rel_ci, 0.05, 0);
   assert_int_equal(o.nevents, 0);
