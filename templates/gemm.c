@@ -24,9 +24,9 @@
  * (default dispatch) and of a private instance loaded with OPENBLAS_CORETYPE=SkylakeX (dlmopen
  * into a new link-map namespace, so it initialises afresh), each with 1 and 2 threads.
  */
+#include "kg_blas.h"
 #include "kg_util.h"
 
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +35,6 @@
 #endif
 #ifdef _OPENMP
 #include <omp.h>
-#endif
-
-/* dlmopen is a GNU extension; gnu17 without _GNU_SOURCE does not declare it. */
-#ifndef LM_ID_NEWLM
-extern void *dlmopen(long nsid, const char *file, int mode);
-#define LM_ID_NEWLM (-1L)
-#endif
-#ifndef RTLD_DEFAULT
-#define RTLD_DEFAULT ((void *)0)
 #endif
 
 #ifndef MR
@@ -85,15 +76,6 @@ extern void *dlmopen(long nsid, const char *file, int mode);
 #define GEMM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GEMM_ROUND(x, r) (((x) + (r)-1) / (r) * (r))
 
-typedef void (*gemm_sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
-                              int, float, float *, int);
-
-/* One OpenBLAS instance: cblas_sgemm and openblas_set_num_threads (NULL until resolved). */
-typedef struct gemm_blas {
-  gemm_sgemm_fn sgemm;
-  void (*threads)(int);
-} gemm_blas;
-
 typedef struct gemm_state {
   int64_t m, k, n;
   float alpha, beta;
@@ -102,7 +84,7 @@ typedef struct gemm_state {
   double *ref;      /* [m, n] reference result, computed at the first kg_verify; NULL before */
   float *ws;        /* workspace for packed panels, grown by kg_run (see the ABI note) */
   size_t ws_floats;
-  gemm_blas def, skx; /* OpenBLAS: the process's and a private SkylakeX one, resolved lazily */
+  kg_blas def, skx;   /* OpenBLAS: the process's and a private SkylakeX one, resolved lazily */
 } gemm_state;
 
 /* ---- microkernels --------------------------------------------------------------------------
@@ -402,61 +384,14 @@ void kg_destroy(void *state) {
   free(s);
 }
 
-/* ---- baselines: OpenBLAS ------------------------------------------------------------------ */
+/* ---- baselines: OpenBLAS (kg_blas.h) ----------------------------------------------------- */
 
-enum { GEMM_ROW_MAJOR = 101, GEMM_NO_TRANS = 111 };
-
-/*
- * Resolve cblas_sgemm and openblas_set_num_threads in handle h (NULL: the process, loading
- * libopenblas.so.0 globally when the process does not have it).  Aborts on failure: a baseline
- * cannot return an error, and the abort is recorded as its failure.
- */
-static void gemm_blas_resolve(gemm_blas *bl, void *h, const char *want_core) {
-  if (!h) {
-    h = dlsym(RTLD_DEFAULT, "cblas_sgemm") ? RTLD_DEFAULT : dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL);
-    if (!h) {
-      fprintf(stderr, "gemm: dlopen libopenblas.so.0: %s\n", dlerror());
-      abort();
-    }
-  }
-  char *(*corename)(void) = (char *(*)(void))dlsym(h, "openblas_get_corename");
-  bl->sgemm = (gemm_sgemm_fn)dlsym(h, "cblas_sgemm");
-  bl->threads = (void (*)(int))dlsym(h, "openblas_set_num_threads");
-  if (!bl->sgemm || !bl->threads || (want_core && (!corename || strcmp(corename(), want_core) != 0))) {
-    fprintf(stderr, "gemm: OpenBLAS not usable (core %s, wanted %s)\n", corename ? corename() : "?",
-            want_core ? want_core : "any");
-    abort();
-  }
-}
-
-/*
- * A private OpenBLAS forced to its SkylakeX (AVX-512) kernels: OpenBLAS reads
- * OPENBLAS_CORETYPE when it initialises, and the process's copy already has, so load another
- * copy into a new link-map namespace with the variable set, then restore the environment.
- */
-static void gemm_skx_load(gemm_blas *bl) {
-  const char *old = getenv("OPENBLAS_CORETYPE");
-  char *saved = old ? strdup(old) : NULL;
-  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-  void *h = dlmopen(LM_ID_NEWLM, "libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-  if (saved) setenv("OPENBLAS_CORETYPE", saved, 1);
-  else unsetenv("OPENBLAS_CORETYPE");
-  free(saved);
-  if (!h) {
-    fprintf(stderr, "gemm: dlmopen libopenblas.so.0: %s\n", dlerror());
-    abort();
-  }
-  gemm_blas_resolve(bl, h, "SkylakeX");
-}
-
-static void gemm_openblas(gemm_state *s, gemm_blas *bl, int skx, int threads) {
-  if (!bl->sgemm) {
-    if (skx) gemm_skx_load(bl);
-    else gemm_blas_resolve(bl, NULL, NULL);
-  }
-  bl->threads(threads);
-  bl->sgemm(GEMM_ROW_MAJOR, GEMM_NO_TRANS, GEMM_NO_TRANS, (int)s->m, (int)s->n, (int)s->k, s->alpha,
-            s->a, (int)s->k, s->b, (int)s->n, s->beta, s->c, (int)s->n);
+static void gemm_openblas(gemm_state *s, kg_blas *bl, int skx, int threads) {
+  if (skx) kg_blas_skylakex(bl);
+  else kg_blas_default(bl);
+  bl->set_threads(threads);
+  bl->sgemm(KG_BLAS_ROW_MAJOR, KG_BLAS_NO_TRANS, KG_BLAS_NO_TRANS, (int)s->m, (int)s->n, (int)s->k,
+            s->alpha, s->a, (int)s->k, s->b, (int)s->n, s->beta, s->c, (int)s->n);
 }
 
 void kg_baseline_openblas(void *state) { gemm_openblas(state, &((gemm_state *)state)->def, 0, 1); }
