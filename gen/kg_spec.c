@@ -271,6 +271,151 @@ static int l_list(lua_State *L) {
   return 1;
 }
 
+/* ---------- shape generators: shapes.custom / llama / pow2 / pow2_extended / sweep ----------
+ * Each returns a list of problems (the loader flattens it one level) with dimensions m, k, n,
+ * named "m<m>_k<k>_n<n>".  A trailing options table adds to every problem: `prefix` (a string
+ * put before the name) and any other integer entries as extra dimensions, e.g.
+ * shapes.pow2(64, 256, { prefix = "b1_", beta = 1 }). */
+
+/* Push problem {m, k, n} + the options at index opts (0: none) onto the list at index list. */
+static void shape_push(lua_State *L, int list, int64_t m, int64_t k, int64_t n, int opts, int line) {
+  char name[160];
+  const char *prefix = "";
+  if (opts) {
+    lua_getfield(L, opts, "prefix");
+    if (lua_type(L, -1) == LUA_TSTRING) prefix = lua_tostring(L, -1);
+    else if (!lua_isnil(L, -1)) luaL_error(L, "shapes: option 'prefix' must be a string");
+    lua_pop(L, 1); /* the string stays alive in the options table */
+  }
+  snprintf(name, sizeof name, "%sm%lld_k%lld_n%lld", prefix, (long long)m, (long long)k, (long long)n);
+  new_obj(L, MT_PROBLEM, line);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "name");
+  lua_newtable(L);
+  if (opts) {
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+      if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "prefix") != 0 &&
+          strcmp(lua_tostring(L, -2), "M") != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, -4);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+  }
+  lua_pushinteger(L, (lua_Integer)m);
+  lua_setfield(L, -2, "m");
+  lua_pushinteger(L, (lua_Integer)k);
+  lua_setfield(L, -2, "k");
+  lua_pushinteger(L, (lua_Integer)n);
+  lua_setfield(L, -2, "n");
+  lua_setfield(L, -2, "def");
+  lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
+}
+
+/* The options table at argument i, or 0 when absent. */
+static int shape_opts(lua_State *L, int i, const char *fn) {
+  if (lua_isnoneornil(L, i)) return 0;
+  if (lua_type(L, i) != LUA_TTABLE) return luaL_error(L, "%s: the options must be a table, got %s", fn, luaL_typename(L, i));
+  return i;
+}
+
+static void shape_bounds(lua_State *L, const char *fn, lua_Integer *lo, lua_Integer *hi) {
+  *lo = check_int_arg(L, 1, fn);
+  *hi = check_int_arg(L, 2, fn);
+  if (*lo < 1 || (*lo & (*lo - 1)) || *hi < 1 || (*hi & (*hi - 1)) || *hi > ((lua_Integer)1 << 30))
+    luaL_error(L, "%s: bounds must be powers of two up to 2^30, got %I and %I", fn, *lo, *hi);
+  if (*lo > *hi) luaL_error(L, "%s: lower bound %I exceeds upper bound %I", fn, *lo, *hi);
+}
+
+/* shapes.custom{ {m, k, n}, ... [, opts] }: the listed shapes. */
+static int l_shapes_custom(lua_State *L) {
+  int line = kg_lua_caller_line(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int opts = shape_opts(L, 2, "shapes.custom");
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  size_t n = lua_rawlen(L, 1);
+  if (n == 0) return luaL_error(L, "shapes.custom: expected a non-empty list of {m, k, n}");
+  for (size_t i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, (lua_Integer)i);
+    int64_t v[3];
+    if (lua_type(L, -1) != LUA_TTABLE || lua_rawlen(L, -1) != 3)
+      return luaL_error(L, "shapes.custom: entry %d must be {m, k, n}", (int)i);
+    for (int d = 0; d < 3; d++) {
+      lua_rawgeti(L, -1, d + 1);
+      if (!get_int(L, -1, &v[d]) || v[d] < 1)
+        return luaL_error(L, "shapes.custom: entry %d: dimensions must be positive integers", (int)i);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    shape_push(L, list, v[0], v[1], v[2], opts, line);
+  }
+  return 1;
+}
+
+/* shapes.llama{ M = 1, [opts...] }: Llama-2-70B single-node linear layers with fused attn.wqkv
+ * and ffn.w13: (M, 8192, 1280), (M, 1024, 8192), (M, 8192, 7168), (M, 3584, 8192). */
+static int l_shapes_llama(lua_State *L) {
+  static const int64_t kn[4][2] = {{8192, 1280}, {1024, 8192}, {8192, 7168}, {3584, 8192}};
+  int line = kg_lua_caller_line(L);
+  int opts = shape_opts(L, 1, "shapes.llama");
+  int64_t m = 1;
+  if (opts) {
+    lua_getfield(L, opts, "M");
+    if (!lua_isnil(L, -1) && (!get_int(L, -1, &m) || m < 1))
+      return luaL_error(L, "shapes.llama: M must be a positive integer");
+    lua_pop(L, 1);
+  }
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  for (int i = 0; i < 4; i++) shape_push(L, list, m, kn[i][0], kn[i][1], opts, line);
+  return 1;
+}
+
+/* shapes.pow2(lo, hi [, opts]): cubes n^3 for n = lo, 2 lo, ..., hi (powers of two). */
+static int l_shapes_pow2(lua_State *L) {
+  int line = kg_lua_caller_line(L);
+  lua_Integer lo, hi;
+  shape_bounds(L, "shapes.pow2", &lo, &hi);
+  int opts = shape_opts(L, 3, "shapes.pow2");
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  for (lua_Integer v = lo; v <= hi; v *= 2) shape_push(L, list, v, v, v, opts, line);
+  return 1;
+}
+
+/* shapes.pow2_extended(lo, hi [, opts]): cubes for 2^p and 2^p + 2^(p-1) within [lo, hi]. */
+static int l_shapes_pow2_extended(lua_State *L) {
+  int line = kg_lua_caller_line(L);
+  lua_Integer lo, hi;
+  shape_bounds(L, "shapes.pow2_extended", &lo, &hi);
+  int opts = shape_opts(L, 3, "shapes.pow2_extended");
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  for (lua_Integer v = lo; v <= hi; v *= 2) {
+    shape_push(L, list, v, v, v, opts, line);
+    if (v >= 2 && v + v / 2 <= hi) shape_push(L, list, v + v / 2, v + v / 2, v + v / 2, opts, line);
+  }
+  return 1;
+}
+
+/* shapes.sweep(lo, hi [, opts]): every (2^a, 2^b, 2^c) with all three within [lo, hi]. */
+static int l_shapes_sweep(lua_State *L) {
+  int line = kg_lua_caller_line(L);
+  lua_Integer lo, hi;
+  shape_bounds(L, "shapes.sweep", &lo, &hi);
+  int opts = shape_opts(L, 3, "shapes.sweep");
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  for (lua_Integer m = lo; m <= hi; m *= 2)
+    for (lua_Integer k = lo; k <= hi; k *= 2)
+      for (lua_Integer n = lo; n <= hi; n *= 2) shape_push(L, list, m, k, n, opts, line);
+  return 1;
+}
+
 static int l_install(lua_State *L) {
   luaL_newmetatable(L, MT_KERNEL);
   luaL_newmetatable(L, MT_PROBLEM);
@@ -292,6 +437,11 @@ static int l_install(lua_State *L) {
   lua_pushstring(L, "enum");
   lua_pushcclosure(L, l_list, 1);
   lua_setglobal(L, "enum");
+  static const luaL_Reg shapes[] = {{"custom", l_shapes_custom},   {"llama", l_shapes_llama},
+                                    {"pow2", l_shapes_pow2},       {"pow2_extended", l_shapes_pow2_extended},
+                                    {"sweep", l_shapes_sweep},     {NULL, NULL}};
+  luaL_newlib(L, shapes);
+  lua_setglobal(L, "shapes");
   return 0;
 }
 

@@ -206,6 +206,49 @@ static void test_sandbox(void **state) {
   }
 }
 
+/* Dimension `name` of problem pr, or -1. */
+static int64_t dim_of(const kg_spec_problem *pr, const char *name) {
+  for (int i = 0; i < pr->ndims; i++)
+    if (strcmp(pr->dim_names[i], name) == 0) return pr->dims[i];
+  return -1;
+}
+
+static void expect_shape(const kg_spec *s, const char *name, int64_t m, int64_t k, int64_t n) {
+  int i = kg_spec_problem_index(s, name);
+  if (i < 0) fail_msg("problem %s missing", name);
+  assert_int_equal(dim_of(&s->problems[i], "m"), m);
+  assert_int_equal(dim_of(&s->problems[i], "k"), k);
+  assert_int_equal(dim_of(&s->problems[i], "n"), n);
+}
+
+static void test_shapes(void **state) {
+  kg_spec *s = load_ok("tests/specs/shapes.lua");
+  /* custom 2 + llama 4 + llama 4 + pow2 3 + pow2_extended 5 (64 96 128 192 256) + sweep 8 */
+  assert_int_equal(s->nproblems, 2 + 4 + 4 + 3 + 5 + 8);
+  expect_shape(s, "m1_k2_n3", 1, 2, 3);
+  expect_shape(s, "m4_k5_n6", 4, 5, 6);
+  expect_shape(s, "m1_k8192_n1280", 1, 8192, 1280);
+  expect_shape(s, "m1_k1024_n8192", 1, 1024, 8192);
+  expect_shape(s, "m1_k8192_n7168", 1, 8192, 7168);
+  expect_shape(s, "m1_k3584_n8192", 1, 3584, 8192);
+  expect_shape(s, "q_m16_k8192_n7168", 16, 8192, 7168);
+  int q = kg_spec_problem_index(s, "q_m16_k8192_n7168");
+  assert_int_equal(dim_of(&s->problems[q], "recipe"), 2);
+  assert_int_equal(s->problems[q].ndims, 4); /* M and prefix are options, not dimensions */
+  expect_shape(s, "m64_k64_n64", 64, 64, 64);
+  expect_shape(s, "m256_k256_n256", 256, 256, 256);
+  assert_int_equal(kg_spec_problem_index(s, "m512_k512_n512"), -1);
+  expect_shape(s, "x_m96_k96_n96", 96, 96, 96);
+  expect_shape(s, "x_m192_k192_n192", 192, 192, 192);
+  assert_int_equal(kg_spec_problem_index(s, "x_m384_k384_n384"), -1);
+  expect_shape(s, "s_m1_k2_n1", 1, 2, 1);
+  expect_shape(s, "s_m2_k2_n2", 2, 2, 2);
+  int b = kg_spec_problem_index(s, "s_m2_k1_n2");
+  assert_int_equal(dim_of(&s->problems[b], "beta"), 1);
+  kg_spec_free(s);
+  expect_error("shapes_bad", KG_ESPEC, "shapes.pow2", "powers of two", NULL);
+}
+
 static void test_limits(void **state) {
   expect_error("runaway", KG_ESPEC, "runaway.lua:", "instruction limit exceeded (runaway spec?)", NULL);
   expect_error("memory", KG_ESPEC, "memory.lua:", "memory limit exceeded", NULL);
@@ -215,6 +258,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stream),   cmocka_unit_test(test_small_space), cmocka_unit_test(test_parse_set),
       cmocka_unit_test(test_errors),   cmocka_unit_test(test_sandbox),     cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,40 @@
+-- qmatmul.lua - weight-only quantized matmul y = x * W^T (fp32 activations, quantized weights),
+-- decode-shaped (M = 1) first; see templates/qmatmul.c and templates/kg_quant.h.
+--
+-- recipe (a problem dimension): 0 int8 per channel, 1 int4 min-max per group of g, 2 int4 HQQ
+-- per group of g.  Tunables: the dot-product path (fp32 FMA on dequantized codes, or AVX-512
+-- VNNI on int8-quantized activations), output channels per iteration, threads.
+-- Baselines: OpenBLAS sgemv (M = 1) / sgemm on the dequantized fp32 weights, default dispatch
+-- and a private SkylakeX instance, 1 and 2 threads; speedup is against the fastest.
+
+local DECODE = { { 1, 4096, 4096 }, { 1, 8192, 1280 }, { 1, 8192, 7168 } }
+
+return kernel "qmatmul" {
+  description = "weight-only quantized matmul (int8, int4 g, int4 HQQ): y = x W^T, dequantize on the fly",
+  template = "qmatmul.c",
+  params = {
+    path    = enum { "vnni", "fma" },   -- dot products: VNNI on int8 activations, or fp32 FMA
+    nb      = values { 4, 1, 2, 8 },    -- output channels per iteration (share the x loads)
+    threads = values { 1, 2 },          -- OpenMP threads over the output channels
+  },
+  problems = {
+    shapes.custom(DECODE, { prefix = "int8_", recipe = 0, g = 64 }),
+    shapes.custom(DECODE, { prefix = "int4g128_", recipe = 1, g = 128 }),
+    shapes.custom(DECODE, { prefix = "hqqg128_", recipe = 2, g = 128 }),
+    shapes.custom({ { 1, 4096, 4096 } }, { prefix = "int4g32_", recipe = 1, g = 32 }),
+    shapes.custom({ { 1, 4096, 4096 } }, { prefix = "int4g64_", recipe = 1, g = 64 }),
+    shapes.custom({ { 1, 4096, 4096 } }, { prefix = "int4g256_", recipe = 1, g = 256 }),
+    shapes.custom({ { 16, 4096, 4096 } }, { prefix = "int4g128_", recipe = 1, g = 128 }),
+  },
+  metrics = {
+    flops = function(d) return 2 * d.m * d.k * d.n end,
+    -- weight bytes dominate: int8 1 byte, int4 half a byte plus a scale and zero per group
+    bytes = function(d)
+      local w = d.recipe == 0 and d.n * d.k or d.n * d.k // 2 + 8 * d.n * d.k // d.g
+      return w + 4 * d.m * (d.k + d.n)
+    end,
+  },
+  tolerance = { rtol = 0, atol = 0 },   -- the template's own bound (see qmatmul.c)
+  reference = "double-precision matmul on the dequantized weights (kg_verify in templates/qmatmul.c)",
+  baselines = { "openblas", "openblas_2t", "openblas_skx", "openblas_skx_2t" },
+}

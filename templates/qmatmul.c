@@ -1,0 +1,363 @@
+/*
+ * qmatmul.c - weight-only quantized matmul y[M, n] = x[M, k] * W^T, fp32 activations, weights
+ * W[n, k] stored quantized (kg_quant.h): recipe 0 int8 per channel, 1 int4 min-max per group
+ * of g, 2 int4 HQQ per group of g.  Problem dimensions: m (M), k, n, recipe, g (int4 only).
+ *
+ * Kernels dequantize on the fly, one output channel row at a time (NB rows per iteration share
+ * the activation loads), threads split the output channels:
+ *   PATH fma   codes -> fp32, FMA with x; int4 groups fold the zero point as
+ *              s * (sum x q - z * sum x), with the group sums of x computed once per call.
+ *   PATH vnni  x is quantized per row to int8 (symmetric, absmax / 127) once per call, and the
+ *              dot products run on AVX-512 VNNI vpdpbusd: int4 codes (u8) x int8 activations
+ *              in 32-weight chunks; int8 weights (s8) x (x + 128) (u8) with the 128 * sum(q)
+ *              correction precomputed per row at create time.
+ * Builds without AVX-512 (or without VNNI for PATH vnni) use the portable loops.
+ *
+ * Verification: reference y in double from the dequantized weights (the exact quantized op);
+ * tolerance 5e-5 relative to sum |x| |w| plus, for vnni, the activation rounding bound
+ * 0.5 * sx * sum |w| per output.  Accuracy against fp32 weights is the quantizer's business:
+ * tests/test_quant.c.  The state (weights, quantized copies, workspace for the quantized
+ * activations) is sized by the problem only: every variant runs on one state.
+ * Baselines: OpenBLAS sgemv (M = 1) or sgemm on the dequantized fp32 weights, default
+ * dispatch and SkylakeX instance, 1 and 2 threads (kg_blas.h).
+ */
+#include "kg_blas.h"
+#include "kg_quant.h"
+#include "kg_util.h"
+
+#include <stdint.h>
+#include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef PATH /* the expander defines PATH and PATH_<value> from the spec's enum */
+#define PATH_vnni 0
+#define PATH_fma 1
+#define PATH PATH_fma
+#endif
+#ifndef NB
+#define NB 1
+#endif
+#ifndef THREADS
+#define THREADS 1
+#endif
+
+#if PATH == PATH_vnni && defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
+#define QM_VNNI 1
+#else
+#define QM_VNNI 0
+#endif
+
+typedef struct qm_state {
+  int64_t M, k, n, recipe, g, kpad, ng;
+  float *x;       /* [M, kpad], zero-padded */
+  float *w;       /* [n, k] fp32 weights */
+  float *wd;      /* [n, k] dequantized weights (baselines, reference) */
+  int8_t *q8;     /* [n, kpad] int8 codes (recipe 0) */
+  int32_t *q8sum; /* [n] sum of codes per row */
+  uint8_t *q4;    /* [n, kpad / 2] int4 codes (recipes 1, 2) */
+  float *scale;   /* [n] (int8) or [n, ng] (int4) */
+  float *zero;    /* [n, ng] (int4) */
+  float *y;       /* [M, n] */
+  /* per-call workspace, sized by the problem */
+  int8_t *xq;     /* [M, kpad] quantized activations (vnni) */
+  uint8_t *xu;    /* [M, kpad] xq + 128 (vnni, int8 weights) */
+  float *xs;      /* [M] activation scale (vnni) */
+  float *xg;      /* [M, ng] sum of x per group (fma) or [M, ng, 8] lane sums of xq (vnni) */
+  double *ref, *tol; /* [M, n], computed at the first kg_verify */
+  kg_blas def, skx;
+} qm_state;
+
+/* ---- per-call activation preparation ------------------------------------------------------ */
+
+static void qm_prepare(qm_state *s) {
+  const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
+  for (int64_t i = 0; i < s->M; i++) {
+    const float *x = s->x + i * kpad;
+#if QM_VNNI
+    float mx = 0.0f;
+    for (int64_t t = 0; t < kpad; t++) mx = fmaxf(mx, fabsf(x[t]));
+    const float sx = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / sx;
+    s->xs[i] = sx;
+    int8_t *xq = s->xq + i * kpad;
+    for (int64_t t = 0; t < kpad; t++) {
+      xq[t] = (int8_t)nearbyintf(x[t] * inv);
+      s->xu[i * kpad + t] = (uint8_t)(xq[t] + 128);
+    }
+    if (s->recipe != 0)
+      for (int64_t gi = 0; gi < ng; gi++)
+        for (int l = 0; l < 8; l++) {
+          int32_t sum = 0;
+          for (int64_t c = gi * g; c < gi * g + g; c += 32)
+            for (int b = 0; b < 4; b++) sum += xq[c + l * 4 + b];
+          s->xg[(i * ng + gi) * 8 + l] = (float)sum;
+        }
+#else
+    if (s->recipe != 0)
+      for (int64_t gi = 0; gi < ng; gi++) {
+        float sum = 0.0f;
+        for (int64_t t = gi * g; t < gi * g + g; t++) sum += x[t];
+        s->xg[i * ng + gi] = sum;
+      }
+#endif
+  }
+}
+
+#if defined(__AVX512F__)
+static inline float qm_hsum8(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  a = _mm_add_ss(a, _mm_movehdup_ps(a));
+  return _mm_cvtss_f32(a);
+}
+#endif
+
+/* ---- kernels: rows [r0, r0 + nb) of W against activation row i -------------------------- */
+
+static inline void qm_rows(const qm_state *s, int64_t i, int64_t r0, int nb) {
+  const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
+  const float *x = s->x + i * kpad;
+  float *y = s->y + i * s->n;
+  (void)x, (void)g; /* unused by some paths */
+  if (s->recipe == 0) {
+#if QM_VNNI
+    const uint8_t *xu = s->xu + i * kpad;
+    __m512i acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm512_setzero_si512();
+    for (int64_t t = 0; t < kpad; t += 64) {
+      __m512i xv = _mm512_loadu_si512(xu + t);
+      for (int r = 0; r < NB; r++)
+        if (r < nb) acc[r] = _mm512_dpbusd_epi32(acc[r], xv, _mm512_loadu_si512(s->q8 + (r0 + r) * kpad + t));
+    }
+    for (int r = 0; r < nb; r++) {
+      int32_t d = _mm512_reduce_add_epi32(acc[r]) - 128 * s->q8sum[r0 + r];
+      y[r0 + r] = (float)d * s->xs[i] * s->scale[r0 + r];
+    }
+#elif defined(__AVX512F__)
+    __m512 acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < kpad; t += 16) {
+      __m512 xv = _mm512_loadu_ps(x + t);
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          __m128i q = _mm_loadu_si128((const __m128i *)(s->q8 + (r0 + r) * kpad + t));
+          acc[r] = _mm512_fmadd_ps(xv, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), acc[r]);
+        }
+    }
+    for (int r = 0; r < nb; r++) y[r0 + r] = _mm512_reduce_add_ps(acc[r]) * s->scale[r0 + r];
+#else
+    for (int r = 0; r < nb; r++) {
+      float acc = 0.0f;
+      for (int64_t t = 0; t < kpad; t++) acc += x[t] * (float)s->q8[(r0 + r) * kpad + t];
+      y[r0 + r] = acc * s->scale[r0 + r];
+    }
+#endif
+    return;
+  }
+  /* int4 */
+  const int64_t rb = kpad / 2;
+#if QM_VNNI
+  const int8_t *xq = s->xq + i * kpad;
+  const float *xg = s->xg + i * ng * 8;
+  const __m256i m4 = _mm256_set1_epi8(15);
+  __m256 facc[NB];
+  for (int r = 0; r < NB; r++) facc[r] = _mm256_setzero_ps();
+  for (int64_t gi = 0; gi < ng; gi++) {
+    __m256i acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm256_setzero_si256();
+    for (int64_t t = gi * g; t < gi * g + g; t += 32) {
+      __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + t));
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          __m128i b = _mm_loadu_si128((const __m128i *)(s->q4 + (r0 + r) * rb + t / 2));
+          __m256i bb = _mm256_inserti128_si256(_mm256_castsi128_si256(b), _mm_srli_epi16(b, 4), 1);
+          acc[r] = _mm256_dpbusd_epi32(acc[r], _mm256_and_si256(bb, m4), xv);
+        }
+    }
+    __m256 xgv = _mm256_loadu_ps(xg + gi * 8);
+    for (int r = 0; r < NB; r++)
+      if (r < nb) {
+        __m256 d = _mm256_fnmadd_ps(_mm256_set1_ps(s->zero[(r0 + r) * ng + gi]), xgv, _mm256_cvtepi32_ps(acc[r]));
+        facc[r] = _mm256_fmadd_ps(_mm256_set1_ps(s->scale[(r0 + r) * ng + gi]), d, facc[r]);
+      }
+  }
+  for (int r = 0; r < nb; r++) y[r0 + r] = qm_hsum8(facc[r]) * s->xs[i];
+#elif defined(__AVX512F__)
+  const float *xg = s->xg + i * ng;
+  const __m512i m4 = _mm512_set1_epi32(15);
+  __m512 facc[NB];
+  float corr[NB];
+  for (int r = 0; r < NB; r++) facc[r] = _mm512_setzero_ps(), corr[r] = 0.0f;
+  for (int64_t gi = 0; gi < ng; gi++) {
+    __m512 acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t t = gi * g; t < gi * g + g; t += 32) {
+      __m512 x0 = _mm512_loadu_ps(x + t), x1 = _mm512_loadu_ps(x + t + 16);
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s->q4 + (r0 + r) * rb + t / 2)));
+          acc[r] = _mm512_fmadd_ps(x0, _mm512_cvtepi32_ps(_mm512_and_si512(b, m4)), acc[r]);
+          acc[r] = _mm512_fmadd_ps(x1, _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4)), acc[r]);
+        }
+    }
+    for (int r = 0; r < NB; r++)
+      if (r < nb) {
+        const float sc = s->scale[(r0 + r) * ng + gi];
+        facc[r] = _mm512_fmadd_ps(_mm512_set1_ps(sc), acc[r], facc[r]);
+        corr[r] += sc * s->zero[(r0 + r) * ng + gi] * xg[gi];
+      }
+  }
+  for (int r = 0; r < nb; r++) y[r0 + r] = _mm512_reduce_add_ps(facc[r]) - corr[r];
+#else
+  for (int r = 0; r < nb; r++) {
+    float acc = 0.0f;
+    for (int64_t gi = 0; gi < ng; gi++) {
+      float d = 0.0f;
+      for (int64_t t = gi * g; t < gi * g + g; t++) d += x[t] * (float)kgq_int4_get(s->q4 + (r0 + r) * rb, t);
+      acc += s->scale[(r0 + r) * ng + gi] * (d - s->zero[(r0 + r) * ng + gi] * s->xg[i * ng + gi]);
+    }
+    y[r0 + r] = acc;
+  }
+#endif
+}
+
+static void qm_variant(qm_state *s) {
+  qm_prepare(s);
+  const int64_t n = s->n, nblk = (n + NB - 1) / NB;
+  for (int64_t i = 0; i < s->M; i++) {
+#if THREADS > 1 && defined(_OPENMP)
+#pragma omp parallel for num_threads(THREADS) schedule(static)
+#endif
+    for (int64_t b = 0; b < nblk; b++) {
+      const int64_t r0 = b * NB;
+      qm_rows(s, i, r0, (int)(n - r0 < NB ? n - r0 : NB));
+    }
+  }
+}
+
+/* ---- set-up, reference, ABI --------------------------------------------------------------- */
+
+void kg_destroy(void *state) {
+  qm_state *s = state;
+  if (!s) return;
+  free(s->x), free(s->w), free(s->wd), free(s->q8), free(s->q8sum), free(s->q4), free(s->scale);
+  free(s->zero), free(s->y), free(s->xq), free(s->xu), free(s->xs), free(s->xg), free(s->ref);
+  free(s->tol), free(s);
+}
+
+void *kg_create(const kg_problem *p) {
+  int64_t M = kg_dim(p, "m", 1), k = kg_dim(p, "k", -1), n = kg_dim(p, "n", -1);
+  int64_t recipe = kg_dim(p, "recipe", 0), g = kg_dim(p, "g", 128);
+  if (M < 1 || k < 1 || n < 1 || recipe < 0 || recipe > 2) return NULL;
+  if (recipe == 0) g = 64; /* int8: rows padded to 64 */
+  if (g < 32 || g % 32) return NULL;
+  qm_state *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->M = M, s->k = k, s->n = n, s->recipe = recipe, s->g = g;
+  s->kpad = kgq_kpad(k, g);
+  s->ng = s->kpad / g;
+  const size_t nk = (size_t)(n * k), mk = (size_t)(M * s->kpad);
+  s->x = kg_alloc(mk * sizeof(float));
+  s->w = kg_alloc(nk * sizeof(float));
+  s->wd = kg_alloc(nk * sizeof(float));
+  s->y = kg_alloc((size_t)(M * n) * sizeof(float));
+  s->xq = kg_alloc(mk);
+  s->xu = kg_alloc(mk);
+  s->xs = kg_alloc((size_t)M * sizeof(float));
+  s->xg = kg_alloc((size_t)(M * s->ng * 8) * sizeof(float));
+  if (recipe == 0) {
+    s->q8 = kg_alloc((size_t)(n * s->kpad));
+    s->q8sum = kg_alloc((size_t)n * sizeof(int32_t));
+    s->scale = kg_alloc((size_t)n * sizeof(float));
+  } else {
+    s->q4 = kg_alloc((size_t)(n * s->kpad / 2));
+    s->scale = kg_alloc((size_t)(n * s->ng) * sizeof(float));
+    s->zero = kg_alloc((size_t)(n * s->ng) * sizeof(float));
+  }
+  if (!s->x || !s->w || !s->wd || !s->y || !s->xq || !s->xu || !s->xs || !s->xg || !s->scale ||
+      (recipe == 0 ? !s->q8 || !s->q8sum : !s->q4 || !s->zero)) {
+    kg_destroy(s);
+    return NULL;
+  }
+  uint64_t seed = p->seed;
+  for (int64_t i = 0; i < M; i++) kg_fill_float(s->x + i * s->kpad, (size_t)k, &seed);
+  kg_fill_float(s->w, nk, &seed);
+  if (recipe == 0) {
+    kgq_int8(s->w, n, k, s->q8, s->scale);
+    kgq_dequant_int8(s->q8, s->scale, n, k, s->wd);
+    for (int64_t r = 0; r < n; r++) {
+      int32_t sum = 0;
+      for (int64_t t = 0; t < s->kpad; t++) sum += s->q8[r * s->kpad + t];
+      s->q8sum[r] = sum;
+    }
+  } else {
+    kgq_int4(s->w, n, k, g, recipe == 2, s->q4, s->scale, s->zero);
+    kgq_dequant_int4(s->q4, s->scale, s->zero, n, k, g, s->wd);
+  }
+  return s;
+}
+
+void kg_run(void *state) { qm_variant(state); }
+
+int kg_verify(void *state, char *msg, size_t cap) {
+  qm_state *s = state;
+  const int64_t M = s->M, n = s->n, k = s->k;
+  if (!s->ref) {
+    s->ref = malloc((size_t)(M * n) * sizeof(double));
+    s->tol = malloc((size_t)(M * n) * sizeof(double));
+    if (!s->ref || !s->tol) {
+      snprintf(msg, cap, "out of memory for the reference");
+      return 1;
+    }
+    for (int64_t i = 0; i < M; i++) {
+      const float *x = s->x + i * s->kpad;
+      float mx = 0.0f;
+      for (int64_t t = 0; t < k; t++) mx = fmaxf(mx, fabsf(x[t]));
+      for (int64_t r = 0; r < n; r++) {
+        double acc = 0.0, mag = 0.0, wabs = 0.0;
+        for (int64_t t = 0; t < k; t++) {
+          acc += (double)x[t] * s->wd[r * k + t];
+          mag += fabs((double)x[t] * s->wd[r * k + t]);
+          wabs += fabs((double)s->wd[r * k + t]);
+        }
+        s->ref[i * n + r] = acc;
+        /* fp32 accumulation, plus the rounding of int8 activations (vnni): |dx| <= sx / 2 */
+        s->tol[i * n + r] = 5e-5 * mag + 1e-6 + (QM_VNNI ? 0.5 * (mx / 127.0) * wabs * 1.001 : 0.0);
+      }
+    }
+  }
+  memset(s->y, 0, (size_t)(M * n) * sizeof(float));
+  qm_variant(s);
+  for (int64_t j = 0; j < M * n; j++) {
+    double d = fabs((double)s->y[j] - s->ref[j]);
+    if (!(d <= s->tol[j])) {
+      snprintf(msg, cap, "y[%lld, %lld] = %.9g, expected %.9g (|diff| %.3g > tolerance %.3g)",
+               (long long)(j / n), (long long)(j % n), (double)s->y[j], s->ref[j], d, s->tol[j]);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---- baselines: OpenBLAS on the dequantized fp32 weights (kg_blas.h) ---------------------- */
+
+static void qm_openblas(qm_state *s, kg_blas *bl, int skx, int threads) {
+  if (skx) kg_blas_skylakex(bl);
+  else kg_blas_default(bl);
+  bl->set_threads(threads);
+  const int M = (int)s->M, n = (int)s->n, k = (int)s->k;
+  if (M == 1) /* x has row stride kpad; with M = 1 only its first k entries are read */
+    bl->sgemv(KG_BLAS_ROW_MAJOR, KG_BLAS_NO_TRANS, n, k, 1.0f, s->wd, k, s->x, 1, 0.0f, s->y, 1);
+  else
+    bl->sgemm(KG_BLAS_ROW_MAJOR, KG_BLAS_NO_TRANS, KG_BLAS_TRANS, M, n, k, 1.0f, s->x,
+              (int)s->kpad, s->wd, k, 0.0f, s->y, n);
+}
+
+void kg_baseline_openblas(void *state) { qm_openblas(state, &((qm_state *)state)->def, 0, 1); }
+void kg_baseline_openblas_2t(void *state) { qm_openblas(state, &((qm_state *)state)->def, 0, 2); }
+void kg_baseline_openblas_skx(void *state) { qm_openblas(state, &((qm_state *)state)->skx, 1, 1); }
+void kg_baseline_openblas_skx_2t(void *state) { qm_openblas(state, &((qm_state *)state)->skx, 1, 2); }
