@@ -15,62 +15,13 @@
 
 #include <jansson.h>
 
+#include "kg_file.h"
 #include "kg_template.h"
 #include "kg_tune.h"
 
 #ifndef KG_VERSION
 #define KG_VERSION "0"
 #endif
-
-/* mkdir -p */
-static kg_status kg_mkdirs(const char *path, kg_ctx *ctx) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return kg_ctx_set(ctx, KG_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
-  return KG_OK;
-}
-
-/* Write data to path.tmp.<pid>, fsync, and leave it for kg_commit to rename. */
-static kg_status kg_write_temp(const char *path, const char *data, size_t len, kg_ctx *ctx) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", tmp, strerror(errno));
-  size_t w = fwrite(data, 1, len, f);
-  int bad = w != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
-  int err = errno;
-  if (fclose(f) != 0) bad = 1;
-  if (bad) {
-    unlink(tmp);
-    return kg_ctx_set(ctx, KG_EIO, "%s: write failed: %s", tmp, strerror(err ? err : EIO));
-  }
-  return KG_OK;
-}
-
-static kg_status kg_commit(const char *path, kg_ctx *ctx) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
-  if (rename(tmp, path) != 0) {
-    unlink(tmp);
-    return kg_ctx_set(ctx, KG_EIO, "%s: rename failed: %s", path, strerror(errno));
-  }
-  return KG_OK;
-}
-
-static void kg_discard(const char *path) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
-  unlink(tmp);
-}
 
 static const int32_t *kg_point(const kg_spec *s, long point) {
   return s->points + (size_t)point * (size_t)s->nparams;
@@ -231,7 +182,7 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
   char dir[4096], path[4200];
   kg_status st;
   snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, s->name, r->machine.id);
-  if ((st = kg_mkdirs(dir, ctx))) return st;
+  if ((st = kg_file_mkdirs(dir, ctx))) return st;
   /* Stage every file, then rename them all: nothing changes unless everything was written. */
   int staged = 0;
   for (int p = 0; p < r->nproblems && !st; p++) {
@@ -241,7 +192,7 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
     size_t len = 0;
     st = kg_template_emit(s, kg_point(s, pr->results[pr->winner].point), &src, &len, ctx);
     snprintf(path, sizeof path, "%s/%s.c", dir, s->problems[pr->problem].name);
-    if (!st) st = kg_write_temp(path, src, len, ctx);
+    if (!st) st = kg_file_stage(path, src, len, ctx);
     free(src);
     staged = p + 1;
   }
@@ -253,7 +204,7 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
   if (!st) {
     size_t n = strlen(text);
     text[n] = '\n'; /* json_dumps leaves room for the NUL only: write n bytes then a newline */
-    st = kg_write_temp(path, text, n + 1, ctx);
+    st = kg_file_stage(path, text, n + 1, ctx);
     text[n] = '\0';
   }
   free(text);
@@ -262,14 +213,14 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
     if (pr->winner < 0) continue;
     char cpath[4200];
     snprintf(cpath, sizeof cpath, "%s/%s.c", dir, s->problems[pr->problem].name);
-    if (st) kg_discard(cpath);
-    else if ((st = kg_commit(cpath, ctx))) break;
+    if (st) kg_file_discard(cpath);
+    else if ((st = kg_file_commit(cpath, ctx))) break;
   }
   if (st) {
-    kg_discard(path);
+    kg_file_discard(path);
     return st;
   }
-  return kg_commit(path, ctx);
+  return kg_file_commit(path, ctx);
 }
 
 /* CSV field: quoted when it holds a comma, quote or newline. */

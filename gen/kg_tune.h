@@ -34,12 +34,18 @@ typedef struct kg_tune_opts {
   long budget;               /**< most variants to evaluate; 0 = all (default) */
   uint64_t seed;             /**< for the random strategy (default 1) */
   kg_compile_opts compile;   /**< backend and flags */
-  const char *db_path;       /**< tuning database; required */
+  const char *db_path;       /**< tuning database; NULL = store nothing (kgen bench) */
   bool resume;               /**< skip (variant, problem) pairs already in the database */
   int nproblems;             /**< 0 = every problem of the spec */
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
   int batch;                 /**< variants compiled before the workers run them (default 64) */
+  long npoints;              /**< > 0: evaluate exactly these points (indices into spec->points,
+                                  in this order) instead of the strategy's choice; kgen bench */
+  const long *points;        /**< [npoints] when npoints > 0 */
+  const long *problem_points;/**< NULL, or [nproblems] parallel to `problems`: problem i measures
+                                  only point problem_points[i] (kgen bench re-measuring each
+                                  problem's own winner); -1 = every selected point */
   FILE *progress;            /**< progress lines (default stderr); NULL = silent */
 } kg_tune_opts;
 
@@ -74,6 +80,9 @@ typedef struct kg_tune_report {
   char compiler[512];
   char backend[8];
   char mode[8];           /**< "warm" or "cold" */
+  char command[8];        /**< "tune" (default) or "bench": names the report's origin */
+  int nevents;            /**< counter events requested (opts.measure.events), in order */
+  char events[KG_MAX_EVENTS][128];
   uint64_t template_hash;
   kg_strategy strategy;
   long budget;

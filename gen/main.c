@@ -12,8 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "kg_calibrate.h"
 #include "kg_compile.h"
+#include "kg_file.h"
+#include "kg_profile.h"
 #include "kg_spec.h"
 #include "kg_template.h"
 #include "kg_timer.h"
@@ -53,6 +57,11 @@ static const char kg_usage[] =
     "      --cold                      flush caches before each sample (default warm)\n"
     "      --cpu N                     pin the measuring worker to core N; -1 no pinning (default 0)\n"
     "      --quiet                     no progress on stderr\n"
+    "\n"
+    "  calibrate [-o FILE] [--quick]   the machine profile: peak FLOP/s (FMA microkernel, fp32/fp64, 1..all\n"
+    "                                  cores), STREAM bandwidth L1..DRAM, OpenBLAS sgemm (default and\n"
+    "                                  SkylakeX dispatch); default FILE tuned/machines/<machine-id>.json\n"
+    "      --quick                     a few seconds, fewer sizes (tests)\n"
     "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
@@ -440,6 +449,56 @@ done:
   return rc;
 }
 
+/* ---- calibrate ----------------------------------------------------------------------------- */
+
+/* $KGEN_ROOT/rel when KGEN_ROOT is set, else rel when it exists here, else the source tree's. */
+static void kg_root_path(const char *rel, char *buf, size_t cap) {
+  const char *root = getenv("KGEN_ROOT");
+  if (root && *root) snprintf(buf, cap, "%s/%s", root, rel);
+  else if (access(rel, R_OK) == 0) snprintf(buf, cap, "%s", rel);
+  else snprintf(buf, cap, "%s/%s", KG_SOURCE_ROOT, rel);
+}
+
+static int cmd_calibrate(int argc, char **argv) {
+  static const struct option longs[] = {{"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},
+                                        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
+  const char *out = NULL;
+  kg_calibrate_opts o = {0};
+  o.progress = stderr;
+  char spec[4096];
+  kg_root_path("specs/stream.lua", spec, sizeof spec);
+  o.stream_spec = spec;
+  int c;
+  while ((c = kg_getopt(argc, argv, "o:h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 'o') out = optarg;
+    else if (c == 'Q') o.quick = true;
+    else if (c == 'q') o.progress = NULL;
+    else if (c == 'h') {
+      fputs(strstr(kg_usage, "  calibrate"), stdout);
+      return 0;
+    }
+  }
+  if (optind < argc) return kg_usage_error("calibrate: unexpected argument '%s'", argv[optind]);
+  kg_ctx ctx = {0};
+  json_t *prof = NULL;
+  kg_status st = kg_calibrate(&o, &prof, &ctx);
+  if (st) return kg_fail(&ctx, st);
+  char path[4200];
+  if (!out) {
+    const json_t *id = json_object_get(json_object_get(prof, "machine"), "id");
+    kg_profile_default_path("tuned", json_string_value(id), path, sizeof path);
+    out = path;
+  }
+  kg_calibrate_print(prof, stdout);
+  st = kg_file_write_json(out, prof, &ctx);
+  json_decref(prof);
+  if (st) return kg_fail(&ctx, st);
+  fprintf(stderr, "wrote %s\n", out);
+  return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -452,6 +511,8 @@ int main(int argc, char **argv) {
     fputs(kg_usage, stdout);
     return 0;
   }
+  if (!strcmp(cmd, "__sgemm")) /* internal: kgen calibrate's OpenBLAS child (kg_calibrate.h) */
+    return kg_calibrate_sgemm_main(argc - 1, argv + 1);
   if (!strcmp(cmd, "--version")) {
     printf("kgen %s\n", KG_VERSION);
     return 0;
@@ -459,7 +520,8 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(int, char **);
-  } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune}};
+  } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune},
+                {"calibrate", cmd_calibrate}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;
