@@ -78,27 +78,27 @@ static int kg_peak_at(const kg_profile *p, int threads) {
   return best;
 }
 
-/* The bandwidth entry of `op` at the thread count nearest `threads` (0: the most) and the size
- * nearest `bytes` on a log scale. */
+/* The bandwidth ceiling of `op` at the size nearest `bytes` (log scale; unknown: the largest):
+ * the best figure measured there with at most `threads` threads (0: any number).  At small sizes
+ * more threads can be slower (the fork-join costs more than the copy), so the best of 1..threads
+ * is what the machine can do. */
 static int kg_bw_at(const kg_profile *p, const char *op, int threads, double bytes) {
-  int tmax = 0;
-  for (int i = 0; i < p->nbw; i++)
-    if (!strcmp(p->bw[i].op, op) && p->bw[i].threads > tmax) tmax = p->bw[i].threads;
-  int want = threads > 0 ? threads : tmax, tbest = -1;
-  for (int i = 0; i < p->nbw; i++)
-    if (!strcmp(p->bw[i].op, op) && (tbest < 0 || abs(p->bw[i].threads - want) < abs(tbest - want)))
-      tbest = p->bw[i].threads;
-  int best = -1;
+  int near = -1;
   double dbest = INFINITY;
   for (int i = 0; i < p->nbw; i++) {
-    if (strcmp(p->bw[i].op, op) || p->bw[i].threads != tbest) continue;
-    double d = bytes > 0 ? fabs(log(p->bw[i].bytes / bytes)) : -p->bw[i].bytes; /* unknown: largest */
+    if (strcmp(p->bw[i].op, op)) continue;
+    double d = bytes > 0 ? fabs(log(p->bw[i].bytes / bytes)) : -p->bw[i].bytes;
     if (d < dbest) {
       dbest = d;
-      best = i;
+      near = i;
     }
   }
-  return best;
+  int best = -1;
+  for (int i = 0; near >= 0 && i < p->nbw; i++)
+    if (!strcmp(p->bw[i].op, op) && p->bw[i].bytes == p->bw[near].bytes && (threads <= 0 || p->bw[i].threads <= threads) &&
+        (best < 0 || p->bw[i].gbps > p->bw[best].gbps))
+      best = i;
+  return best >= 0 ? best : near;
 }
 
 static void kg_fmt_bytes(double b, char *buf, size_t cap) {

@@ -77,8 +77,8 @@ typedef struct kg_efficiency {
  * Efficiency of a kernel doing `flops` and moving `bytes` per run (either may be <= 0 when the
  * spec has no such metric) in p50_ns, run with `threads` threads (0 = unknown: the all-cores
  * ceiling).  The bound follows arithmetic intensity: memory when flops / bytes is below the
- * machine balance (fp32 peak over the copy bandwidth measured at the size nearest `bytes`),
- * compute otherwise.  fp64 selects the fp64 peak.  p may be NULL (then known is false with
+ * machine balance (fp32 peak over the copy bandwidth measured at the size nearest `bytes`: the
+ * best of 1..threads threads there), compute otherwise.  fp64 selects the fp64 peak.  p may be NULL (then known is false with
  * why "no machine profile (run kgen calibrate)").
  */
 void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,

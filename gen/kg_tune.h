@@ -83,6 +83,8 @@ typedef struct kg_tune_report {
   char command[8];        /**< "tune" (default) or "bench": names the report's origin */
   int nevents;            /**< counter events requested (opts.measure.events), in order */
   char events[KG_MAX_EVENTS][128];
+  const struct kg_profile *profile; /**< borrowed machine profile for efficiency; NULL = none
+                                         (the outputs say "no machine profile") */
   uint64_t template_hash;
   kg_strategy strategy;
   long budget;
@@ -116,7 +118,20 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
  *  reason, p50/p90/p99/ci in ns, samples, GB/s, GFLOP/s.  Errors: KG_EIO. */
 kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx);
 
-/** Print the summary table (one row per problem) to f. */
+/** Print the summary table (one row per problem; warm/cold named in the header; efficiency
+ *  against r->profile; the counter events per run, "unavailable" with why) to f. */
 void kg_tune_print_summary(const kg_tune_report *r, FILE *f);
+
+/** The report JSON (as written by kg_tune_write, with "command" saying tune or bench) to path,
+ *  atomically.  Errors: KG_EIO, KG_ENOMEM. */
+kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** A readable Markdown report: environment, a table per problem (winner and baselines with full
+ *  statistics, noise, events, efficiency), and findings (speedup vs the fastest baseline, noisy
+ *  measurements, unavailable counters).  Errors: KG_EIO. */
+kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** Threads a point runs with: its "threads" parameter when the spec has one, else 0 (unknown). */
+int kg_tune_point_threads(const kg_spec *spec, long point);
 
 #endif
