@@ -134,6 +134,15 @@ kg_status kg_bench_points(const kg_spec *spec, const json_t *tuned, int nproblem
   return KG_OK;
 }
 
+/* "22.3 ns", "1.53 us", "4.20 ms" into buf[32]. */
+static const char *kg_fmt_ns(double ns, char *buf) {
+  if (ns < 1e3) snprintf(buf, 32, "%.1f ns", ns);
+  else if (ns < 1e6) snprintf(buf, 32, "%.3g us", ns / 1e3);
+  else if (ns < 1e9) snprintf(buf, 32, "%.3g ms", ns / 1e6);
+  else snprintf(buf, 32, "%.3g s", ns / 1e9);
+  return buf;
+}
+
 /* p50 and CI of a problem's winner; false when the winner is null. */
 static bool kg_winner_timing(const json_t *p, double *p50, double *lo, double *hi) {
   const json_t *w = json_object_get(p, "winner");
@@ -176,7 +185,8 @@ kg_status kg_bench_compare(const json_t *base, const json_t *cur, double thresho
       continue;
     }
     if (!hn) {
-      fprintf(f, "%-14s %10.4gus %12s %9s  REGRESSION (no valid variant in NEW)\n", name, b50 / 1e3, "-", "");
+      char t[32];
+      fprintf(f, "%-14s %12s %12s %9s  REGRESSION (no valid variant in NEW)\n", name, kg_fmt_ns(b50, t), "-", "");
       ++*regressions;
       continue;
     }
@@ -192,7 +202,8 @@ kg_status kg_bench_compare(const json_t *base, const json_t *cur, double thresho
     } else {
       verdict = "tie (within noise)";
     }
-    fprintf(f, "%-14s %10.4gus %10.4gus %+8.1f%%  %s\n", name, b50 / 1e3, n50 / 1e3, change, verdict);
+    char t1[32], t2[32];
+    fprintf(f, "%-14s %12s %12s %+8.1f%%  %s\n", name, kg_fmt_ns(b50, t1), kg_fmt_ns(n50, t2), change, verdict);
   }
   json_array_foreach(cp, j, y) {
     const char *name = json_string_value(json_object_get(y, "name")) ?: "?";
