@@ -4,6 +4,9 @@
  * temporary name beside their target and renamed, so a reader never sees half a file and a
  * failed run leaves tuned/ as it was.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -15,62 +18,14 @@
 
 #include <jansson.h>
 
+#include "kg_file.h"
+#include "kg_profile.h"
 #include "kg_template.h"
 #include "kg_tune.h"
 
 #ifndef KG_VERSION
 #define KG_VERSION "0"
 #endif
-
-/* mkdir -p */
-static kg_status kg_mkdirs(const char *path, kg_ctx *ctx) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return kg_ctx_set(ctx, KG_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
-  return KG_OK;
-}
-
-/* Write data to path.tmp.<pid>, fsync, and leave it for kg_commit to rename. */
-static kg_status kg_write_temp(const char *path, const char *data, size_t len, kg_ctx *ctx) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", tmp, strerror(errno));
-  size_t w = fwrite(data, 1, len, f);
-  int bad = w != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
-  int err = errno;
-  if (fclose(f) != 0) bad = 1;
-  if (bad) {
-    unlink(tmp);
-    return kg_ctx_set(ctx, KG_EIO, "%s: write failed: %s", tmp, strerror(err ? err : EIO));
-  }
-  return KG_OK;
-}
-
-static kg_status kg_commit(const char *path, kg_ctx *ctx) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
-  if (rename(tmp, path) != 0) {
-    unlink(tmp);
-    return kg_ctx_set(ctx, KG_EIO, "%s: rename failed: %s", path, strerror(errno));
-  }
-  return KG_OK;
-}
-
-static void kg_discard(const char *path) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%.4150s.tmp.%d", path, (int)getpid());
-  unlink(tmp);
-}
 
 static const int32_t *kg_point(const kg_spec *s, long point) {
   return s->points + (size_t)point * (size_t)s->nparams;
@@ -97,7 +52,108 @@ static double kg_gflops(const kg_spec_problem *sp, double p50_ns) {
   return sp->flops > 0 && p50_ns > 0 ? sp->flops / p50_ns : NAN;
 }
 
-static json_t *kg_timing_json(const kg_spec_problem *sp, const kg_measurement *m) {
+
+int kg_tune_point_threads(const kg_spec *spec, long point) {
+  int t = kg_spec_param_index(spec, "threads");
+  if (t < 0 || point < 0 || spec->params[t].kind != KG_PARAM_INT) return 0;
+  return (int)spec->params[t].ivalues[kg_point(spec, point)[t]];
+}
+
+/* ---- counter events and derived figures ------------------------------------------------------ */
+
+/* Event i of a measurement: true with *v when counted, else false with why. */
+static bool kg_event_value(const kg_measurement *m, int i, double *v, const char **why) {
+  if (i < m->nevents && m->event_available[i] && isfinite(m->events[i])) {
+    *v = m->events[i];
+    return true;
+  }
+  if (i < m->nevents && m->event_why[i][0]) *why = m->event_why[i];
+  else if (i < m->nevents && m->event_available[i]) *why = "never scheduled on the PMU (multiplexing)";
+  else *why = "not measured (resumed from the database, or the measurement failed)";
+  return false;
+}
+
+static int kg_event_find(const kg_tune_report *r, const char *const *names, int n) {
+  for (int i = 0; i < r->nevents; i++)
+    for (int k = 0; k < n; k++)
+      if (!strcmp(r->events[i], names[k])) return i;
+  return -1;
+}
+
+/* A derived figure: IPC (instructions / cycles) and misses per 1000 instructions for every event
+ * whose name says "miss", when their inputs were requested. */
+typedef struct kg_derived {
+  char name[160];
+  bool ok;
+  double value;
+  char why[96];
+} kg_derived;
+
+static int kg_derive(const kg_tune_report *r, const kg_measurement *m, kg_derived *d, int cap) {
+  static const char *const instr[] = {"instructions", "inst_retired.any", "INST_RETIRED:ANY_P"};
+  static const char *const cyc[] = {"cycles", "cpu-cycles", "cpu_clk_unhalted.thread"};
+  int ii = kg_event_find(r, instr, 3), ic = kg_event_find(r, cyc, 3), n = 0;
+  double vi = NAN, vc = NAN;
+  const char *why = "";
+  bool oki = ii >= 0 && kg_event_value(m, ii, &vi, &why);
+  if (ii >= 0 && ic >= 0 && n < cap) {
+    bool okc = kg_event_value(m, ic, &vc, &why);
+    snprintf(d[n].name, sizeof d[n].name, "ipc");
+    d[n].ok = oki && okc && vc > 0;
+    d[n].value = d[n].ok ? vi / vc : NAN;
+    snprintf(d[n].why, sizeof d[n].why, "%s", d[n].ok ? "" : "instructions or cycles unavailable");
+    n++;
+  }
+  for (int e = 0; e < r->nevents && ii >= 0 && n < cap; e++) {
+    if (!strcasestr(r->events[e], "miss")) continue;
+    double v = NAN;
+    bool ok = kg_event_value(m, e, &v, &why) && oki && vi > 0;
+    snprintf(d[n].name, sizeof d[n].name, "%.120s_per_kinstr", r->events[e]);
+    d[n].ok = ok;
+    d[n].value = ok ? 1000.0 * v / vi : NAN;
+    snprintf(d[n].why, sizeof d[n].why, "%s", ok ? "" : "the event or instructions unavailable");
+    n++;
+  }
+  return n;
+}
+
+static json_t *kg_events_json(const kg_tune_report *r, const kg_measurement *m) {
+  json_t *o = json_object();
+  for (int i = 0; i < r->nevents; i++) {
+    double v;
+    const char *why;
+    if (kg_event_value(m, i, &v, &why)) json_object_set_new(o, r->events[i], json_pack("{s:f}", "per_run", v));
+    else json_object_set_new(o, r->events[i], json_pack("{s:s, s:s}", "per_run", "unavailable", "reason", why));
+  }
+  return o;
+}
+
+static json_t *kg_derived_json(const kg_tune_report *r, const kg_measurement *m) {
+  kg_derived d[KG_MAX_EVENTS + 1];
+  int n = kg_derive(r, m, d, KG_MAX_EVENTS + 1);
+  json_t *o = json_object();
+  for (int i = 0; i < n; i++)
+    json_object_set_new(o, d[i].name, d[i].ok ? json_real(d[i].value)
+                                              : json_pack("{s:s, s:s}", "value", "unavailable", "reason", d[i].why));
+  return o;
+}
+
+/* The efficiency of a measurement on problem sp run by `point` (-1: a baseline, threads unknown). */
+static void kg_eff(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point,
+                   kg_efficiency *e) {
+  kg_profile_efficiency(r->profile, sp->flops, sp->bytes, m->status == KG_OK ? m->stats.p50 : NAN,
+                        point >= 0 ? kg_tune_point_threads(r->spec, point) : 0, false, e);
+}
+
+static json_t *kg_eff_json(const kg_efficiency *e) {
+  if (!e->known) return json_string(e->why);
+  return json_pack("{s:s, s:f, s:f, s:f, s:o, s:o, s:i, s:s}", "bound", e->bound, "fraction", e->fraction, "achieved",
+                   e->achieved, "ceiling", e->ceiling, "intensity", kg_real_or_null(e->intensity), "balance",
+                   kg_real_or_null(e->balance), "threads", e->threads, "reference", e->reference);
+}
+
+static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m,
+                              long point) {
   const kg_stats *x = &m->stats;
   json_t *o = json_object();
   json_object_set_new(o, "p50_ns", json_real(x->p50));
@@ -116,6 +172,13 @@ static json_t *kg_timing_json(const kg_spec_problem *sp, const kg_measurement *m
                                             "migrations", kg_real_or_null(m->migrations),
                                             "page_faults", kg_real_or_null(m->page_faults),
                                             "noisy", m->noisy));
+  if (r->nevents) {
+    json_object_set_new(o, "events", kg_events_json(r, m));
+    json_object_set_new(o, "derived", kg_derived_json(r, m));
+  }
+  kg_efficiency e;
+  kg_eff(r, sp, m, point, &e);
+  json_object_set_new(o, "efficiency", kg_eff_json(&e));
   return o;
 }
 
@@ -163,6 +226,12 @@ static json_t *kg_report_json(const kg_tune_report *r) {
                            "machine", machine, "strategy", kg_strategy_name(r->strategy),
                            "budget", (json_int_t)r->budget, "backend", r->backend, "mode", r->mode,
                            "elapsed_s", r->elapsed_s);
+  json_object_set_new(root, "command", json_string(r->command[0] ? r->command : "tune"));
+  json_t *evs = json_array();
+  for (int i = 0; i < r->nevents; i++) json_array_append_new(evs, json_string(r->events[i]));
+  json_object_set_new(root, "events", evs);
+  json_object_set_new(root, "profile", r->profile ? json_string(r->profile->path)
+                                                  : json_string("no machine profile (run kgen calibrate)"));
   json_t *problems = json_array();
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
@@ -175,7 +244,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_object_set_new(jp, "flops", sp->flops >= 0 ? json_real(sp->flops) : json_null());
     const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
     if (w) {
-      json_t *jw = kg_timing_json(sp, &w->m);
+      json_t *jw = kg_timing_json(r, sp, &w->m, w->point);
       json_object_set_new(jw, "params", kg_params_json(s, w->point));
       json_object_set_new(jp, "winner", jw);
     } else {
@@ -184,7 +253,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_t *bls = json_array();
     for (int b = 0; b < s->nbaselines; b++) {
       const kg_measurement *m = &pr->baselines[b].m;
-      json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(sp, m) : json_object();
+      json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, -1) : json_object();
       json_object_set_new(jb, "name", json_string(s->baselines[b]));
       json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
       json_array_append_new(bls, jb);
@@ -231,7 +300,7 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
   char dir[4096], path[4200];
   kg_status st;
   snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, s->name, r->machine.id);
-  if ((st = kg_mkdirs(dir, ctx))) return st;
+  if ((st = kg_file_mkdirs(dir, ctx))) return st;
   /* Stage every file, then rename them all: nothing changes unless everything was written. */
   int staged = 0;
   for (int p = 0; p < r->nproblems && !st; p++) {
@@ -241,7 +310,7 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
     size_t len = 0;
     st = kg_template_emit(s, kg_point(s, pr->results[pr->winner].point), &src, &len, ctx);
     snprintf(path, sizeof path, "%s/%s.c", dir, s->problems[pr->problem].name);
-    if (!st) st = kg_write_temp(path, src, len, ctx);
+    if (!st) st = kg_file_stage(path, src, len, ctx);
     free(src);
     staged = p + 1;
   }
@@ -253,7 +322,7 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
   if (!st) {
     size_t n = strlen(text);
     text[n] = '\n'; /* json_dumps leaves room for the NUL only: write n bytes then a newline */
-    st = kg_write_temp(path, text, n + 1, ctx);
+    st = kg_file_stage(path, text, n + 1, ctx);
     text[n] = '\0';
   }
   free(text);
@@ -262,14 +331,22 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
     if (pr->winner < 0) continue;
     char cpath[4200];
     snprintf(cpath, sizeof cpath, "%s/%s.c", dir, s->problems[pr->problem].name);
-    if (st) kg_discard(cpath);
-    else if ((st = kg_commit(cpath, ctx))) break;
+    if (st) kg_file_discard(cpath);
+    else if ((st = kg_file_commit(cpath, ctx))) break;
   }
   if (st) {
-    kg_discard(path);
+    kg_file_discard(path);
     return st;
   }
-  return kg_commit(path, ctx);
+  return kg_file_commit(path, ctx);
+}
+
+kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
+  json_t *root = kg_report_json(r);
+  if (!root) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  kg_status st = kg_file_write_json(path, root, ctx);
+  json_decref(root);
+  return st;
 }
 
 /* CSV field: quoted when it holds a comma, quote or newline. */
@@ -319,7 +396,23 @@ static void kg_csv_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *
   kg_csv_num(f, ok ? kg_gbps(sp, t->p50) : nan);
   kg_csv_num(f, ok ? kg_gflops(sp, t->p50) : nan);
   kg_csv_num(f, x->compile_ms);
-  fputc('\n', f);
+  kg_efficiency e;
+  kg_eff(r, sp, &x->m, point, &e);
+  if (e.known) fprintf(f, ",%.4g,%s", e.fraction, e.bound);
+  else fputs(",,", f);
+  for (int i = 0; i < r->nevents; i++) {
+    double v;
+    const char *why;
+    if (kg_event_value(&x->m, i, &v, &why)) fprintf(f, ",%.6g", v);
+    else fputs(",unavailable", f);
+  }
+  kg_derived d[KG_MAX_EVENTS + 1];
+  int nd = kg_derive(r, &x->m, d, KG_MAX_EVENTS + 1);
+  for (int i = 0; i < nd; i++) {
+    if (d[i].ok) fprintf(f, ",%.6g", d[i].value);
+    else fputs(",unavailable", f);
+  }
+  fprintf(f, ",%s\n", r->mode);
 }
 
 kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
@@ -328,7 +421,20 @@ kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *c
   if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno));
   fputs("problem,variant", f);
   for (int i = 0; i < s->nparams; i++) fprintf(f, ",%s", s->params[i].name);
-  fputs(",status,reason,p50_ns,p90_ns,p99_ns,ci95_lo_ns,ci95_hi_ns,samples,gbps,gflops,compile_ms\n", f);
+  fputs(",status,reason,p50_ns,p90_ns,p99_ns,ci95_lo_ns,ci95_hi_ns,samples,gbps,gflops,compile_ms,efficiency,bound", f);
+  for (int i = 0; i < r->nevents; i++) {
+    fputs(",", f);
+    kg_csv_field(f, r->events[i]);
+  }
+  kg_measurement none;
+  kg_measurement_init(&none, NULL);
+  kg_derived d[KG_MAX_EVENTS + 1];
+  int nd = kg_derive(r, &none, d, KG_MAX_EVENTS + 1);
+  for (int i = 0; i < nd; i++) {
+    fputs(",", f);
+    kg_csv_field(f, d[i].name);
+  }
+  fprintf(f, ",caches\n");
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
@@ -357,31 +463,185 @@ static const char *kg_fmt_time(double ns, char *buf, size_t cap) {
   return buf;
 }
 
+/* "83% mem" / "12% cpu" / "-" */
+static const char *kg_fmt_eff(const kg_efficiency *e, char *buf, size_t cap) {
+  if (e->known) snprintf(buf, cap, "%.0f%% %s", 100 * e->fraction, e->bound[0] == 'm' ? "mem" : "cpu");
+  else snprintf(buf, cap, "-");
+  return buf;
+}
+
+/* "task-clock 1.2e+04, cycles unavailable (not supported ...), ipc unavailable" */
+static void kg_fmt_events(const kg_tune_report *r, const kg_measurement *m, bool why, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < r->nevents && n < cap; i++) {
+    double v;
+    const char *w;
+    if (kg_event_value(m, i, &v, &w)) n += (size_t)snprintf(buf + n, cap - n, "%s%s %.4g", i ? ", " : "", r->events[i], v);
+    else n += (size_t)snprintf(buf + n, cap - n, "%s%s unavailable%s%s%s", i ? ", " : "", r->events[i],
+                               why ? " (" : "", why ? w : "", why ? ")" : "");
+  }
+  kg_derived d[KG_MAX_EVENTS + 1];
+  int nd = kg_derive(r, m, d, KG_MAX_EVENTS + 1);
+  for (int i = 0; i < nd && n < cap; i++) {
+    if (d[i].ok) n += (size_t)snprintf(buf + n, cap - n, ", %s %.3g", d[i].name, d[i].value);
+    else n += (size_t)snprintf(buf + n, cap - n, ", %s unavailable", d[i].name);
+  }
+}
+
 void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
   const kg_spec *s = r->spec;
-  fprintf(f, "\n%s on %s (%s backend, %s caches, %s, %.0f s)\n", s->name, r->machine.id, r->backend,
-          r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
-  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %9s  %s\n", "problem", "p50", "ci95 +-",
-          "baseline", "(name)", "speedup", "bytes", "GB/s", "ok/total", "winner");
+  fprintf(f, "\n%s %s on %s (%s backend, %s caches, %s, %.0f s)\n", r->command[0] ? r->command : "tune", s->name,
+          r->machine.id, r->backend, r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
+  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-",
+          "baseline", "(name)", "speedup", "bytes", "GB/s", "eff", "ok/total", "winner");
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
     const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
     int bb = kg_best_baseline(r, pr);
-    char a[32], b[32], c[32], params[1024] = "(no valid variant)", bytes[32] = "-";
+    char a[32], b[32], c[32], params[1024] = "(no valid variant)", bytes[32] = "-", eff[32] = "-";
     double p50 = w ? w->m.stats.p50 : NAN;
     double half = w ? (w->m.stats.ci_hi - w->m.stats.ci_lo) / 2 : NAN;
     double base = bb >= 0 ? pr->baselines[bb].m.stats.p50 : NAN;
-    if (w) kg_spec_format_point(s, kg_point(s, w->point), params, sizeof params);
+    if (w) {
+      kg_spec_format_point(s, kg_point(s, w->point), params, sizeof params);
+      kg_efficiency e;
+      kg_eff(r, sp, &w->m, w->point, &e);
+      kg_fmt_eff(&e, eff, sizeof eff);
+    }
     if (sp->bytes >= 0) snprintf(bytes, sizeof bytes, "%.3g", sp->bytes);
-    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %7.1fx %10s %8.2f %4ld/%-4ld  %s%s%s\n", sp->name,
+    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %7.1fx %10s %8.2f %9s %4ld/%-4ld  %s%s%s\n", sp->name,
             kg_fmt_time(p50, a, sizeof a), kg_fmt_time(half, b, sizeof b), kg_fmt_time(base, c, sizeof c),
-            bb >= 0 ? s->baselines[bb] : "-", base / p50, bytes, kg_gbps(sp, p50),
+            bb >= 0 ? s->baselines[bb] : "-", base / p50, bytes, kg_gbps(sp, p50), eff,
             pr->evaluated - pr->failed, pr->evaluated, params,
             pr->nties ? " (tie)" : "", pr->noisy ? " (noisy)" : "");
   }
+  if (r->nevents) {
+    fprintf(f, "counter events per run of the winner:\n");
+    for (int p = 0; p < r->nproblems; p++) {
+      const kg_problem_result *pr = &r->problems[p];
+      if (pr->winner < 0) continue;
+      char buf[4096];
+      kg_fmt_events(r, &pr->results[pr->winner].m, p == 0, buf, sizeof buf);
+      fprintf(f, "  %-12s %s\n", s->problems[pr->problem].name, buf);
+    }
+  }
+  if (!r->profile) fprintf(f, "efficiency: no machine profile (run kgen calibrate)\n");
+  else fprintf(f, "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = GFLOP/s over fp32 peak)\n",
+               r->profile->path);
   long failed = 0;
   for (int p = 0; p < r->nproblems; p++) failed += r->problems[p].failed;
   fprintf(f, "%ld variants x %d problems; %ld failed measurements (compile errors, crashes, timeouts, "
           "wrong results)\n", r->nvariants, r->nproblems, failed);
+}
+
+/* One Markdown table row of a measurement. */
+static void kg_md_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *sp, const char *what, const char *name,
+                      const kg_measurement *m, long point) {
+  char a[32], b[32], c[32], lo[32], hi[32], eff[160] = "-";
+  if (m->status != KG_OK) {
+    fprintf(f, "| %s | `%s` | %s: %s | | | | | | | |\n", what, name, kg_strerror(m->status), m->reason);
+    return;
+  }
+  kg_efficiency e;
+  kg_eff(r, sp, m, point, &e);
+  if (e.known) snprintf(eff, sizeof eff, "%.0f%% of %s", 100 * e.fraction, e.reference);
+  else snprintf(eff, sizeof eff, "%s", e.why);
+  fprintf(f, "| %s | `%s` | %s | %s | %s | [%s, %s] | %zu | %.3g | %d retaken, %.2g ctx sw%s | %s |\n", what, name,
+          kg_fmt_time(m->stats.p50, a, sizeof a), kg_fmt_time(m->stats.p90, b, sizeof b),
+          kg_fmt_time(m->stats.p99, c, sizeof c), kg_fmt_time(m->stats.ci_lo, lo, sizeof lo),
+          kg_fmt_time(m->stats.ci_hi, hi, sizeof hi), m->stats.n,
+          sp->bytes > 0 ? sp->bytes / m->stats.p50 : NAN, m->retaken, m->ctx_switches, m->noisy ? ", **noisy**" : "",
+          eff);
+}
+
+kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
+  const kg_spec *s = r->spec;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  const kg_machine *m = &r->machine;
+  fprintf(f, "# kgen %s: %s\n\n", r->command[0] ? r->command : "tune", s->name);
+  fprintf(f, "## Environment\n\n");
+  fprintf(f, "- machine: `%s` (%s, %s, %d cores / %d threads, L1d %llu KB, L2 %llu KB, L3 %llu KB)\n", m->id, m->cpu,
+          m->microarch, m->cores, m->threads, (unsigned long long)(m->l1d >> 10), (unsigned long long)(m->l2 >> 10),
+          (unsigned long long)(m->l3 >> 10));
+  fprintf(f, "- ISA:");
+  for (int i = 0; i < m->nisa; i++) fprintf(f, " %s", m->isa[i]);
+  fprintf(f, "\n- OS: %s, kernel %s, governor %s\n", m->os, m->kernel, m->governor);
+  fprintf(f, "- compiler: %s (%s backend)\n", r->compiler, r->backend);
+  fprintf(f, "- caches: **%s** (%s)\n", r->mode,
+          strcmp(r->mode, "cold") ? "inputs stay cached between runs" : "caches flushed before every sample");
+  fprintf(f, "- spec: `%s` (xxh64 %016" PRIx64 "), template xxh64 %016" PRIx64 "\n", s->path, s->hash, r->template_hash);
+  fprintf(f, "- machine profile: %s\n", r->profile ? r->profile->path : "no machine profile (run kgen calibrate)");
+  fprintf(f, "- counter events: ");
+  for (int i = 0; i < r->nevents; i++) fprintf(f, "%s%s", i ? ", " : "", r->events[i]);
+  fprintf(f, "%s\n- hardware PMU: %s\n\n", r->nevents ? "" : "none requested",
+          kg_counters_hardware_available() ? "available" : "not exposed (software events only)");
+  int noisy = 0, unavailable = 0;
+  char findings[8192] = "";
+  size_t fn = 0;
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    const kg_spec_problem *sp = &s->problems[pr->problem];
+    fprintf(f, "## Problem `%s`\n\n", sp->name);
+    for (int d = 0; d < sp->ndims; d++) fprintf(f, "%s%s = %" PRId64, d ? ", " : "", sp->dim_names[d], sp->dims[d]);
+    fprintf(f, "\n\n");
+    fprintf(f, "| | variant | p50 | p90 | p99 | 95%% CI of p50 | samples | GB/s | noise | efficiency |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+    const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
+    char params[1024] = "-";
+    if (w) {
+      kg_spec_format_point(s, kg_point(s, w->point), params, sizeof params);
+      kg_md_row(f, r, sp, "winner", params, &w->m, w->point);
+    }
+    for (int b = 0; b < s->nbaselines && pr->baselines_done; b++)
+      kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b].m, -1);
+    if (r->nevents && w) {
+      char buf[4096];
+      kg_fmt_events(r, &w->m, true, buf, sizeof buf);
+      fprintf(f, "\nCounters per run (winner): %s\n", buf);
+    }
+    fprintf(f, "\n");
+    int bb = kg_best_baseline(r, pr);
+    if (w && bb >= 0) {
+      const kg_stats *ws = &w->m.stats, *bs = &pr->baselines[bb].m.stats;
+      int cmp = kg_stats_compare(ws, bs);
+      fn += (size_t)snprintf(findings + fn, sizeof findings - fn > 0 ? sizeof findings - fn : 0,
+                             "- `%s`: speedup vs fastest baseline (%s) **%.2fx**%s\n", sp->name, s->baselines[bb],
+                             bs->p50 / ws->p50, cmp == 0 ? " (a statistical tie: the CIs overlap)" : "");
+    } else if (!w && fn < sizeof findings) {
+      fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "- `%s`: no valid variant\n", sp->name);
+    }
+    if (w && w->m.noisy) noisy++;
+    for (int i = 0; w && i < r->nevents; i++) {
+      double v;
+      const char *why;
+      if (!kg_event_value(&w->m, i, &v, &why)) unavailable++;
+    }
+    if (fn >= sizeof findings) fn = sizeof findings - 1;
+  }
+  fprintf(f, "## Findings\n\n%s", findings);
+  fprintf(f, "- noisy measurements (95%% CI wider than 5%% of p50): %d\n", noisy);
+  if (r->nevents) {
+    fprintf(f, "- unavailable counters: %d", unavailable);
+    if (unavailable && r->nproblems && r->problems[0].winner >= 0) {
+      for (int i = 0; i < r->nevents; i++) {
+        double v;
+        const char *why;
+        if (!kg_event_value(&r->problems[0].results[r->problems[0].winner].m, i, &v, &why))
+          fprintf(f, "; %s: %s", r->events[i], why);
+      }
+    }
+    fprintf(f, "\n");
+  }
+  if (fclose(f) != 0) {
+    free(text);
+    return kg_ctx_set(ctx, KG_EIO, "%s: could not format the report", path);
+  }
+  kg_status st = kg_file_write_atomic(path, text, len, ctx);
+  free(text);
+  return st;
 }

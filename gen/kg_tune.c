@@ -39,6 +39,13 @@ void kg_tune_opts_default(kg_tune_opts *o) {
 static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n) {
   long total = (long)spec->npoints;
   long take = o->budget > 0 && o->budget < total ? o->budget : total;
+  if (o->npoints > 0) { /* an explicit list (kgen bench) */
+    long *list = malloc(sizeof(long) * (size_t)o->npoints);
+    if (!list) return NULL;
+    for (long i = 0; i < o->npoints; i++) list[i] = o->points[i] >= 0 && o->points[i] < total ? o->points[i] : 0;
+    *n = o->npoints;
+    return list;
+  }
   long *all = malloc(sizeof(long) * (size_t)total);
   if (!all) return NULL;
   for (long i = 0; i < total; i++) all[i] = i;
@@ -192,7 +199,7 @@ static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, lon
   memset(res, 0, sizeof *res);
   res->point = point;
   res->compile_ms = compile_ms;
-  if (pr->opts->resume) {
+  if (pr->opts->resume && pr->db) {
     kg_db_row row;
     bool found = false;
     st = kg_db_get(pr->db, pr->key, pr->sp->name, variant, &row, &found, ctx);
@@ -224,6 +231,7 @@ static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, lon
       }
     }
   }
+  if (!pr->db) return KG_OK;
   kg_db_row row;
   memset(&row, 0, sizeof row);
   snprintf(row.problem, sizeof row.problem, "%s", pr->sp->name);
@@ -235,6 +243,7 @@ static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, lon
 
 static kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *problem,
                                        const kg_variant *v, kg_ctx *ctx) {
+  if (!db) return KG_OK;
   kg_db_row row;
   memset(&row, 0, sizeof row);
   snprintf(row.problem, sizeof row.problem, "%s", problem);
@@ -331,6 +340,9 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   r->budget = opts->budget;
   snprintf(r->backend, sizeof r->backend, "%s", kg_backend_name(opts->compile.backend));
   snprintf(r->mode, sizeof r->mode, "%s", opts->measure.cold ? "cold" : "warm");
+  snprintf(r->command, sizeof r->command, "tune");
+  r->nevents = opts->measure.nevents > 0 && opts->measure.nevents <= KG_MAX_EVENTS ? opts->measure.nevents : 0;
+  for (int i = 0; i < r->nevents; i++) snprintf(r->events[i], sizeof r->events[i], "%s", opts->measure.events[i]);
 
   /* Problems to run. */
   int np = opts->nproblems ? opts->nproblems : spec->nproblems;
@@ -366,7 +378,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   if ((st = kg_template_hash(spec, &r->template_hash, ctx))) goto fail;
   if ((st = kg_compiler_new(&opts->compile, &cc, ctx))) goto fail;
   snprintf(r->compiler, sizeof r->compiler, "%s", kg_compiler_describe(cc));
-  if ((st = kg_db_open(opts->db_path, &db, ctx))) goto fail;
+  if (opts->db_path && (st = kg_db_open(opts->db_path, &db, ctx))) goto fail;
   kg_db_key key = {spec->name, spec->hash, r->template_hash, r->machine.id, r->backend, r->mode};
 
   long nsel = 0;
@@ -388,11 +400,16 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
     goto fail;
   }
-  kg_progress pg = {opts->progress, opts->progress && isatty(fileno(opts->progress)), 0,
-                    nsel * np, 0, t0, 0};
+  long total = nsel * np;
+  if (opts->problem_points) {
+    total = 0;
+    for (int p = 0; p < np; p++)
+      for (long i = 0; i < nsel; i++) total += opts->problem_points[p] < 0 || opts->problem_points[p] == sel[i];
+  }
+  kg_progress pg = {opts->progress, opts->progress && isatty(fileno(opts->progress)), 0, total, 0, t0, 0};
   if (pg.f)
-    fprintf(pg.f, "kgen tune %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
-            spec->name, nsel, spec->npoints, np, r->backend, r->mode, r->machine.id);
+    fprintf(pg.f, "kgen %s %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
+            opts->npoints > 0 ? "bench" : "tune", spec->name, nsel, spec->npoints, np, r->backend, r->mode, r->machine.id);
 
   for (long b0 = 0; b0 < nsel; b0 += bsize) {
     int nb = (int)(nsel - b0 < bsize ? nsel - b0 : bsize);
@@ -410,7 +427,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
         goto fail;
       }
       kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
-      if (opts->resume) {
+      if (opts->resume && db) {
         bool all = true;
         for (int p = 0; p < np && all; p++) {
           kg_db_row row;
@@ -476,6 +493,8 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
       if (any) res->baselines_done = true;
       for (int i = 0; i < nb; i++) {
         kg_variant *v = &batch[i];
+        if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
+          continue; /* kgen bench: this problem re-measures its own winner only */
         kg_result *x = &res->results[res->nresults++];
         if (v->compile == KG_ENOTFOUND || v->module) {
           kg_run_fn fn = v->module ? (kg_run_fn)kg_module_sym(v->module, "kg_run") : NULL;

@@ -34,12 +34,18 @@ typedef struct kg_tune_opts {
   long budget;               /**< most variants to evaluate; 0 = all (default) */
   uint64_t seed;             /**< for the random strategy (default 1) */
   kg_compile_opts compile;   /**< backend and flags */
-  const char *db_path;       /**< tuning database; required */
+  const char *db_path;       /**< tuning database; NULL = store nothing (kgen bench) */
   bool resume;               /**< skip (variant, problem) pairs already in the database */
   int nproblems;             /**< 0 = every problem of the spec */
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
   int batch;                 /**< variants compiled before the workers run them (default 64) */
+  long npoints;              /**< > 0: evaluate exactly these points (indices into spec->points,
+                                  in this order) instead of the strategy's choice; kgen bench */
+  const long *points;        /**< [npoints] when npoints > 0 */
+  const long *problem_points;/**< NULL, or [nproblems] parallel to `problems`: problem i measures
+                                  only point problem_points[i] (kgen bench re-measuring each
+                                  problem's own winner); -1 = every selected point */
   FILE *progress;            /**< progress lines (default stderr); NULL = silent */
 } kg_tune_opts;
 
@@ -74,6 +80,11 @@ typedef struct kg_tune_report {
   char compiler[512];
   char backend[8];
   char mode[8];           /**< "warm" or "cold" */
+  char command[8];        /**< "tune" (default) or "bench": names the report's origin */
+  int nevents;            /**< counter events requested (opts.measure.events), in order */
+  char events[KG_MAX_EVENTS][128];
+  const struct kg_profile *profile; /**< borrowed machine profile for efficiency; NULL = none
+                                         (the outputs say "no machine profile") */
   uint64_t template_hash;
   kg_strategy strategy;
   long budget;
@@ -107,7 +118,20 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
  *  reason, p50/p90/p99/ci in ns, samples, GB/s, GFLOP/s.  Errors: KG_EIO. */
 kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx);
 
-/** Print the summary table (one row per problem) to f. */
+/** Print the summary table (one row per problem; warm/cold named in the header; efficiency
+ *  against r->profile; the counter events per run, "unavailable" with why) to f. */
 void kg_tune_print_summary(const kg_tune_report *r, FILE *f);
+
+/** The report JSON (as written by kg_tune_write, with "command" saying tune or bench) to path,
+ *  atomically.  Errors: KG_EIO, KG_ENOMEM. */
+kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** A readable Markdown report: environment, a table per problem (winner and baselines with full
+ *  statistics, noise, events, efficiency), and findings (speedup vs the fastest baseline, noisy
+ *  measurements, unavailable counters).  Errors: KG_EIO. */
+kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** Threads a point runs with: its "threads" parameter when the spec has one, else 0 (unknown). */
+int kg_tune_point_threads(const kg_spec *spec, long point);
 
 #endif

@@ -12,8 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "kg_calibrate.h"
+#include "kg_bench.h"
 #include "kg_compile.h"
+#include "kg_file.h"
+#include "kg_profile.h"
 #include "kg_spec.h"
 #include "kg_template.h"
 #include "kg_timer.h"
@@ -53,6 +58,30 @@ static const char kg_usage[] =
     "      --cold                      flush caches before each sample (default warm)\n"
     "      --cpu N                     pin the measuring worker to core N; -1 no pinning (default 0)\n"
     "      --quiet                     no progress on stderr\n"
+    "      --events LIST               counter events per run, comma-separated (cycles,instructions,\n"
+    "                                  cache-misses, task-clock, or PMU-specific libpfm4 names);\n"
+    "                                  unavailable ones are reported as such, never as 0\n"
+    "      --profile FILE              machine profile for efficiency (default tuned/machines/<id>.json)\n"
+    "\n"
+    "  bench SPEC [options]            re-measure the shipped winners of this machine (or --set) and\n"
+    "                                  the baselines in one run; exit 1 when tuned/ has no result here\n"
+    "      --tuned DIR                 where the winners are (default tuned): DIR/<kernel>/<id>.json\n"
+    "      --set a=1,b=2               measure this variant on every problem instead\n"
+    "      --problem NAME              only this problem (repeatable)\n"
+    "      --csv F, --json F, --md F   per-measurement CSV; JSON with the autotune JSON's problems\n"
+    "                                  keys; Markdown report (environment, tables, findings)\n"
+    "      --events LIST, --cold, --min-time S, --timeout S, --cpu N, --backend B, --profile F, --quiet\n"
+    "                                  as for tune\n"
+    "\n"
+    "  compare BASE.json NEW.json [--threshold PCT]\n"
+    "                                  regressions of NEW against BASE (autotune or bench JSON): NEW\n"
+    "                                  slower beyond noise (CIs apart) and beyond PCT (default 5);\n"
+    "                                  exit 1 when any regression, 2 on bad input\n"
+    "\n"
+    "  calibrate [-o FILE] [--quick]   the machine profile: peak FLOP/s (FMA microkernel, fp32/fp64, 1..all\n"
+    "                                  cores), STREAM bandwidth L1..DRAM, OpenBLAS sgemm (default and\n"
+    "                                  SkylakeX dispatch); default FILE tuned/machines/<machine-id>.json\n"
+    "      --quick                     a few seconds, fewer sizes (tests)\n"
     "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
@@ -331,6 +360,47 @@ static int kg_parse_long(const char *opt, const char *arg, long *out) {
   return 0;
 }
 
+/* --events a,b,c into o->events (pointers into a copy kept for the process's life). */
+static int kg_parse_events(const char *arg, kg_measure_opts *o) {
+  static char *copies[8];
+  static int ncopies;
+  if (ncopies == 8) return kg_usage_error("%s", "--events: too many lists");
+  char *copy = copies[ncopies++] = strdup(arg); /* reachable from copies: not a leak */
+  if (!copy) return kg_usage_error("%s", "--events: out of memory");
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (o->nevents == KG_MAX_EVENTS) {
+      fprintf(stderr, "kgen: --events: at most %d events\n", KG_MAX_EVENTS);
+      return EXIT_USAGE;
+    }
+    o->events[o->nevents++] = tok;
+  }
+  return 0;
+}
+
+/* The machine profile: --profile FILE (must load), else tuned/machines/<id>.json when it exists.
+ * Returns 0 with *out NULL when there is none. */
+static int kg_load_profile(const char *path, const char *machine_id, kg_profile *storage, const kg_profile **out) {
+  char def[4200];
+  kg_ctx ctx = {0};
+  *out = NULL;
+  if (!path) {
+    kg_profile_default_path("tuned", machine_id, def, sizeof def);
+    if (kg_profile_load(def, storage, &ctx) == KG_OK) *out = storage;
+    else if (ctx.status != KG_ENOTFOUND) fprintf(stderr, "kgen: warning: %s\n", kg_ctx_message(&ctx));
+    return 0;
+  }
+  kg_status st = kg_profile_load(path, storage, &ctx);
+  if (st) {
+    fprintf(stderr, "kgen: --profile: %s\n", kg_ctx_message(&ctx));
+    return EXIT_USAGE;
+  }
+  if (strcmp(storage->machine_id, machine_id))
+    fprintf(stderr, "kgen: warning: profile %s is of machine %s, not this one (%s)\n", path, storage->machine_id,
+            machine_id);
+  *out = storage;
+  return 0;
+}
+
 static int cmd_tune(int argc, char **argv) {
   static const struct option longs[] = {
       {"problem", required_argument, 0, 'p'}, {"strategy", required_argument, 0, 'S'},
@@ -340,10 +410,11 @@ static int cmd_tune(int argc, char **argv) {
       {"csv", required_argument, 0, 'c'},     {"min-time", required_argument, 0, 't'},
       {"timeout", required_argument, 0, 'T'}, {"cold", no_argument, 0, 'C'},
       {"cpu", required_argument, 0, 'u'},     {"quiet", no_argument, 0, 'q'},
+      {"events", required_argument, 0, 'E'},  {"profile", required_argument, 0, 'P'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
-  const char *out = "tuned", *db = NULL, *csv = NULL;
+  const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
   long v;
   int c, rc;
@@ -383,6 +454,10 @@ static int cmd_tune(int argc, char **argv) {
       o.measure.cpu = (int)v;
       break;
     case 'q': o.progress = NULL; break;
+    case 'E':
+      if ((rc = kg_parse_events(optarg, &o.measure))) return rc;
+      break;
+    case 'P': profile_path = optarg; break;
     case 'h':
       fputs(strstr(kg_usage, "  tune SPEC"), stdout);
       return 0;
@@ -417,12 +492,16 @@ static int cmd_tune(int argc, char **argv) {
       }
   }
   o.db_path = db;
+  static kg_profile prof;
+  const kg_profile *profile = NULL;
+  if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
   kg_tune_report *r = NULL;
   st = kg_tune(s, &o, &r, &ctx);
   if (st) {
     rc = kg_fail(&ctx, st);
     goto done;
   }
+  r->profile = profile;
   kg_tune_print_summary(r, stdout);
   if (csv && (st = kg_tune_write_csv(r, csv, &ctx))) rc = kg_fail(&ctx, st);
   if (!kg_tune_report_any_winner(r)) {
@@ -440,6 +519,224 @@ done:
   return rc;
 }
 
+/* ---- bench --------------------------------------------------------------------------------- */
+
+static int cmd_bench(int argc, char **argv) {
+  static const struct option longs[] = {
+      {"tuned", required_argument, 0, 'D'},   {"set", required_argument, 0, 's'},
+      {"problem", required_argument, 0, 'p'}, {"csv", required_argument, 0, 'c'},
+      {"json", required_argument, 0, 'j'},    {"md", required_argument, 0, 'm'},
+      {"events", required_argument, 0, 'E'},  {"cold", no_argument, 0, 'C'},
+      {"min-time", required_argument, 0, 't'}, {"timeout", required_argument, 0, 'T'},
+      {"cpu", required_argument, 0, 'u'},     {"backend", required_argument, 0, 'b'},
+      {"profile", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  kg_tune_opts o;
+  kg_tune_opts_default(&o);
+  const char *tuned_dir = "tuned", *set = NULL, *csv = NULL, *json = NULL, *md = NULL, *profile_path = NULL;
+  kg_ctx ctx = {0};
+  long v;
+  int c, rc;
+  while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    switch (c) {
+    case -2: return EXIT_USAGE;
+    case 'D': tuned_dir = optarg; break;
+    case 's': set = optarg; break;
+    case 'p':
+      if (o.nproblems == KG_TUNE_MAX_PROBLEMS) return kg_usage_error("%s", "too many --problem");
+      o.problems[o.nproblems++] = optarg;
+      break;
+    case 'c': csv = optarg; break;
+    case 'j': json = optarg; break;
+    case 'm': md = optarg; break;
+    case 'E':
+      if ((rc = kg_parse_events(optarg, &o.measure))) return rc;
+      break;
+    case 'C': o.measure.cold = true; break;
+    case 't':
+      if ((rc = kg_parse_double("--min-time", optarg, &o.measure.min_time_s))) return rc;
+      break;
+    case 'T':
+      if ((rc = kg_parse_double("--timeout", optarg, &o.measure.timeout_s))) return rc;
+      break;
+    case 'u':
+      if ((rc = kg_parse_long("--cpu", optarg, &v))) return rc;
+      o.measure.cpu = (int)v;
+      break;
+    case 'b':
+      if (kg_backend_parse(optarg, &o.compile.backend, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      break;
+    case 'P': profile_path = optarg; break;
+    case 'q': o.progress = NULL; break;
+    case 'h':
+      fputs(strstr(kg_usage, "  bench SPEC"), stdout);
+      return 0;
+    }
+  }
+  if (optind >= argc) return kg_usage_error("bench: %s", "missing SPEC");
+  if (optind + 1 < argc) return kg_usage_error("bench: unexpected argument '%s'", argv[optind + 1]);
+  kg_spec *s = NULL;
+  if ((rc = kg_load(argv[optind], &s))) return rc;
+  kg_machine mach;
+  json_t *tuned = NULL;
+  kg_tune_report *r = NULL;
+  int np = s->nproblems;
+  long *points = calloc((size_t)np + 1, sizeof *points), *pp = calloc((size_t)np + 1, sizeof *pp);
+  const char **names = calloc((size_t)np + 1, sizeof *names);
+  int32_t *pt = calloc((size_t)s->nparams + 1, sizeof *pt);
+  kg_status st = kg_machine_detect(&mach, &ctx);
+  if (st || !points || !pp || !names || !pt) {
+    rc = kg_fail(&ctx, st ? st : KG_ENOMEM);
+    goto done;
+  }
+  static kg_profile prof;
+  const kg_profile *profile = NULL;
+  if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
+  if (set) { /* one variant on every (selected) problem */
+    if ((st = kg_spec_parse_set(s, set, pt, &ctx))) {
+      rc = kg_fail(&ctx, st);
+      goto done;
+    }
+    points[0] = kg_spec_point_index(s, pt);
+    o.npoints = 1;
+    o.points = points;
+  } else {
+    if ((st = kg_bench_load_tuned(tuned_dir, s->name, &mach, &tuned, &ctx))) {
+      fprintf(stderr, "kgen: %s\n", kg_ctx_message(&ctx));
+      rc = st == KG_ENOTFOUND ? EXIT_WORK : EXIT_USAGE;
+      goto done;
+    }
+    char h[17];
+    snprintf(h, sizeof h, "%016" PRIx64, s->hash);
+    const char *th = json_string_value(json_object_get(tuned, "spec_hash"));
+    if (th && strcmp(th, h))
+      fprintf(stderr, "kgen: warning: %s was tuned with another version of %s (spec hash %s, now %s)\n", tuned_dir,
+              s->path, th, h);
+    int nsel = 0;
+    if ((st = kg_bench_points(s, tuned, o.nproblems, o.problems, names, pp, &nsel, points, &o.npoints, &ctx))) {
+      rc = kg_fail(&ctx, st);
+      goto done;
+    }
+    o.nproblems = nsel;
+    for (int i = 0; i < nsel; i++) o.problems[i] = names[i];
+    o.points = points;
+    o.problem_points = pp;
+  }
+  if ((st = kg_tune(s, &o, &r, &ctx))) {
+    rc = kg_fail(&ctx, st);
+    goto done;
+  }
+  snprintf(r->command, sizeof r->command, "bench");
+  r->profile = profile;
+  kg_tune_print_summary(r, stdout);
+  if (csv && (st = kg_tune_write_csv(r, csv, &ctx))) rc = kg_fail(&ctx, st);
+  if (json && (st = kg_tune_write_json(r, json, &ctx))) rc = kg_fail(&ctx, st);
+  if (md && (st = kg_tune_write_md(r, md, &ctx))) rc = kg_fail(&ctx, st);
+  for (int p = 0; p < r->nproblems && !rc; p++)
+    if (r->problems[p].winner < 0) {
+      fprintf(stderr, "kgen: the variant of problem %s failed: %s\n", s->problems[r->problems[p].problem].name,
+              r->problems[p].nresults ? r->problems[p].results[0].m.reason : "not measured");
+      rc = EXIT_WORK;
+    }
+done:
+  kg_tune_report_free(r);
+  json_decref(tuned);
+  free(points);
+  free(pp);
+  free(names);
+  free(pt);
+  kg_spec_free(s);
+  return rc;
+}
+
+/* ---- compare ------------------------------------------------------------------------------- */
+
+static int cmd_compare(int argc, char **argv) {
+  static const struct option longs[] = {{"threshold", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
+  double threshold = 5;
+  int c, rc;
+  while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 't' && (rc = kg_parse_double("--threshold", optarg, &threshold))) return rc;
+    if (c == 'h') {
+      fputs(strstr(kg_usage, "  compare"), stdout);
+      return 0;
+    }
+  }
+  if (optind + 2 != argc) return kg_usage_error("compare: %s", "expected BASE.json NEW.json");
+  json_t *doc[2] = {NULL, NULL};
+  for (int i = 0; i < 2; i++) {
+    json_error_t err;
+    doc[i] = json_load_file(argv[optind + i], 0, &err);
+    if (!doc[i]) {
+      fprintf(stderr, "kgen: %s:%d: %s\n", argv[optind + i], err.line, err.text);
+      json_decref(doc[0]);
+      return EXIT_USAGE;
+    }
+  }
+  kg_ctx ctx = {0};
+  int regressions = 0;
+  kg_status st = kg_bench_compare(doc[0], doc[1], threshold, stdout, &regressions, &ctx);
+  json_decref(doc[0]);
+  json_decref(doc[1]);
+  if (st) {
+    fprintf(stderr, "kgen: %s\n", kg_ctx_message(&ctx));
+    return EXIT_USAGE;
+  }
+  return regressions ? EXIT_WORK : 0;
+}
+
+/* ---- calibrate ----------------------------------------------------------------------------- */
+
+/* $KGEN_ROOT/rel when KGEN_ROOT is set, else rel when it exists here, else the source tree's. */
+static void kg_root_path(const char *rel, char *buf, size_t cap) {
+  const char *root = getenv("KGEN_ROOT");
+  if (root && *root) snprintf(buf, cap, "%s/%s", root, rel);
+  else if (access(rel, R_OK) == 0) snprintf(buf, cap, "%s", rel);
+  else snprintf(buf, cap, "%s/%s", KG_SOURCE_ROOT, rel);
+}
+
+static int cmd_calibrate(int argc, char **argv) {
+  static const struct option longs[] = {{"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},
+                                        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
+  const char *out = NULL;
+  kg_calibrate_opts o = {0};
+  o.progress = stderr;
+  char spec[4096];
+  kg_root_path("specs/stream.lua", spec, sizeof spec);
+  o.stream_spec = spec;
+  int c;
+  while ((c = kg_getopt(argc, argv, "o:h", longs)) != -1) {
+    if (c == -2) return EXIT_USAGE;
+    if (c == 'o') out = optarg;
+    else if (c == 'Q') o.quick = true;
+    else if (c == 'q') o.progress = NULL;
+    else if (c == 'h') {
+      fputs(strstr(kg_usage, "  calibrate"), stdout);
+      return 0;
+    }
+  }
+  if (optind < argc) return kg_usage_error("calibrate: unexpected argument '%s'", argv[optind]);
+  kg_ctx ctx = {0};
+  json_t *prof = NULL;
+  kg_status st = kg_calibrate(&o, &prof, &ctx);
+  if (st) return kg_fail(&ctx, st);
+  char path[4200];
+  if (!out) {
+    const json_t *id = json_object_get(json_object_get(prof, "machine"), "id");
+    kg_profile_default_path("tuned", json_string_value(id), path, sizeof path);
+    out = path;
+  }
+  kg_calibrate_print(prof, stdout);
+  st = kg_file_write_json(out, prof, &ctx);
+  json_decref(prof);
+  if (st) return kg_fail(&ctx, st);
+  fprintf(stderr, "wrote %s\n", out);
+  return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -452,6 +749,8 @@ int main(int argc, char **argv) {
     fputs(kg_usage, stdout);
     return 0;
   }
+  if (!strcmp(cmd, "__sgemm")) /* internal: kgen calibrate's OpenBLAS child (kg_calibrate.h) */
+    return kg_calibrate_sgemm_main(argc - 1, argv + 1);
   if (!strcmp(cmd, "--version")) {
     printf("kgen %s\n", KG_VERSION);
     return 0;
@@ -459,7 +758,8 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(int, char **);
-  } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune}};
+  } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune},
+                {"calibrate", cmd_calibrate}, {"bench", cmd_bench}, {"compare", cmd_compare}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;

@@ -1,0 +1,107 @@
+#!/bin/sh
+# reproducibility.sh - how much kgen's figures move between runs on this machine.
+#
+#   bench/reproducibility.sh [KGEN]        (KGEN defaults to build/kgen)
+#
+# 1. `kgen calibrate` three times: spread (max - min) / median of each peak FLOP/s and of the
+#    DRAM and L2 bandwidths (target: within 5%).
+# 2. `kgen tune specs/paired_cache.lua` twice into temporary output directories, limited to the
+#    problems k16 and k1024 (the smallest and largest active set; the full spec takes too long
+#    for a check), then `kgen bench` re-measures the two runs' winners side by side in one
+#    process each (target: within 3%).  Two runs may pick different winners that are a
+#    statistical tie; that is reported as a tie, not as a failure.
+# Nothing under tuned/ is touched: every output goes to a temporary directory.
+set -eu
+KGEN=${1:-build/kgen}
+[ -x "$KGEN" ] || { echo "reproducibility.sh: $KGEN not found (build first)" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+T=$(mktemp -d /tmp/kgen-repro-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+export KGEN_ROOT="$ROOT"
+
+echo "== calibrate x3" >&2
+for i in 1 2 3; do
+  "$KGEN" calibrate --quiet -o "$T/profile$i.json" > "$T/calibrate$i.txt"
+done
+
+echo "== tune paired_cache x2 (k16, k1024)" >&2
+for i in 1 2; do
+  "$KGEN" tune "$ROOT/specs/paired_cache.lua" --problem k16 --problem k1024 --out "$T/tune$i" \
+      --db "$T/tune$i.db" --quiet > "$T/tune$i.txt"
+done
+
+echo "== bench both runs' winners" >&2
+for i in 1 2; do
+  "$KGEN" bench "$ROOT/specs/paired_cache.lua" --tuned "$T/tune$i" --json "$T/bench$i.json" --quiet \
+      > "$T/bench$i.txt"
+done
+
+python3 - "$T" <<'PY'
+import json, sys, glob, statistics
+t = sys.argv[1]
+profs = [json.load(open(f"{t}/profile{i}.json")) for i in (1, 2, 3)]
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    m = statistics.median(xs)
+    return (max(xs) - min(xs)) / m * 100 if m else float("nan"), xs
+
+print("calibrate, 3 runs: value per run, spread = (max - min) / median   [target <= 5%]")
+worst = 0.0
+for prec in ("fp32", "fp64"):
+    for k, e in enumerate(profs[0]["peak"][prec]):
+        th = e["threads"]
+        vals = [next(x.get("gflops") for x in p["peak"][prec] if x["threads"] == th) for p in profs]
+        s, v = spread(vals)
+        worst = max(worst, s)
+        print(f"  peak {prec} {th} thr       " + "  ".join(f"{x:8.1f}" for x in v) + f"  GF/s  spread {s:5.2f}%")
+
+def bw(p, op, level, th):
+    xs = [r["gbps"] for r in p["bandwidth"]["results"]
+          if r["op"] == op and r["level"] == level and r["threads"] == th and "gbps" in r]
+    return max(xs) if xs else None
+
+cores = profs[0]["machine"]["cores"]
+for level in ("l2", "l3", "dram"):
+    for op in ("copy", "triad"):
+        for th in sorted({1, cores}):
+            vals = [bw(p, op, level, th) for p in profs]
+            if None in vals:
+                continue
+            s, v = spread(vals)
+            worst = max(worst, s)
+            print(f"  {op:5s} {level:4s} {th} thr   " + "  ".join(f"{x:8.1f}" for x in v) + f"  GB/s  spread {s:5.2f}%")
+print(f"  worst spread {worst:.2f}% -> {'OK' if worst <= 5 else 'ABOVE 5%'}")
+
+def sg(p, ct, n, th):
+    for r in p["sgemm"]["results"]:
+        if r.get("coretype") == ct and r.get("n") == n and r.get("threads") == th:
+            return r.get("gflops")
+print("  sgemm n=1024 (GF/s):", ", ".join(
+    f"{ct} {th} thr {sg(profs[0], ct, 1024, th) or float('nan'):.0f}"
+    for ct in ("default", "SkylakeX") for th in sorted({1, cores})))
+
+b = [json.load(open(f"{t}/bench{i}.json")) for i in (1, 2)]
+tunes = [json.load(open(glob.glob(f"{t}/tune{i}/paired_cache/*.json")[0])) for i in (1, 2)]
+print("\ntune x2, winners re-measured by kgen bench   [target: within 3%; ties are fine]")
+print(f"  {'problem':8s} {'run1 winner':34s} {'run2 winner':34s} {'bench1':>10s} {'bench2':>10s} {'diff':>7s}  verdict")
+worst = 0.0
+for p1, p2, t1, t2 in zip(b[0]["problems"], b[1]["problems"], tunes[0]["problems"], tunes[1]["problems"]):
+    w1, w2 = p1["winner"], p2["winner"]
+    d = (w2["p50_ns"] / w1["p50_ns"] - 1) * 100
+    tie = not (w1["ci95_ns"][1] < w2["ci95_ns"][0] or w2["ci95_ns"][1] < w1["ci95_ns"][0])
+    same = w1["params"] == w2["params"]
+    fmt = lambda p: ",".join(f"{k}={v}" for k, v in p.items())
+    verdict = ("same winner" if same else "different winners") + ("; statistical tie" if tie else "")
+    if abs(d) <= 3:
+        verdict += "; within 3%"
+    elif tie:
+        verdict += "; tie"
+    else:
+        verdict += "; ABOVE 3%"
+    worst = max(worst, abs(d))
+    print(f"  {p1['name']:8s} {fmt(w1['params']):34s} {fmt(w2['params']):34s} {w1['p50_ns']/1e3:8.2f}us {w2['p50_ns']/1e3:8.2f}us {d:+6.2f}%  {verdict}")
+    print(f"  {'':8s} tune-time p50 {t1['winner']['p50_ns']/1e3:.2f}us / {t2['winner']['p50_ns']/1e3:.2f}us;"
+          f" speedup vs baseline (bench) {p1['speedup']:.2f}x / {p2['speedup']:.2f}x")
+print(f"  worst difference {worst:.2f}% -> {'OK' if worst <= 3 else 'ABOVE 3% (see verdicts)'}")
+PY

@@ -1,0 +1,60 @@
+/*
+ * kg_calibrate.h - what this machine can do: the machine profile of `kgen calibrate`
+ * (keys in kg_profile.h).
+ *
+ * - Peak FLOP/s: a JIT-compiled FMA microkernel, fp32 and fp64, on the widest vectors the
+ *   machine has (AVX-512, else AVX2, else scalar), with enough independent accumulators to
+ *   cover the FMA latency times the FMA ports (16 zmm, 12 ymm, 8 scalar), run by 1 thread up to
+ *   all cores (OpenMP), each measured in a forked worker (kg_measure.h).
+ * - Bandwidth: the STREAM kernels of specs/stream.lua (copy, scale, add, triad; the widest
+ *   vector, unroll 4), JIT-compiled and measured with kg_worker at one size per memory level
+ *   (half of L1d, half of L2, half of L3 and 4x L3), 1 thread and all cores, with plain and
+ *   (in DRAM) streaming stores.  The arrays are capped at KG_CALIBRATE_ARRAY_CAP bytes in total
+ *   (hypervisors report huge virtual L3s: 508 MB on the development VM) and L3 at 64 MB.
+ * - BLAS: OpenBLAS cblas_sgemm at n = 256, 512, 1024, 2048, 1 thread and all cores, with the
+ *   default core dispatch and, on x86 with AVX-512, OPENBLAS_CORETYPE=SkylakeX.  OpenBLAS reads
+ *   the variable once when it loads, so each dispatch runs in a fresh process: `self_exe`
+ *   re-executed as `self_exe __sgemm ...` (the executable must route that hidden subcommand to
+ *   kg_calibrate_sgemm_main).
+ */
+#ifndef KG_CALIBRATE_H
+#define KG_CALIBRATE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "kg_compile.h"
+#include "kg_status.h"
+
+/** Total bytes of the largest STREAM arrays (512 MB). */
+#define KG_CALIBRATE_ARRAY_CAP (512.0 * 1024 * 1024)
+
+typedef struct kg_calibrate_opts {
+  bool quick;               /**< seconds, not a minute: fewer sizes, shorter samples (tests) */
+  const char *stream_spec;  /**< path of specs/stream.lua */
+  const char *self_exe;     /**< executable that serves `__sgemm` (default /proc/self/exe) */
+  kg_compile_opts compile;
+  FILE *progress;           /**< progress lines; NULL = silent */
+} kg_calibrate_opts;
+
+/**
+ * Measure this machine.  On success *out is a new JSON profile (json_decref it).
+ * Errors: KG_EIO, KG_ESPEC (stream spec), KG_ECOMPILE, KG_EINTERNAL.  A part that cannot be
+ * measured (no OpenBLAS child, a crashed microkernel) is recorded in the profile with an
+ * "error" key rather than failing the whole run.
+ */
+kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx);
+
+/** Print the profile as readable tables. */
+void kg_calibrate_print(const json_t *profile, FILE *f);
+
+/**
+ * The `__sgemm` child: argv = {"__sgemm", "--sizes", "256,512", "--threads", "1,2",
+ * "--min-time", "0.2"}; prints one JSON object {"corename": ..., "results": [{n, threads,
+ * gflops, p50_ns}]} on stdout.  Returns an exit code.
+ */
+int kg_calibrate_sgemm_main(int argc, char **argv);
+
+#endif

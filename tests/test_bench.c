@@ -1,0 +1,171 @@
+/*
+ * test_bench.c - `kgen bench` and `kgen compare` end to end on tests/specs/variants.lua: a --set
+ * variant and a tuned directory made by a short tune are re-measured with their baselines, the
+ * JSON has the autotune JSON's problem keys, an unsupported hardware event is reported as
+ * unavailable with a reason (or, on a machine with a PMU, counted), a machine without results
+ * is told the closest one, and compare finds a regression, none, and none between identical
+ * files.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+static char root[2048], bin[2048], tmp[256];
+
+static int run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
+  snprintf(root, sizeof root, "%s", r ? r : ".");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-bench-XXXXXX");
+  assert_non_null(mkdtemp(tmp));
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  run("rm -rf '%s'", tmp);
+  return 0;
+}
+
+static json_t *load(const char *fmt, const char *arg) {
+  char path[4096];
+  snprintf(path, sizeof path, fmt, arg);
+  json_error_t err;
+  return json_load_file(path, 0, &err);
+}
+
+/* The keys the autotune JSON's problems have, and a measured baseline. */
+static void check_problems(json_t *r, size_t nproblems) {
+  assert_non_null(r);
+  assert_string_equal(json_string_value(json_object_get(r, "command")), "bench");
+  assert_string_equal(json_string_value(json_object_get(r, "mode")), "warm");
+  json_t *probs = json_object_get(r, "problems");
+  assert_int_equal(json_array_size(probs), nproblems);
+  for (size_t i = 0; i < nproblems; i++) {
+    json_t *p = json_array_get(probs, i);
+    static const char *const keys[] = {"name", "dims", "winner", "baseline", "baselines", "speedup"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) assert_non_null(json_object_get(p, keys[k]));
+    json_t *w = json_object_get(p, "winner");
+    assert_non_null(json_object_get(w, "params"));
+    assert_true(json_number_value(json_object_get(w, "p50_ns")) > 0);
+    assert_true(json_number_value(json_object_get(w, "p90_ns")) >= json_number_value(json_object_get(w, "p50_ns")));
+    assert_int_equal(json_array_size(json_object_get(w, "ci95_ns")), 2);
+    assert_non_null(json_object_get(w, "noise"));
+    assert_non_null(json_object_get(w, "efficiency"));
+    json_t *b = json_array_get(json_object_get(p, "baselines"), 0);
+    assert_string_equal(json_string_value(json_object_get(b, "name")), "plain");
+    assert_string_equal(json_string_value(json_object_get(b, "status")), "ok");
+    assert_true(json_number_value(json_object_get(b, "p50_ns")) > 0);
+    assert_true(json_number_value(json_object_get(p, "speedup")) > 0);
+  }
+}
+
+static void test_bench_set(void **state) {
+  (void)state;
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --set mode=unrolled --min-time 0.01 "
+                       "--events cycles,task-clock --json set.json --md set.md --csv set.csv --quiet > set.out 2>&1",
+                       tmp, bin, root), 0);
+  json_t *r = load("%s/set.json", tmp);
+  check_problems(r, 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_t *w = json_object_get(json_array_get(json_object_get(r, "problems"), i), "winner");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(w, "params"), "mode")), "unrolled");
+    /* cycles: counted (a PMU) or "unavailable" with a reason (this VM), never a bare 0. */
+    json_t *cyc = json_object_get(json_object_get(w, "events"), "cycles");
+    assert_non_null(cyc);
+    json_t *v = json_object_get(cyc, "per_run");
+    if (json_is_string(v)) {
+      assert_string_equal(json_string_value(v), "unavailable");
+      assert_true(strlen(json_string_value(json_object_get(cyc, "reason"))) > 0);
+    } else {
+      assert_true(json_number_value(v) > 0);
+    }
+    /* task-clock is a software event: always there. */
+    assert_true(json_number_value(json_object_get(json_object_get(json_object_get(w, "events"), "task-clock"), "per_run")) > 0);
+  }
+  json_decref(r);
+  assert_int_equal(run("grep -q '## Findings' '%s/set.md' && grep -q 'speedup vs fastest baseline' '%s/set.md' && "
+                       "grep -q 'warm' '%s/set.md'", tmp, tmp, tmp), 0);
+  assert_int_equal(run("head -n1 '%s/set.csv' | grep -q 'cycles,task-clock'", tmp), 0);
+  /* Without a profile the efficiency says so instead of printing a number. */
+  assert_int_equal(run("grep -q 'no machine profile (run kgen calibrate)' '%s/set.out'", tmp), 0);
+}
+
+static void test_bench_tuned(void **state) {
+  (void)state;
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --problem small --out tv "
+                       "--min-time 0.01 --timeout 0.5 --quiet > tune.out 2>&1", tmp, bin, root), 0);
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned tv --min-time 0.01 "
+                       "--json tb.json --quiet > tb.out 2>&1", tmp, bin, root), 0);
+  json_t *r = load("%s/tb.json", tmp);
+  check_problems(r, 1);
+  json_t *t = NULL;
+  char cmd[4096], path[4096] = "";
+  snprintf(cmd, sizeof cmd, "ls %s/tv/variants/*.json", tmp);
+  FILE *f = popen(cmd, "r");
+  if (f && fgets(path, sizeof path, f)) path[strcspn(path, "\n")] = 0;
+  if (f) pclose(f);
+  t = load("%s", path);
+  assert_non_null(t);
+  /* The re-measured variant is the shipped winner. */
+  assert_true(json_equal(json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params"),
+                         json_object_get(json_object_get(json_array_get(json_object_get(t, "problems"), 0), "winner"), "params")));
+  json_decref(t);
+  json_decref(r);
+  /* compare: identical files, the tune against its bench (no regression beyond 50%), and a
+   * doctored report twice as slow. */
+  assert_int_equal(run("cd '%s' && '%s' compare tb.json tb.json > c1.out", tmp, bin), 0);
+  assert_int_equal(run("cd '%s' && '%s' compare %s tb.json --threshold 50 > c2.out", tmp, bin, path), 0);
+  assert_int_equal(run("cd '%s' && sed -E 's/\"(p50_ns|p90_ns)\": ([0-9.e+-]+)/\"\\1\": 1e9/; "
+                       "/\"ci95_ns\": \\[/,/\\]/{s/^( *)[0-9][0-9.e+-]*,$/\\11e9,/; s/^( *)[0-9][0-9.e+-]*$/\\11.1e9/}' "
+                       "tb.json > slow.json", tmp), 0);
+  assert_int_equal(run("cd '%s' && '%s' compare tb.json slow.json > c3.out", tmp, bin), 1);
+  assert_int_equal(run("grep -q REGRESSION '%s/c3.out'", tmp), 0);
+  assert_int_equal(run("cd '%s' && '%s' compare slow.json tb.json > c4.out", tmp, bin), 0);
+  assert_int_equal(run("cd '%s' && echo '{}' > bad.json && '%s' compare tb.json bad.json > /dev/null 2>&1", tmp, bin), 2);
+  assert_int_equal(run("cd '%s' && '%s' compare tb.json nope.json > /dev/null 2>&1", tmp, bin), 2);
+}
+
+static void test_bench_no_result(void **state) {
+  (void)state;
+  /* Only another machine's results: bench names it and exits 1. */
+  assert_int_equal(run("mkdir -p '%s/other/variants' && cp '%s/tuned/paired_cache/'*.json "
+                       "'%s/other/variants/zz-other-machine.json' && sed -i 's/\"id\": \"[^\"]*\"/\"id\": \"zz-other-machine\"/' "
+                       "'%s/other/variants/zz-other-machine.json'", tmp, root, tmp, tmp), 0);
+  assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --quiet > /dev/null 2> '%s/nr.err'",
+                       bin, root, tmp, tmp), 1);
+  assert_int_equal(run("grep -q 'no tuned result for this machine' '%s/nr.err' && grep -q 'closest machine with results: "
+                       "zz-other-machine' '%s/nr.err'", tmp, tmp), 0);
+  assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/none' --quiet > /dev/null 2> '%s/nr2.err'",
+                       bin, root, tmp, tmp), 1);
+  assert_int_equal(run("grep -q 'no other machine has results' '%s/nr2.err'", tmp), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bench_set),
+      cmocka_unit_test(test_bench_tuned),
+      cmocka_unit_test(test_bench_no_result),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

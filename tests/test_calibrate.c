@@ -1,0 +1,145 @@
+/*
+ * test_calibrate.c - `kgen calibrate --quick -o FILE` writes a machine profile with the keys
+ * kg_profile.h documents, positive figures, and two OpenBLAS dispatches measured in fresh
+ * processes on AVX-512 machines; kg_profile_load reads it back and the efficiency follows the
+ * roofline (memory-bound below the machine balance, compute-bound above).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "kg_profile.h"
+
+static char bin[2048], tmp[256], path[512];
+
+static int setup(void **state) {
+  (void)state;
+  const char *b = getenv("KGEN_BIN");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-calibrate-XXXXXX");
+  assert_non_null(mkdtemp(tmp));
+  snprintf(path, sizeof path, "%s/profile.json", tmp);
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "'%s' calibrate --quick --quiet -o '%s' > '%s/table.txt'", bin, path, tmp);
+  int st = system(cmd);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static double num(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+
+static void test_profile_keys(void **state) {
+  (void)state;
+  json_error_t err;
+  json_t *p = json_load_file(path, 0, &err);
+  assert_non_null(p);
+  assert_int_equal(json_integer_value(json_object_get(p, "schema")), 1);
+  assert_string_equal(json_string_value(json_object_get(p, "kind")), "machine-profile");
+  assert_true(json_is_true(json_object_get(p, "quick")));
+  json_t *m = json_object_get(p, "machine");
+  static const char *const mkeys[] = {"id", "cpu", "isa", "cores", "caches", "compiler", "flags"};
+  for (size_t i = 0; i < sizeof mkeys / sizeof mkeys[0]; i++) assert_non_null(json_object_get(m, mkeys[i]));
+  int cores = (int)json_integer_value(json_object_get(m, "cores"));
+
+  json_t *peak = json_object_get(p, "peak");
+  assert_non_null(json_object_get(peak, "isa"));
+  assert_true(json_integer_value(json_object_get(peak, "accumulators")) >= 8);
+  static const char *const precs[] = {"fp32", "fp64"};
+  for (int k = 0; k < 2; k++) {
+    json_t *a = json_object_get(peak, precs[k]);
+    assert_true(json_array_size(a) >= 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "threads")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(a, json_array_size(a) - 1), "threads")), cores);
+    for (size_t i = 0; i < json_array_size(a); i++) assert_true(num(json_array_get(a, i), "gflops") > 0);
+  }
+  /* fp32 peak is about twice fp64 (same FMA width, twice the lanes). */
+  double r = num(json_array_get(json_object_get(peak, "fp32"), 0), "gflops") /
+             num(json_array_get(json_object_get(peak, "fp64"), 0), "gflops");
+  assert_true(r > 1.5 && r < 2.6);
+
+  json_t *bw = json_object_get(json_object_get(p, "bandwidth"), "results");
+  size_t nops[4] = {0};
+  static const char *const ops[] = {"copy", "scale", "add", "triad"};
+  for (size_t i = 0; i < json_array_size(bw); i++) {
+    json_t *e = json_array_get(bw, i);
+    assert_true(num(e, "gbps") > 0);
+    assert_true(num(e, "bytes") > 0);
+    assert_non_null(json_object_get(e, "level"));
+    for (int o = 0; o < 4; o++) nops[o] += !strcmp(json_string_value(json_object_get(e, "op")), ops[o]);
+  }
+  for (int o = 0; o < 4; o++) assert_true(nops[o] >= 3);
+
+  json_t *sg = json_object_get(json_object_get(p, "sgemm"), "results");
+  assert_true(json_array_size(sg) >= 1);
+  int skx = 0, def = 0;
+  for (size_t i = 0; i < json_array_size(sg); i++) {
+    json_t *e = json_array_get(sg, i);
+    assert_null(json_object_get(e, "error"));
+    assert_true(num(e, "gflops") > 0);
+    const char *ct = json_string_value(json_object_get(e, "coretype"));
+    const char *cn = json_string_value(json_object_get(e, "corename"));
+    if (!strcmp(ct, "SkylakeX")) {
+      skx++;
+      assert_string_equal(cn, "SkylakeX"); /* the fresh process honoured OPENBLAS_CORETYPE */
+    } else {
+      def++;
+    }
+  }
+  assert_true(def >= 1);
+  int avx512 = 0;
+  json_t *isa = json_object_get(m, "isa");
+  for (size_t i = 0; i < json_array_size(isa); i++) avx512 |= !strcmp(json_string_value(json_array_get(isa, i)), "avx512f");
+  assert_true(avx512 ? skx >= 1 : skx == 0);
+  assert_true(num(json_object_get(p, "balance"), "fp32_flops_per_byte") > 0);
+  json_decref(p);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "grep -q 'peak FLOP/s' '%s/table.txt' && grep -q 'cblas_sgemm' '%s/table.txt'", tmp, tmp);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_profile_efficiency(void **state) {
+  (void)state;
+  kg_profile p;
+  kg_ctx ctx = {0};
+  assert_int_equal(kg_profile_load(path, &p, &ctx), KG_OK);
+  assert_true(p.npeak >= 1 && p.nbw >= 1);
+  kg_efficiency e;
+  /* A copy-like kernel: 0 flops, 1 MB in 1 ms = 1 GB/s: memory-bound. */
+  kg_profile_efficiency(&p, 0, 1e6, 1e6, 1, false, &e);
+  assert_true(e.known);
+  assert_string_equal(e.bound, "memory");
+  assert_true(fabs(e.fraction - 1.0 / e.ceiling) < 1e-9);
+  /* A GEMM-like kernel: 1e9 flops over 1e6 bytes: compute-bound against the 1-thread peak. */
+  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, false, &e);
+  assert_true(e.known);
+  assert_string_equal(e.bound, "compute");
+  assert_true(fabs(e.achieved - 100.0) < 1e-9);
+  kg_profile_efficiency(NULL, 1e9, 1e6, 1e7, 1, false, &e);
+  assert_false(e.known);
+  assert_string_equal(e.why, "no machine profile (run kgen calibrate)");
+  assert_int_equal(kg_profile_load("/nonexistent/profile.json", &p, &ctx), KG_ENOTFOUND);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_profile_keys),
+      cmocka_unit_test(test_profile_efficiency),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
