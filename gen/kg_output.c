@@ -493,8 +493,8 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
   const kg_spec *s = r->spec;
   fprintf(f, "\n%s %s on %s (%s backend, %s caches, %s, %.0f s)\n", r->command[0] ? r->command : "tune", s->name,
           r->machine.id, r->backend, r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
-  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-",
-          "baseline", "(name)", "speedup", "bytes", "GB/s", "eff", "ok/total", "winner");
+  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-",
+          "baseline", "(name)", "speedup", "bytes", "GB/s", "GFLOP/s", "eff", "ok/total", "winner");
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
@@ -511,9 +511,13 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
       kg_fmt_eff(&e, eff, sizeof eff);
     }
     if (sp->bytes >= 0) snprintf(bytes, sizeof bytes, "%.3g", sp->bytes);
-    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %7.1fx %10s %8.2f %9s %4ld/%-4ld  %s%s%s\n", sp->name,
+    char gbps[32] = "-", gflops[32] = "-", speedup[32] = "-";
+    if (isfinite(kg_gbps(sp, p50))) snprintf(gbps, sizeof gbps, "%.2f", kg_gbps(sp, p50));
+    if (isfinite(kg_gflops(sp, p50))) snprintf(gflops, sizeof gflops, "%.1f", kg_gflops(sp, p50));
+    if (isfinite(base / p50)) snprintf(speedup, sizeof speedup, "%.1fx", base / p50);
+    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %4ld/%-4ld  %s%s%s\n", sp->name,
             kg_fmt_time(p50, a, sizeof a), kg_fmt_time(half, b, sizeof b), kg_fmt_time(base, c, sizeof c),
-            bb >= 0 ? s->baselines[bb] : "-", base / p50, bytes, kg_gbps(sp, p50), eff,
+            bb >= 0 ? s->baselines[bb] : "-", speedup, bytes, gbps, gflops, eff,
             pr->evaluated - pr->failed, pr->evaluated, params,
             pr->nties ? " (tie)" : "", pr->noisy ? " (noisy)" : "");
   }

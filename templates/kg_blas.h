@@ -58,9 +58,10 @@ static inline void kg_blas_resolve(kg_blas *bl, void *h, const char *want_core) 
 /** The process's OpenBLAS (default dispatch). */
 static inline void kg_blas_default(kg_blas *bl) {
   if (bl->sgemm) return;
-  void *h = dlsym(RTLD_DEFAULT, "cblas_sgemm") ? RTLD_DEFAULT
-                                               : dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL);
-  if (!h) {
+  /* RTLD_DEFAULT is a null handle: test the lookup, not the handle. */
+  int in_process = dlsym(RTLD_DEFAULT, "cblas_sgemm") != NULL;
+  void *h = in_process ? RTLD_DEFAULT : dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL);
+  if (!in_process && !h) {
     fprintf(stderr, "kg_blas: dlopen libopenblas.so.0: %s\n", dlerror());
     abort();
   }
