@@ -31,6 +31,9 @@
 
 extern char **environ;
 
+#define KG_CALIBRATE_MAX_VARIANTS 4 /* stream variants measured per size */
+#define KG_CALIBRATE_ROUNDS 3       /* bandwidth: best of this many interleaved rounds */
+
 static void kg_progress(const kg_calibrate_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void kg_progress(const kg_calibrate_opts *o, const char *fmt, ...) {
   if (!o->progress) return;
@@ -163,7 +166,7 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
     int64_t mx = spec->params[tp].ivalues[spec->params[tp].nvalues - 1];
     if (tall > mx) tall = (int)mx;
   }
-  kg_stream_variant vs[4];
+  kg_stream_variant vs[KG_CALIBRATE_MAX_VARIANTS];
   int nv = 0;
   for (int nt = 0; nt < (vec >= 8 ? 2 : 1); nt++)
     for (int t = 1; t <= tall; t = t == tall ? tall + 1 : (t * 2 > tall ? tall : t * 2)) {
@@ -182,7 +185,7 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
       else
         kg_progress(o, "stream %s: %s\n", v->set, kg_ctx_message(&vctx));
       free(src);
-      if (nv == 4) break;
+      if (nv == KG_CALIBRATE_MAX_VARIANTS) break;
     }
   json_object_set_new(bw, "kernel", json_string(spec->name));
   json_object_set_new(bw, "variant", json_string(nv ? vs[0].set : ""));
@@ -226,20 +229,37 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
                                              bytes, "error", w ? "" : fail.reason));
         continue;
       }
+      /* Best of KG_CALIBRATE_ROUNDS interleaved rounds (the STREAM convention: report the best
+       * rate): a transient disturbance of one round on this shared machine does not set the
+       * figure.  Each round verifies and measures every variant once. */
+      kg_measurement best[KG_CALIBRATE_MAX_VARIANTS];
       for (int v = 0; v < nv; v++) {
-        if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue; /* streaming stores: for DRAM */
-        if (!kg_worker_alive(w)) break;
-        kg_measurement r;
-        kg_worker_measure(w, (kg_run_fn)kg_module_sym(vs[v].mod, "kg_run"),
-                          (kg_verify_fn)kg_module_sym(vs[v].mod, "kg_verify"), &r, ctx);
+        kg_measurement_init(&best[v], &mo);
+        snprintf(best[v].reason, sizeof best[v].reason, "not measured: the worker ended earlier");
+      }
+      int rounds = o->quick ? 1 : KG_CALIBRATE_ROUNDS;
+      for (int round = 0; round < rounds; round++)
+        for (int v = 0; v < nv; v++) {
+          if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue; /* streaming stores: for DRAM */
+          if (!kg_worker_alive(w)) break;
+          kg_measurement r;
+          kg_worker_measure(w, (kg_run_fn)kg_module_sym(vs[v].mod, "kg_run"),
+                            (kg_verify_fn)kg_module_sym(vs[v].mod, "kg_verify"), &r, ctx);
+          if (round == 0 || (r.status == KG_OK && (best[v].status != KG_OK || r.stats.p50 < best[v].stats.p50)))
+            best[v] = r;
+        }
+      for (int v = 0; v < nv; v++) {
+        if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue;
+        const kg_measurement *r = &best[v];
         json_t *e = json_pack("{s:s, s:s, s:f, s:i, s:i}", "op", ops[op], "level", lv[l].level, "bytes", bytes,
                               "threads", vs[v].threads, "nt", vs[v].nt);
-        if (r.status == KG_OK) {
-          json_object_set_new(e, "gbps", json_real(bytes / r.stats.p50));
-          json_object_set_new(e, "p50_ns", json_real(r.stats.p50));
-          json_object_set_new(e, "noisy", json_boolean(r.noisy));
+        if (r->status == KG_OK) {
+          json_object_set_new(e, "gbps", json_real(bytes / r->stats.p50));
+          json_object_set_new(e, "p50_ns", json_real(r->stats.p50));
+          json_object_set_new(e, "noisy", json_boolean(r->noisy));
+          json_object_set_new(e, "rounds", json_integer(rounds));
         } else {
-          json_object_set_new(e, "error", json_string(r.reason));
+          json_object_set_new(e, "error", json_string(r->reason));
         }
         json_array_append_new(res, e);
       }
