@@ -282,18 +282,19 @@ kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_op
   return KG_OK;
 }
 
-bool kg_measure_send(int fd, const kg_measurement *m) {
-  const char *b = (const char *)m;
-  size_t left = sizeof *m;
-  while (left > 0) {
-    ssize_t w = write(fd, b, left);
+bool kg_measure_write(int fd, const void *buf, size_t len) {
+  const char *b = buf;
+  while (len > 0) {
+    ssize_t w = write(fd, b, len);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return false;
     b += w;
-    left -= (size_t)w;
+    len -= (size_t)w;
   }
   return true;
 }
+
+bool kg_measure_send(int fd, const kg_measurement *m) { return kg_measure_write(fd, m, sizeof *m); }
 
 void kg_measure_child_setup(void) {
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the caller */

@@ -100,6 +100,9 @@ void kg_measurement_init(kg_measurement *m, const kg_measure_opts *o);
  */
 bool kg_measure_receive(int fd, int pid, uint64_t deadline_ns, double timeout_s, kg_measurement *out);
 
+/** Write len bytes of buf whole to fd, retrying on EINTR; false when the pipe broke. */
+bool kg_measure_write(int fd, const void *buf, size_t len);
+
 /** Write *m whole to fd (a worker's answer); false when the pipe broke. */
 bool kg_measure_send(int fd, const kg_measurement *m);
 

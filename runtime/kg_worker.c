@@ -46,18 +46,6 @@ static bool kg_read_all(int fd, void *buf, size_t len) {
   return true;
 }
 
-static bool kg_write_all(int fd, const void *buf, size_t len) {
-  const char *b = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, b, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    b += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
 static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy,
                            const kg_measure_opts *o, int req, int resp) {
   static kg_measurement m; /* static: keep the worker's stack small */
@@ -151,7 +139,7 @@ kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg
   kg_measurement_init(out, &w->opts);
   kg_request r = {run, verify};
   uint64_t t0 = kg_now_ns();
-  if (!kg_write_all(w->req, &r, sizeof r)) {
+  if (!kg_measure_write(w->req, &r, sizeof r)) {
     /* It died between requests: reap it and say how. */
     kg_measure_receive(w->resp, w->pid, t0, 0, out);
     w->alive = false;
@@ -169,7 +157,7 @@ void kg_worker_stop(kg_worker *w) {
   if (!w) return;
   if (w->alive) {
     kg_request quit = {NULL, NULL};
-    kg_write_all(w->req, &quit, sizeof quit);
+    kg_measure_write(w->req, &quit, sizeof quit);
     close(w->req);
     w->req = -1;
     /* Give it the timeout to destroy its state, then kill it. */
