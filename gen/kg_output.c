@@ -182,6 +182,13 @@ static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp
   return o;
 }
 
+/* "rounds" (final rounds behind this figure; 0 = measured once, in the search) and
+ * "round_spread" ((max - min) / median of their p50s) into a timing object. */
+static void kg_rounds_json(json_t *o, const kg_result *x) {
+  json_object_set_new(o, "rounds", json_integer(x->rounds));
+  json_object_set_new(o, "round_spread", json_real(x->round_spread));
+}
+
 /* The fastest measured baseline of a problem, or -1. */
 static int kg_best_baseline(const kg_tune_report *r, const kg_problem_result *pr) {
   int best = -1;
@@ -194,13 +201,20 @@ static int kg_best_baseline(const kg_tune_report *r, const kg_problem_result *pr
   return best;
 }
 
-/* Indices of the OK results ordered by p50 (insertion sort: a few thousand at most). */
+/* Whether result a ranks after b: the finalists (measured side by side in the final rounds)
+ * first, each group by p50. */
+static bool kg_ranks_after(const kg_result *a, const kg_result *b) {
+  if ((a->rounds > 0) != (b->rounds > 0)) return b->rounds > 0;
+  return a->m.stats.p50 > b->m.stats.p50;
+}
+
+/* Indices of the OK results in rank order (insertion sort: a few thousand at most). */
 static long kg_ranked(const kg_problem_result *pr, long *order) {
   long n = 0;
   for (long i = 0; i < pr->nresults; i++) {
     if (pr->results[i].m.status != KG_OK) continue;
     long j = n++;
-    while (j > 0 && pr->results[order[j - 1]].m.stats.p50 > pr->results[i].m.stats.p50) {
+    while (j > 0 && kg_ranks_after(&pr->results[order[j - 1]], &pr->results[i])) {
       order[j] = order[j - 1];
       j--;
     }
@@ -245,6 +259,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
     if (w) {
       json_t *jw = kg_timing_json(r, sp, &w->m, w->point);
+      kg_rounds_json(jw, w);
       json_object_set_new(jw, "params", kg_params_json(s, w->point));
       json_object_set_new(jp, "winner", jw);
     } else {
@@ -254,6 +269,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     for (int b = 0; b < s->nbaselines; b++) {
       const kg_measurement *m = &pr->baselines[b].m;
       json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, -1) : json_object();
+      if (m->status == KG_OK && pr->baselines_done) kg_rounds_json(jb, &pr->baselines[b]);
       json_object_set_new(jb, "name", json_string(s->baselines[b]));
       json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
       json_array_append_new(bls, jb);
@@ -283,9 +299,9 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     long n = order ? kg_ranked(pr, order) : 0;
     for (long i = 0; i < n && i < 5; i++) {
       const kg_result *x = &pr->results[order[i]];
-      json_array_append_new(top, json_pack("{s:o, s:f, s:f, s:[f, f]}", "params", kg_params_json(s, x->point),
+      json_array_append_new(top, json_pack("{s:o, s:f, s:f, s:[f, f], s:i}", "params", kg_params_json(s, x->point),
                                            "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90,
-                                           "ci95_ns", x->m.stats.ci_lo, x->m.stats.ci_hi));
+                                           "ci95_ns", x->m.stats.ci_lo, x->m.stats.ci_hi, "rounds", x->rounds));
     }
     free(order);
     json_object_set_new(jp, "top", top);
@@ -531,6 +547,14 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
       fprintf(f, "  %-12s %s\n", s->problems[pr->problem].name, buf);
     }
   }
+  int rounds = 0;
+  for (int p = 0; p < r->nproblems; p++)
+    if (r->problems[p].winner >= 0 && r->problems[p].results[r->problems[p].winner].rounds > rounds)
+      rounds = r->problems[p].results[r->problems[p].winner].rounds;
+  if (rounds > 0)
+    fprintf(f, "p50 and speedup: the median of %d final rounds measuring the fastest candidates and the baselines side "
+            "by side; (tie) = a finalist's CI overlaps the winner's; (noisy) = CI or round spread wider than 5%% of p50\n",
+            rounds);
   if (!r->profile) fprintf(f, "efficiency: no machine profile (run kgen calibrate)\n");
   else fprintf(f, "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = GFLOP/s over fp32 peak)\n",
                r->profile->path);
@@ -542,8 +566,9 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
 
 /* One Markdown table row of a measurement. */
 static void kg_md_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *sp, const char *what, const char *name,
-                      const kg_measurement *m, long point) {
-  char a[32], b[32], c[32], lo[32], hi[32], eff[160] = "-";
+                      const kg_result *x, long point) {
+  const kg_measurement *m = &x->m;
+  char a[32], b[32], c[32], lo[32], hi[32], eff[160] = "-", rounds[64] = "";
   if (m->status != KG_OK) {
     fprintf(f, "| %s | `%s` | %s: %s | | | | | | | |\n", what, name, kg_strerror(m->status), m->reason);
     return;
@@ -552,12 +577,14 @@ static void kg_md_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *s
   kg_eff(r, sp, m, point, &e);
   if (e.known) snprintf(eff, sizeof eff, "%.0f%% of %s", 100 * e.fraction, e.reference);
   else snprintf(eff, sizeof eff, "%s", e.why);
-  fprintf(f, "| %s | `%s` | %s | %s | %s | [%s, %s] | %zu | %.3g | %d retaken, %.2g ctx sw%s | %s |\n", what, name,
+  if (x->rounds > 0)
+    snprintf(rounds, sizeof rounds, "median of %d rounds (spread %.1f%%), ", x->rounds, 100 * x->round_spread);
+  fprintf(f, "| %s | `%s` | %s | %s | %s | [%s, %s] | %zu | %.3g | %s%d retaken, %.2g ctx sw%s | %s |\n", what, name,
           kg_fmt_time(m->stats.p50, a, sizeof a), kg_fmt_time(m->stats.p90, b, sizeof b),
           kg_fmt_time(m->stats.p99, c, sizeof c), kg_fmt_time(m->stats.ci_lo, lo, sizeof lo),
           kg_fmt_time(m->stats.ci_hi, hi, sizeof hi), m->stats.n,
-          sp->bytes > 0 ? sp->bytes / m->stats.p50 : NAN, m->retaken, m->ctx_switches, m->noisy ? ", **noisy**" : "",
-          eff);
+          sp->bytes > 0 ? sp->bytes / m->stats.p50 : NAN, rounds, m->retaken, m->ctx_switches,
+          m->noisy ? ", **noisy**" : "", eff);
 }
 
 kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
@@ -599,10 +626,10 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
     char params[1024] = "-";
     if (w) {
       kg_spec_format_point(s, kg_point(s, w->point), params, sizeof params);
-      kg_md_row(f, r, sp, "winner", params, &w->m, w->point);
+      kg_md_row(f, r, sp, "winner", params, w, w->point);
     }
     for (int b = 0; b < s->nbaselines && pr->baselines_done; b++)
-      kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b].m, -1);
+      kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b], -1);
     if (r->nevents && w) {
       char buf[4096];
       kg_fmt_events(r, &w->m, true, buf, sizeof buf);
@@ -619,7 +646,7 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
     } else if (!w && fn < sizeof findings) {
       fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "- `%s`: no valid variant\n", sp->name);
     }
-    if (w && w->m.noisy) noisy++;
+    if (w && pr->noisy) noisy++;
     for (int i = 0; w && i < r->nevents; i++) {
       double v;
       const char *why;
@@ -628,7 +655,7 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
     if (fn >= sizeof findings) fn = sizeof findings - 1;
   }
   fprintf(f, "## Findings\n\n%s", findings);
-  fprintf(f, "- noisy measurements (95%% CI wider than 5%% of p50): %d\n", noisy);
+  fprintf(f, "- noisy winners (95%% CI wider than 5%% of p50, or final rounds spread wider than that): %d\n", noisy);
   if (r->nevents) {
     fprintf(f, "- unavailable counters: %d", unavailable);
     if (unavailable && r->nproblems && r->problems[0].winner >= 0) {

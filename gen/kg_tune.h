@@ -3,7 +3,14 @@
  * problem in an isolated worker, measure the baselines in the same run, store every
  * measurement in the tuning database as it is made, and pick a winner per problem.
  *
- * A winner must beat the others beyond noise: the variants whose median's confidence interval
+ * The search measures each variant once, at its own moment; on a shared machine the speed of
+ * the machine drifts between those moments, so the search only nominates.  The final rounds
+ * decide: the few fastest candidates of each problem and its baselines are measured again in
+ * one worker, `rounds` times, interleaved (each round in a rotated order), and each keeps the
+ * round with its median p50.  Candidates and baselines thus see the same machine, and the
+ * speedup compares measurements taken side by side.
+ *
+ * A winner must beat the others beyond noise: the finalists whose median's confidence interval
  * overlaps the fastest one's are a statistical tie, broken by lower p90, then by the simpler
  * parameters (fewer values away from their defaults, then the earlier point).
  */
@@ -46,6 +53,10 @@ typedef struct kg_tune_opts {
   const long *problem_points;/**< NULL, or [nproblems] parallel to `problems`: problem i measures
                                   only point problem_points[i] (kgen bench re-measuring each
                                   problem's own winner); -1 = every selected point */
+  int finalists;             /**< candidates per problem re-measured in the final rounds
+                                  (default 5): the fastest of the search by p50 */
+  int rounds;                /**< final rounds (default 3); 0 = none (the search's single
+                                  measurement decides, and the baselines are not re-measured) */
   FILE *progress;            /**< progress lines (default stderr); NULL = silent */
 } kg_tune_opts;
 
@@ -57,6 +68,8 @@ typedef struct kg_result {
   kg_measurement m;
   double compile_ms;
   bool resumed;        /**< loaded from the database instead of measured now */
+  int rounds;          /**< > 0: m is the median of this many final rounds (see kg_tune) */
+  double round_spread; /**< (max - min) / median of the final rounds' p50s; 0 when rounds < 2 */
 } kg_result;
 
 /** Everything measured for one problem, and the choice made. */
@@ -69,7 +82,8 @@ typedef struct kg_problem_result {
   long nties;
   long *ties;            /**< indices into results tied with the winner (winner excluded) */
   long evaluated, failed;
-  bool noisy;            /**< the winner's measurement was flagged noisy */
+  bool noisy;            /**< the winner's measurement was flagged noisy, or its final rounds
+                              spread wider than the measure options' noisy_rel_ci */
   bool baselines_done;   /**< the baselines were measured (or loaded) in this run */
 } kg_problem_result;
 

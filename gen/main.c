@@ -63,14 +63,20 @@ static const char kg_usage[] =
     "                                  cache-misses, task-clock, or PMU-specific libpfm4 names);\n"
     "                                  unavailable ones are reported as such, never as 0\n"
     "      --profile FILE              machine profile for efficiency (default tuned/machines/<id>.json)\n"
+    "      --finalists N               candidates per problem measured again in the final rounds (default 5)\n"
+    "      --rounds N                  final rounds: the finalists and the baselines measured side by side,\n"
+    "                                  interleaved; each keeps its median round (default 3; 0 = none)\n"
     "\n"
     "  bench SPEC [options]            re-measure the shipped winners of this machine (or --set) and\n"
     "                                  the baselines in one run; exit 1 when tuned/ has no result here\n"
     "      --tuned DIR                 where the winners are (default tuned): DIR/<kernel>/<id>.json\n"
-    "      --set a=1,b=2               measure this variant on every problem instead\n"
+    "      --set a=1,b=2               measure this variant on every problem instead; repeated, the\n"
+    "                                  variants are measured side by side and the fastest is named\n"
     "      --problem NAME              only this problem (repeatable)\n"
     "      --csv F, --json F, --md F   per-measurement CSV; JSON with the autotune JSON's problems\n"
     "                                  keys; Markdown report (environment, tables, findings)\n"
+    "      --rounds N                  rounds measuring the variants and baselines side by side; each\n"
+    "                                  keeps its median round (default 3)\n"
     "      --events LIST, --cold, --min-time S, --timeout S, --cpu N, --backend B, --profile F, --quiet\n"
     "                                  as for tune\n"
     "\n"
@@ -402,17 +408,61 @@ static int kg_load_profile(const char *path, const char *machine_id, kg_profile 
   return 0;
 }
 
+/* The options tune and bench share, as getopt_long entries (their values are < 0 so they never
+ * clash with a command's own). */
+enum {
+  OPT_PROBLEM = -100, OPT_MIN_TIME, OPT_TIMEOUT, OPT_COLD, OPT_CPU, OPT_QUIET, OPT_EVENTS, OPT_PROFILE,
+  OPT_BACKEND, OPT_FINALISTS, OPT_ROUNDS
+};
+#define KG_MEASURE_OPTIONS                                                                                     \
+  {"problem", required_argument, 0, OPT_PROBLEM}, {"min-time", required_argument, 0, OPT_MIN_TIME},            \
+      {"timeout", required_argument, 0, OPT_TIMEOUT}, {"cold", no_argument, 0, OPT_COLD},                       \
+      {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                             \
+      {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},             \
+      {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS},       \
+      {"rounds", required_argument, 0, OPT_ROUNDS}
+
+/* Apply one shared option to o (and *profile).  Returns 0 when applied, EXIT_USAGE on a bad
+ * value, -1 when c is not a shared option. */
+static int kg_measure_option(int c, kg_tune_opts *o, const char **profile) {
+  kg_ctx ctx = {0};
+  long v;
+  int rc = 0;
+  switch (c) {
+  case OPT_PROBLEM:
+    if (o->nproblems == KG_TUNE_MAX_PROBLEMS) return kg_usage_error("%s", "too many --problem");
+    o->problems[o->nproblems++] = optarg;
+    return 0;
+  case OPT_MIN_TIME: return kg_parse_double("--min-time", optarg, &o->measure.min_time_s);
+  case OPT_TIMEOUT: return kg_parse_double("--timeout", optarg, &o->measure.timeout_s);
+  case OPT_COLD: o->measure.cold = true; return 0;
+  case OPT_CPU:
+    if (!(rc = kg_parse_long("--cpu", optarg, &v))) o->measure.cpu = (int)v;
+    return rc;
+  case OPT_QUIET: o->progress = NULL; return 0;
+  case OPT_EVENTS: return kg_parse_events(optarg, &o->measure);
+  case OPT_PROFILE: *profile = optarg; return 0;
+  case OPT_BACKEND:
+    if (kg_backend_parse(optarg, &o->compile.backend, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+    return 0;
+  case OPT_FINALISTS:
+  case OPT_ROUNDS:
+    if ((rc = kg_parse_long(c == OPT_ROUNDS ? "--rounds" : "--finalists", optarg, &v))) return rc;
+    if (v < (c == OPT_ROUNDS ? 0 : 1) || v > 64)
+      return kg_usage_error("%s must be between 0 (1 for --finalists) and 64", c == OPT_ROUNDS ? "--rounds" : "--finalists");
+    *(c == OPT_ROUNDS ? &o->rounds : &o->finalists) = (int)v;
+    return 0;
+  default: return -1;
+  }
+}
+
 static int cmd_tune(int argc, char **argv) {
   static const struct option longs[] = {
-      {"problem", required_argument, 0, 'p'}, {"strategy", required_argument, 0, 'S'},
-      {"budget", required_argument, 0, 'B'},  {"seed", required_argument, 0, 'r'},
-      {"backend", required_argument, 0, 'b'}, {"out", required_argument, 0, 'o'},
-      {"db", required_argument, 0, 'd'},      {"resume", no_argument, 0, 'R'},
-      {"csv", required_argument, 0, 'c'},     {"min-time", required_argument, 0, 't'},
-      {"timeout", required_argument, 0, 'T'}, {"cold", no_argument, 0, 'C'},
-      {"cpu", required_argument, 0, 'u'},     {"quiet", no_argument, 0, 'q'},
-      {"events", required_argument, 0, 'E'},  {"profile", required_argument, 0, 'P'},
-      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+      {"strategy", required_argument, 0, 'S'}, {"budget", required_argument, 0, 'B'},
+      {"seed", required_argument, 0, 'r'},     {"out", required_argument, 0, 'o'},
+      {"db", required_argument, 0, 'd'},       {"resume", no_argument, 0, 'R'},
+      {"csv", required_argument, 0, 'c'},      {"help", no_argument, 0, 'h'},
+      KG_MEASURE_OPTIONS,                      {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
@@ -420,12 +470,12 @@ static int cmd_tune(int argc, char **argv) {
   long v;
   int c, rc;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
+      if (rc) return rc;
+      continue;
+    }
     switch (c) {
     case -2: return EXIT_USAGE;
-    case 'p':
-      if (o.nproblems == KG_TUNE_MAX_PROBLEMS) return kg_usage_error("%s", "too many --problem");
-      o.problems[o.nproblems++] = optarg;
-      break;
     case 'S':
       if (kg_strategy_parse(optarg, &o.strategy, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
       break;
@@ -436,29 +486,10 @@ static int cmd_tune(int argc, char **argv) {
       if ((rc = kg_parse_long("--seed", optarg, &v))) return rc;
       o.seed = (uint64_t)v;
       break;
-    case 'b':
-      if (kg_backend_parse(optarg, &o.compile.backend, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
-      break;
     case 'o': out = optarg; break;
     case 'd': db = optarg; break;
     case 'R': o.resume = true; break;
     case 'c': csv = optarg; break;
-    case 't':
-      if ((rc = kg_parse_double("--min-time", optarg, &o.measure.min_time_s))) return rc;
-      break;
-    case 'T':
-      if ((rc = kg_parse_double("--timeout", optarg, &o.measure.timeout_s))) return rc;
-      break;
-    case 'C': o.measure.cold = true; break;
-    case 'u':
-      if ((rc = kg_parse_long("--cpu", optarg, &v))) return rc;
-      o.measure.cpu = (int)v;
-      break;
-    case 'q': o.progress = NULL; break;
-    case 'E':
-      if ((rc = kg_parse_events(optarg, &o.measure))) return rc;
-      break;
-    case 'P': profile_path = optarg; break;
     case 'h':
       fputs(strstr(kg_usage, "  tune SPEC"), stdout);
       return 0;
@@ -522,53 +553,36 @@ done:
 
 /* ---- bench --------------------------------------------------------------------------------- */
 
+#define KG_BENCH_MAX_SETS 16
+
 static int cmd_bench(int argc, char **argv) {
   static const struct option longs[] = {
-      {"tuned", required_argument, 0, 'D'},   {"set", required_argument, 0, 's'},
-      {"problem", required_argument, 0, 'p'}, {"csv", required_argument, 0, 'c'},
-      {"json", required_argument, 0, 'j'},    {"md", required_argument, 0, 'm'},
-      {"events", required_argument, 0, 'E'},  {"cold", no_argument, 0, 'C'},
-      {"min-time", required_argument, 0, 't'}, {"timeout", required_argument, 0, 'T'},
-      {"cpu", required_argument, 0, 'u'},     {"backend", required_argument, 0, 'b'},
-      {"profile", required_argument, 0, 'P'}, {"quiet", no_argument, 0, 'q'},
-      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+      {"tuned", required_argument, 0, 'D'}, {"set", required_argument, 0, 's'},
+      {"csv", required_argument, 0, 'c'},   {"json", required_argument, 0, 'j'},
+      {"md", required_argument, 0, 'm'},    {"help", no_argument, 0, 'h'},
+      KG_MEASURE_OPTIONS,                   {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
-  const char *tuned_dir = "tuned", *set = NULL, *csv = NULL, *json = NULL, *md = NULL, *profile_path = NULL;
+  const char *tuned_dir = "tuned", *csv = NULL, *json = NULL, *md = NULL, *profile_path = NULL;
+  const char *sets[KG_BENCH_MAX_SETS];
+  int nsets = 0;
   kg_ctx ctx = {0};
-  long v;
   int c, rc;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
+      if (rc) return rc;
+      continue;
+    }
     switch (c) {
     case -2: return EXIT_USAGE;
     case 'D': tuned_dir = optarg; break;
-    case 's': set = optarg; break;
-    case 'p':
-      if (o.nproblems == KG_TUNE_MAX_PROBLEMS) return kg_usage_error("%s", "too many --problem");
-      o.problems[o.nproblems++] = optarg;
+    case 's':
+      if (nsets == KG_BENCH_MAX_SETS) return kg_usage_error("at most %s --set", "16");
+      sets[nsets++] = optarg;
       break;
     case 'c': csv = optarg; break;
     case 'j': json = optarg; break;
     case 'm': md = optarg; break;
-    case 'E':
-      if ((rc = kg_parse_events(optarg, &o.measure))) return rc;
-      break;
-    case 'C': o.measure.cold = true; break;
-    case 't':
-      if ((rc = kg_parse_double("--min-time", optarg, &o.measure.min_time_s))) return rc;
-      break;
-    case 'T':
-      if ((rc = kg_parse_double("--timeout", optarg, &o.measure.timeout_s))) return rc;
-      break;
-    case 'u':
-      if ((rc = kg_parse_long("--cpu", optarg, &v))) return rc;
-      o.measure.cpu = (int)v;
-      break;
-    case 'b':
-      if (kg_backend_parse(optarg, &o.compile.backend, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
-      break;
-    case 'P': profile_path = optarg; break;
-    case 'q': o.progress = NULL; break;
     case 'h':
       fputs(strstr(kg_usage, "  bench SPEC"), stdout);
       return 0;
@@ -582,7 +596,7 @@ static int cmd_bench(int argc, char **argv) {
   json_t *tuned = NULL;
   kg_tune_report *r = NULL;
   int np = s->nproblems;
-  long *points = calloc((size_t)np + 1, sizeof *points), *pp = calloc((size_t)np + 1, sizeof *pp);
+  long *points = calloc((size_t)np + KG_BENCH_MAX_SETS, sizeof *points), *pp = calloc((size_t)np + 1, sizeof *pp);
   const char **names = calloc((size_t)np + 1, sizeof *names);
   int32_t *pt = calloc((size_t)s->nparams + 1, sizeof *pt);
   kg_status st = kg_machine_detect(&mach, &ctx);
@@ -593,13 +607,17 @@ static int cmd_bench(int argc, char **argv) {
   static kg_profile prof;
   const kg_profile *profile = NULL;
   if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
-  if (set) { /* one variant on every (selected) problem */
-    if ((st = kg_spec_parse_set(s, set, pt, &ctx))) {
-      rc = kg_fail(&ctx, st);
-      goto done;
+  if (nsets) { /* these variants on every (selected) problem */
+    for (int i = 0; i < nsets; i++) {
+      if ((st = kg_spec_parse_set(s, sets[i], pt, &ctx))) {
+        rc = kg_fail(&ctx, st);
+        goto done;
+      }
+      long at = kg_spec_point_index(s, pt);
+      bool seen = false;
+      for (long k = 0; k < o.npoints; k++) seen |= points[k] == at;
+      if (!seen) points[o.npoints++] = at;
     }
-    points[0] = kg_spec_point_index(s, pt);
-    o.npoints = 1;
     o.points = points;
   } else {
     if ((st = kg_bench_load_tuned(tuned_dir, s->name, &mach, &tuned, &ctx))) {

@@ -7,6 +7,7 @@
  * files.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,6 +112,34 @@ static void test_bench_set(void **state) {
   assert_int_equal(run("grep -q 'no machine profile (run kgen calibrate)' '%s/set.out'", tmp), 0);
 }
 
+/* Two --set variants are measured side by side in the final rounds: both are in the CSV and the
+ * report's top list, each with its median of 3 rounds, and the winner is one of them. */
+static void test_bench_two_sets(void **state) {
+  (void)state;
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --set mode=ok --set mode=unrolled,pad=1 "
+                       "--problem small --rounds 3 --min-time 0.01 --json two.json --csv two.csv --quiet > two.out 2>&1",
+                       tmp, bin, root), 0);
+  json_t *r = load("%s/two.json", tmp);
+  check_problems(r, 1);
+  json_t *p = json_array_get(json_object_get(r, "problems"), 0), *w = json_object_get(p, "winner");
+  assert_int_equal(json_integer_value(json_object_get(w, "rounds")), 3);
+  assert_true(json_number_value(json_object_get(w, "round_spread")) >= 0);
+  json_t *top = json_object_get(p, "top");
+  assert_int_equal(json_array_size(top), 2);
+  for (size_t i = 0; i < 2; i++) assert_int_equal(json_integer_value(json_object_get(json_array_get(top, i), "rounds")), 3);
+  /* the top list is ordered by p50; the winner is its first, or the second when they tie */
+  assert_true(json_number_value(json_object_get(json_array_get(top, 0), "p50_ns")) <=
+              json_number_value(json_object_get(json_array_get(top, 1), "p50_ns")));
+  bool first = json_equal(json_object_get(json_array_get(top, 0), "params"), json_object_get(w, "params"));
+  assert_true(first || json_array_size(json_object_get(p, "ties")) == 1);
+  json_t *b = json_array_get(json_object_get(p, "baselines"), 0);
+  assert_int_equal(json_integer_value(json_object_get(b, "rounds")), 3);
+  json_decref(r);
+  /* header, two variants and one baseline */
+  assert_int_equal(run("test $(wc -l < '%s/two.csv') -eq 4 && grep -q 'mode=unrolled' '%s/two.csv' && "
+                       "grep -q 'mode=ok' '%s/two.csv'", tmp, tmp, tmp), 0);
+}
+
 static void test_bench_tuned(void **state) {
   (void)state;
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --problem small --out tv "
@@ -164,6 +193,7 @@ static void test_bench_no_result(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bench_set),
+      cmocka_unit_test(test_bench_two_sets),
       cmocka_unit_test(test_bench_tuned),
       cmocka_unit_test(test_bench_no_result),
   };
