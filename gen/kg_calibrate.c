@@ -32,7 +32,9 @@
 extern char **environ;
 
 #define KG_CALIBRATE_MAX_VARIANTS 4 /* stream variants measured per size */
-#define KG_CALIBRATE_ROUNDS 3       /* bandwidth: best of this many interleaved rounds */
+#define KG_CALIBRATE_ROUNDS 4       /* peak and bandwidth: the best of this many rounds, each round
+                                       measuring everything once, so the rounds are spread over the
+                                       whole calibration rather than taken back to back */
 
 static void kg_progress(const kg_calibrate_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void kg_progress(const kg_calibrate_opts *o, const char *fmt, ...) {
@@ -229,37 +231,25 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
                                              bytes, "error", w ? "" : fail.reason));
         continue;
       }
-      /* Best of KG_CALIBRATE_ROUNDS interleaved rounds (the STREAM convention: report the best
-       * rate): a transient disturbance of one round on this shared machine does not set the
-       * figure.  Each round verifies and measures every variant once. */
-      kg_measurement best[KG_CALIBRATE_MAX_VARIANTS];
       for (int v = 0; v < nv; v++) {
-        kg_measurement_init(&best[v], &mo);
-        snprintf(best[v].reason, sizeof best[v].reason, "not measured: the worker ended earlier");
-      }
-      int rounds = o->quick ? 1 : KG_CALIBRATE_ROUNDS;
-      for (int round = 0; round < rounds; round++)
-        for (int v = 0; v < nv; v++) {
-          if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue; /* streaming stores: for DRAM */
-          if (!kg_worker_alive(w)) break;
-          kg_measurement r;
+        if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue; /* streaming stores: for DRAM */
+        /* One pass over an L1-sized array is far shorter than an OpenMP fork and join: the
+         * all-core figure there would measure the threading, not the cache. */
+        if (vs[v].threads > 1 && !strcmp(lv[l].level, "l1")) continue;
+        kg_measurement r;
+        kg_measurement_init(&r, &mo);
+        snprintf(r.reason, sizeof r.reason, "not measured: the worker ended earlier");
+        if (kg_worker_alive(w))
           kg_worker_measure(w, (kg_run_fn)kg_module_sym(vs[v].mod, "kg_run"),
                             (kg_verify_fn)kg_module_sym(vs[v].mod, "kg_verify"), &r, ctx);
-          if (round == 0 || (r.status == KG_OK && (best[v].status != KG_OK || r.stats.p50 < best[v].stats.p50)))
-            best[v] = r;
-        }
-      for (int v = 0; v < nv; v++) {
-        if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue;
-        const kg_measurement *r = &best[v];
         json_t *e = json_pack("{s:s, s:s, s:f, s:i, s:i}", "op", ops[op], "level", lv[l].level, "bytes", bytes,
                               "threads", vs[v].threads, "nt", vs[v].nt);
-        if (r->status == KG_OK) {
-          json_object_set_new(e, "gbps", json_real(bytes / r->stats.p50));
-          json_object_set_new(e, "p50_ns", json_real(r->stats.p50));
-          json_object_set_new(e, "noisy", json_boolean(r->noisy));
-          json_object_set_new(e, "rounds", json_integer(rounds));
+        if (r.status == KG_OK) {
+          json_object_set_new(e, "gbps", json_real(bytes / r.stats.p50));
+          json_object_set_new(e, "p50_ns", json_real(r.stats.p50));
+          json_object_set_new(e, "noisy", json_boolean(r.noisy));
         } else {
-          json_object_set_new(e, "error", json_string(r->reason));
+          json_object_set_new(e, "error", json_string(r.reason));
         }
         json_array_append_new(res, e);
       }
@@ -283,14 +273,16 @@ static json_t *kg_sgemm_child(const char *exe, const char *coretype, const char 
     snprintf(err, errcap, "pipe: %s", strerror(errno));
     return NULL;
   }
-  /* The environment without the variables OpenBLAS sizes itself by, plus the core type. */
+  /* The environment without the variables OpenBLAS sizes its thread pool by (the child sets the
+   * threads itself), and with the core type when one is forced.  Unforced, the child keeps the
+   * caller's OPENBLAS_CORETYPE: the default dispatch is what the user's programs get. */
   size_t ne = 0;
   while (environ[ne]) ne++;
   char **env = calloc(ne + 2, sizeof *env), core[64];
   size_t k = 0;
   for (size_t i = 0; env && i < ne; i++)
-    if (strncmp(environ[i], "OPENBLAS_CORETYPE=", 18) && strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) &&
-        strncmp(environ[i], "OMP_NUM_THREADS=", 16))
+    if ((!coretype || strncmp(environ[i], "OPENBLAS_CORETYPE=", 18)) &&
+        strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) && strncmp(environ[i], "OMP_NUM_THREADS=", 16))
       env[k++] = environ[i];
   if (env && coretype) {
     snprintf(core, sizeof core, "OPENBLAS_CORETYPE=%s", coretype);
@@ -359,6 +351,9 @@ static json_t *kg_calibrate_sgemm(const kg_calibrate_opts *o, const kg_machine *
     json_array_foreach(json_object_get(c, "results"), i, x) {
       json_t *e = json_pack("{s:s, s:s}", "coretype", label, "corename",
                             json_is_string(corename) ? json_string_value(corename) : "");
+      if (!types[t]) /* what chose the default dispatch */
+        json_object_set_new(e, "env_coretype", getenv("OPENBLAS_CORETYPE") ? json_string(getenv("OPENBLAS_CORETYPE"))
+                                                                           : json_string("(unset: OpenBLAS's cpuid detection)"));
       json_object_update(e, (json_t *)x);
       json_array_append_new(res, e);
     }
@@ -469,6 +464,41 @@ static double kg_peak_of(const json_t *peak, const char *prec, int threads) {
 
 static json_t *kg_num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+/* Whether a and b agree on every key in keys (NULL-terminated). */
+static bool kg_same_entry(const json_t *a, const json_t *b, const char *const *keys) {
+  for (; *keys; keys++)
+    if (!json_equal(json_object_get(a, *keys), json_object_get(b, *keys))) return false;
+  return true;
+}
+
+/* Fold one round's entries into acc: the entry with the highest `value` wins (the STREAM
+ * convention: report the best rate), and "round_values" keeps every round's figure. */
+static void kg_merge_best(json_t *acc, const json_t *round, const char *const *keys, const char *value) {
+  size_t i, j;
+  const json_t *x;
+  json_t *y;
+  json_array_foreach(round, i, x) {
+    json_t *match = NULL;
+    json_array_foreach(acc, j, y) if (kg_same_entry(x, y, keys)) match = y;
+    const json_t *v = json_object_get(x, value);
+    if (!match) {
+      json_t *e = json_deep_copy(x);
+      json_object_set_new(e, "round_values", json_array());
+      if (json_is_number(v)) json_array_append(json_object_get(e, "round_values"), (json_t *)v);
+      json_array_append_new(acc, e);
+      continue;
+    }
+    json_t *values = json_incref(json_object_get(match, "round_values"));
+    if (json_is_number(v)) json_array_append(values, (json_t *)v);
+    const json_t *best = json_object_get(match, value);
+    if (json_is_number(v) && (!json_is_number(best) || json_number_value(v) > json_number_value(best))) {
+      json_object_clear(match);
+      json_object_update(match, (json_t *)x);
+    }
+    json_object_set_new(match, "round_values", values);
+  }
+}
+
 kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
   kg_machine m;
   kg_compiler *cc = NULL;
@@ -483,9 +513,28 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
   json_object_set_new(machine, "flags", json_string(flags ? flags + 1 : ""));
   json_t *root = json_pack("{s:i, s:s, s:s, s:b, s:o}", "schema", 1, "kind", "machine-profile", "kgen_version",
                            KG_VERSION, "quick", o->quick, "machine", machine);
-  json_t *peak = kg_calibrate_peak(o, &m, cc, ctx);
+  /* Peak and bandwidth: rounds of everything, the best of each figure over the rounds. */
+  static const char *const peak_keys[] = {"threads", NULL}, *const bw_keys[] = {"op", "level", "threads", "nt", NULL};
+  int rounds = o->quick ? 1 : KG_CALIBRATE_ROUNDS;
+  json_t *peak = NULL, *bw = NULL;
+  for (int r = 0; r < rounds; r++) {
+    kg_progress(o, "round %d of %d\n", r + 1, rounds);
+    json_t *p = kg_calibrate_peak(o, &m, cc, ctx), *b = kg_calibrate_bandwidth(o, &m, cc, ctx);
+    if (!peak) {
+      peak = json_deep_copy(p), bw = json_deep_copy(b);
+      json_object_set_new(peak, "fp32", json_array());
+      json_object_set_new(peak, "fp64", json_array());
+      json_object_set_new(bw, "results", json_array());
+    }
+    kg_merge_best(json_object_get(peak, "fp32"), json_object_get(p, "fp32"), peak_keys, "gflops");
+    kg_merge_best(json_object_get(peak, "fp64"), json_object_get(p, "fp64"), peak_keys, "gflops");
+    kg_merge_best(json_object_get(bw, "results"), json_object_get(b, "results"), bw_keys, "gbps");
+    json_decref(p);
+    json_decref(b);
+  }
+  json_object_set_new(peak, "rounds", json_integer(rounds));
+  json_object_set_new(bw, "rounds", json_integer(rounds));
   json_object_set_new(root, "peak", peak);
-  json_t *bw = kg_calibrate_bandwidth(o, &m, cc, ctx);
   json_object_set_new(root, "bandwidth", bw);
   json_object_set_new(root, "sgemm", kg_calibrate_sgemm(o, &m));
   int tall = m.cores > 0 ? m.cores : 1;

@@ -10,9 +10,14 @@
  *   vector, unroll 4), JIT-compiled and measured with kg_worker at one size per memory level
  *   (half of L1d, half of L2, half of L3 and 4x L3), 1 thread and all cores, with plain and
  *   (in DRAM) streaming stores.  The arrays are capped at KG_CALIBRATE_ARRAY_CAP bytes in total
- *   (hypervisors report huge virtual L3s: 508 MB on the development VM) and L3 at 64 MB.
+ *   (hypervisors report huge virtual L3s: 508 MB on the development VM) and L3 at 64 MB.  The
+ *   all-core figure is not taken at L1 (one pass is shorter than an OpenMP fork and join).
+ * - Peak and bandwidth are taken in KG_CALIBRATE_ROUNDS rounds, each measuring everything once,
+ *   and each figure is the best of its rounds (STREAM's convention); "round_values" keeps them
+ *   all.  Rounds spread over the whole run outlast a stretch of a disturbed machine.
  * - BLAS: OpenBLAS cblas_sgemm at n = 256, 512, 1024, 2048, 1 thread and all cores, with the
- *   default core dispatch and, on x86 with AVX-512, OPENBLAS_CORETYPE=SkylakeX.  OpenBLAS reads
+ *   default core dispatch (the caller's OPENBLAS_CORETYPE, if set, is kept: it is what the
+ *   user's programs get) and, on x86 with AVX-512, OPENBLAS_CORETYPE=SkylakeX.  OpenBLAS reads
  *   the variable once when it loads, so each dispatch runs in a fresh process: `self_exe`
  *   re-executed as `self_exe __sgemm ...` (the executable must route that hidden subcommand to
  *   kg_calibrate_sgemm_main).
