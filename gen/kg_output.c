@@ -179,6 +179,9 @@ static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp
   kg_efficiency e;
   kg_eff(r, sp, m, point, &e);
   json_object_set_new(o, "efficiency", kg_eff_json(&e));
+  json_t *acc = m->accuracy[0] ? json_loads(m->accuracy, 0, NULL) : NULL;
+  if (json_is_object(acc)) json_object_set_new(o, "accuracy", acc);
+  else json_decref(acc);
   return o;
 }
 
@@ -428,6 +431,8 @@ static void kg_csv_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *
     if (d[i].ok) fprintf(f, ",%.6g", d[i].value);
     else fputs(",unavailable", f);
   }
+  fputc(',', f);
+  kg_csv_field(f, x->m.accuracy);
   fprintf(f, ",%s\n", r->mode);
 }
 
@@ -450,7 +455,7 @@ kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *c
     fputs(",", f);
     kg_csv_field(f, d[i].name);
   }
-  fprintf(f, ",caches\n");
+  fprintf(f, ",accuracy,caches\n");
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
@@ -630,6 +635,7 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
     }
     for (int b = 0; b < s->nbaselines && pr->baselines_done; b++)
       kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b], -1);
+    if (w && w->m.accuracy[0]) fprintf(f, "\nAccuracy (winner, from its verification): `%s`\n", w->m.accuracy);
     if (r->nevents && w) {
       char buf[4096];
       kg_fmt_events(r, &w->m, true, buf, sizeof buf);

@@ -125,6 +125,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
       else snprintf(m->reason, sizeof m->reason, "verification failed (code %d)", rc);
       goto done;
     }
+    if (msg[0] == '{') snprintf(m->accuracy, sizeof m->accuracy, "%s", msg);
   }
   if (o->cold) {
     flush_words = 2 * llc_bytes() / sizeof(uint64_t);

@@ -57,6 +57,7 @@ typedef struct kg_measurement {
   kg_status status;      /**< KG_OK, KG_EVERIFY, KG_ECRASH, KG_ETIMEOUT, or KG_EINTERNAL when
                               kg_create returned NULL */
   char reason[1024];     /**< "" when ok; "SIGSEGV", "timed out after 60 s", the verify message */
+  char accuracy[512];    /**< "" or the JSON object a passing kg_verify wrote (kg_abi.h) */
   kg_stats stats;        /**< ns per kg_run call, over the kept samples */
   int inner_reps;        /**< kg_run calls per sample */
   int retaken;           /**< samples retaken because a context switch or migration hit them */

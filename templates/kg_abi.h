@@ -10,7 +10,10 @@
  *   void  kg_run(void *state);                             one step of the variant (the timed region)
  *   int   kg_verify(void *state, char *msg, size_t cap);   run variant and reference on the same inputs,
  *                                                          compare; 0 when equal within tolerance,
- *                                                          otherwise non-zero with a message in msg
+ *                                                          otherwise non-zero with a message in msg;
+ *                                                          on success it may write a JSON object of
+ *                                                          accuracy figures (e.g. {"rel_err": 1e-3}),
+ *                                                          which the reports carry as "accuracy"
  *   void  kg_destroy(void *state);                         free everything kg_create made
  *   void  kg_baseline_<name>(void *state);                 one step of each baseline the spec names
  *

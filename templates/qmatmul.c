@@ -68,7 +68,12 @@ typedef struct qm_state {
   uint8_t *xu;    /* [M, kpad] xq + 128 (vnni, int8 weights) */
   float *xs;      /* [M] activation scale (vnni) */
   float *xg;      /* [M, ng] sum of x per group (fma) or [M, ng, 8] lane sums of xq (vnni) */
-  double *ref, *tol; /* [M, n], computed at the first kg_verify */
+  double *ref;       /* [M, n], computed at the first kg_verify */
+  double *tol;       /* [2, M, n]: the fp32 accumulation bound, then the extra bound of int8
+                        activations (vnni paths only); both cached by the first kg_verify, so
+                        the cache must not depend on which variant's kg_verify filled it */
+  double *ref32;     /* [M, n] x W^T on the fp32 weights (accuracy), at the first kg_verify */
+  double w_rmse, w_max, w_rel; /* quantization error of the weights (accuracy) */
   kg_blas def, skx;
 } qm_state;
 
@@ -245,7 +250,7 @@ void kg_destroy(void *state) {
   qm_state *s = state;
   if (!s) return;
   free(s->x), free(s->w), free(s->wd), free(s->q8), free(s->q8sum), free(s->q4), free(s->scale);
-  free(s->zero), free(s->y), free(s->xq), free(s->xu), free(s->xs), free(s->xg), free(s->ref);
+  free(s->zero), free(s->y), free(s->xq), free(s->xu), free(s->xs), free(s->xg), free(s->ref), free(s->ref32);
   free(s->tol), free(s);
 }
 
@@ -308,8 +313,9 @@ int kg_verify(void *state, char *msg, size_t cap) {
   const int64_t M = s->M, n = s->n, k = s->k;
   if (!s->ref) {
     s->ref = malloc((size_t)(M * n) * sizeof(double));
-    s->tol = malloc((size_t)(M * n) * sizeof(double));
-    if (!s->ref || !s->tol) {
+    s->tol = malloc((size_t)(2 * M * n) * sizeof(double));
+    s->ref32 = malloc((size_t)(M * n) * sizeof(double));
+    if (!s->ref || !s->tol || !s->ref32) {
       snprintf(msg, cap, "out of memory for the reference");
       return 1;
     }
@@ -325,21 +331,50 @@ int kg_verify(void *state, char *msg, size_t cap) {
           wabs += fabs((double)s->wd[r * k + t]);
         }
         s->ref[i * n + r] = acc;
+        double acc32 = 0.0;
+        for (int64_t t = 0; t < k; t++) acc32 += (double)x[t] * s->w[r * k + t];
+        s->ref32[i * n + r] = acc32;
         /* fp32 accumulation, plus the rounding of int8 activations (vnni): |dx| <= sx / 2 */
-        s->tol[i * n + r] = 5e-5 * mag + 1e-6 + (QM_VNNI ? 0.5 * (mx / 127.0) * wabs * 1.001 : 0.0);
+        s->tol[i * n + r] = 5e-5 * mag + 1e-6;
+        s->tol[M * n + i * n + r] = 0.5 * (mx / 127.0) * wabs * 1.001;
       }
     }
+  }
+  if (s->w_rmse == 0.0) { /* the weights' quantization error, once */
+    double se = 0.0, sw = 0.0, mx = 0.0;
+    for (int64_t t = 0; t < n * k; t++) {
+      double d = (double)s->wd[t] - s->w[t];
+      se += d * d;
+      sw += (double)s->w[t] * s->w[t];
+      mx = fmax(mx, fabs(d));
+    }
+    s->w_rmse = sqrt(se / (double)(n * k));
+    s->w_max = mx;
+    s->w_rel = sw > 0 ? sqrt(se / sw) : 0.0;
   }
   memset(s->y, 0, (size_t)(M * n) * sizeof(float));
   qm_variant(s);
   for (int64_t j = 0; j < M * n; j++) {
-    double d = fabs((double)s->y[j] - s->ref[j]);
-    if (!(d <= s->tol[j])) {
+    double d = fabs((double)s->y[j] - s->ref[j]), tol = s->tol[j] + (QM_VNNI ? s->tol[M * n + j] : 0.0);
+    if (!(d <= tol)) {
       snprintf(msg, cap, "y[%lld, %lld] = %.9g, expected %.9g (|diff| %.3g > tolerance %.3g)",
-               (long long)(j / n), (long long)(j % n), (double)s->y[j], s->ref[j], d, s->tol[j]);
+               (long long)(j / n), (long long)(j % n), (double)s->y[j], s->ref[j], d, tol);
       return 1;
     }
   }
+  /* Accuracy against fp32 on the same weights: of the weights, and of this variant's output
+   * (quantized weights, and for vnni the int8 activations too). */
+  double se = 0.0, sr = 0.0, mx = 0.0;
+  for (int64_t j = 0; j < M * n; j++) {
+    double d = (double)s->y[j] - s->ref32[j];
+    se += d * d;
+    sr += s->ref32[j] * s->ref32[j];
+    mx = fmax(mx, fabs(d));
+  }
+  snprintf(msg, cap,
+           "{\"weight_rmse\": %.4g, \"weight_max_abs\": %.4g, \"weight_rel_err\": %.4g, "
+           "\"output_rel_err\": %.4g, \"output_max_abs\": %.4g}",
+           s->w_rmse, s->w_max, s->w_rel, sr > 0 ? sqrt(se / sr) : 0.0, mx);
   return 0;
 }
 

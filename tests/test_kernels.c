@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 static char root[2048], bin[2048], tmp[256];
 
@@ -60,7 +61,31 @@ static void tune_all_ok(const char *name) {
 }
 
 static void test_gemm_edges(void **state) { tune_all_ok("gemm_edges"); }
-static void test_qmatmul_edges(void **state) { tune_all_ok("qmatmul_edges"); }
+/* qmatmul's verification reports its accuracy against fp32 on the same weights: every winner
+ * carries it, with a non-zero quantization error below what 4 bits allow. */
+static void test_qmatmul_edges(void **state) {
+  tune_all_ok("qmatmul_edges");
+  char cmd[1024], path[1024] = "";
+  snprintf(cmd, sizeof cmd, "ls %s/out/qmatmul_edges/*.json", tmp);
+  FILE *ls = popen(cmd, "r");
+  assert_non_null(ls);
+  assert_non_null(fgets(path, sizeof path, ls));
+  pclose(ls);
+  path[strcspn(path, "\n")] = 0;
+  json_error_t err;
+  json_t *r = json_load_file(path, 0, &err), *p;
+  assert_non_null(r);
+  size_t i;
+  json_array_foreach(json_object_get(r, "problems"), i, p) {
+    json_t *acc = json_object_get(json_object_get(p, "winner"), "accuracy");
+    assert_true(json_is_object(acc));
+    double w = json_number_value(json_object_get(acc, "weight_rel_err"));
+    double y = json_number_value(json_object_get(acc, "output_rel_err"));
+    assert_true(w > 0 && w < 0.2);
+    assert_true(y > 0 && y < 0.3);
+  }
+  json_decref(r);
+}
 
 int main(void) {
   const struct CMUnitTest tests[] = {
