@@ -138,11 +138,21 @@ static json_t *kg_derived_json(const kg_tune_report *r, const kg_measurement *m)
   return o;
 }
 
-/* The efficiency of a measurement on problem sp run by `point` (-1: a baseline, threads unknown). */
+/* Within this file a "point" below -1 names baseline b as KG_BASELINE_POINT(b). */
+#define KG_BASELINE_POINT(b) (-2L - (long)(b))
+
+/* Threads of a point or baseline (0: not known). */
+static int kg_threads_of(const kg_tune_report *r, long point) {
+  if (point >= 0) return kg_tune_point_threads(r->spec, point);
+  if (point <= -2 && -2 - point < r->spec->nbaselines) return r->spec->baseline_threads[-2 - point];
+  return 0;
+}
+
+/* The efficiency of a measurement on problem sp run by `point` (threads unknown: all cores). */
 static void kg_eff(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point,
                    kg_efficiency *e) {
   kg_profile_efficiency(r->profile, sp->flops, sp->bytes, m->status == KG_OK ? m->stats.p50 : NAN,
-                        point >= 0 ? kg_tune_point_threads(r->spec, point) : 0, false, e);
+                        kg_threads_of(r, point), false, e);
 }
 
 static json_t *kg_eff_json(const kg_efficiency *e) {
@@ -211,6 +221,18 @@ static bool kg_ranks_after(const kg_result *a, const kg_result *b) {
   return a->m.stats.p50 > b->m.stats.p50;
 }
 
+/* The fastest measured baseline running `threads` threads (spec baseline_threads), or -1. */
+static int kg_best_baseline_threads(const kg_tune_report *r, const kg_problem_result *pr, int threads) {
+  int best = -1;
+  for (int b = 0; b < r->spec->nbaselines && threads > 0; b++) {
+    const kg_measurement *m = &pr->baselines[b].m;
+    if (pr->baselines_done && m->status == KG_OK && m->stats.n > 0 && r->spec->baseline_threads[b] == threads &&
+        (best < 0 || m->stats.p50 < pr->baselines[best].m.stats.p50))
+      best = b;
+  }
+  return best;
+}
+
 /* Indices of the OK results in rank order (insertion sort: a few thousand at most). */
 static long kg_ranked(const kg_problem_result *pr, long *order) {
   long n = 0;
@@ -271,7 +293,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_t *bls = json_array();
     for (int b = 0; b < s->nbaselines; b++) {
       const kg_measurement *m = &pr->baselines[b].m;
-      json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, -1) : json_object();
+      json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, KG_BASELINE_POINT(b)) : json_object();
       if (m->status == KG_OK && pr->baselines_done) kg_rounds_json(jb, &pr->baselines[b]);
       json_object_set_new(jb, "name", json_string(s->baselines[b]));
       json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
@@ -287,6 +309,11 @@ static json_t *kg_report_json(const kg_tune_report *r) {
       json_object_set_new(jp, "speedup", json_null());
     }
     json_object_set_new(jp, "baselines", bls);
+    int wt = w ? kg_threads_of(r, w->point) : 0, bt = kg_best_baseline_threads(r, pr, wt);
+    json_object_set_new(jp, "speedup_same_threads",
+                        bt >= 0 ? json_pack("{s:i, s:s, s:f}", "threads", wt, "baseline", s->baselines[bt], "speedup",
+                                            pr->baselines[bt].m.stats.p50 / w->m.stats.p50)
+                                : json_null());
     json_object_set_new(jp, "evaluated", json_integer(pr->evaluated));
     json_object_set_new(jp, "failed", json_integer(pr->failed));
     json_object_set_new(jp, "noisy", json_boolean(pr->noisy));
@@ -462,7 +489,7 @@ kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *c
     for (int b = 0; b < s->nbaselines && pr->baselines_done; b++) {
       char name[256];
       snprintf(name, sizeof name, "baseline:%s", s->baselines[b]);
-      kg_csv_row(f, r, sp, name, -1, &pr->baselines[b]);
+      kg_csv_row(f, r, sp, name, KG_BASELINE_POINT(b), &pr->baselines[b]);
     }
     for (long i = 0; i < pr->nresults; i++) {
       char name[1024];
@@ -634,7 +661,7 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
       kg_md_row(f, r, sp, "winner", params, w, w->point);
     }
     for (int b = 0; b < s->nbaselines && pr->baselines_done; b++)
-      kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b], -1);
+      kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b], KG_BASELINE_POINT(b));
     if (w && w->m.accuracy[0]) fprintf(f, "\nAccuracy (winner, from its verification): `%s`\n", w->m.accuracy);
     if (r->nevents && w) {
       char buf[4096];
@@ -647,8 +674,13 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
       const kg_stats *ws = &w->m.stats, *bs = &pr->baselines[bb].m.stats;
       int cmp = kg_stats_compare(ws, bs);
       fn += (size_t)snprintf(findings + fn, sizeof findings - fn > 0 ? sizeof findings - fn : 0,
-                             "- `%s`: speedup vs fastest baseline (%s) **%.2fx**%s\n", sp->name, s->baselines[bb],
+                             "- `%s`: speedup vs fastest baseline (%s) **%.2fx**%s", sp->name, s->baselines[bb],
                              bs->p50 / ws->p50, cmp == 0 ? " (a statistical tie: the CIs overlap)" : "");
+      int wt = kg_threads_of(r, w->point), bt = kg_best_baseline_threads(r, pr, wt);
+      if (bt >= 0 && fn < sizeof findings)
+        fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "; vs the fastest with the same %d thread%s (%s) %.2fx",
+                               wt, wt == 1 ? "" : "s", s->baselines[bt], pr->baselines[bt].m.stats.p50 / ws->p50);
+      if (fn < sizeof findings) fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "\n");
     } else if (!w && fn < sizeof findings) {
       fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "- `%s`: no valid variant\n", sp->name);
     }

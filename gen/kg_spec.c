@@ -449,7 +449,7 @@ static int l_install(lua_State *L) {
 
 static const char *const kernel_fields[] = {"description", "template",  "params",   "constraints",
                                             "problems",    "metrics",   "tolerance", "reference",
-                                            "baselines",   "seed",      NULL};
+                                            "baselines",   "seed",      "baseline_threads", NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 static kg_status check_keys(loader *ld, int t, const char *const *known, const char *where, int line) {
@@ -1009,6 +1009,33 @@ static kg_status read_misc(loader *ld, int def) {
     }
   }
   lua_pop(L, 1);
+  /* baseline_threads: { name = threads } over the baselines */
+  s->baseline_threads = calloc((size_t)(s->nbaselines ? s->nbaselines : 1), sizeof *s->baseline_threads);
+  if (!s->baseline_threads) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
+  lua_getfield(L, def, "baseline_threads");
+  if (!lua_isnil(L, -1)) {
+    int t = lua_gettop(L);
+    if (lua_type(L, t) != LUA_TTABLE)
+      return fail(ld, ld->kline, KG_ESPEC, "baseline_threads: expected { name = threads, ... }, got %s",
+                  describe(L, t, d, sizeof d));
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      int64_t v;
+      const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      int at = -1;
+      for (int i = 0; name && i < s->nbaselines; i++)
+        if (!strcmp(s->baselines[i], name)) at = i;
+      if (at < 0)
+        return fail(ld, ld->kline, KG_ESPEC, "baseline_threads: '%s' is not one of the baselines",
+                    name ? name : describe(L, -2, d, sizeof d));
+      if (!get_int(L, -1, &v) || v < 1 || v > 4096)
+        return fail(ld, ld->kline, KG_ESPEC, "baseline_threads.%s: expected a thread count >= 1, got %s", name,
+                    describe(L, -1, d, sizeof d));
+      s->baseline_threads[at] = (int)v;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
   return KG_OK;
 }
 
@@ -1192,6 +1219,7 @@ void kg_spec_free(kg_spec *spec) {
   free(spec->problems);
   for (int i = 0; i < spec->nbaselines; i++) free(spec->baselines[i]);
   free(spec->baselines);
+  free(spec->baseline_threads);
   free(spec->points);
   free(spec->path);
   free(spec->name);

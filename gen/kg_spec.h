@@ -28,6 +28,8 @@
  *     tolerance = { rtol = 1e-6, atol = 0 },  -- default exact (0, 0)
  *     reference = "scalar loop in templates/stream.c",
  *     baselines = { "memcpy" },               -- template exports kg_baseline_<name>
+ *     baseline_threads = { memcpy = 1 },      -- optional: threads each baseline runs (reports
+ *                                             -- compare the winner with the same thread count)
  *     seed = 42,                              -- optional, default 42
  *   }
  *
@@ -91,6 +93,7 @@ typedef struct kg_spec {
   kg_spec_problem *problems;
   int nbaselines;
   char **baselines;    /**< names; the template exports kg_baseline_<name> */
+  int *baseline_threads; /**< [nbaselines] threads each runs (baseline_threads); 0 = not given */
   double rtol, atol;
   uint64_t seed;
   uint64_t hash;       /**< xxh64 of the spec file's bytes */

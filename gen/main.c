@@ -210,7 +210,10 @@ static int cmd_show(int argc, char **argv) {
   printf("template    %s\n", s->template_path);
   printf("reference   %s\n", s->reference[0] ? s->reference : "-");
   printf("baselines  ");
-  for (int i = 0; i < s->nbaselines; i++) printf(" %s", s->baselines[i]);
+  for (int i = 0; i < s->nbaselines; i++) {
+    printf(" %s", s->baselines[i]);
+    if (s->baseline_threads[i]) printf(" (%d thread%s)", s->baseline_threads[i], s->baseline_threads[i] == 1 ? "" : "s");
+  }
   printf("%s\n", s->nbaselines ? "" : " -");
   printf("tolerance   rtol %g, atol %g%s\n", s->rtol, s->atol, s->rtol == 0 && s->atol == 0 ? " (exact)" : "");
   printf("space       %zu points, %zu after %d constraint(s)\n", s->nraw, s->npoints, s->nconstraints);

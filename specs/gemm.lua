@@ -52,4 +52,5 @@ return kernel "gemm" {
   tolerance = { rtol = 0, atol = 0 },   -- the template's own bound: 1e-6 * k + 1e-5
   reference = "naive triple loop in double (gemm_reference in templates/gemm.c)",
   baselines = { "openblas", "openblas_2t", "openblas_skx", "openblas_skx_2t" },
+  baseline_threads = { openblas = 1, openblas_2t = 2, openblas_skx = 1, openblas_skx_2t = 2 },
 }

@@ -37,4 +37,5 @@ return kernel "qmatmul" {
   tolerance = { rtol = 0, atol = 0 },   -- the template's own bound (see qmatmul.c)
   reference = "double-precision matmul on the dequantized weights (kg_verify in templates/qmatmul.c)",
   baselines = { "openblas", "openblas_2t", "openblas_skx", "openblas_skx_2t" },
+  baseline_threads = { openblas = 1, openblas_2t = 2, openblas_skx = 1, openblas_skx_2t = 2 },
 }

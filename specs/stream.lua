@@ -46,5 +46,6 @@ return kernel "stream" {
   tolerance = { rtol = 1e-6, atol = 1e-6 },  -- triad may contract to an FMA
   reference = "scalar loops in templates/stream.c (stream_reference)",
   baselines = { "memcpy" },                   -- libc memcpy of n floats (c = a)
+  baseline_threads = { memcpy = 1 },
   seed = 42,
 }

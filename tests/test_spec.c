@@ -83,6 +83,7 @@ static void test_stream(void **state) {
   assert_true(p->bytes == 12.0 * 11184768);
   assert_int_equal(s->nbaselines, 1);
   assert_string_equal(s->baselines[0], "memcpy");
+  assert_int_equal(s->baseline_threads[0], 1);
   assert_true(s->rtol == 1e-6 && s->atol == 1e-6);
   assert_int_equal(s->seed, 42);
   assert_true(s->hash != 0);
@@ -187,6 +188,8 @@ static void test_errors(void **state) {
   expect_error("template_missing", KG_ETEMPLATE, "template_missing.lua:1:", "template 'nope.c' not found", NULL);
   expect_error("tolerance", KG_ESPEC, "tolerance.lua:1:", "tolerance.rtol: expected a number", NULL);
   expect_error("baselines", KG_ESPEC, "baselines.lua:1:", "baselines[1]: 'mem-cpy' is not a C identifier", NULL);
+  expect_error("baseline_threads", KG_ESPEC, "baseline_threads.lua:1:",
+               "baseline_threads: 'memcopy' is not one of the baselines", NULL);
 
   kg_ctx ctx = {0};
   kg_spec *s = NULL;
