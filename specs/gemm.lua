@@ -10,7 +10,8 @@
 
 -- Register tiles worth trying on AVX-512 (MR x NR): packed ones, and the ones for PACK = 0.
 local PACKED = { ["6x64"] = true, ["14x32"] = true, ["8x48"] = true, ["12x32"] = true }
-local DIRECT = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true, ["14x32"] = true }
+local DIRECT = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true,
+                 ["14x32"] = true, ["4x32"] = true, ["8x32"] = true }
 
 return kernel "gemm" {
   description = "fp32 GEMM C = A*B + beta*C, row-major; packed, cache-blocked, generated AVX-512 microkernel",

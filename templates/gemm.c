@@ -9,14 +9,21 @@
  * microkernel reads A and B in place (small and skinny shapes), packing only the edge tiles.
  * Each ISA has its own microkernel: AVX-512 (16-float vectors), AVX2 (8) and a portable one.
  *
- * Threads (THREADS > 1, OpenMP): one parallel region per call; B slivers are packed by all
- * threads, then for each MC block the A slivers are packed by all threads and the NR column
- * slivers (BLIS's jr loop) are split between them.  Without packing the column tiles are split.
+ * Threads (THREADS > 1): with packing, OpenMP: one parallel region per call; B slivers are
+ * packed by all threads, then for each MC block the A slivers are packed by all threads and the
+ * NR column slivers (BLIS's jr loop) are split between them.  Without packing, the MR x NR tiles
+ * (column-sliver major) are split into THREADS contiguous ranges, so a single column sliver
+ * (n = 64, NR = 64) is split by rows, and run by a small team of spinning helper threads
+ * (gemm_team) rather than OpenMP: on the 2-core VM we tune on, an omp parallel region costs
+ * ~1.1 us of fork/join, the team ~0.45 us; a 64^3 GEMM takes 2.3 us on one core.
  *
  * ABI note: the harness creates the state with one variant's kg_create and runs every other
  * variant on it, so the state layout does not depend on any tunable.  Packing buffers live in a
  * per-state workspace that kg_run grows on first use to what this variant needs (the first call
- * is a warm-up call; later calls never allocate); kg_destroy frees it.
+ * is a warm-up call; later calls never allocate); kg_destroy frees it.  Likewise the helper
+ * team is started by the first kg_run that needs it and stopped by kg_destroy; its threads run
+ * the code of the variant that started them, which the harness keeps loaded (the worker holds
+ * every variant of its batch until it exits).
  *
  * Problem dimensions: m, k, n; beta (integer, default 0: C is overwritten, never read).
  * alpha is 1.  Reference: naive triple loop accumulating in double (gemm_reference), cached in
@@ -27,14 +34,14 @@
 #include "kg_blas.h"
 #include "kg_util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 #ifndef MR
@@ -66,10 +73,8 @@
 #endif
 
 #if THREADS > 1 && defined(_OPENMP)
-#define GEMM_PAR 1
 #define GEMM_OMP(x) _Pragma(x)
 #else
-#define GEMM_PAR 0
 #define GEMM_OMP(x)
 #endif
 
@@ -85,6 +90,7 @@ typedef struct gemm_state {
   float *ws;        /* workspace for packed panels, grown by kg_run (see the ABI note) */
   size_t ws_floats;
   kg_blas def, skx;   /* OpenBLAS: the process's and a private SkylakeX one, resolved lazily */
+  struct gemm_team *team; /* helper threads of the direct path, started by kg_run; or NULL */
 } gemm_state;
 
 /* ---- microkernels --------------------------------------------------------------------------
@@ -234,6 +240,153 @@ static int gemm_reserve(gemm_state *s, size_t floats) {
   return s->ws ? 0 : -1;
 }
 
+/* ---- helper team (the direct path's threads) ------------------------------------------------
+ * The caller and nth - 1 helpers run job(arg, id, nth), id 0 being the caller.  Each helper has
+ * a cache line with its job and `go` word: job j is posted as go = 4j + 1 and taken by a
+ * compare-and-swap, to 4j + 2 by the helper, or to 4j + 3 by the caller once it has run its own
+ * share: a helper that has not started (descheduled on a shared machine, or asleep) never
+ * stalls a call, its share runs on the caller.  Helpers spin on the swap itself, which takes
+ * the line in one transfer (spinning on a load, then swapping, costs a second one: 1.33 against
+ * 1.10 us for 2 x 0.64 us of work), and report in a line of their own (`done`), so a call costs
+ * one round trip: ~0.45 us on the 2-core VM, against ~1.1 us for an omp parallel region.
+ * Idle helpers spin for GEMM_SPIN_NS, less than the harness's 50 ms warm-up so a team left by
+ * one variant is asleep before the next variant's samples, then sleep on a condition variable.
+ */
+#define GEMM_SPIN_NS 20000000
+#if defined(__x86_64__) || defined(__i386__)
+#define GEMM_PAUSE() __builtin_ia32_pause()
+#else
+#define GEMM_PAUSE() ((void)0)
+#endif
+
+typedef void (*gemm_job)(void *arg, int id, int nth);
+
+typedef struct gemm_helper {
+  _Alignas(64) atomic_uint_fast64_t go; /* 4j + 1: posted; + 2: helper's, + 3: the caller's */
+  gemm_job job;                         /* NULL: quit */
+  void *arg;
+  int id, nth;
+  _Alignas(64) atomic_uint_fast64_t done; /* 4j + 2 once the helper has run job j */
+  struct gemm_team *team;
+  pthread_t thread;
+} gemm_helper;
+
+typedef struct gemm_team {
+  int nth, want;       /* threads (the caller included), and as asked */
+  uint_fast64_t jobs;  /* posted so far (the caller's count) */
+  _Alignas(64) atomic_int sleepers;
+  atomic_uint_fast64_t wakes; /* bumped by each wake-up, under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  gemm_helper h[]; /* nth - 1 */
+} gemm_team;
+
+static int64_t gemm_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *gemm_helper_main(void *p) {
+  gemm_helper *h = p;
+  gemm_team *t = h->team;
+  uint_fast64_t want = 5; /* go of the next job to take: 4j + 1 */
+  int64_t idle = gemm_now_ns();
+  for (unsigned spin = 1;; spin++) {
+    uint_fast64_t v = want;
+    if (atomic_compare_exchange_weak_explicit(&h->go, &v, want + 1, memory_order_acquire,
+                                              memory_order_relaxed)) {
+      if (!h->job) return NULL;
+      h->job(h->arg, h->id, h->nth);
+      atomic_store_explicit(&h->done, want + 1, memory_order_release);
+      want += 4, idle = gemm_now_ns(), spin = 0;
+      continue;
+    }
+    if (v % 4 == 1) want = v;                 /* posted while this thread slept */
+    else if (v > want) want = (v | 3) + 2;    /* job taken back by the caller */
+    GEMM_PAUSE();
+    if (spin % 1024 || gemm_now_ns() - idle < GEMM_SPIN_NS) continue;
+    /* Sleep until a job is posted or the caller wakes the team (then spin again).  sleepers
+     * before go here, the caller's swap of go before sleepers (all seq_cst): if the caller does
+     * not see this sleeper, this sleeper sees the job taken, and the next call wakes it. */
+    const uint_fast64_t wakes = atomic_load(&t->wakes);
+    atomic_fetch_add(&t->sleepers, 1);
+    pthread_mutex_lock(&t->mu);
+    while (atomic_load(&t->wakes) == wakes && atomic_load(&h->go) % 4 != 1)
+      pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+    atomic_fetch_sub(&t->sleepers, 1);
+    idle = gemm_now_ns();
+  }
+}
+
+/* Post job (NULL: quit) to every helper; returns its go value.  A release store, not seq_cst:
+ * that one would stall the caller until the helper's line arrives. */
+static uint_fast64_t gemm_team_post(gemm_team *t, gemm_job job, void *arg) {
+  const uint_fast64_t go = 4 * ++t->jobs + 1;
+  for (int i = 0; i < t->nth - 1; i++) {
+    t->h[i].job = job, t->h[i].arg = arg; /* read by the helper only once it has taken go */
+    atomic_store_explicit(&t->h[i].go, go, memory_order_release);
+  }
+  return go;
+}
+
+static void gemm_team_wake(gemm_team *t) {
+  pthread_mutex_lock(&t->mu);
+  atomic_fetch_add(&t->wakes, 1);
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void gemm_team_free(gemm_team *t) {
+  if (!t) return;
+  gemm_team_post(t, NULL, NULL);
+  gemm_team_wake(t);
+  for (int i = 0; i < t->nth - 1; i++) pthread_join(t->h[i].thread, NULL);
+  pthread_cond_destroy(&t->cv);
+  pthread_mutex_destroy(&t->mu);
+  free(t);
+}
+
+/* A team of up to nth threads (fewer if a thread cannot be created); NULL if out of memory. */
+static inline gemm_team *gemm_team_new(int nth) {
+  gemm_team *t = kg_alloc(sizeof *t + (size_t)(nth - 1) * sizeof t->h[0]);
+  if (!t) return NULL;
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->cv, NULL);
+  t->nth = 1, t->want = nth;
+  for (int i = 0; i < nth - 1; i++) {
+    t->h[i].team = t, t->h[i].id = i + 1;
+    if (pthread_create(&t->h[i].thread, NULL, gemm_helper_main, &t->h[i])) break;
+    t->nth++;
+  }
+  for (int i = 0; i < t->nth - 1; i++) t->h[i].nth = t->nth; /* before the first job's go */
+  return t;
+}
+
+/* Run job on THREADS threads (the state's team, started on first use), or on this one alone
+ * when it has fewer than 2 parts (tiles) to share: the round trip would cost more. */
+static inline void gemm_team_run(gemm_state *s, gemm_job job, void *arg, int64_t parts) {
+  if (THREADS > 1 && (!s->team || s->team->want != THREADS)) {
+    gemm_team_free(s->team);
+    s->team = gemm_team_new(THREADS);
+  }
+  gemm_team *t = s->team;
+  if (THREADS == 1 || !t || t->nth == 1 || parts < 2) {
+    job(arg, 0, 1);
+    return;
+  }
+  const uint_fast64_t go = gemm_team_post(t, job, arg);
+  job(arg, 0, t->nth);
+  for (int i = 0; i < t->nth - 1; i++) {
+    uint_fast64_t v = go;
+    if (atomic_compare_exchange_strong(&t->h[i].go, &v, go + 2)) job(arg, i + 1, t->nth);
+    else
+      while (atomic_load_explicit(&t->h[i].done, memory_order_acquire) != go + 1) GEMM_PAUSE();
+  }
+  if (atomic_load(&t->sleepers)) gemm_team_wake(t); /* for the next call */
+}
+
 #if PACK
 static void gemm_variant(gemm_state *s) {
   const int64_t m = s->m, n = s->n, k = s->k;
@@ -270,34 +423,54 @@ static void gemm_variant(gemm_state *s) {
   }
 }
 #else
-static void gemm_variant(gemm_state *s) {
+/* Edge slivers of one thread: B [k][NR] then A [k][MR], in whole cache lines. */
+#define GEMM_DIRECT_WS(k) GEMM_ROUND((int64_t)(MR + NR) * (k), 16)
+
+/* The caller starts its share a cache-line transfer (~0.3 us) before the helpers: it takes that
+ * much more work, in flops at one core's ~230 GFLOP/s (64^3 and MR x NR = 4 x 64: 9 tiles of
+ * 16 rather than 8, 1.65 against 1.93 us). */
+#define GEMM_LEAD_FLOPS 65536
+
+/* The caller's lead in tiles of depth k, at most all of them. */
+static inline int64_t gemm_lead(int64_t tiles, int64_t k) {
+  const int64_t tile_flops = 2 * MR * NR * k;
+  return GEMM_MIN(tiles, (GEMM_LEAD_FLOPS + tile_flops / 2) / tile_flops);
+}
+
+/* First tile of thread id's share (id = nth: the end); the caller's is `lead` tiles longer. */
+static inline int64_t gemm_share(int64_t tiles, int64_t lead, int id, int nth) {
+  return id == 0 ? 0 : lead + (tiles - lead) * id / nth;
+}
+
+/* Thread id's share of the MR x NR tiles, numbered column-sliver major (t = js * msl + is):
+ * a contiguous range, so a thread keeps its B slivers and, given one sliver, splits rows. */
+static void gemm_direct_job(void *arg, int id, int nth) {
+  gemm_state *s = arg;
   const int64_t m = s->m, n = s->n, k = s->k;
   const float alpha = s->alpha, beta = s->beta;
-  const int64_t nsl = (n + NR - 1) / NR, msl = (m + MR - 1) / MR;
-  const int64_t per = (int64_t)(MR + NR) * k + 16; /* edge slivers of one thread */
-  if (gemm_reserve(s, (size_t)(per * THREADS))) abort();
-  GEMM_OMP("omp parallel for num_threads(THREADS) schedule(static)")
-  for (int64_t js = 0; js < nsl; js++) {
-#if GEMM_PAR
-    float *bw = s->ws + per * omp_get_thread_num();
-#else
-    float *bw = s->ws;
-#endif
-    float *aw = bw + (int64_t)NR * k;
-    const int64_t nr = GEMM_MIN(NR, n - js * NR);
-    if (nr < NR) gemm_pack_b(k, nr, s->b + js * NR, n, bw);
-    for (int64_t is = 0; is < msl; is++) {
-      const int64_t mr = GEMM_MIN(MR, m - is * MR);
-      float *c = s->c + is * MR * n + js * NR;
-      if (mr == MR && nr == NR) {
-        gemm_ukr_direct(k, s->a + is * MR * k, k, s->b + js * NR, n, c, n, alpha, beta);
-        continue;
-      }
-      gemm_pack_a(mr, k, s->a + is * MR * k, k, aw);
-      if (nr == NR) gemm_pack_b(k, nr, s->b + js * NR, n, bw);
-      gemm_tile(k, mr, nr, aw, bw, c, n, alpha, beta);
+  const int64_t msl = (m + MR - 1) / MR, tiles = msl * ((n + NR - 1) / NR);
+  const int64_t lead = gemm_lead(tiles, k);
+  float *bw = s->ws + GEMM_DIRECT_WS(k) * id, *aw = bw + (int64_t)NR * k;
+  int64_t packed = -1; /* the column sliver whose B is in bw */
+  const int64_t t1 = gemm_share(tiles, lead, id + 1, nth);
+  for (int64_t t = gemm_share(tiles, lead, id, nth); t < t1; t++) {
+    const int64_t js = t / msl, is = t % msl;
+    const int64_t nr = GEMM_MIN(NR, n - js * NR), mr = GEMM_MIN(MR, m - is * MR);
+    float *c = s->c + is * MR * n + js * NR;
+    if (mr == MR && nr == NR) {
+      gemm_ukr_direct(k, s->a + is * MR * k, k, s->b + js * NR, n, c, n, alpha, beta);
+      continue;
     }
+    if (packed != js) gemm_pack_b(k, nr, s->b + js * NR, n, bw), packed = js;
+    gemm_pack_a(mr, k, s->a + is * MR * k, k, aw);
+    gemm_tile(k, mr, nr, aw, bw, c, n, alpha, beta);
   }
+}
+
+static void gemm_variant(gemm_state *s) {
+  const int64_t tiles = (s->m + MR - 1) / MR * ((s->n + NR - 1) / NR);
+  if (gemm_reserve(s, (size_t)(GEMM_DIRECT_WS(s->k) * THREADS))) abort();
+  gemm_team_run(s, gemm_direct_job, s, tiles - gemm_lead(tiles, s->k)); /* the shared tiles */
 }
 #endif
 
@@ -379,6 +552,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
 void kg_destroy(void *state) {
   gemm_state *s = state;
   if (!s) return;
+  gemm_team_free(s->team);
   free(s->a), free(s->b), free(s->c), free(s->c0), free(s->ref), free(s->ws);
   /* The private OpenBLAS instance stays loaded: its threads may still be parked. */
   free(s);

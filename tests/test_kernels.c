@@ -4,6 +4,8 @@
  * variant of a space covering all register tiles, paths, unrolls, packing modes and thread
  * counts on shapes that are not multiples of the tiles, blocks or group sizes (k < g, M = 1),
  * and every variant and baseline must verify (the CSV has no row whose status is not ok).
+ * test_gemm_team runs gemm variants in-process (JIT) on one shared state, as the worker does,
+ * with pauses that put the direct path's helper threads to sleep.
  * Slow (a couple of minutes): listed in tests/slow.txt.
  */
 #include <setjmp.h>
@@ -18,6 +20,9 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+
+#include "kg_abi.h"
+#include "kg_compile.h"
 
 static char root[2048], bin[2048], tmp[256];
 
@@ -61,6 +66,70 @@ static void tune_all_ok(const char *name) {
 }
 
 static void test_gemm_edges(void **state) { tune_all_ok("gemm_edges"); }
+
+/* One variant of tests/specs/gemm_edges.lua (`kgen emit --set`), compiled in-process. */
+static kg_module *emit_gemm(kg_compiler *c, const char *set) {
+  char cmd[8192], path[512];
+  snprintf(path, sizeof path, "%s/variant.c", tmp);
+  snprintf(cmd, sizeof cmd, "'%s' emit '%s/tests/specs/gemm_edges.lua' --set %s -o '%s'", bin, root,
+           set, path);
+  assert_int_equal(system(cmd), 0);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char src[1 << 20];
+  size_t n = fread(src, 1, sizeof src - 1, f);
+  fclose(f);
+  assert_true(n > 0 && n < sizeof src - 1);
+  src[n] = '\0';
+  kg_module *m = NULL;
+  kg_ctx ctx = {0};
+  kg_status st = kg_compiler_compile(c, set, src, &m, NULL, &ctx);
+  if (st != KG_OK) printf("compile %s: %s\n", set, kg_ctx_message(&ctx));
+  assert_int_equal(st, KG_OK);
+  return m;
+}
+
+/*
+ * The direct path's helper team (templates/gemm.c) across variants on one state, as the worker
+ * runs them: started by one variant's kg_run, used by another's, stopped by a third's
+ * kg_destroy; calls after 30 ms idle (the helpers sleep after 20 ms); every kg_verify passes.
+ */
+static void test_gemm_team(void **state) {
+  static const char *const sets[] = {"mr=4,nr=64,pack=0,threads=2",
+                                     "mr=8,nr=32,ku=3,pack=0,threads=2",
+                                     "mr=6,nr=64,pack=1,threads=1"};
+  enum { NV = sizeof sets / sizeof sets[0] };
+  static const int64_t shapes[][4] = {/* beta, k, m, n (dimension names sorted) */
+                                      {0, 64, 64, 64}, {1, 97, 33, 70}, {0, 300, 1, 100},
+                                      {1, 13, 7, 29}, {0, 40, 50, 300}};
+  static const char *const names[] = {"beta", "k", "m", "n"};
+  kg_compile_opts o = {.no_prelude = true};
+  kg_compiler *c = NULL;
+  kg_ctx ctx = {0};
+  assert_int_equal(kg_compiler_new(&o, &c, &ctx), KG_OK);
+  kg_module *m[NV];
+  for (int v = 0; v < NV; v++) m[v] = emit_gemm(c, sets[v]);
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    kg_problem p = {4, names, shapes[i], 42, 0, 0};
+    void *st = ((kg_create_fn)kg_module_sym(m[0], "kg_create"))(&p);
+    assert_non_null(st);
+    for (int round = 0; round < 4; round++) {
+      if (round == 2) usleep(30000);
+      for (int v = 0; v < NV; v++) {
+        kg_run_fn run = (kg_run_fn)kg_module_sym(m[v], "kg_run");
+        for (int r = 0; r < 3; r++) run(st);
+        char msg[256] = "";
+        int rc = ((kg_verify_fn)kg_module_sym(m[v], "kg_verify"))(st, msg, sizeof msg);
+        if (rc) printf("%s on shape %zu, round %d: %s\n", sets[v], i, round, msg);
+        assert_int_equal(rc, 0);
+      }
+    }
+    ((kg_destroy_fn)kg_module_sym(m[NV - 1], "kg_destroy"))(st);
+  }
+  for (int v = 0; v < NV; v++) kg_module_free(m[v]);
+  kg_compiler_free(c);
+}
+
 /* qmatmul's verification reports its accuracy against fp32 on the same weights: every winner
  * carries it, with a non-zero quantization error below what 4 bits allow. */
 static void test_qmatmul_edges(void **state) {
@@ -90,6 +159,7 @@ static void test_qmatmul_edges(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_edges),
+      cmocka_unit_test(test_gemm_team),
       cmocka_unit_test(test_qmatmul_edges),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,7 +2,8 @@
 -- and 1; M = 1) with every register tile, both packing modes and thread counts: test_kernels.c
 -- requires every variant to verify.  Small blocking (mc 24/28, kc 16, nc 192) forces many blocks.
 local PACKED = { ["6x64"] = true, ["14x32"] = true, ["8x48"] = true, ["12x32"] = true }
-local DIRECT = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true, ["14x32"] = true }
+local DIRECT = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true,
+                 ["14x32"] = true, ["4x32"] = true, ["8x32"] = true }
 return kernel "gemm_edges" {
   template = "../../templates/gemm.c",
   params = {
