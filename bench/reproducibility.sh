@@ -10,13 +10,14 @@
 #    for a check), then one `kgen bench` per problem re-measures the two runs' winners side by
 #    side (`--set W1 --set W2`, interleaved rounds) (target: within 3%).  Two runs may pick
 #    different winners that are a statistical tie; that is reported as a tie, not a failure.
-# Nothing under tuned/ is touched: every output goes to a temporary directory.
+# Nothing under tuned/ is touched: every output goes to a temporary directory, removed at the end
+# unless KGEN_REPRO_KEEP=1 (then its path is printed).
 set -eu
 KGEN=${1:-build/kgen}
 [ -x "$KGEN" ] || { echo "reproducibility.sh: $KGEN not found (build first)" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d /tmp/kgen-repro-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+if [ "${KGEN_REPRO_KEEP:-0}" = 1 ]; then echo "outputs kept in $T" >&2; else trap 'rm -rf "$T"' EXIT; fi
 export KGEN_ROOT="$ROOT"
 
 echo "== calibrate x3" >&2
@@ -112,8 +113,12 @@ for t1, t2 in zip(tunes[0]["problems"], tunes[1]["problems"]):
     if not same:
         worst = max(worst, abs(d))
     print(f"  {name:8s} {fmt(w1):34s} {fmt(w2):34s} {m1['p50_ns']/1e3:8.2f}us {m2['p50_ns']/1e3:8.2f}us {d:+6.2f}%  {verdict}")
+    noisy = [i + 1 for i, x in enumerate((t1, t2)) if x.get("noisy")]
     print(f"  {'':8s} tune-time p50 {t1['winner']['p50_ns']/1e3:.2f}us / {t2['winner']['p50_ns']/1e3:.2f}us"
           f" (tune-to-tune {abs(t2['winner']['p50_ns'] / t1['winner']['p50_ns'] - 1) * 100:.1f}%);"
-          f" speedup vs baseline in the bench {b['speedup']:.2f}x")
+          f" speedup vs baseline in the bench {b['speedup']:.2f}x;"
+          f" {'run ' + ' and '.join(map(str, noisy)) + ' flagged the winner noisy' if noisy else 'neither run flagged noise'}")
+    print(f"  {'':8s} bench: " + "; ".join(f"{fmt(x['params']) if not same else 'winner'} {x['p50_ns']/1e3:.2f}us"
+          f" (CI {x['ci95_ns'][0]/1e3:.2f}-{x['ci95_ns'][1]/1e3:.2f}, {x['rounds']} rounds)" for x in b["top"][:2]))
 print(f"  worst difference between the two runs' winners {worst:.2f}% -> {'OK' if worst <= 3 else 'ABOVE 3% (see verdicts)'}")
 PY
