@@ -214,13 +214,6 @@ static int kg_best_baseline(const kg_tune_report *r, const kg_problem_result *pr
   return best;
 }
 
-/* Whether result a ranks after b: the finalists (measured side by side in the final rounds)
- * first, each group by p50. */
-static bool kg_ranks_after(const kg_result *a, const kg_result *b) {
-  if ((a->rounds > 0) != (b->rounds > 0)) return b->rounds > 0;
-  return a->m.stats.p50 > b->m.stats.p50;
-}
-
 /* The fastest measured baseline running `threads` threads (spec baseline_threads), or -1. */
 static int kg_best_baseline_threads(const kg_tune_report *r, const kg_problem_result *pr, int threads) {
   int best = -1;
@@ -231,21 +224,6 @@ static int kg_best_baseline_threads(const kg_tune_report *r, const kg_problem_re
       best = b;
   }
   return best;
-}
-
-/* Indices of the OK results in rank order (insertion sort: a few thousand at most). */
-static long kg_ranked(const kg_problem_result *pr, long *order) {
-  long n = 0;
-  for (long i = 0; i < pr->nresults; i++) {
-    if (pr->results[i].m.status != KG_OK) continue;
-    long j = n++;
-    while (j > 0 && kg_ranks_after(&pr->results[order[j - 1]], &pr->results[i])) {
-      order[j] = order[j - 1];
-      j--;
-    }
-    order[j] = i;
-  }
-  return n;
 }
 
 static json_t *kg_report_json(const kg_tune_report *r) {
@@ -326,7 +304,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_object_set_new(jp, "ties", ties);
     json_t *top = json_array();
     long *order = malloc(sizeof(long) * (size_t)(pr->nresults ? pr->nresults : 1));
-    long n = order ? kg_ranked(pr, order) : 0;
+    long n = order ? kg_tune_rank(pr, order) : 0;
     for (long i = 0; i < n && i < 5; i++) {
       const kg_result *x = &pr->results[order[i]];
       json_array_append_new(top, json_pack("{s:o, s:f, s:f, s:[f, f], s:i}", "params", kg_params_json(s, x->point),

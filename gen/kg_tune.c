@@ -139,10 +139,27 @@ static void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result 
 /* Whether result x takes part in the choice: after the final rounds only the finalists do (the
  * others were measured once, at other moments, and cannot be compared with them). */
 static bool kg_tune_eligible(const kg_problem_result *pr, const kg_result *x) {
-  if (x->m.status != KG_OK) return false;
-  for (long i = 0; i < pr->nresults; i++)
-    if (pr->results[i].rounds > 0) return x->rounds > 0;
-  return true;
+  return x->m.status == KG_OK && (!pr->finals || x->rounds > 0);
+}
+
+/* Whether result a ranks after b: finalists first, each group by p50. */
+static bool kg_ranks_after(const kg_result *a, const kg_result *b) {
+  if ((a->rounds > 0) != (b->rounds > 0)) return b->rounds > 0;
+  return a->m.stats.p50 > b->m.stats.p50;
+}
+
+long kg_tune_rank(const kg_problem_result *pr, long *order) {
+  long n = 0;
+  for (long i = 0; i < pr->nresults; i++) { /* insertion sort: a few hundred at most */
+    if (pr->results[i].m.status != KG_OK) continue;
+    long j = n++;
+    while (j > 0 && kg_ranks_after(&pr->results[order[j - 1]], &pr->results[i])) {
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = i;
+  }
+  return n;
 }
 
 /* Choose the winner of one problem and its statistical ties. */
@@ -345,16 +362,7 @@ static kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db
     st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
     goto done;
   }
-  /* The finalists: OK results ordered by p50 (insertion sort; a few hundred at most). */
-  for (long i = 0; i < nres; i++) {
-    if (res->results[i].m.status != KG_OK) continue;
-    long j = nfin++;
-    while (j > 0 && res->results[order[j - 1]].m.stats.p50 > res->results[i].m.stats.p50) {
-      order[j] = order[j - 1];
-      j--;
-    }
-    order[j] = i;
-  }
+  nfin = kg_tune_rank(res, order); /* no finalists yet: by p50 */
   if (nfin > limit) nfin = limit;
   for (long f = 0; f < nfin; f++) {
     kg_final_item *it = &items[nitems];
@@ -425,6 +433,7 @@ static kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db
       if ((st = kg_db_put(db, key, &row, ctx))) goto stop;
     }
   }
+  res->finals = true;
   kg_tune_choose(spec, res);
   if (res->winner >= 0) {
     const kg_result *w = &res->results[res->winner];

@@ -85,6 +85,7 @@ typedef struct kg_problem_result {
   bool noisy;            /**< the winner's measurement was flagged noisy, or its final rounds
                               spread wider than the measure options' noisy_rel_ci */
   bool baselines_done;   /**< the baselines were measured (or loaded) in this run */
+  bool finals;           /**< the final rounds ran: only results with rounds > 0 compete */
 } kg_problem_result;
 
 /** The outcome of a tuning run.  Borrows the spec. */
@@ -115,6 +116,10 @@ typedef struct kg_tune_report {
  * KG_EINTERNAL.  Failing variants are data, not errors.
  */
 kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx);
+
+/** The OK results of pr in rank order (finalists first, each group by p50) into order
+ *  [pr->nresults]; returns how many. */
+long kg_tune_rank(const kg_problem_result *pr, long *order);
 
 /** Whether at least one problem has a winner. */
 bool kg_tune_report_any_winner(const kg_tune_report *r);
