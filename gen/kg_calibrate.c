@@ -32,9 +32,11 @@
 extern char **environ;
 
 #define KG_CALIBRATE_MAX_VARIANTS 4 /* stream variants measured per size */
-#define KG_CALIBRATE_ROUNDS 4       /* peak and bandwidth: the best of this many rounds, each round
-                                       measuring everything once, so the rounds are spread over the
-                                       whole calibration rather than taken back to back */
+#define KG_CALIBRATE_CALL_BYTES (8.0 * 1024 * 1024) /* a cache-level call moves at least this */
+#define KG_CALIBRATE_ROUNDS 4 /* peak and bandwidth: at least this many rounds by default, each
+                                 measuring every figure once, so they are spread over the run; then
+                                 up to 3x as many for the figures not yet confirmed */
+#define KG_CALIBRATE_AGREE 0.02 /* a best figure is confirmed when another round came this close */
 
 static void kg_progress(const kg_calibrate_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void kg_progress(const kg_calibrate_opts *o, const char *fmt, ...) {
@@ -52,6 +54,69 @@ static int kg_thread_list(int cores, int *list, int cap) {
   for (int t = 1; t < cores && n < cap - 1; t *= 2) list[n++] = t;
   list[n++] = cores > 0 ? cores : 1;
   return n;
+}
+
+/* ---- rounds: the best of each figure ------------------------------------------------------- */
+
+/* Whether a and b agree on every key in keys (NULL-terminated). */
+static bool kg_same_entry(const json_t *a, const json_t *b, const char *const *keys) {
+  for (; *keys; keys++)
+    if (!json_equal(json_object_get(a, *keys), json_object_get(b, *keys))) return false;
+  return true;
+}
+
+/* Fold one round's entries into acc: the entry with the highest `value` wins (the STREAM
+ * convention: report the best rate), and "round_values" keeps every round's figure. */
+static void kg_merge_best(json_t *acc, const json_t *round, const char *const *keys, const char *value) {
+  size_t i, j;
+  const json_t *x;
+  json_t *y;
+  json_array_foreach(round, i, x) {
+    json_t *match = NULL;
+    json_array_foreach(acc, j, y) if (kg_same_entry(x, y, keys)) match = y;
+    const json_t *v = json_object_get(x, value);
+    if (!match) {
+      json_t *e = json_deep_copy(x);
+      json_object_set_new(e, "round_values", json_array());
+      if (json_is_number(v)) json_array_append(json_object_get(e, "round_values"), (json_t *)v);
+      json_array_append_new(acc, e);
+      continue;
+    }
+    json_t *values = json_incref(json_object_get(match, "round_values"));
+    if (json_is_number(v)) json_array_append(values, (json_t *)v);
+    const json_t *best = json_object_get(match, value);
+    if (json_is_number(v) && (!json_is_number(best) || json_number_value(v) > json_number_value(best))) {
+      json_object_clear(match);
+      json_object_update(match, (json_t *)x);
+    }
+    json_object_set_new(match, "round_values", values);
+  }
+}
+
+/* Whether the figure of `probe` (matched on keys) is settled in acc: its best was reproduced,
+ * a second round within KG_CALIBRATE_AGREE of it.  NULL acc (the first round): no. */
+static bool kg_confirmed(const json_t *acc, const json_t *probe, const char *const *keys) {
+  size_t i;
+  const json_t *y;
+  json_array_foreach(acc, i, y) if (kg_same_entry(probe, y, keys)) return json_is_true(json_object_get(y, "confirmed"));
+  return false;
+}
+
+/* Mark each entry of acc "confirmed" when at least two of its rounds reached within
+ * KG_CALIBRATE_AGREE of its best; return how many are not. */
+static int kg_mark_confirmed(json_t *acc, const char *value) {
+  size_t i, j;
+  json_t *y, *v;
+  int open = 0;
+  json_array_foreach(acc, i, y) {
+    double best = json_number_value(json_object_get(y, value));
+    int near = 0;
+    json_array_foreach(json_object_get(y, "round_values"), j, v) near += json_number_value(v) >= best * (1 - KG_CALIBRATE_AGREE);
+    bool ok = json_is_number(json_object_get(y, value)) && near >= 2;
+    json_object_set_new(y, "confirmed", json_boolean(ok));
+    open += !ok;
+  }
+  return open;
 }
 
 /* ---- peak FLOP/s ---------------------------------------------------------------------------- */
@@ -93,8 +158,11 @@ static char *kg_peak_source(int vbytes, bool fp64, int nacc, int threads, long i
   return s;
 }
 
+/* One round of peak figures; those already confirmed in `prev` (the rounds so far, NULL in the
+ * first) are not measured again. */
 static json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc,
-                                 kg_ctx *ctx) {
+                                 const json_t *prev, kg_ctx *ctx) {
+  static const char *const keys[] = {"threads", NULL};
   int vbytes = kg_machine_has(m, "avx512f") ? 64 : kg_machine_has(m, "avx2") ? 32 : 8;
   const char *isa = vbytes == 64 ? "avx512" : vbytes == 32 ? "avx2" : "scalar";
   int nacc = vbytes == 64 ? 16 : vbytes == 32 ? 12 : 8;
@@ -117,6 +185,11 @@ static json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m
       snprintf(name, sizeof name, "peak_%s_%dt", prec ? "fp64" : "fp32", tl[i]);
       kg_ctx cctx = {0};
       json_t *e = json_pack("{s:i}", "threads", tl[i]);
+      if (kg_confirmed(json_object_get(prev, prec ? "fp64" : "fp32"), e, keys)) {
+        json_decref(e);
+        free(src);
+        continue;
+      }
       if (!src || kg_compiler_compile(cc, name, src, &mod, NULL, &cctx) != KG_OK) {
         json_object_set_new(e, "error", json_string(src ? kg_ctx_message(&cctx) : "out of memory"));
       } else {
@@ -127,10 +200,12 @@ static json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m
         kg_measure(&prob, &ent, &mo, &r, ctx);
         double flops = 2.0 * (vb / (prec ? 8 : 4)) * nacc * (double)iters * tl[i];
         if (r.status == KG_OK) {
-          json_object_set_new(e, "gflops", json_real(flops / r.stats.p50));
+          json_object_set_new(e, "gflops", json_real(flops / r.stats.min));
+          json_object_set_new(e, "min_ns", json_real(r.stats.min));
+          json_object_set_new(e, "gflops_p50", json_real(flops / r.stats.p50));
           json_object_set_new(e, "p50_ns", json_real(r.stats.p50));
           json_object_set_new(e, "noisy", json_boolean(r.noisy));
-          kg_progress(o, "peak %s %d thread(s): %.1f GFLOP/s\n", prec ? "fp64" : "fp32", tl[i], flops / r.stats.p50);
+          kg_progress(o, "peak %s %d thread(s): %.1f GFLOP/s\n", prec ? "fp64" : "fp32", tl[i], flops / r.stats.min);
         } else {
           json_object_set_new(e, "error", json_string(r.reason));
         }
@@ -152,8 +227,11 @@ typedef struct kg_stream_variant {
   kg_module *mod;
 } kg_stream_variant;
 
+/* One round of bandwidth figures; those already confirmed in `prev` (the results of the rounds
+ * so far, NULL in the first) are not measured again. */
 static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc,
-                                      kg_ctx *ctx) {
+                                      const json_t *prev, kg_ctx *ctx) {
+  static const char *const keys[] = {"op", "level", "threads", "nt", NULL};
   json_t *bw = json_object();
   kg_spec *spec = NULL;
   kg_ctx sctx = {0};
@@ -211,7 +289,7 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
     lv[nl++] = (typeof(lv[0])){"dram", l3 > 0 ? fmin(4 * l3, KG_CALIBRATE_ARRAY_CAP) : KG_CALIBRATE_ARRAY_CAP};
   }
   static const char *const ops[4] = {"copy", "scale", "add", "triad"};
-  static const char *const dim_names[2] = {"n", "op"};
+  static const char *const dim_names[3] = {"n", "op", "passes"};
   kg_measure_opts mo;
   kg_measure_opts_default(&mo);
   mo.min_time_s = o->quick ? 0.02 : 0.1;
@@ -219,9 +297,21 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
   for (int l = 0; l < nl; l++)
     for (int op = 0; op < 4; op++) {
       int arrays = op >= 2 ? 3 : 2;
-      int64_t dims[2] = {(int64_t)(lv[l].bytes / (4.0 * arrays)) / 128 * 128, op};
+      int64_t dims[3] = {(int64_t)(lv[l].bytes / (4.0 * arrays)) / 128 * 128, op, 1};
       double bytes = (double)(arrays * 4) * (double)dims[0];
-      kg_problem prob = {2, dim_names, dims, spec->seed, spec->rtol, spec->atol};
+      if (strcmp(lv[l].level, "dram") != 0) dims[2] = (int64_t)ceil(KG_CALIBRATE_CALL_BYTES / bytes);
+      kg_problem prob = {3, dim_names, dims, spec->seed, spec->rtol, spec->atol};
+      bool todo[KG_CALIBRATE_MAX_VARIANTS];
+      int ntodo = 0;
+      for (int v = 0; v < nv; v++) {
+        json_t *probe = json_pack("{s:s, s:s, s:i, s:i}", "op", ops[op], "level", lv[l].level, "threads",
+                                  vs[v].threads, "nt", vs[v].nt);
+        /* streaming stores: for DRAM only */
+        todo[v] = (!vs[v].nt || !strcmp(lv[l].level, "dram")) && !kg_confirmed(prev, probe, keys);
+        ntodo += todo[v];
+        json_decref(probe);
+      }
+      if (!ntodo) continue;
       kg_worker *w = NULL;
       kg_measurement fail;
       kg_create_fn create = (kg_create_fn)kg_module_sym(vs[0].mod, "kg_create");
@@ -232,20 +322,20 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
         continue;
       }
       for (int v = 0; v < nv; v++) {
-        if (vs[v].nt && strcmp(lv[l].level, "dram") != 0) continue; /* streaming stores: for DRAM */
-        /* One pass over an L1-sized array is far shorter than an OpenMP fork and join: the
-         * all-core figure there would measure the threading, not the cache. */
-        if (vs[v].threads > 1 && !strcmp(lv[l].level, "l1")) continue;
+        if (!todo[v]) continue;
         kg_measurement r;
         kg_measurement_init(&r, &mo);
         snprintf(r.reason, sizeof r.reason, "not measured: the worker ended earlier");
         if (kg_worker_alive(w))
           kg_worker_measure(w, (kg_run_fn)kg_module_sym(vs[v].mod, "kg_run"),
                             (kg_verify_fn)kg_module_sym(vs[v].mod, "kg_verify"), &r, ctx);
-        json_t *e = json_pack("{s:s, s:s, s:f, s:i, s:i}", "op", ops[op], "level", lv[l].level, "bytes", bytes,
-                              "threads", vs[v].threads, "nt", vs[v].nt);
+        json_t *e = json_pack("{s:s, s:s, s:f, s:I, s:i, s:i}", "op", ops[op], "level", lv[l].level, "bytes", bytes,
+                              "passes", (json_int_t)dims[2], "threads", vs[v].threads, "nt", vs[v].nt);
+        double moved = bytes * (double)dims[2];
         if (r.status == KG_OK) {
-          json_object_set_new(e, "gbps", json_real(bytes / r.stats.p50));
+          json_object_set_new(e, "gbps", json_real(moved / r.stats.min));
+          json_object_set_new(e, "min_ns", json_real(r.stats.min));
+          json_object_set_new(e, "gbps_p50", json_real(moved / r.stats.p50));
           json_object_set_new(e, "p50_ns", json_real(r.stats.p50));
           json_object_set_new(e, "noisy", json_boolean(r.noisy));
         } else {
@@ -464,41 +554,6 @@ static double kg_peak_of(const json_t *peak, const char *prec, int threads) {
 
 static json_t *kg_num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-/* Whether a and b agree on every key in keys (NULL-terminated). */
-static bool kg_same_entry(const json_t *a, const json_t *b, const char *const *keys) {
-  for (; *keys; keys++)
-    if (!json_equal(json_object_get(a, *keys), json_object_get(b, *keys))) return false;
-  return true;
-}
-
-/* Fold one round's entries into acc: the entry with the highest `value` wins (the STREAM
- * convention: report the best rate), and "round_values" keeps every round's figure. */
-static void kg_merge_best(json_t *acc, const json_t *round, const char *const *keys, const char *value) {
-  size_t i, j;
-  const json_t *x;
-  json_t *y;
-  json_array_foreach(round, i, x) {
-    json_t *match = NULL;
-    json_array_foreach(acc, j, y) if (kg_same_entry(x, y, keys)) match = y;
-    const json_t *v = json_object_get(x, value);
-    if (!match) {
-      json_t *e = json_deep_copy(x);
-      json_object_set_new(e, "round_values", json_array());
-      if (json_is_number(v)) json_array_append(json_object_get(e, "round_values"), (json_t *)v);
-      json_array_append_new(acc, e);
-      continue;
-    }
-    json_t *values = json_incref(json_object_get(match, "round_values"));
-    if (json_is_number(v)) json_array_append(values, (json_t *)v);
-    const json_t *best = json_object_get(match, value);
-    if (json_is_number(v) && (!json_is_number(best) || json_number_value(v) > json_number_value(best))) {
-      json_object_clear(match);
-      json_object_update(match, (json_t *)x);
-    }
-    json_object_set_new(match, "round_values", values);
-  }
-}
-
 kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
   kg_machine m;
   kg_compiler *cc = NULL;
@@ -513,13 +568,20 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
   json_object_set_new(machine, "flags", json_string(flags ? flags + 1 : ""));
   json_t *root = json_pack("{s:i, s:s, s:s, s:b, s:o}", "schema", 1, "kind", "machine-profile", "kgen_version",
                            KG_VERSION, "quick", o->quick, "machine", machine);
-  /* Peak and bandwidth: rounds of everything, the best of each figure over the rounds. */
+  /* Peak and bandwidth: rounds of every figure not yet confirmed, the best of each over its
+   * rounds; at least `rounds` (KG_CALIBRATE_ROUNDS), at most 3x as many. */
   static const char *const peak_keys[] = {"threads", NULL}, *const bw_keys[] = {"op", "level", "threads", "nt", NULL};
-  int rounds = o->quick ? 1 : KG_CALIBRATE_ROUNDS;
+  int min_rounds = o->rounds > 0 ? o->rounds : o->quick ? 1 : KG_CALIBRATE_ROUNDS;
+  int max_rounds = o->rounds > 0 || !o->quick ? 3 * min_rounds : 1;
+  int rounds = 0, open = 0;
   json_t *peak = NULL, *bw = NULL;
-  for (int r = 0; r < rounds; r++) {
-    kg_progress(o, "round %d of %d\n", r + 1, rounds);
-    json_t *p = kg_calibrate_peak(o, &m, cc, ctx), *b = kg_calibrate_bandwidth(o, &m, cc, ctx);
+  for (; rounds < max_rounds && (rounds < min_rounds || open > 0); rounds++) {
+    if (rounds < min_rounds) kg_progress(o, "round %d of %d\n", rounds + 1, min_rounds);
+    else kg_progress(o, "round %d: %d figure%s not yet confirmed\n", rounds + 1, open, open == 1 ? "" : "s");
+    /* the first rounds measure everything, so that a best figure is confirmed by rounds spread
+     * over the run rather than by two back to back */
+    const json_t *pp = rounds < min_rounds ? NULL : peak, *bp = rounds < min_rounds ? NULL : json_object_get(bw, "results");
+    json_t *p = kg_calibrate_peak(o, &m, cc, pp, ctx), *b = kg_calibrate_bandwidth(o, &m, cc, bp, ctx);
     if (!peak) {
       peak = json_deep_copy(p), bw = json_deep_copy(b);
       json_object_set_new(peak, "fp32", json_array());
@@ -531,6 +593,10 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
     kg_merge_best(json_object_get(bw, "results"), json_object_get(b, "results"), bw_keys, "gbps");
     json_decref(p);
     json_decref(b);
+    if (max_rounds > 1) /* a single round has nothing to confirm a figure with */
+      open = kg_mark_confirmed(json_object_get(peak, "fp32"), "gflops") +
+             kg_mark_confirmed(json_object_get(peak, "fp64"), "gflops") +
+             kg_mark_confirmed(json_object_get(bw, "results"), "gbps");
   }
   json_object_set_new(peak, "rounds", json_integer(rounds));
   json_object_set_new(bw, "rounds", json_integer(rounds));
@@ -581,6 +647,22 @@ void kg_calibrate_print(const json_t *p, FILE *f) {
           json_number_value(json_object_get(x, "bytes"));
       fprintf(f, "%-6s %8.3gMB %8d %9.1f %9.1f %9.1f %9.1f\n", levels[l], bytes / (1 << 20), t, c, s, a, tr);
     }
+  /* figures whose best no second round came near: the machine was too noisy to settle them */
+  int unconfirmed = 0;
+  static const char *const precs[2] = {"fp32", "fp64"};
+  for (int k = 0; k < 2; k++)
+    json_array_foreach(json_object_get(peak, precs[k]), i, x) if (json_is_false(json_object_get(x, "confirmed")))
+      fprintf(f, "%s peak %s %d thread(s)", unconfirmed++ ? "," : "\nnot confirmed:", precs[k],
+              (int)json_integer_value(json_object_get(x, "threads")));
+  json_array_foreach(res, i, x) if (json_is_false(json_object_get(x, "confirmed")))
+    fprintf(f, "%s %s %s %d thread(s)%s", unconfirmed++ ? "," : "\nnot confirmed:",
+            json_string_value(json_object_get(x, "op")), json_string_value(json_object_get(x, "level")),
+            (int)json_integer_value(json_object_get(x, "threads")), json_integer_value(json_object_get(x, "nt")) ? " nt" : "");
+  if (unconfirmed)
+    fprintf(f, "\n  (%d figure%s: after %d rounds no second round came within %.0f%% of the best; the machine was "
+               "too noisy to settle %s)\n",
+            unconfirmed, unconfirmed == 1 ? "" : "s", (int)json_integer_value(json_object_get(bw, "rounds")),
+            KG_CALIBRATE_AGREE * 100, unconfirmed == 1 ? "it" : "them");
   fprintf(f, "\nOpenBLAS cblas_sgemm GFLOP/s\n%-10s %-10s %8s %6s %10s\n", "coretype", "corename", "threads", "n",
           "GF/s");
   json_array_foreach(json_object_get(sg, "results"), i, x) {

@@ -10,11 +10,17 @@
  *   vector, unroll 4), JIT-compiled and measured with kg_worker at one size per memory level
  *   (half of L1d, half of L2, half of L3 and 4x L3), 1 thread and all cores, with plain and
  *   (in DRAM) streaming stores.  The arrays are capped at KG_CALIBRATE_ARRAY_CAP bytes in total
- *   (hypervisors report huge virtual L3s: 508 MB on the development VM) and L3 at 64 MB.  The
- *   all-core figure is not taken at L1 (one pass is shorter than an OpenMP fork and join).
- * - Peak and bandwidth are taken in KG_CALIBRATE_ROUNDS rounds, each measuring everything once,
- *   and each figure is the best of its rounds (STREAM's convention); "round_values" keeps them
- *   all.  Rounds spread over the whole run outlast a stretch of a disturbed machine.
+ *   (hypervisors report huge virtual L3s: 508 MB on the development VM) and L3 at 64 MB.  Below
+ *   DRAM one call repeats the operation (`passes`, inside one parallel region) until it moves
+ *   KG_CALIBRATE_CALL_BYTES, so the all-core figure measures the caches, not the fork and join.
+ * - Each figure is a best rate, as STREAM reports it: the work over the fastest sample, then the
+ *   best of its rounds.  A disturbance only ever slows a sample down, so the fastest sample of
+ *   rounds spread over the whole run is the figure that repeats from run to run.  Peak and
+ *   bandwidth are taken in rounds, each measuring every figure once; after `rounds` (4) rounds,
+ *   only the figures not yet "confirmed" (no second round within 2% of the best) are measured
+ *   again, up to 3x `rounds`.  A figure still unconfirmed then is marked "confirmed": false and named
+ *   below the tables: the machine was too noisy to settle it.  "round_values" keeps every
+ *   round's figure, and the median-sample rate is kept beside the best.
  * - BLAS: OpenBLAS cblas_sgemm at n = 256, 512, 1024, 2048, 1 thread and all cores, with the
  *   default core dispatch (the caller's OPENBLAS_CORETYPE, if set, is kept: it is what the
  *   user's programs get) and, on x86 with AVX-512, OPENBLAS_CORETYPE=SkylakeX.  OpenBLAS reads
@@ -37,7 +43,10 @@
 #define KG_CALIBRATE_ARRAY_CAP (512.0 * 1024 * 1024)
 
 typedef struct kg_calibrate_opts {
-  bool quick;               /**< seconds, not a minute: fewer sizes, shorter samples (tests) */
+  bool quick;               /**< seconds, not minutes: fewer sizes, shorter samples, and one
+                                 round unless `rounds` says otherwise (tests) */
+  int rounds;               /**< peak and bandwidth: at least this many rounds, at most 3x as
+                                 many for the figures not yet confirmed (0: 4; with quick, 1) */
   const char *stream_spec;  /**< path of specs/stream.lua */
   const char *self_exe;     /**< executable that serves `__sgemm` (default /proc/self/exe) */
   kg_compile_opts compile;

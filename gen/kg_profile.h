@@ -7,18 +7,26 @@
  *   {"schema": 1, "kind": "machine-profile", "kgen_version": "0.1.0", "quick": false,
  *    "machine": {<kg_machine_to_json>, "compiler": "clang 16.0.6", "flags": "-O3 ..."},
  *    "peak": {"isa": "avx512", "vector_bits": 512, "accumulators": 16,
- *             "fp32": [{"threads": 1, "gflops": 0, "p50_ns": 0}, ...],
- *             "fp64": [{"threads": 1, "gflops": 0, "p50_ns": 0}, ...]},
+ *             "fp32": [{"threads": 1, "gflops": 0, "min_ns": 0, "gflops_p50": 0, "p50_ns": 0,
+ *                       "round_values": [0, ...], "confirmed": true}, ...],
+ *             "fp64": [...], "rounds": 4},
  *    "bandwidth": {"kernel": "stream", "variant": "vec=16,unroll=4,...", "array_cap_bytes": 0,
- *                  "results": [{"op": "copy", "level": "l1", "bytes": 0, "threads": 1,
- *                               "nt": 0, "gbps": 0, "p50_ns": 0}, ...]},
+ *                  "results": [{"op": "copy", "level": "l1", "bytes": 0, "passes": 512,
+ *                               "threads": 1, "nt": 0, "gbps": 0, "min_ns": 0, "gbps_p50": 0,
+ *                               "p50_ns": 0, "round_values": [0, ...], "confirmed": true}, ...],
+ *                  "rounds": 4},
  *    "sgemm": {"library": "OpenBLAS", "results": [{"coretype": "default", "corename": "Zen",
  *              "threads": 1, "n": 256, "gflops": 0, "p50_ns": 0}, ...]},
  *    "balance": {"fp32_flops_per_byte": 0, "fp64_flops_per_byte": 0},
  *    "elapsed_s": 0}
  *
- * GFLOP/s and GB/s are 1e9 per second; bytes are what the kernel reads and writes (STREAM's
- * convention, no write-allocate traffic).
+ * GFLOP/s and GB/s are 1e9 per second.  "gflops" and "gbps" are best rates (STREAM's convention:
+ * the work over the fastest sample, min_ns, then the best of the rounds, whose figures are in
+ * "round_values"; "confirmed" when a second round came within 2% of the best); "gflops_p50" and
+ * "gbps_p50" are the same work over the median sample.  bytes is one pass over the arrays,
+ * counted as what the kernel reads and writes (STREAM's convention, no write-allocate traffic);
+ * one timed call makes `passes` passes (more than 1 at the cache levels, so that a call outlasts
+ * the OpenMP fork and join).
  */
 #ifndef KG_PROFILE_H
 #define KG_PROFILE_H

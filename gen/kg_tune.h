@@ -39,7 +39,7 @@ const char *kg_strategy_name(kg_strategy s);
 typedef struct kg_tune_opts {
   kg_strategy strategy;      /**< default exhaustive */
   long budget;               /**< most variants to evaluate; 0 = all (default) */
-  uint64_t seed;             /**< for the random strategy (default 1) */
+  uint64_t seed;             /**< of the shuffled measuring order and the random strategy (default 1) */
   kg_compile_opts compile;   /**< backend and flags */
   const char *db_path;       /**< tuning database; NULL = store nothing (kgen bench) */
   bool resume;               /**< skip (variant, problem) pairs already in the database */
@@ -54,7 +54,7 @@ typedef struct kg_tune_opts {
                                   only point problem_points[i] (kgen bench re-measuring each
                                   problem's own winner); -1 = every selected point */
   int finalists;             /**< candidates per problem re-measured in the final rounds
-                                  (default 5): the fastest of the search by p50 */
+                                  (default 8): the fastest of the search by p50 */
   int rounds;                /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
   FILE *progress;            /**< progress lines (default stderr); NULL = silent */

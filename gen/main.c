@@ -47,7 +47,8 @@ static const char kg_usage[] =
     "      --problem NAME              only this problem (repeatable)\n"
     "      --strategy exhaustive|random   (default exhaustive)\n"
     "      --budget N                  evaluate at most N variants (default all)\n"
-    "      --seed N                    seed of the random strategy (default 1)\n"
+    "      --seed N                    seed of the shuffled measuring order and of the random strategy\n"
+    "                                  (default 1)\n"
     "      --backend jit|cc            compiler backend (default jit)\n"
     "      --out DIR                   output root (default tuned)\n"
     "      --db FILE                   tuning database (default OUT/<kernel>/<machine-id>.db)\n"
@@ -63,7 +64,7 @@ static const char kg_usage[] =
     "                                  cache-misses, task-clock, or PMU-specific libpfm4 names);\n"
     "                                  unavailable ones are reported as such, never as 0\n"
     "      --profile FILE              machine profile for efficiency (default tuned/machines/<id>.json)\n"
-    "      --finalists N               candidates per problem measured again in the final rounds (default 5)\n"
+    "      --finalists N               candidates per problem measured again in the final rounds (default 8)\n"
     "      --rounds N                  final rounds: the finalists and the baselines measured side by side,\n"
     "                                  interleaved; each keeps its median round (default 3; 0 = none)\n"
     "\n"
@@ -88,7 +89,9 @@ static const char kg_usage[] =
     "  calibrate [-o FILE] [--quick]   the machine profile: peak FLOP/s (FMA microkernel, fp32/fp64, 1..all\n"
     "                                  cores), STREAM bandwidth L1..DRAM, OpenBLAS sgemm (default and\n"
     "                                  SkylakeX dispatch); default FILE tuned/machines/<machine-id>.json\n"
-    "      --quick                     a few seconds, fewer sizes (tests)\n"
+    "      --quick                     a few seconds, fewer sizes, one round (tests)\n"
+    "      --rounds N                  peak and bandwidth: at least N rounds (default 4), then more, up\n"
+    "                                  to 3N, for the figures no second round came within 2% of\n"
     "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
@@ -721,8 +724,8 @@ static void kg_root_path(const char *rel, char *buf, size_t cap) {
 
 static int cmd_calibrate(int argc, char **argv) {
   static const struct option longs[] = {{"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},
-                                        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+                                        {"quiet", no_argument, 0, 'q'}, {"rounds", required_argument, 0, 'R'},
+                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   const char *out = NULL;
   kg_calibrate_opts o = {0};
   o.progress = stderr;
@@ -735,7 +738,13 @@ static int cmd_calibrate(int argc, char **argv) {
     if (c == 'o') out = optarg;
     else if (c == 'Q') o.quick = true;
     else if (c == 'q') o.progress = NULL;
-    else if (c == 'h') {
+    else if (c == 'R') {
+      long v;
+      int rc = kg_parse_long("--rounds", optarg, &v);
+      if (rc) return rc;
+      if (v < 1 || v > 100) return kg_usage_error("--rounds must be between 1 and 100, not %s", optarg);
+      o.rounds = (int)v;
+    } else if (c == 'h') {
       fputs(strstr(kg_usage, "  calibrate"), stdout);
       return 0;
     }

@@ -6,6 +6,9 @@
 -- of the memory hierarchy: L1 (16 KB), L2 (512 KB), L3 (8 MB) and DRAM (128 MB = 4x the last-level
 -- cache; assumes an LLC of at most 32 MB).  n is rounded down to a multiple of 128 floats.
 --
+-- An optional dimension `passes` (default 1) repeats the operation inside one call; `kgen
+-- calibrate` sets it so that one call over a cache-sized array outlasts the OpenMP fork and join.
+--
 -- bytes counts what the kernel reads and writes (STREAM's convention: 8n for copy and scale,
 -- 12n for add and triad), not the write-allocate traffic of ordinary stores; flops: copy 0,
 -- scale n, add n, triad 2n.
@@ -40,8 +43,8 @@ return kernel "stream" {
   },
   problems = { sizes(0), sizes(1), sizes(2), sizes(3) },
   metrics = {
-    bytes = function(d) return (d.op >= 2 and 12 or 8) * d.n end,
-    flops = function(d) return FLOPS[d.op] * d.n end,
+    bytes = function(d) return (d.op >= 2 and 12 or 8) * d.n * (d.passes or 1) end,
+    flops = function(d) return FLOPS[d.op] * d.n * (d.passes or 1) end,
   },
   tolerance = { rtol = 1e-6, atol = 1e-6 },  -- triad may contract to an FMA
   reference = "scalar loops in templates/stream.c (stream_reference)",

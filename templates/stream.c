@@ -1,7 +1,10 @@
 /*
  * stream.c - STREAM kernels (McCalpin, "Memory Bandwidth and Machine Balance", 1995) on float32
  * arrays: copy c = a, scale b = s*c, add c = a + b, triad a = b + s*c.  The problem's `op`
- * dimension picks the operation (0..3), `n` the array length.
+ * dimension picks the operation (0..3), `n` the array length, and the optional `passes` (default
+ * 1) how many times one call repeats it.  Each thread repeats its own slice inside one parallel
+ * region, so a cache-sized array stays in that thread's cache and one call outlasts the OpenMP
+ * fork and join: without it, a 2-thread pass over 512 KB of L2 measures the threading.
  *
  * Parameters: VEC floats per vector (1 scalar, 8 AVX2, 16 AVX-512; GCC vector extensions, so
  * any width compiles anywhere), UNROLL vectors per iteration (the unrolled bodies come from Lua
@@ -56,7 +59,7 @@ static inline void vstore(float *p, vf v) {
 
 typedef struct stream_state {
   int op;
-  size_t n;
+  size_t n, passes;
   float *a, *b, *c;
   uint64_t seed;
   double rtol, atol;
@@ -115,6 +118,15 @@ static void stream_range(int op, float *restrict a, float *restrict b, float *re
   }
 }
 
+/* `passes` times over [lo, hi).  Every operation is idempotent on its slice (no output is also an
+ * input), so the passes need no barrier; the empty asm keeps the compiler from merging them. */
+static void stream_passes(const stream_state *st, size_t lo, size_t hi) {
+  for (size_t p = 0; p < st->passes; p++) {
+    stream_range(st->op, st->a, st->b, st->c, lo, hi);
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
 /* The variant: split n in whole STREAM_STEP blocks over THREADS threads. */
 static void stream_variant(stream_state *st) {
 #if THREADS > 1 && defined(_OPENMP)
@@ -123,10 +135,10 @@ static void stream_variant(stream_state *st) {
     size_t blocks = st->n / STREAM_STEP, t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
     size_t lo = blocks * t / nt * STREAM_STEP;
     size_t hi = t + 1 == nt ? st->n : blocks * (t + 1) / nt * STREAM_STEP;
-    stream_range(st->op, st->a, st->b, st->c, lo, hi);
+    stream_passes(st, lo, hi);
   }
 #else
-  stream_range(st->op, st->a, st->b, st->c, 0, st->n);
+  stream_passes(st, 0, st->n);
 #endif
 #if NT && (defined(__AVX__) || defined(__AVX512F__))
   _mm_sfence(); /* streaming stores are weakly ordered */
@@ -154,12 +166,13 @@ static void stream_seed(stream_state *st) {
 }
 
 void *kg_create(const kg_problem *p) {
-  int64_t n = kg_dim(p, "n", -1), op = kg_dim(p, "op", 3);
-  if (n < 1 || op < 0 || op > 3) return NULL;
+  int64_t n = kg_dim(p, "n", -1), op = kg_dim(p, "op", 3), passes = kg_dim(p, "passes", 1);
+  if (n < 1 || op < 0 || op > 3 || passes < 1) return NULL;
   stream_state *st = calloc(1, sizeof *st);
   if (!st) return NULL;
   st->op = (int)op;
   st->n = (size_t)n;
+  st->passes = (size_t)passes;
   st->seed = p->seed;
   st->rtol = p->rtol;
   st->atol = p->atol;
@@ -213,8 +226,11 @@ void kg_destroy(void *state) {
   free(st);
 }
 
-/* Baseline: libc memcpy of the n floats of a into c. */
+/* Baseline: libc memcpy of the n floats of a into c, `passes` times. */
 void kg_baseline_memcpy(void *state) {
   stream_state *st = state;
-  memcpy(st->c, st->a, st->n * sizeof(float));
+  for (size_t p = 0; p < st->passes; p++) {
+    memcpy(st->c, st->a, st->n * sizeof(float));
+    __asm__ volatile("" ::: "memory");
+  }
 }

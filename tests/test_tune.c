@@ -173,8 +173,8 @@ static void test_kill_and_resume(void **state) {
                bin, root, out, db);
   assert_int_equal(rc, 0);
   assert_int_equal(db_count(db, "variant NOT LIKE 'final:%'"), 40);
-  /* The five fastest were measured again side by side in the final rounds (default 5). */
-  assert_int_equal(db_count(db, "variant LIKE 'final:mode=%' AND status='ok'"), 5);
+  /* The eight fastest were measured again side by side in the final rounds (default 8). */
+  assert_int_equal(db_count(db, "variant LIKE 'final:mode=%' AND status='ok'"), 8);
   /* Every row stored before the kill is unchanged: not lost, not measured again. */
   sqlite3 *h;
   sqlite3_stmt *s = NULL;
