@@ -4,7 +4,8 @@
 #   bench/reproducibility.sh [KGEN]        (KGEN defaults to build/kgen)
 #
 # 1. `kgen calibrate` three times: spread (max - min) / median of each peak FLOP/s and of the
-#    DRAM and L2 bandwidths (target: within 5%).
+#    L1, L2, L3 and DRAM copy and triad bandwidths (target: within 5%); a figure that a run's
+#    calibrate could not confirm (the machine too noisy to settle it) is named.
 # 2. `kgen tune specs/paired_cache.lua` twice into temporary output directories, limited to the
 #    problems k16 and k1024 (the smallest and largest active set; the full spec takes too long
 #    for a check), then one `kgen bench` per problem re-measures the two runs' winners side by
@@ -55,7 +56,12 @@ def spread(xs):
     m = statistics.median(xs)
     return (max(xs) - min(xs)) / m * 100 if m else float("nan"), xs
 
+def unsettled(entries):
+    runs = [str(i + 1) for i, e in enumerate(entries) if e is not None and e.get("confirmed") is False]
+    return f"  (not confirmed in run {', '.join(runs)})" if runs else ""
+
 print("calibrate, 3 runs: value per run, spread = (max - min) / median   [target <= 5%]")
+print("  rounds per run: " + ", ".join(str(p["bandwidth"].get("rounds")) for p in profs))
 worst = 0.0
 for prec in ("fp32", "fp64"):
     for k, e in enumerate(profs[0]["peak"][prec]):
@@ -63,15 +69,22 @@ for prec in ("fp32", "fp64"):
         vals = [next(x.get("gflops") for x in p["peak"][prec] if x["threads"] == th) for p in profs]
         s, v = spread(vals)
         worst = max(worst, s)
-        print(f"  peak {prec} {th} thr       " + "  ".join(f"{x:8.1f}" for x in v) + f"  GF/s  spread {s:5.2f}%")
+        ents = [next(x for x in p["peak"][prec] if x["threads"] == th) for p in profs]
+        print(f"  peak {prec} {th} thr       " + "  ".join(f"{x:8.1f}" for x in v) + f"  GF/s  spread {s:5.2f}%"
+              + unsettled(ents))
+
+def bw_entry(p, op, level, th):
+    xs = [r for r in p["bandwidth"]["results"]
+          if r["op"] == op and r["level"] == level and r["threads"] == th and "gbps" in r]
+    return max(xs, key=lambda r: r["gbps"]) if xs else None
 
 def bw(p, op, level, th):
-    xs = [r["gbps"] for r in p["bandwidth"]["results"]
-          if r["op"] == op and r["level"] == level and r["threads"] == th and "gbps" in r]
-    return max(xs) if xs else None
+    e = bw_entry(p, op, level, th)
+    return e["gbps"] if e else None
+
 
 cores = profs[0]["machine"]["cores"]
-for level in ("l2", "l3", "dram"):
+for level in ("l1", "l2", "l3", "dram"):
     for op in ("copy", "triad"):
         for th in sorted({1, cores}):
             vals = [bw(p, op, level, th) for p in profs]
@@ -79,7 +92,8 @@ for level in ("l2", "l3", "dram"):
                 continue
             s, v = spread(vals)
             worst = max(worst, s)
-            print(f"  {op:5s} {level:4s} {th} thr   " + "  ".join(f"{x:8.1f}" for x in v) + f"  GB/s  spread {s:5.2f}%")
+            print(f"  {op:5s} {level:4s} {th} thr   " + "  ".join(f"{x:8.1f}" for x in v) + f"  GB/s  spread {s:5.2f}%"
+                  + unsettled([bw_entry(p, op, level, th) for p in profs]))
 print(f"  worst spread {worst:.2f}% -> {'OK' if worst <= 5 else 'ABOVE 5%'}")
 
 def sg(p, ct, n, th):
