@@ -58,6 +58,10 @@ static int kg_thread_list(int cores, int *list, int cap) {
 
 /* ---- rounds: the best of each figure ------------------------------------------------------- */
 
+/* The keys that name one figure: a peak by its thread count, a bandwidth by these four. */
+static const char *const kg_peak_keys[] = {"threads", NULL};
+static const char *const kg_bw_keys[] = {"op", "level", "threads", "nt", NULL};
+
 /* Whether a and b agree on every key in keys (NULL-terminated). */
 static bool kg_same_entry(const json_t *a, const json_t *b, const char *const *keys) {
   for (; *keys; keys++)
@@ -162,7 +166,6 @@ static char *kg_peak_source(int vbytes, bool fp64, int nacc, int threads, long i
  * first) are not measured again. */
 static json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc,
                                  const json_t *prev, kg_ctx *ctx) {
-  static const char *const keys[] = {"threads", NULL};
   int vbytes = kg_machine_has(m, "avx512f") ? 64 : kg_machine_has(m, "avx2") ? 32 : 8;
   const char *isa = vbytes == 64 ? "avx512" : vbytes == 32 ? "avx2" : "scalar";
   int nacc = vbytes == 64 ? 16 : vbytes == 32 ? 12 : 8;
@@ -177,6 +180,11 @@ static json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m
   for (int prec = 0; prec < 2; prec++) {
     json_t *arr = json_array();
     for (int i = 0; i < nt; i++) {
+      json_t *e = json_pack("{s:i}", "threads", tl[i]);
+      if (kg_confirmed(json_object_get(prev, prec ? "fp64" : "fp32"), e, kg_peak_keys)) {
+        json_decref(e);
+        continue;
+      }
       /* scalar "vectors" of 8 bytes hold one double or, for fp32, a pair: keep one element */
       int vb = vbytes == 8 ? (prec ? 8 : 4) : vbytes;
       char *src = kg_peak_source(vb, prec == 1, nacc, tl[i], iters);
@@ -184,12 +192,6 @@ static json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m
       char name[64];
       snprintf(name, sizeof name, "peak_%s_%dt", prec ? "fp64" : "fp32", tl[i]);
       kg_ctx cctx = {0};
-      json_t *e = json_pack("{s:i}", "threads", tl[i]);
-      if (kg_confirmed(json_object_get(prev, prec ? "fp64" : "fp32"), e, keys)) {
-        json_decref(e);
-        free(src);
-        continue;
-      }
       if (!src || kg_compiler_compile(cc, name, src, &mod, NULL, &cctx) != KG_OK) {
         json_object_set_new(e, "error", json_string(src ? kg_ctx_message(&cctx) : "out of memory"));
       } else {
@@ -231,7 +233,6 @@ typedef struct kg_stream_variant {
  * so far, NULL in the first) are not measured again. */
 static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc,
                                       const json_t *prev, kg_ctx *ctx) {
-  static const char *const keys[] = {"op", "level", "threads", "nt", NULL};
   json_t *bw = json_object();
   kg_spec *spec = NULL;
   kg_ctx sctx = {0};
@@ -307,7 +308,7 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
         json_t *probe = json_pack("{s:s, s:s, s:i, s:i}", "op", ops[op], "level", lv[l].level, "threads",
                                   vs[v].threads, "nt", vs[v].nt);
         /* streaming stores: for DRAM only */
-        todo[v] = (!vs[v].nt || !strcmp(lv[l].level, "dram")) && !kg_confirmed(prev, probe, keys);
+        todo[v] = (!vs[v].nt || !strcmp(lv[l].level, "dram")) && !kg_confirmed(prev, probe, kg_bw_keys);
         ntodo += todo[v];
         json_decref(probe);
       }
@@ -570,7 +571,6 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
                            KG_VERSION, "quick", o->quick, "machine", machine);
   /* Peak and bandwidth: rounds of every figure not yet confirmed, the best of each over its
    * rounds; at least `rounds` (KG_CALIBRATE_ROUNDS), at most 3x as many. */
-  static const char *const peak_keys[] = {"threads", NULL}, *const bw_keys[] = {"op", "level", "threads", "nt", NULL};
   int min_rounds = o->rounds > 0 ? o->rounds : o->quick ? 1 : KG_CALIBRATE_ROUNDS;
   int max_rounds = o->rounds > 0 || !o->quick ? 3 * min_rounds : 1;
   int rounds = 0, open = 0;
@@ -588,9 +588,9 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
       json_object_set_new(peak, "fp64", json_array());
       json_object_set_new(bw, "results", json_array());
     }
-    kg_merge_best(json_object_get(peak, "fp32"), json_object_get(p, "fp32"), peak_keys, "gflops");
-    kg_merge_best(json_object_get(peak, "fp64"), json_object_get(p, "fp64"), peak_keys, "gflops");
-    kg_merge_best(json_object_get(bw, "results"), json_object_get(b, "results"), bw_keys, "gbps");
+    kg_merge_best(json_object_get(peak, "fp32"), json_object_get(p, "fp32"), kg_peak_keys, "gflops");
+    kg_merge_best(json_object_get(peak, "fp64"), json_object_get(p, "fp64"), kg_peak_keys, "gflops");
+    kg_merge_best(json_object_get(bw, "results"), json_object_get(b, "results"), kg_bw_keys, "gbps");
     json_decref(p);
     json_decref(b);
     if (max_rounds > 1) /* a single round has nothing to confirm a figure with */
