@@ -302,17 +302,17 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
       double bytes = (double)(arrays * 4) * (double)dims[0];
       if (strcmp(lv[l].level, "dram") != 0) dims[2] = (int64_t)ceil(KG_CALIBRATE_CALL_BYTES / bytes);
       kg_problem prob = {3, dim_names, dims, spec->seed, spec->rtol, spec->atol};
-      bool todo[KG_CALIBRATE_MAX_VARIANTS];
-      int ntodo = 0;
+      bool pending[KG_CALIBRATE_MAX_VARIANTS];
+      int npending = 0;
       for (int v = 0; v < nv; v++) {
         json_t *probe = json_pack("{s:s, s:s, s:i, s:i}", "op", ops[op], "level", lv[l].level, "threads",
                                   vs[v].threads, "nt", vs[v].nt);
         /* streaming stores: for DRAM only */
-        todo[v] = (!vs[v].nt || !strcmp(lv[l].level, "dram")) && !kg_confirmed(prev, probe, kg_bw_keys);
-        ntodo += todo[v];
+        pending[v] = (!vs[v].nt || !strcmp(lv[l].level, "dram")) && !kg_confirmed(prev, probe, kg_bw_keys);
+        npending += pending[v];
         json_decref(probe);
       }
-      if (!ntodo) continue;
+      if (!npending) continue;
       kg_worker *w = NULL;
       kg_measurement fail;
       kg_create_fn create = (kg_create_fn)kg_module_sym(vs[0].mod, "kg_create");
@@ -323,7 +323,7 @@ static json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machi
         continue;
       }
       for (int v = 0; v < nv; v++) {
-        if (!todo[v]) continue;
+        if (!pending[v]) continue;
         kg_measurement r;
         kg_measurement_init(&r, &mo);
         snprintf(r.reason, sizeof r.reason, "not measured: the worker ended earlier");

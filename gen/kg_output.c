@@ -202,24 +202,16 @@ static void kg_rounds_json(json_t *o, const kg_result *x) {
   json_object_set_new(o, "round_spread", json_real(x->round_spread));
 }
 
-/* The fastest measured baseline of a problem, or -1. */
-static int kg_best_baseline(const kg_tune_report *r, const kg_problem_result *pr) {
+#define KG_ANY_THREADS (-1)
+
+/* The fastest measured baseline of a problem, or -1: any of them (threads = KG_ANY_THREADS), or
+ * those the spec's baseline_threads says run `threads` threads (none when threads is 0, unknown). */
+static int kg_best_baseline(const kg_tune_report *r, const kg_problem_result *pr, int threads) {
   int best = -1;
-  for (int b = 0; b < r->spec->nbaselines; b++) {
+  for (int b = 0; b < r->spec->nbaselines && threads != 0; b++) {
     const kg_measurement *m = &pr->baselines[b].m;
     if (pr->baselines_done && m->status == KG_OK && m->stats.n > 0 &&
-        (best < 0 || m->stats.p50 < pr->baselines[best].m.stats.p50))
-      best = b;
-  }
-  return best;
-}
-
-/* The fastest measured baseline running `threads` threads (spec baseline_threads), or -1. */
-static int kg_best_baseline_threads(const kg_tune_report *r, const kg_problem_result *pr, int threads) {
-  int best = -1;
-  for (int b = 0; b < r->spec->nbaselines && threads > 0; b++) {
-    const kg_measurement *m = &pr->baselines[b].m;
-    if (pr->baselines_done && m->status == KG_OK && m->stats.n > 0 && r->spec->baseline_threads[b] == threads &&
+        (threads == KG_ANY_THREADS || r->spec->baseline_threads[b] == threads) &&
         (best < 0 || m->stats.p50 < pr->baselines[best].m.stats.p50))
       best = b;
   }
@@ -277,7 +269,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
       json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
       json_array_append_new(bls, jb);
     }
-    int bb = kg_best_baseline(r, pr);
+    int bb = kg_best_baseline(r, pr, KG_ANY_THREADS);
     if (bb >= 0) {
       json_object_set_new(jp, "baseline", json_pack("{s:s, s:f}", "name", s->baselines[bb], "p50_ns",
                                                     pr->baselines[bb].m.stats.p50));
@@ -287,7 +279,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
       json_object_set_new(jp, "speedup", json_null());
     }
     json_object_set_new(jp, "baselines", bls);
-    int wt = w ? kg_threads_of(r, w->point) : 0, bt = kg_best_baseline_threads(r, pr, wt);
+    int wt = w ? kg_threads_of(r, w->point) : 0, bt = kg_best_baseline(r, pr, wt);
     json_object_set_new(jp, "speedup_same_threads",
                         bt >= 0 ? json_pack("{s:i, s:s, s:f}", "threads", wt, "baseline", s->baselines[bt], "speedup",
                                             pr->baselines[bt].m.stats.p50 / w->m.stats.p50)
@@ -525,7 +517,7 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
     const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
-    int bb = kg_best_baseline(r, pr);
+    int bb = kg_best_baseline(r, pr, KG_ANY_THREADS);
     char a[32], b[32], c[32], params[1024] = "(no valid variant)", bytes[32] = "-", eff[32] = "-";
     double p50 = w ? w->m.stats.p50 : NAN;
     double half = w ? (w->m.stats.ci_hi - w->m.stats.ci_lo) / 2 : NAN;
@@ -647,14 +639,14 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
       fprintf(f, "\nCounters per run (winner): %s\n", buf);
     }
     fprintf(f, "\n");
-    int bb = kg_best_baseline(r, pr);
+    int bb = kg_best_baseline(r, pr, KG_ANY_THREADS);
     if (w && bb >= 0) {
       const kg_stats *ws = &w->m.stats, *bs = &pr->baselines[bb].m.stats;
       int cmp = kg_stats_compare(ws, bs);
       fn += (size_t)snprintf(findings + fn, sizeof findings - fn > 0 ? sizeof findings - fn : 0,
                              "- `%s`: speedup vs fastest baseline (%s) **%.2fx**%s", sp->name, s->baselines[bb],
                              bs->p50 / ws->p50, cmp == 0 ? " (a statistical tie: the CIs overlap)" : "");
-      int wt = kg_threads_of(r, w->point), bt = kg_best_baseline_threads(r, pr, wt);
+      int wt = kg_threads_of(r, w->point), bt = kg_best_baseline(r, pr, wt);
       if (bt >= 0 && fn < sizeof findings)
         fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "; vs the fastest with the same %d thread%s (%s) %.2fx",
                                wt, wt == 1 ? "" : "s", s->baselines[bt], pr->baselines[bt].m.stats.p50 / ws->p50);

@@ -36,12 +36,12 @@ void kg_tune_opts_default(kg_tune_opts *o) {
 
 /* ---- variant selection ---------------------------------------------------------------------- */
 
-/* The points to evaluate, in a shuffled order (Fisher-Yates with splitmix64, seeded): all of
- * them, or the first `budget` (the random strategy).  The exhaustive search is shuffled too: the
- * machine's speed drifts over a search, and in the spec's order the neighbours measured in one
- * fast stretch would all look best together (seen on the development VM: the five fastest of a
- * search all came from the same ten seconds).  Shuffled, the drift is noise on each variant
- * rather than a bias on a region of the space. */
+/* The points to evaluate, in a shuffled order (Fisher-Yates with splitmix64, seeded): the first
+ * `budget` of the spec's points (exhaustive; all by default), or `budget` drawn from all of them
+ * (random).  The exhaustive order is shuffled too: the machine's speed drifts over a search, and
+ * in the spec's order the neighbours measured in one fast stretch would all look best together
+ * (seen on the development VM: the five fastest of a search all came from the same few seconds).
+ * Shuffled, the drift is noise on each variant rather than a bias on a region of the space. */
 static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n) {
   long total = (long)spec->npoints;
   long take = o->budget > 0 && o->budget < total ? o->budget : total;
@@ -55,18 +55,17 @@ static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n)
   long *all = malloc(sizeof(long) * (size_t)total);
   if (!all) return NULL;
   for (long i = 0; i < total; i++) all[i] = i;
-  {
-    uint64_t s = o->seed;
-    for (long i = 0; i < take && i + 1 < total; i++) {
-      uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      z ^= z >> 31;
-      long j = i + (long)(z % (uint64_t)(total - i));
-      long t = all[i];
-      all[i] = all[j];
-      all[j] = t;
-    }
+  long pool = o->strategy == KG_STRATEGY_RANDOM ? total : take; /* draw from all, or order the first */
+  uint64_t s = o->seed;
+  for (long i = 0; i + 1 < pool && i < take; i++) {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    long j = i + (long)(z % (uint64_t)(pool - i));
+    long t = all[i];
+    all[i] = all[j];
+    all[j] = t;
   }
   *n = take;
   return all;

@@ -308,6 +308,22 @@ void *kg_create(const kg_problem *p) {
 
 void kg_run(void *state) { qm_variant(state); }
 
+/* Error of approx[count] against the exact values (exact_f or, when NULL, exact_d): RMSE, max
+ * abs, and relative (the error's L2 norm over the exact values'). */
+static void qm_error(const float *approx, const float *exact_f, const double *exact_d, int64_t count, double *rmse,
+                     double *max_abs, double *rel) {
+  double se = 0.0, sx = 0.0, mx = 0.0;
+  for (int64_t j = 0; j < count; j++) {
+    const double x = exact_f ? (double)exact_f[j] : exact_d[j], d = (double)approx[j] - x;
+    se += d * d;
+    sx += x * x;
+    mx = fmax(mx, fabs(d));
+  }
+  *rmse = count > 0 ? sqrt(se / (double)count) : 0.0;
+  *max_abs = mx;
+  *rel = sx > 0 ? sqrt(se / sx) : 0.0;
+}
+
 int kg_verify(void *state, char *msg, size_t cap) {
   qm_state *s = state;
   const int64_t M = s->M, n = s->n, k = s->k;
@@ -339,18 +355,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
         s->tol[M * n + i * n + r] = 0.5 * (mx / 127.0) * wabs * 1.001;
       }
     }
-  }
-  if (s->w_rmse == 0.0) { /* the weights' quantization error, once */
-    double se = 0.0, sw = 0.0, mx = 0.0;
-    for (int64_t t = 0; t < n * k; t++) {
-      double d = (double)s->wd[t] - s->w[t];
-      se += d * d;
-      sw += (double)s->w[t] * s->w[t];
-      mx = fmax(mx, fabs(d));
-    }
-    s->w_rmse = sqrt(se / (double)(n * k));
-    s->w_max = mx;
-    s->w_rel = sw > 0 ? sqrt(se / sw) : 0.0;
+    qm_error(s->wd, s->w, NULL, n * k, &s->w_rmse, &s->w_max, &s->w_rel); /* the weights' quantization */
   }
   memset(s->y, 0, (size_t)(M * n) * sizeof(float));
   qm_variant(s);
@@ -364,17 +369,12 @@ int kg_verify(void *state, char *msg, size_t cap) {
   }
   /* Accuracy against fp32 on the same weights: of the weights, and of this variant's output
    * (quantized weights, and for vnni the int8 activations too). */
-  double se = 0.0, sr = 0.0, mx = 0.0;
-  for (int64_t j = 0; j < M * n; j++) {
-    double d = (double)s->y[j] - s->ref32[j];
-    se += d * d;
-    sr += s->ref32[j] * s->ref32[j];
-    mx = fmax(mx, fabs(d));
-  }
+  double y_rmse, y_max, y_rel;
+  qm_error(s->y, NULL, s->ref32, M * n, &y_rmse, &y_max, &y_rel);
   snprintf(msg, cap,
            "{\"weight_rmse\": %.4g, \"weight_max_abs\": %.4g, \"weight_rel_err\": %.4g, "
            "\"output_rel_err\": %.4g, \"output_max_abs\": %.4g}",
-           s->w_rmse, s->w_max, s->w_rel, sr > 0 ? sqrt(se / sr) : 0.0, mx);
+           s->w_rmse, s->w_max, s->w_rel, y_rel, y_max);
   return 0;
 }
 
