@@ -139,9 +139,12 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   do run(state);
   while (kg_now_ns() - wstart < wlimit);
 
-  /* Inner repetitions: double until one sample takes min_sample_ns. */
+  /* Inner repetitions: double until a sample takes min_sample_ns, twice in a row.  A disturbance
+   * only lengthens a sample, so one preempted sample would stop the doubling too early. */
   int reps = 1;
-  while (reps < (1 << 30) && (double)time_reps(run, state, reps) < o->min_sample_ns) reps *= 2;
+  while (reps < (1 << 30) && ((double)time_reps(run, state, reps) < o->min_sample_ns ||
+                              (double)time_reps(run, state, reps) < o->min_sample_ns))
+    reps *= 2;
   m->inner_reps = reps;
 
   size_t cap = (size_t)o->max_samples;

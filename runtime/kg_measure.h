@@ -34,8 +34,8 @@ typedef struct kg_measure_opts {
   int min_samples;       /**< at least this many samples (default 10) */
   int max_samples;       /**< at most this many (default 100000) */
   double warmup_s;       /**< warm-up time before sampling (default 0.05 s) */
-  double min_sample_ns;  /**< inner repetition until one sample takes this long (default 20 us:
-                              the per-sample counter reads then cost a few percent) */
+  double min_sample_ns;  /**< inner repetition until a sample takes this long, twice in a row
+                              (default 20 us: the per-sample counter reads then cost a few percent) */
   double timeout_s;      /**< the worker is killed after this long (default 60 s) */
   bool cold;             /**< flush caches (write a buffer of 2x the LLC) before each sample */
   int cpu;               /**< pin the worker to this core; -1 = do not pin (default -1).  A core

@@ -145,8 +145,9 @@ static void test_inner_reps(void **state) {
   kg_measurement m;
   assert_int_equal(kg_measure(&problem, &e, &o, &m, NULL), KG_OK);
   assert_int_equal(m.status, KG_OK);
-  assert_true(m.inner_reps > 1);
-  assert_true(m.stats.p50 * m.inner_reps >= o.min_sample_ns * 0.5);
+  /* doubled from 1 (how far depends on the machine's speed: a bound on p50 * inner_reps would
+   * be a timing assertion, and failed on a loaded CI machine) */
+  assert_true(m.inner_reps > 1 && (m.inner_reps & (m.inner_reps - 1)) == 0);
   assert_true(m.stats.p50 < 1000); /* ns per call, not per sample */
 }
 
