@@ -54,7 +54,7 @@ static double kg_gflops(const kg_spec_problem *sp, double p50_ns) {
 
 
 int kg_tune_point_threads(const kg_spec *spec, long point) {
-  int t = kg_spec_param_index(spec, "threads");
+  int t = kg_spec_role_param(spec, "threads");
   if (t < 0 || point < 0 || spec->params[t].kind != KG_PARAM_INT) return 0;
   return (int)spec->params[t].ivalues[kg_point(spec, point)[t]];
 }

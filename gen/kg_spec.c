@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "kg_abi.h"
@@ -34,9 +37,12 @@ typedef struct loader {
   int32_t *cur;
   int cur_constraint;
   size_t cap_points;
+  kg_machine machine; /* what the spec's `machine` table describes */
 } loader;
 
 /* ---------- small helpers ---------- */
+
+static kg_status read_file(const char *path, char **buf, size_t *len, kg_ctx *ctx);
 
 static char *xstrdup(const char *s) {
   size_t n = strlen(s) + 1;
@@ -271,151 +277,6 @@ static int l_list(lua_State *L) {
   return 1;
 }
 
-/* ---------- shape generators: shapes.custom / llama / pow2 / pow2_extended / sweep ----------
- * Each returns a list of problems (the loader flattens it one level) with dimensions m, k, n,
- * named "m<m>_k<k>_n<n>".  A trailing options table adds to every problem: `prefix` (a string
- * put before the name) and any other integer entries as extra dimensions, e.g.
- * shapes.pow2(64, 256, { prefix = "b1_", beta = 1 }). */
-
-/* Push problem {m, k, n} + the options at index opts (0: none) onto the list at index list. */
-static void shape_push(lua_State *L, int list, int64_t m, int64_t k, int64_t n, int opts, int line) {
-  char name[160];
-  const char *prefix = "";
-  if (opts) {
-    lua_getfield(L, opts, "prefix");
-    if (lua_type(L, -1) == LUA_TSTRING) prefix = lua_tostring(L, -1);
-    else if (!lua_isnil(L, -1)) luaL_error(L, "shapes: option 'prefix' must be a string");
-    lua_pop(L, 1); /* the string stays alive in the options table */
-  }
-  snprintf(name, sizeof name, "%sm%lld_k%lld_n%lld", prefix, (long long)m, (long long)k, (long long)n);
-  new_obj(L, MT_PROBLEM, line);
-  lua_pushstring(L, name);
-  lua_setfield(L, -2, "name");
-  lua_newtable(L);
-  if (opts) {
-    lua_pushnil(L);
-    while (lua_next(L, opts)) {
-      if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "prefix") != 0 &&
-          strcmp(lua_tostring(L, -2), "M") != 0) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_settable(L, -4);
-      } else {
-        lua_pop(L, 1);
-      }
-    }
-  }
-  lua_pushinteger(L, (lua_Integer)m);
-  lua_setfield(L, -2, "m");
-  lua_pushinteger(L, (lua_Integer)k);
-  lua_setfield(L, -2, "k");
-  lua_pushinteger(L, (lua_Integer)n);
-  lua_setfield(L, -2, "n");
-  lua_setfield(L, -2, "def");
-  lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
-}
-
-/* The options table at argument i, or 0 when absent. */
-static int shape_opts(lua_State *L, int i, const char *fn) {
-  if (lua_isnoneornil(L, i)) return 0;
-  if (lua_type(L, i) != LUA_TTABLE) return luaL_error(L, "%s: the options must be a table, got %s", fn, luaL_typename(L, i));
-  return i;
-}
-
-static void shape_bounds(lua_State *L, const char *fn, lua_Integer *lo, lua_Integer *hi) {
-  *lo = check_int_arg(L, 1, fn);
-  *hi = check_int_arg(L, 2, fn);
-  if (*lo < 1 || (*lo & (*lo - 1)) || *hi < 1 || (*hi & (*hi - 1)) || *hi > ((lua_Integer)1 << 30))
-    luaL_error(L, "%s: bounds must be powers of two up to 2^30, got %I and %I", fn, *lo, *hi);
-  if (*lo > *hi) luaL_error(L, "%s: lower bound %I exceeds upper bound %I", fn, *lo, *hi);
-}
-
-/* shapes.custom{ {m, k, n}, ... [, opts] }: the listed shapes. */
-static int l_shapes_custom(lua_State *L) {
-  int line = kg_lua_caller_line(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  int opts = shape_opts(L, 2, "shapes.custom");
-  lua_newtable(L);
-  int list = lua_gettop(L);
-  size_t n = lua_rawlen(L, 1);
-  if (n == 0) return luaL_error(L, "shapes.custom: expected a non-empty list of {m, k, n}");
-  for (size_t i = 1; i <= n; i++) {
-    lua_rawgeti(L, 1, (lua_Integer)i);
-    int64_t v[3];
-    if (lua_type(L, -1) != LUA_TTABLE || lua_rawlen(L, -1) != 3)
-      return luaL_error(L, "shapes.custom: entry %d must be {m, k, n}", (int)i);
-    for (int d = 0; d < 3; d++) {
-      lua_rawgeti(L, -1, d + 1);
-      if (!get_int(L, -1, &v[d]) || v[d] < 1)
-        return luaL_error(L, "shapes.custom: entry %d: dimensions must be positive integers", (int)i);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    shape_push(L, list, v[0], v[1], v[2], opts, line);
-  }
-  return 1;
-}
-
-/* shapes.llama{ M = 1, [opts...] }: Llama-2-70B single-node linear layers with fused attn.wqkv
- * and ffn.w13: (M, 8192, 1280), (M, 1024, 8192), (M, 8192, 7168), (M, 3584, 8192). */
-static int l_shapes_llama(lua_State *L) {
-  static const int64_t kn[4][2] = {{8192, 1280}, {1024, 8192}, {8192, 7168}, {3584, 8192}};
-  int line = kg_lua_caller_line(L);
-  int opts = shape_opts(L, 1, "shapes.llama");
-  int64_t m = 1;
-  if (opts) {
-    lua_getfield(L, opts, "M");
-    if (!lua_isnil(L, -1) && (!get_int(L, -1, &m) || m < 1))
-      return luaL_error(L, "shapes.llama: M must be a positive integer");
-    lua_pop(L, 1);
-  }
-  lua_newtable(L);
-  int list = lua_gettop(L);
-  for (int i = 0; i < 4; i++) shape_push(L, list, m, kn[i][0], kn[i][1], opts, line);
-  return 1;
-}
-
-/* shapes.pow2(lo, hi [, opts]): cubes n^3 for n = lo, 2 lo, ..., hi (powers of two). */
-static int l_shapes_pow2(lua_State *L) {
-  int line = kg_lua_caller_line(L);
-  lua_Integer lo, hi;
-  shape_bounds(L, "shapes.pow2", &lo, &hi);
-  int opts = shape_opts(L, 3, "shapes.pow2");
-  lua_newtable(L);
-  int list = lua_gettop(L);
-  for (lua_Integer v = lo; v <= hi; v *= 2) shape_push(L, list, v, v, v, opts, line);
-  return 1;
-}
-
-/* shapes.pow2_extended(lo, hi [, opts]): cubes for 2^p and 2^p + 2^(p-1) within [lo, hi]. */
-static int l_shapes_pow2_extended(lua_State *L) {
-  int line = kg_lua_caller_line(L);
-  lua_Integer lo, hi;
-  shape_bounds(L, "shapes.pow2_extended", &lo, &hi);
-  int opts = shape_opts(L, 3, "shapes.pow2_extended");
-  lua_newtable(L);
-  int list = lua_gettop(L);
-  for (lua_Integer v = lo; v <= hi; v *= 2) {
-    shape_push(L, list, v, v, v, opts, line);
-    if (v >= 2 && v + v / 2 <= hi) shape_push(L, list, v + v / 2, v + v / 2, v + v / 2, opts, line);
-  }
-  return 1;
-}
-
-/* shapes.sweep(lo, hi [, opts]): every (2^a, 2^b, 2^c) with all three within [lo, hi]. */
-static int l_shapes_sweep(lua_State *L) {
-  int line = kg_lua_caller_line(L);
-  lua_Integer lo, hi;
-  shape_bounds(L, "shapes.sweep", &lo, &hi);
-  int opts = shape_opts(L, 3, "shapes.sweep");
-  lua_newtable(L);
-  int list = lua_gettop(L);
-  for (lua_Integer m = lo; m <= hi; m *= 2)
-    for (lua_Integer k = lo; k <= hi; k *= 2)
-      for (lua_Integer n = lo; n <= hi; n *= 2) shape_push(L, list, m, k, n, opts, line);
-  return 1;
-}
-
 static int l_install(lua_State *L) {
   luaL_newmetatable(L, MT_KERNEL);
   luaL_newmetatable(L, MT_PROBLEM);
@@ -437,19 +298,185 @@ static int l_install(lua_State *L) {
   lua_pushstring(L, "enum");
   lua_pushcclosure(L, l_list, 1);
   lua_setglobal(L, "enum");
-  static const luaL_Reg shapes[] = {{"custom", l_shapes_custom},   {"llama", l_shapes_llama},
-                                    {"pow2", l_shapes_pow2},       {"pow2_extended", l_shapes_pow2_extended},
-                                    {"sweep", l_shapes_sweep},     {NULL, NULL}};
-  luaL_newlib(L, shapes);
-  lua_setglobal(L, "shapes");
   return 0;
+}
+
+/* ---------- the prelude: the read-only `machine` table and the Lua files of specs/lib ---------- */
+
+/* __newindex of the machine tables and of _G's `machine`: always an error at the spec's line. */
+static int l_machine_readonly(lua_State *L) {
+  return luaL_error(L, "'machine' is read-only (it describes the machine kgen runs on; "
+                       "KGEN_MACHINE_OVERRIDE=file.json describes another)");
+}
+
+/* _G's __newindex: assigning `machine` is an error, any other new global is set as usual. */
+static int l_global_newindex(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "machine") == 0) return l_machine_readonly(L);
+  lua_rawset(L, 1);
+  return 0;
+}
+
+/* __pairs of a read-only proxy: iterate the table behind it. */
+static int l_proxy_pairs(lua_State *L) {
+  lua_getglobal(L, "next");
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__index");
+  lua_remove(L, -2);
+  lua_pushnil(L);
+  return 3;
+}
+
+/* Replace the table at the top of the stack by a read-only proxy of it. */
+static void push_readonly(lua_State *L) {
+  lua_newtable(L);           /* proxy */
+  lua_newtable(L);           /* its metatable */
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_machine_readonly);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, l_proxy_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_remove(L, -2);
+}
+
+/* Install `machine` (light userdata argument: the kg_machine) as a read-only global. */
+static int l_install_machine(lua_State *L) {
+  const kg_machine *m = lua_touserdata(L, 1);
+  lua_newtable(L);
+  lua_pushstring(L, m->id);
+  lua_setfield(L, -2, "id");
+  lua_pushinteger(L, m->cores > 0 ? m->cores : 1);
+  lua_setfield(L, -2, "cores");
+  lua_pushinteger(L, (lua_Integer)m->l1d);
+  lua_setfield(L, -2, "l1d");
+  lua_pushinteger(L, (lua_Integer)m->l2);
+  lua_setfield(L, -2, "l2");
+  lua_pushinteger(L, (lua_Integer)m->l3);
+  lua_setfield(L, -2, "l3");
+  lua_newtable(L);
+  for (int i = 0; i < m->nisa; i++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, m->isa[i]);
+  }
+  push_readonly(L);
+  lua_setfield(L, -2, "isa");
+  push_readonly(L);
+  /* _G's metatable: __index serves `machine`, __newindex refuses to replace it */
+  lua_pushglobaltable(L);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushvalue(L, -4);
+  lua_setfield(L, -2, "machine");
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_global_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+  return 0;
+}
+
+/* kg.caller_line(level): the line of the function `level` frames up (0: this C function). */
+static int l_caller_line(lua_State *L) {
+  lua_Debug ar;
+  int level = (int)luaL_checkinteger(L, 1);
+  if (lua_getstack(L, level, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0)
+    lua_pushinteger(L, ar.currentline);
+  else
+    lua_pushinteger(L, 0);
+  return 1;
+}
+
+static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The prelude library folder: lib/ beside the spec, else $KGEN_ROOT/specs/lib, else the source
+ * tree's specs/lib. */
+static void prelude_dir(const char *spec_path, char *buf, size_t cap) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", spec_path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  else snprintf(dir, sizeof dir, ".");
+  struct stat sb;
+  if (snprintf(buf, cap, "%s/lib/shapes.lua", dir) < (int)cap && stat(buf, &sb) == 0 &&
+      snprintf(buf, cap, "%s/lib", dir) < (int)cap)
+    return;
+  const char *root = getenv("KGEN_ROOT");
+  snprintf(buf, cap, "%s/specs/lib", root && root[0] ? root : KG_SOURCE_ROOT);
+}
+
+/* Run every *.lua of the prelude folder, in name order, each with the private helpers table. */
+static kg_status load_prelude(loader *ld) {
+  lua_State *L = ld->kl.L;
+  char dir[4096];
+  prelude_dir(ld->path, dir, sizeof dir);
+  DIR *dp = opendir(dir);
+  if (!dp) return kg_ctx_set(ld->ctx, KG_EIO, "%s: cannot open the spec prelude: %s", dir, strerror(errno));
+  char *names[64];
+  int n = 0;
+  for (struct dirent *e; (e = readdir(dp)) && n < 64;) {
+    size_t len = strlen(e->d_name);
+    if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.' && !(names[n++] = xstrdup(e->d_name))) {
+      n--;
+      break;
+    }
+  }
+  closedir(dp);
+  qsort(names, (size_t)n, sizeof *names, str_cmp);
+  kg_status st = KG_OK;
+  for (int i = 0; i < n && st == KG_OK; i++) {
+    char path[8192], *src = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if ((st = read_file(path, &src, &len, ld->ctx))) break;
+    int rc = kg_lua_load(&ld->kl, src, len, path);
+    free(src);
+    if (rc == LUA_OK) {
+      lua_newtable(L);
+      lua_pushcfunction(L, l_caller_line);
+      lua_setfield(L, -2, "caller_line");
+      rc = kg_lua_pcall(&ld->kl, 1, 0);
+    }
+    if (rc != LUA_OK) {
+      char msg[4096];
+      st = kg_ctx_set(ld->ctx, KG_ESPEC, "%s (spec prelude)", kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg));
+    }
+  }
+  for (int i = 0; i < n; i++) free(names[i]);
+  return st;
+}
+
+static pthread_once_t machine_once = PTHREAD_ONCE_INIT;
+static kg_machine machine_here;
+
+static void detect_machine_here(void) {
+  kg_ctx c = {0};
+  if (kg_machine_detect(&machine_here, &c) != KG_OK) {
+    memset(&machine_here, 0, sizeof machine_here);
+    snprintf(machine_here.id, sizeof machine_here.id, "unknown");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    machine_here.cores = n > 0 ? (int)n : 1;
+  }
+}
+
+kg_status kg_spec_machine(const kg_spec_load_opts *opts, kg_machine *m, kg_ctx *ctx) {
+  if (opts && opts->machine) {
+    *m = *opts->machine;
+    return KG_OK;
+  }
+  const char *ov = getenv("KGEN_MACHINE_OVERRIDE");
+  if (ov && ov[0]) return kg_machine_load(ov, m, ctx);
+  pthread_once(&machine_once, detect_machine_here);
+  *m = machine_here;
+  return KG_OK;
 }
 
 /* ---------- field checks (the kernel's def table is at index `def`) ---------- */
 
 static const char *const kernel_fields[] = {"description", "template",  "params",   "constraints",
                                             "problems",    "metrics",   "tolerance", "reference",
-                                            "baselines",   "seed",      "baseline_threads", NULL};
+                                            "baselines",   "seed",      "baseline_threads", "roles", NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 static kg_status check_keys(loader *ld, int t, const char *const *known, const char *where, int line) {
@@ -1039,6 +1066,48 @@ static kg_status read_misc(loader *ld, int def) {
   return KG_OK;
 }
 
+/* roles = { role = name }: what parameters and dimensions mean to kgen (threads, ...). */
+static kg_status read_roles(loader *ld, int def) {
+  lua_State *L = ld->kl.L;
+  kg_spec *s = ld->spec;
+  char d[128];
+  lua_getfield(L, def, "roles");
+  int t = lua_gettop(L);
+  if (lua_isnil(L, t)) {
+    lua_pop(L, 1);
+    return KG_OK;
+  }
+  if (lua_type(L, t) != LUA_TTABLE)
+    return fail(ld, ld->kline, KG_ESPEC, "roles: expected { role = \"parameter or dimension\", ... }, got %s",
+                describe(L, t, d, sizeof d));
+  size_t n = count_keys(L, t);
+  s->roles = calloc(n ? n : 1, sizeof *s->roles);
+  s->role_names = calloc(n ? n : 1, sizeof *s->role_names);
+  if (!s->roles || !s->role_names) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) != LUA_TSTRING || !is_ident(lua_tostring(L, -2)))
+      return fail(ld, ld->kline, KG_ESPEC, "roles: role names are identifiers, got %s", describe(L, -2, d, sizeof d));
+    const char *role = lua_tostring(L, -2);
+    if (lua_type(L, -1) != LUA_TSTRING || !is_ident(lua_tostring(L, -1)))
+      return fail(ld, ld->kline, KG_ESPEC, "roles.%s: expected the name of a parameter or dimension, got %s", role,
+                  describe(L, -1, d, sizeof d));
+    const char *target = lua_tostring(L, -1);
+    if (strcmp(role, "threads") == 0) {
+      int pi = kg_spec_param_index(s, target);
+      if (pi < 0 || s->params[pi].kind != KG_PARAM_INT)
+        return fail(ld, ld->kline, KG_ESPEC, "roles.threads: '%s' is not an integer parameter", target);
+    }
+    int i = s->nroles;
+    if (!(s->roles[i] = xstrdup(role)) || !(s->role_names[i] = xstrdup(target)))
+      return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
+    s->nroles = i + 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return KG_OK;
+}
+
 /* Collapse "a/b/../c" and "./" lexically (no symlink resolution): "specs/../templates/x.c"
  * becomes "templates/x.c". */
 static void normalize_path(char *p) {
@@ -1132,6 +1201,11 @@ static kg_status load(loader *ld, const char *src, size_t len) {
   lua_pushcfunction(L, l_install);
   int rc = kg_lua_pcall(&ld->kl, 0, 0);
   if (rc != LUA_OK) return fail_lua(ld, rc);
+  lua_pushcfunction(L, l_install_machine);
+  lua_pushlightuserdata(L, &ld->machine);
+  rc = kg_lua_pcall(&ld->kl, 1, 0);
+  if (rc != LUA_OK) return fail_lua(ld, rc);
+  if ((st = load_prelude(ld))) return st;
   rc = kg_lua_load(&ld->kl, src, len, ld->path);
   if (rc == LUA_OK) rc = kg_lua_pcall(&ld->kl, 0, 1);
   if (rc != LUA_OK) return fail_lua(ld, rc);
@@ -1156,19 +1230,26 @@ static kg_status load(loader *ld, const char *src, size_t len) {
   if ((st = read_problems(ld, def))) return st;
   if ((st = read_metrics(ld, def))) return st;
   if ((st = read_misc(ld, def))) return st;
+  if ((st = read_roles(ld, def))) return st;
   if ((st = get_string(ld, def, "template", NULL, &tmpl))) return st;
   st = resolve_template(ld, tmpl);
   free(tmpl);
   return st;
 }
 
-kg_status kg_spec_load(const char *path, kg_spec **out, kg_ctx *ctx) {
+kg_status kg_spec_load(const char *path, kg_spec **out, kg_ctx *ctx) { return kg_spec_load_ex(path, NULL, out, ctx); }
+
+kg_status kg_spec_load_ex(const char *path, const kg_spec_load_opts *opts, kg_spec **out, kg_ctx *ctx) {
   *out = NULL;
   char *src = NULL;
   size_t len = 0;
   kg_status st = read_file(path, &src, &len, ctx);
   if (st) return st;
   loader ld = {.path = path, .ctx = ctx, .nlines = 1};
+  if ((st = kg_spec_machine(opts, &ld.machine, ctx))) {
+    free(src);
+    return st;
+  }
   for (size_t i = 0; i + 1 < len; i++) ld.nlines += src[i] == '\n';
   ld.spec = calloc(1, sizeof *ld.spec);
   if (!ld.spec) {
@@ -1220,6 +1301,12 @@ void kg_spec_free(kg_spec *spec) {
   for (int i = 0; i < spec->nbaselines; i++) free(spec->baselines[i]);
   free(spec->baselines);
   free(spec->baseline_threads);
+  for (int i = 0; i < spec->nroles; i++) {
+    free(spec->roles[i]);
+    free(spec->role_names[i]);
+  }
+  free(spec->roles);
+  free(spec->role_names);
   free(spec->points);
   free(spec->path);
   free(spec->name);
@@ -1235,6 +1322,17 @@ int kg_spec_param_index(const kg_spec *spec, const char *name) {
   for (int i = 0; i < spec->nparams; i++)
     if (strcmp(spec->params[i].name, name) == 0) return i;
   return -1;
+}
+
+const char *kg_spec_role(const kg_spec *spec, const char *role) {
+  for (int i = 0; i < spec->nroles; i++)
+    if (strcmp(spec->roles[i], role) == 0) return spec->role_names[i];
+  return NULL;
+}
+
+int kg_spec_role_param(const kg_spec *spec, const char *role) {
+  const char *name = kg_spec_role(spec, role);
+  return name ? kg_spec_param_index(spec, name) : -1;
 }
 
 int kg_spec_problem_index(const kg_spec *spec, const char *name) {

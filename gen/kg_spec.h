@@ -31,7 +31,18 @@
  *     baseline_threads = { memcpy = 1 },      -- optional: threads each baseline runs (reports
  *                                             -- compare the winner with the same thread count)
  *     seed = 42,                              -- optional, default 42
+ *     roles = { threads = "threads" },        -- optional: what parameters/dimensions mean to
+ *                                             -- kgen (role -> name); `threads` must name an
+ *                                             -- integer parameter (reports, calibrate use it)
  *   }
+ *
+ * Before the spec runs, the prelude sets up the sandbox: the constructors above, a read-only
+ * global `machine` = { id, cores (usable CPUs), isa = { avx2 = true, avx512f = true, ... }
+ * (absent flags nil), l1d, l2, l3 (bytes, 0 when unknown) } describing the machine (or the one
+ * in kg_spec_load_opts / $KGEN_MACHINE_OVERRIDE), and every specs/lib/\*.lua in name order
+ * (lib/ beside the spec, else $KGEN_ROOT/specs/lib, else the source tree's): shapes.custom,
+ * shapes.llama, shapes.pow2, ... (lib/shapes.lua) and thread_counts() = {1, 2, 4, ..., cores}
+ * (lib/machine.lua).  Assigning to `machine` or its fields raises an error.
  *
  * The loader checks every field (unknown or misspelled names, types, empty lists, a constraint
  * that rejects the whole space, a missing template), evaluates the constraints over the whole
@@ -44,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kg_machine.h"
 #include "kg_status.h"
 
 /** The most points a spec's cartesian product may have before constraints. */
@@ -97,7 +109,17 @@ typedef struct kg_spec {
   double rtol, atol;
   uint64_t seed;
   uint64_t hash;       /**< xxh64 of the spec file's bytes */
+  int nroles;
+  char **roles;        /**< [nroles] role names ("threads"), from the spec's `roles` field */
+  char **role_names;   /**< [nroles] the parameter or dimension each role names ("threads") */
 } kg_spec;
+
+/** Options of kg_spec_load_ex. */
+typedef struct kg_spec_load_opts {
+  /** The machine the spec's `machine` table describes; NULL: $KGEN_MACHINE_OVERRIDE (a JSON
+   *  file, see kg_machine_load) when set, else this machine (detected once per process). */
+  const kg_machine *machine;
+} kg_spec_load_opts;
 
 /**
  * Load and validate the spec at `path`.  On success *out owns a new spec (free with
@@ -106,6 +128,20 @@ typedef struct kg_spec {
  * "path:line: message".
  */
 kg_status kg_spec_load(const char *path, kg_spec **out, kg_ctx *ctx);
+
+/** kg_spec_load with options (NULL: the defaults).  Errors as kg_spec_load, plus those of
+ *  kg_machine_load for a bad $KGEN_MACHINE_OVERRIDE. */
+kg_status kg_spec_load_ex(const char *path, const kg_spec_load_opts *opts, kg_spec **out, kg_ctx *ctx);
+
+/** The machine a load with `opts` shows the spec (see kg_spec_load_opts).  Errors: those of
+ *  kg_machine_load. */
+kg_status kg_spec_machine(const kg_spec_load_opts *opts, kg_machine *m, kg_ctx *ctx);
+
+/** The parameter or dimension name the spec gives role `role` (its `roles` field), or NULL. */
+const char *kg_spec_role(const kg_spec *spec, const char *role);
+
+/** Index of the parameter that plays `role`, or -1 (no such role, or it names a dimension). */
+int kg_spec_role_param(const kg_spec *spec, const char *role);
 
 /** Free a spec; NULL is a no-op. */
 void kg_spec_free(kg_spec *spec);

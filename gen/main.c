@@ -210,6 +210,13 @@ static int cmd_show(int argc, char **argv) {
   printf("kernel      %s\n", s->name);
   if (s->description[0]) printf("            %s\n", s->description);
   printf("spec        %s (xxh64 %016" PRIx64 ")\n", s->path, s->hash);
+  kg_machine m;
+  kg_ctx mctx = {0};
+  if (kg_spec_machine(NULL, &m, &mctx) == KG_OK) { /* what the spec's `machine` table showed it */
+    printf("machine     %s: %d cores, isa", m.id, m.cores);
+    for (int i = 0; i < m.nisa; i++) printf(" %s", m.isa[i]);
+    printf("%s\n", getenv("KGEN_MACHINE_OVERRIDE") && getenv("KGEN_MACHINE_OVERRIDE")[0] ? " (KGEN_MACHINE_OVERRIDE)" : "");
+  }
   printf("template    %s\n", s->template_path);
   printf("reference   %s\n", s->reference[0] ? s->reference : "-");
   printf("baselines  ");

@@ -263,3 +263,75 @@ fail:
   json_decref(caches);
   return NULL;
 }
+
+/* Copy string key `key` of j into dst (cap bytes) when present. */
+static kg_status kg_machine_str(const json_t *j, const char *key, char *dst, size_t cap, kg_ctx *ctx) {
+  const json_t *v = json_object_get(j, key);
+  if (!v) return KG_OK;
+  if (!json_is_string(v)) return kg_ctx_set(ctx, KG_EINVAL, "machine: '%s' must be a string", key);
+  snprintf(dst, cap, "%s", json_string_value(v));
+  return KG_OK;
+}
+
+/* Integer key `key` of obj into *dst when present. */
+static kg_status kg_machine_int(const json_t *obj, const char *key, int64_t *dst, kg_ctx *ctx) {
+  const json_t *v = json_object_get(obj, key);
+  if (!v) return KG_OK;
+  if (!json_is_integer(v) || json_integer_value(v) < 0)
+    return kg_ctx_set(ctx, KG_EINVAL, "machine: '%s' must be a non-negative integer", key);
+  *dst = (int64_t)json_integer_value(v);
+  return KG_OK;
+}
+
+kg_status kg_machine_from_json(const json_t *j, kg_machine *m, kg_ctx *ctx) {
+  if (!json_is_object(j)) return kg_ctx_set(ctx, KG_EINVAL, "machine: expected a JSON object");
+  kg_status st;
+  if ((st = kg_machine_str(j, "id", m->id, sizeof m->id, ctx)) ||
+      (st = kg_machine_str(j, "cpu", m->cpu, sizeof m->cpu, ctx)) ||
+      (st = kg_machine_str(j, "vendor", m->vendor, sizeof m->vendor, ctx)) ||
+      (st = kg_machine_str(j, "microarch", m->microarch, sizeof m->microarch, ctx)))
+    return st;
+  int64_t cores = m->cores, threads = m->threads, l1d = (int64_t)m->l1d, l2 = (int64_t)m->l2, l3 = (int64_t)m->l3;
+  if ((st = kg_machine_int(j, "cores", &cores, ctx)) || (st = kg_machine_int(j, "threads", &threads, ctx)))
+    return st;
+  const json_t *caches = json_object_get(j, "caches");
+  if (caches && !json_is_object(caches)) return kg_ctx_set(ctx, KG_EINVAL, "machine: 'caches' must be an object");
+  if (caches && ((st = kg_machine_int(caches, "l1d", &l1d, ctx)) || (st = kg_machine_int(caches, "l2", &l2, ctx)) ||
+                 (st = kg_machine_int(caches, "l3", &l3, ctx))))
+    return st;
+  m->cores = (int)cores;
+  m->threads = (int)threads;
+  m->l1d = (uint64_t)l1d;
+  m->l2 = (uint64_t)l2;
+  m->l3 = (uint64_t)l3;
+  const json_t *isa = json_object_get(j, "isa");
+  if (isa) {
+    if (!json_is_array(isa) || json_array_size(isa) > KG_MAX_ISA)
+      return kg_ctx_set(ctx, KG_EINVAL, "machine: 'isa' must be an array of at most %d flag strings", KG_MAX_ISA);
+    m->nisa = 0;
+    size_t i;
+    const json_t *f;
+    json_array_foreach(isa, i, f) {
+      if (!json_is_string(f)) return kg_ctx_set(ctx, KG_EINVAL, "machine: 'isa' entry %zu must be a string", i);
+      snprintf(m->isa[m->nisa++], sizeof m->isa[0], "%s", json_string_value(f));
+    }
+  }
+  return KG_OK;
+}
+
+kg_status kg_machine_load(const char *path, kg_machine *m, kg_ctx *ctx) {
+  memset(m, 0, sizeof *m);
+  snprintf(m->id, sizeof m->id, "override");
+  json_error_t err;
+  json_t *j = json_load_file(path, 0, &err);
+  if (!j) return kg_ctx_set(ctx, KG_EIO, "%s:%d: %s", path, err.line, err.text);
+  const json_t *inner = json_object_get(j, "machine");
+  kg_status st = kg_machine_from_json(json_is_object(inner) ? inner : j, m, ctx);
+  if (st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", kg_ctx_message(ctx));
+    kg_ctx_set(ctx, st, "%s: %s", path, msg);
+  }
+  json_decref(j);
+  return st;
+}

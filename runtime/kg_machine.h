@@ -47,4 +47,21 @@ int kg_machine_has(const kg_machine *m, const char *flag);
  */
 json_t *kg_machine_to_json(const kg_machine *m);
 
+/**
+ * The inverse of kg_machine_to_json, for tests and for describing another machine
+ * (KGEN_MACHINE_OVERRIDE): fills *m from object j.  Keys absent from j keep the values *m has
+ * (start from a detected or zeroed machine); "isa" (an array of flag strings) replaces the whole
+ * ISA list.  Errors: KG_EINVAL (j not an object, a key of the wrong type, more than KG_MAX_ISA
+ * flags), with the key named in ctx.
+ */
+kg_status kg_machine_from_json(const json_t *j, kg_machine *m, kg_ctx *ctx);
+
+/**
+ * Load a machine description: the JSON file at `path` (an object as kg_machine_to_json writes,
+ * or one with such an object under "machine", as tuned/machines/<id>.json has), applied over
+ * a zeroed machine with id "override".  Errors: KG_EIO (unreadable or invalid JSON), KG_EINVAL
+ * (see kg_machine_from_json); messages name the file.
+ */
+kg_status kg_machine_load(const char *path, kg_machine *m, kg_ctx *ctx);
+
 #endif
