@@ -1,7 +1,8 @@
 /*
- * kg_file.h - atomic file output shared by everything kgen writes (tuned/ reports, machine
- * profiles, bench reports): stage to PATH.tmp.<pid>, fsync, rename.  A reader never sees half a
- * file and a failed run leaves the old file in place.
+ * kg_file.h - files (gen/util/): reading a whole file, mkdir -p, and atomic output shared by
+ * everything kgen writes (tuned/ reports, machine profiles, bench reports, the JIT's prelude
+ * header): stage to PATH.tmp.<pid>, fsync, rename.  A reader never sees half a file and a failed
+ * run leaves the old file in place.
  */
 #ifndef KG_FILE_H
 #define KG_FILE_H
@@ -11,6 +12,15 @@
 #include <jansson.h>
 
 #include "kg_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Read the whole file at path into *buf (malloc'd, NUL-terminated; the caller frees it) and
+ *  its length (without the NUL) into *len.  Errors: KG_EIO (the message names the path and the
+ *  reason), KG_ENOMEM. */
+kg_status kg_file_read(const char *path, char **buf, size_t *len, kg_ctx *ctx);
 
 /** mkdir -p path.  Errors: KG_EIO (the message names the directory). */
 kg_status kg_file_mkdirs(const char *path, kg_ctx *ctx);
@@ -31,5 +41,9 @@ kg_status kg_file_write_atomic(const char *path, const char *data, size_t len, k
 /** Dump root (indented, keys in insertion order, newline-terminated) atomically to path.
  *  Errors: KG_ENOMEM, KG_EIO. */
 kg_status kg_file_write_json(const char *path, const json_t *root, kg_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

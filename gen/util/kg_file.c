@@ -1,4 +1,4 @@
-/* kg_file.c - atomic file output (see kg_file.h). */
+/* kg_file.c - reading whole files, mkdir -p, atomic file output (see kg_file.h). */
 #include "kg_file.h"
 
 #include <errno.h>
@@ -85,4 +85,34 @@ kg_status kg_file_write_json(const char *path, const json_t *root, kg_ctx *ctx) 
   kg_status st = kg_file_write_atomic(path, buf, n + 1, ctx);
   free(buf);
   return st;
+}
+
+kg_status kg_file_read(const char *path, char **buf, size_t *len, kg_ctx *ctx) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno));
+  size_t cap = 4096, n = 0;
+  char *b = malloc(cap);
+  while (b) {
+    n += fread(b + n, 1, cap - n - 1, f);
+    if (n < cap - 1) break;
+    char *nb = realloc(b, cap * 2);
+    if (!nb) {
+      free(b);
+      b = NULL;
+      break;
+    }
+    b = nb;
+    cap *= 2;
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (!b) return kg_ctx_set(ctx, KG_ENOMEM, "%s: out of memory", path);
+  if (err) {
+    free(b);
+    return kg_ctx_set(ctx, KG_EIO, "%s: read error", path);
+  }
+  b[n] = '\0';
+  *buf = b;
+  *len = n;
+  return KG_OK;
 }

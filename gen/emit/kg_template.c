@@ -1,6 +1,8 @@
 /* kg_template.c - expand a C template: Lua slots, inlined quoted includes, banner, defines. */
 #include "kg_template.h"
 
+#include "kg_file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -80,26 +82,6 @@ typedef struct expander {
   const char *indent;
   size_t indent_len;
 } expander;
-
-static kg_status read_all(const char *path, char **buf, size_t *len, kg_ctx *ctx) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno));
-  sbuf b = {0};
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sb_add(&b, chunk, n);
-  int err = ferror(f);
-  fclose(f);
-  if (b.oom || err) {
-    free(b.p);
-    return err ? kg_ctx_set(ctx, KG_EIO, "%s: read error", path) : kg_ctx_set(ctx, KG_ENOMEM, "%s: out of memory", path);
-  }
-  if (!b.p) sb_add(&b, "", 0);
-  if (b.oom) return kg_ctx_set(ctx, KG_ENOMEM, "%s: out of memory", path);
-  *buf = b.p;
-  *len = b.n;
-  return KG_OK;
-}
 
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
@@ -333,7 +315,7 @@ static kg_status walk(expander *ex, const char *path, int depth) {
     return kg_ctx_set(ex->ctx, KG_ETEMPLATE, "%s: more than %d included files", path, KG_TEMPLATE_MAX_FILES);
   char *src = NULL;
   size_t len = 0;
-  kg_status st = read_all(path, &src, &len, ex->ctx);
+  kg_status st = kg_file_read(path, &src, &len, ex->ctx);
   if (st) return st;
   if (!(ex->seen[ex->nseen] = strdup(path))) {
     free(src);

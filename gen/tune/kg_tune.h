@@ -126,31 +126,4 @@ bool kg_tune_report_any_winner(const kg_tune_report *r);
 
 void kg_tune_report_free(kg_tune_report *r);
 
-/**
- * Write the report under out_dir atomically: out_dir/<kernel>/<machine-id>.json (the autotune
- * JSON of DESIGN.md) and out_dir/<kernel>/<machine-id>/<problem>.c (each winner's source).
- * Problems without a winner get no .c.  Errors: KG_EIO (the message names the path).
- */
-kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx);
-
-/** One CSV row per measured variant and baseline: problem, variant, every parameter, status,
- *  reason, p50/p90/p99/ci in ns, samples, GB/s, GFLOP/s.  Errors: KG_EIO. */
-kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx);
-
-/** Print the summary table (one row per problem; warm/cold named in the header; efficiency
- *  against r->profile; the counter events per run, "unavailable" with why) to f. */
-void kg_tune_print_summary(const kg_tune_report *r, FILE *f);
-
-/** The report JSON (as written by kg_tune_write, with "command" saying tune or bench) to path,
- *  atomically.  Errors: KG_EIO, KG_ENOMEM. */
-kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx);
-
-/** A readable Markdown report: environment, a table per problem (winner and baselines with full
- *  statistics, noise, events, efficiency), and findings (speedup vs the fastest baseline, noisy
- *  measurements, unavailable counters).  Errors: KG_EIO. */
-kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx);
-
-/** Threads a point runs with: its "threads" parameter when the spec has one, else 0 (unknown). */
-int kg_tune_point_threads(const kg_spec *spec, long point);
-
 #endif
