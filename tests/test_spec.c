@@ -272,7 +272,8 @@ static void test_shapes(void **state) {
   int b = kg_spec_problem_index(s, "s_m2_k1_n2");
   assert_int_equal(dim_of(&s->problems[b], "beta"), 1);
   kg_spec_free(s);
-  expect_error("shapes_bad", KG_ESPEC, "shapes.pow2", "powers of two", NULL);
+  expect_error("shapes_bad", KG_ESPEC, "shapes_bad.lua:4: shapes.pow2", "powers of two", NULL);
+  expect_error("shapes_dup", KG_ESPEC, "shapes_dup.lua:6: problem 'm64_k64_n64' is defined twice", NULL);
 }
 
 /* Integer values of parameter `name` as "1 2 4". */

@@ -3,34 +3,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "kg_calibrate.h"
 #include "kg_calibrate_internal.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
-#include <spawn.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cblas.h>
-
-#include "kg_machine.h"
-#include "kg_measure.h"
-#include "kg_spec.h"
-#include "kg_stats.h"
 #include "kg_template.h"
-#include "kg_timer.h"
 #include "kg_worker.h"
 
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
-
-extern char **environ;
 /* ---- bandwidth ------------------------------------------------------------------------------ */
 
 #define KG_STREAM_MAX_OPS 8

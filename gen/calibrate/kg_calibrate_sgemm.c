@@ -3,32 +3,16 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "kg_calibrate.h"
 #include "kg_calibrate_internal.h"
 
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
-#include <spawn.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
-#include "kg_machine.h"
-#include "kg_measure.h"
-#include "kg_spec.h"
-#include "kg_stats.h"
-#include "kg_template.h"
 #include "kg_timer.h"
+#include "kg_proc.h"
 #include "kg_worker.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
 
 extern char **environ;
 /* ---- sgemm ---------------------------------------------------------------------------------- */
@@ -36,23 +20,22 @@ extern char **environ;
 /* Run `exe __sgemm ...` with OPENBLAS_CORETYPE = coretype (NULL: unset) and parse its JSON. */
 static json_t *kg_sgemm_child(const char *exe, const char *coretype, const char *sizes, const char *threads,
                               double min_time, char *err, size_t errcap) {
-  int fds[2];
-  if (pipe(fds) != 0) {
-    snprintf(err, errcap, "pipe: %s", strerror(errno));
-    return NULL;
-  }
   /* The environment without the variables OpenBLAS sizes its thread pool by (the child sets the
    * threads itself), and with the core type when one is forced.  Unforced, the child keeps the
    * caller's OPENBLAS_CORETYPE: the default dispatch is what the user's programs get. */
   size_t ne = 0;
   while (environ[ne]) ne++;
   char **env = calloc(ne + 2, sizeof *env), core[64];
+  if (!env) {
+    snprintf(err, errcap, "out of memory");
+    return NULL;
+  }
   size_t k = 0;
-  for (size_t i = 0; env && i < ne; i++)
+  for (size_t i = 0; i < ne; i++)
     if ((!coretype || strncmp(environ[i], "OPENBLAS_CORETYPE=", 18)) &&
         strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) && strncmp(environ[i], "OMP_NUM_THREADS=", 16))
       env[k++] = environ[i];
-  if (env && coretype) {
+  if (coretype) {
     snprintf(core, sizeof core, "OPENBLAS_CORETYPE=%s", coretype);
     env[k++] = core;
   }
@@ -60,36 +43,15 @@ static json_t *kg_sgemm_child(const char *exe, const char *coretype, const char 
   snprintf(mt, sizeof mt, "%g", min_time);
   char *argv[] = {(char *)exe, "__sgemm", "--sizes", (char *)sizes, "--threads", (char *)threads,
                   "--min-time", mt, NULL};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  pid_t pid;
-  fflush(NULL);
-  int rc = env ? posix_spawn(&pid, exe, &fa, NULL, argv, env) : ENOMEM;
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
+  char *buf = NULL;
+  int wst = kg_proc_capture(argv, env, false, &buf);
   free(env);
-  if (rc != 0) {
-    close(fds[0]);
-    snprintf(err, errcap, "spawn %s: %s", exe, strerror(rc));
+  if (wst < 0) {
+    snprintf(err, errcap, "spawn %s: %s", exe, strerror(errno));
     return NULL;
-  }
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
-  for (ssize_t n; buf && (n = read(fds[0], buf + len, cap - len - 1)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    len += (size_t)n;
-    if (len + 1 == cap) break;
-  }
-  close(fds[0]);
-  int wst = 0;
-  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
   }
   json_t *out = NULL;
   if (buf) {
-    buf[len] = '\0';
     json_error_t je;
     out = json_loads(buf, 0, &je);
   }

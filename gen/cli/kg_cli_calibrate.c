@@ -1,29 +1,9 @@
 /* kg_cli_calibrate.c - `kgen calibrate`: the machine profile (peak FLOP/s, bandwidth, BLAS). */
-#include <dirent.h>
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "kg_bench.h"
 #include "kg_calibrate.h"
 #include "kg_cli.h"
-#include "kg_compile.h"
 #include "kg_file.h"
-#include "kg_profile.h"
-#include "kg_report.h"
-#include "kg_spec.h"
-#include "kg_template.h"
-#include "kg_timer.h"
-#include "kg_tune.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
 
 int kg_cli_calibrate(int argc, char **argv) {
   static const struct option longs[] = {{"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},

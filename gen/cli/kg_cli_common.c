@@ -1,29 +1,10 @@
 /* kg_cli_common.c - what the commands share: error and usage reporting, option parsing, the
  * options tune and bench share, spec and profile loading (kg_cli.h). */
-#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "kg_bench.h"
-#include "kg_calibrate.h"
 #include "kg_cli.h"
-#include "kg_compile.h"
-#include "kg_file.h"
-#include "kg_profile.h"
-#include "kg_spec.h"
-#include "kg_template.h"
-#include "kg_timer.h"
-#include "kg_tune.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
 
 int kg_fail(const kg_ctx *ctx, kg_status st) {
   fprintf(stderr, "kgen: %s\n", kg_ctx_message(ctx));
@@ -164,7 +145,6 @@ int kg_measure_option(int c, kg_tune_opts *o, const char **profile) {
   default: return -1;
   }
 }
-
 
 /* $KGEN_ROOT/rel when KGEN_ROOT is set, else rel when it exists here, else the source tree's. */
 void kg_root_path(const char *rel, char *buf, size_t cap) {

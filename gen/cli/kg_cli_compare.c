@@ -1,29 +1,8 @@
 /* kg_cli_compare.c - `kgen compare BASE.json NEW.json`: regressions of NEW against BASE. */
-#include <dirent.h>
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kg_bench.h"
-#include "kg_calibrate.h"
 #include "kg_cli.h"
-#include "kg_compile.h"
-#include "kg_file.h"
-#include "kg_profile.h"
-#include "kg_report.h"
-#include "kg_spec.h"
-#include "kg_template.h"
-#include "kg_timer.h"
-#include "kg_tune.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
 
 /* ---- compare ------------------------------------------------------------------------------- */
 

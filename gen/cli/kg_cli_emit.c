@@ -1,30 +1,10 @@
 /* kg_cli_emit.c - `kgen emit SPEC --set ...`: one variant's C source; kg_emit_variant, which
  * `kgen compile` shares. */
-#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "kg_bench.h"
-#include "kg_calibrate.h"
 #include "kg_cli.h"
-#include "kg_compile.h"
-#include "kg_file.h"
-#include "kg_profile.h"
-#include "kg_report.h"
-#include "kg_spec.h"
 #include "kg_template.h"
-#include "kg_timer.h"
-#include "kg_tune.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
 
 /* Load SPEC, parse --set, emit the source.  On success returns 0 with *src, *spec set. */
 int kg_emit_variant(const char *path, const char *set, kg_spec **spec, int32_t **point, char **src,

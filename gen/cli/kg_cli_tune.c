@@ -1,29 +1,9 @@
 /* kg_cli_tune.c - `kgen tune SPEC`: search, verify, measure, write tuned/. */
-#include <dirent.h>
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "kg_bench.h"
-#include "kg_calibrate.h"
 #include "kg_cli.h"
-#include "kg_compile.h"
 #include "kg_file.h"
-#include "kg_profile.h"
 #include "kg_report.h"
-#include "kg_spec.h"
-#include "kg_template.h"
-#include "kg_timer.h"
-#include "kg_tune.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
 
 int kg_cli_tune(int argc, char **argv) {
   static const struct option longs[] = {
@@ -81,16 +61,10 @@ int kg_cli_tune(int argc, char **argv) {
   if (!db) {
     snprintf(dbpath, sizeof dbpath, "%.4200s/%.80s.db", dir, mach.id);
     db = dbpath;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "%s", dir);
-    for (char *p = cmd + 1;; p++) /* mkdir -p the database's directory */
-      if (*p == '/' || !*p) {
-        char t = *p;
-        *p = 0;
-        mkdir(cmd, 0777);
-        *p = t;
-        if (!t) break;
-      }
+    if ((st = kg_file_mkdirs(dir, &ctx))) { /* the database's directory */
+      rc = kg_fail(&ctx, st);
+      goto done;
+    }
   }
   o.db_path = db;
   static kg_profile prof;

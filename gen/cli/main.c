@@ -5,7 +5,6 @@
  * Progress goes to stderr, results to stdout and files.  Only gen/cli/ turns a kg_status into
  * an exit code.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "kg_calibrate.h"

@@ -8,20 +8,15 @@
 #define _GNU_SOURCE
 #include "kg_compile.h"
 
+#include "kg_file.h"
+#include "kg_proc.h"
+
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kg_jit.h"
-
-extern char **environ;
 
 #ifndef KG_OMP_LIB
 #define KG_OMP_LIB "/usr/lib/llvm-16/lib/libomp.so"
@@ -57,33 +52,13 @@ kg_status kg_backend_parse(const char *name, kg_backend *out, kg_ctx *ctx) {
 
 const char *kg_backend_name(kg_backend b) { return b == KG_BACKEND_CC ? "cc" : "jit"; }
 
-/* mkdir -p; 0 or -1 with errno. */
-static int mkdir_p(const char *path) {
-  char buf[4096];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof buf) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  memcpy(buf, path, n + 1);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
-  return 0;
-}
-
 /* The cache directory per kg_compile_opts.cache_dir's rules; malloc'd, created. */
 static kg_status cache_dir_new(const char *want, char **out, kg_ctx *ctx) {
   char buf[4096];
   const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
   if (want) {
-    if (mkdir_p(want) != 0)
-      return kg_ctx_set(ctx, KG_EIO, "%s: cannot create cache directory: %s", want,
-                        strerror(errno));
+    kg_status st = kg_file_mkdirs_mode(want, 0700, ctx);
+    if (st) return st;
     *out = strdup(want);
     return *out ? KG_OK : kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   }
@@ -92,87 +67,21 @@ static kg_status cache_dir_new(const char *want, char **out, kg_ctx *ctx) {
     snprintf(buf, sizeof buf, "%s/kgen", xdg);
   else if (home && *home)
     snprintf(buf, sizeof buf, "%s/.cache/kgen", home);
-  if (!buf[0] || mkdir_p(buf) != 0) {
+  kg_ctx ignored = {0};
+  if (!buf[0] || kg_file_mkdirs_mode(buf, 0700, &ignored) != KG_OK) { /* fall back to /tmp */
     snprintf(buf, sizeof buf, "/tmp/kgen-%u", (unsigned)getuid());
-    if (mkdir_p(buf) != 0)
-      return kg_ctx_set(ctx, KG_EIO, "%s: cannot create cache directory: %s", buf,
-                        strerror(errno));
+    kg_status st = kg_file_mkdirs_mode(buf, 0700, ctx);
+    if (st) return st;
   }
   *out = strdup(buf);
   return *out ? KG_OK : kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
-}
-
-/* Space-separated flags -> NULL-terminated malloc'd vector (one block). */
-static char **split_flags(const char *s) {
-  size_t len = s ? strlen(s) : 0, words = 0;
-  for (size_t i = 0; i < len; i++)
-    if (s[i] != ' ' && (i == 0 || s[i - 1] == ' ')) words++;
-  char **v = malloc((words + 1) * sizeof *v + len + 1);
-  if (!v) return NULL;
-  char *buf = (char *)(v + words + 1);
-  if (len) memcpy(buf, s, len);
-  buf[len] = '\0';
-  size_t k = 0;
-  for (char *p = strtok(buf, " "); p; p = strtok(NULL, " ")) v[k++] = p;
-  v[k] = NULL;
-  return v;
-}
-
-/*
- * Run argv (no shell) with stdout+stderr captured into *output (malloc'd, NUL-terminated).
- * Returns the exit status (0 success), or -1 when it could not be run (errno set).
- */
-static int run_capture(char *const argv[], char **output) {
-  int fd[2];
-  *output = NULL;
-  if (pipe2(fd, O_CLOEXEC) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
-  pid_t pid;
-  int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fd[1]);
-  if (err != 0) {
-    close(fd[0]);
-    errno = err;
-    return -1;
-  }
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (buf && cap - n < 2048) {
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        buf = NULL;
-      } else {
-        buf = nb;
-        cap *= 2;
-      }
-    }
-    char scratch[2048];
-    ssize_t r = read(fd[0], buf ? buf + n : scratch, buf ? cap - n - 1 : sizeof scratch);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    if (buf) n += (size_t)r;
-  }
-  close(fd[0]);
-  if (buf) buf[n] = '\0';
-  *output = buf;
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 /* "gcc 12.2.0" / "clang 16.0.6" from `cc --version`; NULL when cc cannot run. */
 static char *cc_version(const char *cc) {
   char *argv[] = {(char *)cc, "--version", NULL};
   char *out = NULL;
-  int rc = run_capture(argv, &out);
+  int rc = kg_proc_capture(argv, NULL, true, &out);
   if (rc != 0 || !out) {
     free(out);
     return NULL;
@@ -219,7 +128,7 @@ kg_status kg_compiler_new(const kg_compile_opts *opts, kg_compiler **out, kg_ctx
     const char *cc = opts->cc ? opts->cc : getenv("CC");
     if (!cc || !*cc) cc = "cc";
     c->cc = strdup(cc);
-    c->extra = split_flags(opts->extra_flags);
+    c->extra = kg_proc_split_args(opts->extra_flags);
     char *ver = cc_version(cc);
     if (!ver) {
       st = kg_ctx_set(ctx, KG_EUNSUPPORTED, "cc backend: '%s --version' failed", cc);
@@ -332,7 +241,7 @@ static kg_status cc_compile(kg_compiler *c, const char *src, kg_module *m, char 
     for (size_t i = 0; i < nextra; i++) argv[n++] = c->extra[i];
     for (size_t i = 0; i < sizeof post / sizeof *post; i++) argv[n++] = (char *)post[i];
     argv[n] = NULL;
-    int rc = run_capture(argv, &out);
+    int rc = kg_proc_capture(argv, NULL, true, &out);
     free(argv);
     if (rc < 0) {
       st = kg_ctx_set(ctx, KG_EUNSUPPORTED, "%s: cannot run: %s", c->cc, strerror(errno));

@@ -55,6 +55,9 @@
 
 #include "kg_jit.h"
 
+#include "kg_file.h"
+#include "kg_proc.h"
+
 #ifndef KG_CLANG_PATH
 #define KG_CLANG_PATH "/usr/lib/llvm-16/bin/clang"
 #endif
@@ -122,22 +125,6 @@ static char *dup_cstr(const std::string &s) {
   char *p = static_cast<char *>(malloc(s.size() + 1));
   if (p) memcpy(p, s.c_str(), s.size() + 1);
   return p;
-}
-
-static std::vector<std::string> split_flags(const char *s) {
-  std::vector<std::string> v;
-  if (!s) return v;
-  std::string cur;
-  for (const char *p = s;; p++) {
-    if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\0') {
-      if (!cur.empty()) v.push_back(cur);
-      cur.clear();
-      if (!*p) break;
-    } else {
-      cur += *p;
-    }
-  }
-  return v;
 }
 
 static void init_llvm_once() {
@@ -266,18 +253,6 @@ static bool file_has(const std::string &path, const std::string &text) {
   return mb && (*mb)->getBuffer() == text;
 }
 
-/* Write via a temp file + rename so a concurrent process never sees half a file. */
-static bool write_atomic(const std::string &path, const std::string &text) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  FILE *f = fopen(tmp.c_str(), "wb");
-  if (!f) return false;
-  bool good = fwrite(text.data(), 1, text.size(), f) == text.size();
-  good = (fclose(f) == 0) && good;
-  if (good) good = rename(tmp.c_str(), path.c_str()) == 0;
-  if (!good) unlink(tmp.c_str());
-  return good;
-}
-
 /* A PCH is usable when a trivial variant compiles against it (stale headers, other flags or a
    corrupt file all make that fail with a diagnostic, never a crash). */
 static bool pch_usable(const kg_jit *j, const std::string &pch) {
@@ -300,8 +275,10 @@ static kg_status setup_prelude(kg_jit *j, const char *cache_dir, kg_ctx *ctx) {
   std::string base = std::string(cache_dir) + "/prelude-" + hex;
   std::string header = base + ".h", pch = base + ".pch";
   /* Rewriting an identical header would change its mtime and invalidate the PCH. */
-  if (!file_has(header, kPrelude) && !write_atomic(header, kPrelude))
-    return kg_ctx_set(ctx, KG_EIO, "%s: cannot write the prelude header", header.c_str());
+  if (!file_has(header, kPrelude)) {
+    kg_status st = kg_file_write_atomic(header.c_str(), kPrelude, sizeof kPrelude - 1, ctx);
+    if (st) return st;
+  }
   if (pch_usable(j, pch)) {
     j->pch = pch;
     return KG_OK;
@@ -363,7 +340,10 @@ extern "C" kg_status kg_jit_new(const char *cache_dir, bool prelude, const char 
   }
 
   j->driver_flags = {"-O3", "-fopenmp", "-std=gnu17", "-march=x86-64"};
-  for (auto &f : split_flags(extra_flags)) j->driver_flags.push_back(f);
+  if (char **extra = kg_proc_split_args(extra_flags)) {
+    for (char **f = extra; *f; f++) j->driver_flags.push_back(*f);
+    free(extra);
+  }
   std::vector<std::string> args = {KG_CLANG_PATH};
   args.insert(args.end(), j->driver_flags.begin(), j->driver_flags.end());
   args.insert(args.end(), {"-c", kInputPath});

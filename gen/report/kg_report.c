@@ -5,23 +5,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #include "kg_file.h"
-#include "kg_profile.h"
 #include "kg_template.h"
 #include "kg_report.h"
 #include "kg_report_internal.h"
-#include "kg_tune.h"
 
 #ifndef KG_VERSION
 #define KG_VERSION "0"
@@ -51,7 +42,6 @@ double kg_report_gbps(const kg_spec_problem *sp, double p50_ns) {
 double kg_report_gflops(const kg_spec_problem *sp, double p50_ns) {
   return sp->flops > 0 && p50_ns > 0 ? sp->flops / p50_ns : NAN;
 }
-
 
 int kg_tune_point_threads(const kg_spec *spec, long point) {
   int t = kg_spec_role_param(spec, "threads");
@@ -132,7 +122,6 @@ static json_t *kg_derived_json(const kg_tune_report *r, const kg_measurement *m)
   return o;
 }
 
-
 /* Threads of a point or baseline (0: not known). */
 int kg_report_threads_of(const kg_tune_report *r, long point) {
   if (point >= 0) return kg_tune_point_threads(r->spec, point);
@@ -193,7 +182,6 @@ static void kg_rounds_json(json_t *o, const kg_result *x) {
   json_object_set_new(o, "rounds", json_integer(x->rounds));
   json_object_set_new(o, "round_spread", json_real(x->round_spread));
 }
-
 
 /* The fastest measured baseline of a problem, or -1: any of them (threads = KG_ANY_THREADS), or
  * those the spec's baseline_threads says run `threads` threads (none when threads is 0, unknown). */

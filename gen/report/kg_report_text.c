@@ -5,25 +5,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #include "kg_file.h"
-#include "kg_profile.h"
-#include "kg_template.h"
-#include "kg_report.h"
 #include "kg_report_internal.h"
-#include "kg_tune.h"
-
-#ifndef KG_VERSION
-#define KG_VERSION "0"
-#endif
-
 
 /* CSV field: quoted when it holds a comma, quote or newline. */
 static void kg_csv_field(FILE *f, const char *s) {

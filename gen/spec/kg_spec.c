@@ -2,28 +2,13 @@
 #include "kg_spec.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <sys/stat.h>
 #include <xxhash.h>
-
-#include "kg_abi.h"
-#include "kg_lua.h"
 
 #include "kg_file.h"
 #include "kg_spec_internal.h"
 
 /* ---------- small helpers ---------- */
-
 
 char *kg_spec_strdup(const char *s) {
   size_t n = strlen(s) + 1;
@@ -203,7 +188,6 @@ kg_status kg_spec_get_string(kg_spec_loader *ld, int def, const char *field, con
   lua_pop(L, 1);
   return st;
 }
-
 
 static kg_status load(kg_spec_loader *ld, const char *src, size_t len) {
   lua_State *L = ld->kl.L;

@@ -1,24 +1,13 @@
 /* kg_spec_dsl.c - what a spec runs with: the DSL constructors (kernel, problem, values, enum,
  * pow2, range), the read-only `machine` table and the Lua prelude of specs/lib (kg_spec.h). */
-#include "kg_spec.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
-#include "kg_abi.h"
-#include "kg_lua.h"
 #include "kg_file.h"
 #include "kg_spec_internal.h"
 

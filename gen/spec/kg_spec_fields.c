@@ -1,24 +1,10 @@
 /* kg_spec_fields.c - the other fields of a kernel: problems, metrics, tolerance, seed,
  * baselines, baseline_threads, roles, and the template's path (kg_spec.h). */
-#include "kg_spec.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <sys/stat.h>
-#include <xxhash.h>
 
 #include "kg_abi.h"
-#include "kg_lua.h"
 #include "kg_spec_internal.h"
 
 /* ---------- problems and metrics ---------- */

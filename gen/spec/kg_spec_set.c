@@ -1,23 +1,10 @@
 /* kg_spec_set.c - points as text: --set "a=1,b=2" parsing and formatting (kg_spec.h). */
-#include "kg_spec.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <sys/stat.h>
-#include <xxhash.h>
 
-#include "kg_abi.h"
-#include "kg_lua.h"
 #include "kg_spec_internal.h"
 
 static int format_value(const kg_param *p, int32_t v, char *buf, size_t cap) {

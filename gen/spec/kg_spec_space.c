@@ -1,24 +1,10 @@
 /* kg_spec_space.c - the tunable space: parameters and their values, the constraints evaluated
  * over the cartesian product into spec->points (kg_spec.h). */
-#include "kg_spec.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <sys/stat.h>
-#include <xxhash.h>
 
-#include "kg_abi.h"
-#include "kg_lua.h"
 #include "kg_spec_internal.h"
 
 typedef struct pdecl {

@@ -1,17 +1,12 @@
 /* kg_tune.c - the search loop: compile, verify, measure, store, choose (see kg_tune.h). */
 #include "kg_tune.h"
 
-#include <inttypes.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
-#include "kg_db.h"
 #include "kg_template.h"
 #include "kg_timer.h"
+#include "kg_util.h" /* kg_rand_next: splitmix64, shared with the templates */
 #include "kg_tune_internal.h"
-#include "kg_worker.h"
 
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
   if (strcmp(name, "exhaustive") == 0) *out = KG_STRATEGY_EXHAUSTIVE;
@@ -59,10 +54,7 @@ static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n)
   long pool = o->strategy == KG_STRATEGY_RANDOM ? total : take; /* draw from all, or order the first */
   uint64_t s = o->seed;
   for (long i = 0; i + 1 < pool && i < take; i++) {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
+    uint64_t z = kg_rand_next(&s);
     long j = i + (long)(z % (uint64_t)(pool - i));
     long t = all[i];
     all[i] = all[j];

@@ -1,18 +1,10 @@
 /* kg_tune_final.c - the final rounds: the finalists and the baselines measured again side by
  * side, interleaved (kg_tune.h). */
-#include "kg_tune.h"
 
-#include <inttypes.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "kg_db.h"
 #include "kg_template.h"
-#include "kg_timer.h"
 #include "kg_tune_internal.h"
-#include "kg_worker.h"
 
 /* One entry of the final rounds: a finalist (its module and result) or a baseline. */
 typedef struct kg_final_item {
@@ -24,11 +16,6 @@ typedef struct kg_final_item {
   kg_module *module;     /* finalists only */
   kg_measurement *round; /* [rounds] */
 } kg_final_item;
-
-static int kg_cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Reduce an item's rounds into its result: the round with the median p50 (the lower middle
  * for an even count), and the spread of the p50s.  A candidate failing in any round failed
@@ -46,7 +33,7 @@ static void kg_final_reduce(kg_final_item *it, int rounds, bool baseline) {
     x->rounds = rounds;
     return;
   }
-  qsort(p50, (size_t)ok, sizeof *p50, kg_cmp_double);
+  qsort(p50, (size_t)ok, sizeof *p50, kg_stats_cmp_double);
   double med = p50[(ok - 1) / 2];
   for (int k = 0; k < rounds; k++)
     if (it->round[k].status == KG_OK && it->round[k].stats.p50 == med) {

@@ -1,21 +1,13 @@
 /* kg_tune_measure.c - measuring one entry of one problem (or loading it with --resume), storing
  * failures, and the progress line (kg_tune_internal.h). */
-#include "kg_tune.h"
 
-#include <inttypes.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "kg_db.h"
-#include "kg_template.h"
 #include "kg_timer.h"
 #include "kg_tune_internal.h"
-#include "kg_worker.h"
 
 /* ---- progress ------------------------------------------------------------------------------- */
-
 
 void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bool force) {
   if (!pg->f) return;
@@ -32,7 +24,6 @@ void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bo
 }
 
 /* ---- the run -------------------------------------------------------------------------------- */
-
 
 void kg_result_fail(kg_result *r, long point, kg_status st, const char *reason) {
   memset(r, 0, sizeof *r);
@@ -59,8 +50,6 @@ void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, ch
                        params, sizeof params);
   snprintf(buf, cap, "%.3g us (%s)", best / 1e3, params);
 }
-
-
 
 kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point,
                                     kg_run_fn run, kg_verify_fn verify, double compile_ms,

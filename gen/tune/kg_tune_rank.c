@@ -1,17 +1,6 @@
 /* kg_tune_rank.c - ranking the results of a problem and choosing its winner and ties (kg_tune.h). */
-#include "kg_tune.h"
 
-#include <inttypes.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "kg_db.h"
-#include "kg_template.h"
-#include "kg_timer.h"
 #include "kg_tune_internal.h"
-#include "kg_worker.h"
 
 /* Number of parameters away from their default: the "simpler parameters" tie-break. */
 static int kg_tune_complexity(const kg_spec *spec, long point) {
@@ -20,7 +9,6 @@ static int kg_tune_complexity(const kg_spec *spec, long point) {
   for (int i = 0; i < spec->nparams; i++) c += p[i] != 0;
   return c;
 }
-
 
 /* Whether result x takes part in the choice: after the final rounds only the finalists do (the
  * others were measured once, at other moments, and cannot be compared with them). */

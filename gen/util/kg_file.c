@@ -8,15 +8,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* mkdir -p */
-kg_status kg_file_mkdirs(const char *path, kg_ctx *ctx) {
+kg_status kg_file_mkdirs(const char *path, kg_ctx *ctx) { return kg_file_mkdirs_mode(path, 0777, ctx); }
+
+kg_status kg_file_mkdirs_mode(const char *path, unsigned mode, kg_ctx *ctx) {
   char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
+  size_t n = strlen(path);
+  if (n == 0) return kg_ctx_set(ctx, KG_EIO, "cannot create a directory with an empty name");
+  if (n >= sizeof buf) return kg_ctx_set(ctx, KG_EIO, "%.200s...: cannot create directory: name too long", path);
+  memcpy(buf, path, n + 1);
   for (char *p = buf + 1;; p++) {
     if (*p == '/' || *p == '\0') {
       char c = *p;
       *p = '\0';
-      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+      if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
         return kg_ctx_set(ctx, KG_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
       *p = c;
       if (c == '\0') break;

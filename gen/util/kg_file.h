@@ -25,6 +25,10 @@ kg_status kg_file_read(const char *path, char **buf, size_t *len, kg_ctx *ctx);
 /** mkdir -p path.  Errors: KG_EIO (the message names the directory). */
 kg_status kg_file_mkdirs(const char *path, kg_ctx *ctx);
 
+/** mkdir -p path, creating the missing directories with `mode` (before the umask; the JIT's
+ *  cache uses 0700).  Errors: KG_EIO (the message names the directory). */
+kg_status kg_file_mkdirs_mode(const char *path, unsigned mode, kg_ctx *ctx);
+
 /** Write data[len] to path.tmp.<pid> and fsync it; kg_file_commit renames it into place.
  *  Errors: KG_EIO (the temporary file is removed). */
 kg_status kg_file_stage(const char *path, const char *data, size_t len, kg_ctx *ctx);

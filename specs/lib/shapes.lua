@@ -42,7 +42,7 @@ local function push(list, m, k, n, opts, line)
   local dims = {}
   if opts then
     if type(opts.prefix) == "string" then prefix = opts.prefix
-    elseif opts.prefix ~= nil then fail(3, "shapes: option 'prefix' must be a string") end
+    elseif opts.prefix ~= nil then fail(2, "shapes: option 'prefix' must be a string") end
     for key, v in pairs(opts) do
       if type(key) == "string" and key ~= "prefix" and key ~= "M" then dims[key] = v end
     end
@@ -60,13 +60,14 @@ local function options(v, fn)
 end
 
 local function bounds(lo, hi, fn)
+  local d = 2
   local a, b = int_of(lo), int_of(hi)
-  if not a then fail(2, "%s: argument 1 must be an integer, got %s", fn, describe(lo)) end
-  if not b then fail(2, "%s: argument 2 must be an integer, got %s", fn, describe(hi)) end
+  if not a then fail(d, "%s: argument 1 must be an integer, got %s", fn, describe(lo)) end
+  if not b then fail(d, "%s: argument 2 must be an integer, got %s", fn, describe(hi)) end
   if not is_pow2(a) or not is_pow2(b) or b > 1 << 30 then
-    fail(2, "%s: bounds must be powers of two up to 2^30, got %d and %d", fn, a, b)
+    fail(d, "%s: bounds must be powers of two up to 2^30, got %d and %d", fn, a, b)
   end
-  if a > b then fail(2, "%s: lower bound %d exceeds upper bound %d", fn, a, b) end
+  if a > b then fail(d, "%s: lower bound %d exceeds upper bound %d", fn, a, b) end
   return a, b
 end
 
@@ -107,33 +108,27 @@ function shapes.llama(opts)
   return out
 end
 
-function shapes.pow2(lo, hi, opts)
+-- Cubes n^3 for n = lo, 2 lo, ..., hi, and with `extended` also 2^p + 2^(p-1) within [lo, hi].
+-- Called as a tail call (`return cubes(...)`), so it stands in the generator's frame: the spec
+-- is 2 levels up.
+local function cubes(fn, lo, hi, opts, extended)
   local line = kg.caller_line(2)
-  lo, hi = bounds(lo, hi, "shapes.pow2")
-  opts = options(opts, "shapes.pow2")
-  local out = {}
-  local v = lo
-  while v <= hi do
-    push(out, v, v, v, opts, line)
-    v = v * 2
-  end
-  return out
-end
-
-function shapes.pow2_extended(lo, hi, opts)
-  local line = kg.caller_line(2)
-  lo, hi = bounds(lo, hi, "shapes.pow2_extended")
-  opts = options(opts, "shapes.pow2_extended")
+  lo, hi = bounds(lo, hi, fn)
+  opts = options(opts, fn)
   local out = {}
   local v = lo
   while v <= hi do
     push(out, v, v, v, opts, line)
     local x = v + v // 2
-    if v >= 2 and x <= hi then push(out, x, x, x, opts, line) end
+    if extended and v >= 2 and x <= hi then push(out, x, x, x, opts, line) end
     v = v * 2
   end
   return out
 end
+
+function shapes.pow2(lo, hi, opts) return cubes("shapes.pow2", lo, hi, opts, false) end
+
+function shapes.pow2_extended(lo, hi, opts) return cubes("shapes.pow2_extended", lo, hi, opts, true) end
 
 function shapes.sweep(lo, hi, opts)
   local line = kg.caller_line(2)
