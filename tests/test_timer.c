@@ -20,7 +20,7 @@ static void test_monotonic_ns(void **state) {
   struct timespec ts = {0, 10 * 1000 * 1000};
   nanosleep(&ts, NULL);
   uint64_t dt = kg_now_ns() - t0;
-  assert_true(dt >= 9000000 && dt < 2000000000);
+  assert_true(dt >= 9000000); /* nanoseconds; no upper bound: a loaded machine may stall */
 }
 
 static void test_resolution(void **state) {

@@ -71,4 +71,16 @@ void kg_calibrate_print(const json_t *profile, FILE *f);
  */
 int kg_calibrate_sgemm_main(int argc, char **argv);
 
+/**
+ * The C source of the peak microkernel (a kgen module: kg_create, kg_run, kg_destroy): `nacc`
+ * independent chains a = a * b + c per thread on vectors of `vbytes` bytes of float (fp64:
+ * double), `iters` steps, run by `threads` OpenMP threads; clang's default -ffp-contract=on makes
+ * each step one FMA, so a run is 2 x (vbytes / element size) x nacc x iters x threads flops.
+ * Chain k of every lane starts at k + 1, with b = (T)0.9999999 and c = (T)1e-7; the module also
+ * exports `double kg_peak_result(const void *state, int thread)`: the sum over the chains and
+ * lanes of that thread's final values after kg_run, so every FMA shows in the result.
+ * Returns a malloc'd string, NULL when out of memory.
+ */
+char *kg_calibrate_peak_source(int vbytes, bool fp64, int nacc, int threads, long iters);
+
 #endif

@@ -9,9 +9,7 @@
 
 /* ---- peak FLOP/s ---------------------------------------------------------------------------- */
 
-/* The FMA microkernel: NACC independent chains a = a * b + c (contracted to FMAs: clang's
- * default -ffp-contract=on fuses within an expression), ITERS steps, each thread its own chains. */
-static char *kg_peak_source(int vbytes, bool fp64, int nacc, int threads, long iters) {
+char *kg_calibrate_peak_source(int vbytes, bool fp64, int nacc, int threads, long iters) {
   const char *t = fp64 ? "double" : "float";
   int esize = fp64 ? 8 : 4, lanes = vbytes / esize;
   size_t cap = 16384;
@@ -42,7 +40,8 @@ static char *kg_peak_source(int vbytes, bool fp64, int nacc, int threads, long i
                   "#pragma omp parallel num_threads(%d)\n  { s->sink[omp_get_thread_num() & 255] = body(s); }\n",
                   threads);
   else n += snprintf(s + n, cap - (size_t)n, "  s->sink[0] = body(s);\n");
-  snprintf(s + n, cap - (size_t)n, "}\n");
+  snprintf(s + n, cap - (size_t)n,
+           "}\ndouble kg_peak_result(const void *p, int thread) { return ((const st *)p)->sink[thread & 255]; }\n");
   return s;
 }
 
@@ -71,7 +70,7 @@ json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_co
       }
       /* scalar "vectors" of 8 bytes hold one double or, for fp32, a pair: keep one element */
       int vb = vbytes == 8 ? (prec ? 8 : 4) : vbytes;
-      char *src = kg_peak_source(vb, prec == 1, nacc, tl[i], iters);
+      char *src = kg_calibrate_peak_source(vb, prec == 1, nacc, tl[i], iters);
       kg_module *mod = NULL;
       char name[64];
       snprintf(name, sizeof name, "peak_%s_%dt", prec ? "fp64" : "fp32", tl[i]);
