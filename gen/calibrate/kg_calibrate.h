@@ -6,8 +6,11 @@
  *   machine has (AVX-512, else AVX2, else scalar), with enough independent accumulators to
  *   cover the FMA latency times the FMA ports (16 zmm, 12 ymm, 8 scalar), run by 1 thread up to
  *   all cores (OpenMP), each measured in a forked worker (kg_measure.h).
- * - Bandwidth: the STREAM kernels of specs/stream.lua (copy, scale, add, triad; the widest
- *   vector, unroll 4), JIT-compiled and measured with kg_worker at one size per memory level
+ * - Bandwidth: the kernels of the bandwidth spec (specs/stream.lua: copy, scale, add, triad),
+ *   found through its `roles` (vector, unroll, streaming_stores, threads parameters; size, op,
+ *   passes dimensions; each operation named and sized by its problems and bytes metric), at
+ *   the widest vector it offers and unroll 4, JIT-compiled and measured with kg_worker at one
+ *   size per memory level
  *   (half of L1d, half of L2, half of L3 and 4x L3), 1 thread and all cores, with plain and
  *   (in DRAM) streaming stores.  The arrays are capped at KG_CALIBRATE_ARRAY_CAP bytes in total
  *   (hypervisors report huge virtual L3s: 508 MB on the development VM) and L3 at 64 MB.  Below
@@ -47,7 +50,7 @@ typedef struct kg_calibrate_opts {
                                  round unless `rounds` says otherwise (tests) */
   int rounds;               /**< peak and bandwidth: at least this many rounds, at most 3x as
                                  many for the figures not yet confirmed (0: 4; with quick, 1) */
-  const char *stream_spec;  /**< path of specs/stream.lua */
+  const char *bandwidth_spec; /**< the bandwidth spec (specs/stream.lua): its roles name what calibrate needs */
   const char *self_exe;     /**< executable that serves `__sgemm` (default /proc/self/exe) */
   kg_compile_opts compile;
   FILE *progress;           /**< progress lines; NULL = silent */

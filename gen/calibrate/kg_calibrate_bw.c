@@ -13,20 +13,20 @@
 
 /* ---- bandwidth ------------------------------------------------------------------------------ */
 
-#define KG_STREAM_MAX_OPS 8
+#define KG_BW_MAX_OPS 8
 
 /* What the bandwidth spec's roles name: parameter indices and dimension names (borrowed from the
  * spec), and its operations: the distinct values of the op dimension over its problems, each
  * named by the part of a problem's name before '_' and moving op_bytes per element (its bytes
  * metric over size x passes). */
-typedef struct kg_stream_roles {
+typedef struct kg_bw_roles {
   int threads, vector, unroll, nt;
   const char *size, *op, *passes;
   int nops;
-  int64_t op_codes[KG_STREAM_MAX_OPS];
-  char op_names[KG_STREAM_MAX_OPS][32];
-  double op_bytes[KG_STREAM_MAX_OPS];
-} kg_stream_roles;
+  int64_t op_codes[KG_BW_MAX_OPS];
+  char op_names[KG_BW_MAX_OPS][32];
+  double op_bytes[KG_BW_MAX_OPS];
+} kg_bw_roles;
 
 static int kg_str_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
@@ -36,7 +36,7 @@ static int64_t kg_dim_of(const kg_spec_problem *p, const char *name, int64_t dfl
   return dflt;
 }
 
-static kg_status kg_stream_roles_of(const kg_spec *spec, kg_stream_roles *r, kg_ctx *ctx) {
+static kg_status kg_bw_roles_of(const kg_spec *spec, kg_bw_roles *r, kg_ctx *ctx) {
   memset(r, 0, sizeof *r);
   static const char *const params[] = {"threads", "vector", "unroll", "streaming_stores"};
   int *idx[] = {&r->threads, &r->vector, &r->unroll, &r->nt};
@@ -57,7 +57,7 @@ static kg_status kg_stream_roles_of(const kg_spec *spec, kg_stream_roles *r, kg_
     if (code < 0 || n <= 0 || passes <= 0 || pr->bytes <= 0) continue;
     int i = 0;
     while (i < r->nops && r->op_codes[i] != code) i++;
-    if (i < r->nops || r->nops == KG_STREAM_MAX_OPS) continue;
+    if (i < r->nops || r->nops == KG_BW_MAX_OPS) continue;
     r->op_codes[i] = code;
     r->op_bytes[i] = pr->bytes / ((double)n * (double)passes);
     const char *us = strchr(pr->name, '_');
@@ -69,11 +69,11 @@ static kg_status kg_stream_roles_of(const kg_spec *spec, kg_stream_roles *r, kg_
   return KG_OK;
 }
 
-typedef struct kg_stream_variant {
+typedef struct kg_bw_variant {
   int threads, nt;
   char set[128];
   kg_module *mod;
-} kg_stream_variant;
+} kg_bw_variant;
 
 /* One round of bandwidth figures; those already confirmed in `prev` (the results of the rounds
  * so far, NULL in the first) are not measured again. */
@@ -83,8 +83,8 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
   kg_spec *spec = NULL;
   kg_ctx sctx = {0};
   kg_spec_load_opts lo = {.machine = m};
-  kg_stream_roles sr;
-  if (kg_spec_load_ex(o->stream_spec, &lo, &spec, &sctx) != KG_OK || kg_stream_roles_of(spec, &sr, &sctx) != KG_OK) {
+  kg_bw_roles sr;
+  if (kg_spec_load_ex(o->bandwidth_spec, &lo, &spec, &sctx) != KG_OK || kg_bw_roles_of(spec, &sr, &sctx) != KG_OK) {
     json_object_set_new(bw, "error", json_string(kg_ctx_message(&sctx)));
     kg_spec_free(spec);
     return bw;
@@ -94,11 +94,11 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
   int64_t vec = vp->ivalues[vp->nvalues - 1], unroll = up->ivalues[0];
   for (int i = 0; i < up->nvalues; i++)
     if (up->ivalues[i] == 4) unroll = 4;
-  kg_stream_variant vs[KG_CALIBRATE_MAX_VARIANTS];
+  kg_bw_variant vs[KG_CALIBRATE_MAX_VARIANTS];
   int nv = 0;
   for (int nt = 0; nt < 2 && nv < KG_CALIBRATE_MAX_VARIANTS; nt++)
     for (int ti = 0; ti < tp->nvalues && nv < KG_CALIBRATE_MAX_VARIANTS; ti++) {
-      kg_stream_variant *v = &vs[nv];
+      kg_bw_variant *v = &vs[nv];
       memset(v, 0, sizeof *v);
       v->threads = (int)tp->ivalues[ti];
       v->nt = nt;

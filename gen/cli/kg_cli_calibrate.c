@@ -14,7 +14,7 @@ int kg_cli_calibrate(int argc, char **argv) {
   o.progress = stderr;
   char spec[4096];
   kg_root_path("specs/stream.lua", spec, sizeof spec);
-  o.stream_spec = spec;
+  o.bandwidth_spec = spec;
   int c;
   while ((c = kg_getopt(argc, argv, "o:h", longs)) != -1) {
     if (c == -2) return EXIT_USAGE;
