@@ -119,7 +119,8 @@ static void test_profile_keys(void **state) {
   assert_true(def >= 1);
   int avx512 = 0;
   json_t *isa = json_object_get(m, "isa");
-  for (size_t i = 0; i < json_array_size(isa); i++) avx512 |= !strcmp(json_string_value(json_array_get(isa, i)), "avx512f");
+  for (size_t i = 0; i < json_array_size(isa); i++)
+    avx512 |= !strcmp(json_string_value(json_array_get(isa, i)), "avx512f");
   assert_true(avx512 ? skx >= 1 : skx == 0);
   assert_true(num(json_object_get(p, "balance"), "fp32_flops_per_byte") > 0);
   json_decref(p);
@@ -165,15 +166,16 @@ static void check_peak_kernel(kg_compiler *cc, int vbytes, bool fp64, int nacc, 
   assert_non_null(st);
   run(st);
   int lanes = vbytes / (fp64 ? 8 : 4);
-  double want = peak_reference(lanes, nacc, iters, fp64 ? 0.9999999 : (double)0.9999999f, fp64 ? 1e-7 : (double)1e-7f,
-                               fp64);
-  double one_less = peak_reference(lanes, nacc, iters - 1, fp64 ? 0.9999999 : (double)0.9999999f,
-                                   fp64 ? 1e-7 : (double)1e-7f, fp64);
+  double want =
+      peak_reference(lanes, nacc, iters, fp64 ? 0.9999999 : (double)0.9999999f, fp64 ? 1e-7 : (double)1e-7f, fp64);
+  double one_less =
+      peak_reference(lanes, nacc, iters - 1, fp64 ? 0.9999999 : (double)0.9999999f, fp64 ? 1e-7 : (double)1e-7f, fp64);
   double tol = fp64 ? 1e-12 * want : 1e-4 * want;
   if (fp64) assert_true(fabs(one_less - want) > 100 * tol); /* the check sees a single step */
   for (int t = 0; t < threads; t++) {
     double got = result(st, t);
-    if (!(fabs(got - want) <= tol)) fail_msg("thread %d: result %.17g, want %.17g (fp64 %d, nacc %d)", t, got, want, fp64, nacc);
+    if (!(fabs(got - want) <= tol))
+      fail_msg("thread %d: result %.17g, want %.17g (fp64 %d, nacc %d)", t, got, want, fp64, nacc);
   }
   destroy(st);
   kg_module_free(mod);

@@ -145,8 +145,10 @@ static void test_limits(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_task_clock), cmocka_unit_test(test_context_switch_seen),
-      cmocka_unit_test(test_hardware_or_reason), cmocka_unit_test(test_bogus_name),
+      cmocka_unit_test(test_task_clock),
+      cmocka_unit_test(test_context_switch_seen),
+      cmocka_unit_test(test_hardware_or_reason),
+      cmocka_unit_test(test_bogus_name),
       cmocka_unit_test(test_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,9 +133,8 @@ static void test_ok(void **state) {
   assert_true(strlen(m.event_why[1]) > 0);
   assert_false(m.cold);
   assert_true(m.wall_s > 0.02);
-  printf("# sum4096: p50 %.0f ns [%.0f, %.0f], n %zu, reps %d, retaken %d, cs %.3f, noisy %d\n",
-         m.stats.p50, m.stats.ci_lo, m.stats.ci_hi, m.stats.n, m.inner_reps, m.retaken,
-         m.ctx_switches, m.noisy);
+  printf("# sum4096: p50 %.0f ns [%.0f, %.0f], n %zu, reps %d, retaken %d, cs %.3f, noisy %d\n", m.stats.p50,
+         m.stats.ci_lo, m.stats.ci_hi, m.stats.n, m.inner_reps, m.retaken, m.ctx_switches, m.noisy);
 }
 
 static void test_inner_reps(void **state) {

@@ -46,8 +46,8 @@ static void check_int4(int64_t n, int64_t k, int64_t g, int hqq) {
       double err = fabs((double)w[r * k + t] - d[r * k + t]), step = s[r * ng + t / g];
       /* min-max: half a step; HQQ moves the zero, so a code may clip: allow one step */
       if (!(err <= (hqq ? 1.0 : 0.5) * step * 1.0001 + 1e-7))
-        fail_msg("int4 g=%lld hqq=%d: w[%lld,%lld] err %g > step %g", (long long)g, hqq, (long long)r,
-                 (long long)t, err, step);
+        fail_msg("int4 g=%lld hqq=%d: w[%lld,%lld] err %g > step %g", (long long)g, hqq, (long long)r, (long long)t,
+                 err, step);
     }
   free(w), free(d), free(q), free(s), free(z);
 }

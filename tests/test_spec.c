@@ -128,7 +128,7 @@ static void test_small_space(void **state) {
   assert_int_equal(s->params[2].kind, KG_PARAM_STR);
   assert_string_equal(s->params[2].svalues[1], "safe");
   assert_int_equal(s->nraw, 18);
-  assert_int_equal(s->npoints, 11); /* a*b <= 4: 6 pairs, x2 modes, minus a=4 with fast */
+  assert_int_equal(s->npoints, 11);  /* a*b <= 4: 6 pairs, x2 modes, minus a=4 with fast */
   assert_int_equal(s->nproblems, 2); /* nested list flattened */
   assert_string_equal(s->problems[1].name, "big");
   assert_true(s->problems[1].bytes == 4.0 * 1024 * 8);
@@ -189,30 +189,31 @@ static void test_parse_set(void **state) {
 static void test_errors(void **state) {
   expect_error("syntax", KG_ESPEC, "syntax.lua:3:", NULL);
   expect_error("no_return", KG_ESPEC, "no_return.lua:", "must return a kernel", "got nil", NULL);
-  expect_error("unknown_field", KG_ESPEC, "unknown_field.lua:1:",
-               "unknown field 'paramz' in kernel (did you mean 'params'?)", NULL);
-  expect_error("bad_type", KG_ESPEC, "bad_type.lua:1:",
-               "params.grain: expected a list of integers or strings, got boolean", NULL);
+  expect_error("unknown_field", KG_ESPEC,
+               "unknown_field.lua:1:", "unknown field 'paramz' in kernel (did you mean 'params'?)", NULL);
+  expect_error("bad_type", KG_ESPEC,
+               "bad_type.lua:1:", "params.grain: expected a list of integers or strings, got boolean", NULL);
   expect_error("empty_values", KG_ESPEC, "empty_values.lua:4:", "params.grain: empty value list", NULL);
   expect_error("mixed", KG_ESPEC, "mixed.lua:4:", "params.grain", "mixes integers and strings", NULL);
   expect_error("duplicate", KG_ESPEC, "duplicate.lua:4:", "params.grain: duplicate value 16", NULL);
-  expect_error("constraint_not_fn", KG_ESPEC, "constraint_not_fn.lua:1:",
-               "constraints[1]: expected a function, got string", NULL);
+  expect_error("constraint_not_fn", KG_ESPEC,
+               "constraint_not_fn.lua:1:", "constraints[1]: expected a function, got string", NULL);
   expect_error("constraint_error", KG_ESPEC, "constraint_error.lua:5:", "constraint 1 failed at a=1",
                "p.b: no such parameter (parameters: a)", NULL);
   expect_error("constraint_reject", KG_ESPEC, "constraint_reject.lua:1:", "constraints reject all 4 points", NULL);
   expect_error("constraint_nil", KG_ESPEC, "constraint_nil.lua:5:", "constraint 1 returned nil", NULL);
-  expect_error("problem_dims", KG_ESPEC, "problem_dims.lua:5:",
-               "problem 'half': dimension 'n' must be an integer, got number 1.5", NULL);
+  expect_error("problem_dims", KG_ESPEC,
+               "problem_dims.lua:5:", "problem 'half': dimension 'n' must be an integer, got number 1.5", NULL);
   expect_error("problems_empty", KG_ESPEC, "problems_empty.lua:1:", "problems: empty list", NULL);
   expect_error("metric_not_fn", KG_ESPEC, "metric_not_fn.lua:1:", "metrics.bytes: expected a function", NULL);
-  expect_error("metric_nonnumber", KG_ESPEC, "metric_nonnumber.lua:6:",
-               "metrics.flops returned string 'many' for problem 'p', expected a number", NULL);
+  expect_error("metric_nonnumber", KG_ESPEC,
+               "metric_nonnumber.lua:6:", "metrics.flops returned string 'many' for problem 'p', expected a number",
+               NULL);
   expect_error("template_missing", KG_ETEMPLATE, "template_missing.lua:1:", "template 'nope.c' not found", NULL);
   expect_error("tolerance", KG_ESPEC, "tolerance.lua:1:", "tolerance.rtol: expected a number", NULL);
   expect_error("baselines", KG_ESPEC, "baselines.lua:1:", "baselines[1]: 'mem-cpy' is not a C identifier", NULL);
-  expect_error("baseline_threads", KG_ESPEC, "baseline_threads.lua:1:",
-               "baseline_threads: 'memcopy' is not one of the baselines", NULL);
+  expect_error("baseline_threads", KG_ESPEC,
+               "baseline_threads.lua:1:", "baseline_threads: 'memcopy' is not one of the baselines", NULL);
 
   kg_ctx ctx = {0};
   kg_spec *s = NULL;
@@ -226,8 +227,8 @@ static void test_sandbox(void **state) {
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char file[64], want[256];
     snprintf(file, sizeof file, "sandbox_%s", names[i]);
-    snprintf(want, sizeof want, "%s.lua:2: '%s' is not available in a spec (sandbox: base, string, table and math only)",
-             file, names[i]);
+    snprintf(want, sizeof want,
+             "%s.lua:2: '%s' is not available in a spec (sandbox: base, string, table and math only)", file, names[i]);
     expect_error(file, KG_ESPEC, want, NULL);
   }
 }
@@ -366,9 +367,9 @@ static void test_limits(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_stream),   cmocka_unit_test(test_small_space), cmocka_unit_test(test_parse_set),
-      cmocka_unit_test(test_errors),   cmocka_unit_test(test_sandbox),     cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_shapes),   cmocka_unit_test(test_gemm_machine), cmocka_unit_test(test_specs_machine),
+      cmocka_unit_test(test_stream),        cmocka_unit_test(test_small_space),  cmocka_unit_test(test_parse_set),
+      cmocka_unit_test(test_errors),        cmocka_unit_test(test_sandbox),      cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_shapes),        cmocka_unit_test(test_gemm_machine), cmocka_unit_test(test_specs_machine),
       cmocka_unit_test(test_machine_roles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,6 @@ static void test_resolution(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_monotonic_ns),
-                                     cmocka_unit_test(test_resolution)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_monotonic_ns), cmocka_unit_test(test_resolution)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,8 @@ static long check_spec_on(const char *kernel, const kg_machine *machine, const c
     char name[1024], *src = NULL;
     kg_spec_format_point(spec, pt, name, sizeof name);
     kg_module *mod = NULL;
-    if (kg_template_emit(spec, pt, &src, NULL, &ctx) != KG_OK || kg_compiler_compile(cc, name, src, &mod, NULL, &ctx) != KG_OK)
+    if (kg_template_emit(spec, pt, &src, NULL, &ctx) != KG_OK ||
+        kg_compiler_compile(cc, name, src, &mod, NULL, &ctx) != KG_OK)
       fail_msg("%s[%s]: %s", kernel, name, ctx.msg);
     kg_create_fn create = (kg_create_fn)kg_module_sym(mod, "kg_create");
     kg_verify_fn verify = (kg_verify_fn)kg_module_sym(mod, "kg_verify");
@@ -147,7 +148,9 @@ static void test_paired_cache(void **state) {
 
 static void test_stream(void **state) {
   static const small_problem probs[] = {
-      {{"n=4096", "op=0", NULL}}, {{"n=4000", "op=1", NULL}}, {{"n=1000", "op=2", "passes=2", NULL}},
+      {{"n=4096", "op=0", NULL}},
+      {{"n=4000", "op=1", NULL}},
+      {{"n=1000", "op=2", "passes=2", NULL}},
       {{"n=4099", "op=3", NULL}},
   };
   assert_true(check_spec("stream", probs, 4) > 0);
@@ -155,11 +158,8 @@ static void test_stream(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_gemm),
-      cmocka_unit_test(test_gemm_avx2_tiles),
-      cmocka_unit_test(test_qmatmul),
-      cmocka_unit_test(test_paired_cache),
-      cmocka_unit_test(test_stream),
+      cmocka_unit_test(test_gemm),         cmocka_unit_test(test_gemm_avx2_tiles), cmocka_unit_test(test_qmatmul),
+      cmocka_unit_test(test_paired_cache), cmocka_unit_test(test_stream),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

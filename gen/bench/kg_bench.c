@@ -88,8 +88,9 @@ static kg_status kg_params_point(const kg_spec *spec, const json_t *params, cons
   kg_status st = kg_spec_parse_set(spec, set, pt, &pctx);
   if (st == KG_OK) *out = kg_spec_point_index(spec, pt);
   free(pt);
-  if (st) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner (%s) is not in the spec's space any more: %s",
-                            problem, set, kg_ctx_message(&pctx));
+  if (st)
+    return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner (%s) is not in the spec's space any more: %s",
+                      problem, set, kg_ctx_message(&pctx));
   return KG_OK;
 }
 

@@ -91,7 +91,8 @@ static int kg_mark_confirmed(json_t *acc, const char *value) {
   json_array_foreach(acc, i, y) {
     double best = json_number_value(json_object_get(y, value));
     int near = 0;
-    json_array_foreach(json_object_get(y, "round_values"), j, v) near += json_number_value(v) >= best * (1 - KG_CALIBRATE_AGREE);
+    json_array_foreach(json_object_get(y, "round_values"), j, v) near +=
+        json_number_value(v) >= best * (1 - KG_CALIBRATE_AGREE);
     bool ok = json_is_number(json_object_get(y, value)) && near >= 2;
     json_object_set_new(y, "confirmed", json_boolean(ok));
     open += !ok;
@@ -122,8 +123,7 @@ static double kg_peak_of(const json_t *peak, const char *prec, int threads) {
   const json_t *x;
   json_array_foreach(json_object_get(peak, prec), i, x) {
     const json_t *g = json_object_get(x, "gflops");
-    if (json_integer_value(json_object_get(x, "threads")) == threads && json_is_number(g))
-      return json_number_value(g);
+    if (json_integer_value(json_object_get(x, "threads")) == threads && json_is_number(g)) return json_number_value(g);
   }
   return NAN;
 }
@@ -155,7 +155,8 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
     else kg_calibrate_progress(o, "round %d: %d figure%s not yet confirmed\n", rounds + 1, open, open == 1 ? "" : "s");
     /* the first rounds measure everything, so that a best figure is confirmed by rounds spread
      * over the run rather than by two back to back */
-    const json_t *pp = rounds < min_rounds ? NULL : peak, *bp = rounds < min_rounds ? NULL : json_object_get(bw, "results");
+    const json_t *pp = rounds < min_rounds ? NULL : peak,
+                 *bp = rounds < min_rounds ? NULL : json_object_get(bw, "results");
     json_t *p = kg_calibrate_peak(o, &m, cc, pp, ctx), *b = kg_calibrate_bandwidth(o, &m, cc, bp, ctx);
     if (!peak) {
       peak = json_deep_copy(p), bw = json_deep_copy(b);
@@ -200,15 +201,15 @@ void kg_calibrate_print(const json_t *p, FILE *f) {
           (int)json_integer_value(json_object_get(json_object_get(p, "machine"), "cores")),
           json_is_true(json_object_get(p, "quick")) ? " (quick run)" : "");
   fprintf(f, "\npeak FLOP/s (FMA microkernel, %s, %d accumulators)\n%-8s %12s %12s\n",
-          json_string_value(json_object_get(peak, "isa")), (int)json_integer_value(json_object_get(peak, "accumulators")),
-          "threads", "fp32 GF/s", "fp64 GF/s");
+          json_string_value(json_object_get(peak, "isa")),
+          (int)json_integer_value(json_object_get(peak, "accumulators")), "threads", "fp32 GF/s", "fp64 GF/s");
   json_array_foreach(json_object_get(peak, "fp32"), i, x) {
     int t = (int)json_integer_value(json_object_get(x, "threads"));
     fprintf(f, "%-8d %12.1f %12.1f\n", t, kg_peak_of(peak, "fp32", t), kg_peak_of(peak, "fp64", t));
   }
   fprintf(f, "\nbandwidth GB/s (%s %s; best of plain and streaming stores)\n%-6s %10s %8s %9s %9s %9s %9s\n",
-          json_string_value(json_object_get(bw, "kernel")), json_string_value(json_object_get(bw, "variant")),
-          "level", "bytes", "threads", "copy", "scale", "add", "triad");
+          json_string_value(json_object_get(bw, "kernel")), json_string_value(json_object_get(bw, "variant")), "level",
+          "bytes", "threads", "copy", "scale", "add", "triad");
   static const char *const levels[4] = {"l1", "l2", "l3", "dram"};
   const json_t *res = json_object_get(bw, "results");
   for (int l = 0; l < 4; l++)
@@ -227,15 +228,17 @@ void kg_calibrate_print(const json_t *p, FILE *f) {
   static const char *const precs[2] = {"fp32", "fp64"};
   for (int k = 0; k < 2; k++)
     json_array_foreach(json_object_get(peak, precs[k]), i, x) if (json_is_false(json_object_get(x, "confirmed")))
-      fprintf(f, "%s peak %s %d thread(s)", unconfirmed++ ? "," : "\nnot confirmed:", precs[k],
-              (int)json_integer_value(json_object_get(x, "threads")));
+        fprintf(f, "%s peak %s %d thread(s)", unconfirmed++ ? "," : "\nnot confirmed:", precs[k],
+                (int)json_integer_value(json_object_get(x, "threads")));
   json_array_foreach(res, i, x) if (json_is_false(json_object_get(x, "confirmed")))
-    fprintf(f, "%s %s %s %d thread(s)%s", unconfirmed++ ? "," : "\nnot confirmed:",
-            json_string_value(json_object_get(x, "op")), json_string_value(json_object_get(x, "level")),
-            (int)json_integer_value(json_object_get(x, "threads")), json_integer_value(json_object_get(x, "nt")) ? " nt" : "");
+      fprintf(f, "%s %s %s %d thread(s)%s",
+              unconfirmed++ ? "," : "\nnot confirmed:", json_string_value(json_object_get(x, "op")),
+              json_string_value(json_object_get(x, "level")), (int)json_integer_value(json_object_get(x, "threads")),
+              json_integer_value(json_object_get(x, "nt")) ? " nt" : "");
   if (unconfirmed)
-    fprintf(f, "\n  (%d figure%s: after %d rounds no second round came within %.0f%% of the best; the machine was "
-               "too noisy to settle %s)\n",
+    fprintf(f,
+            "\n  (%d figure%s: after %d rounds no second round came within %.0f%% of the best; the machine was "
+            "too noisy to settle %s)\n",
             unconfirmed, unconfirmed == 1 ? "" : "s", (int)json_integer_value(json_object_get(bw, "rounds")),
             KG_CALIBRATE_AGREE * 100, unconfirmed == 1 ? "it" : "them");
   fprintf(f, "\nOpenBLAS cblas_sgemm GFLOP/s\n%-10s %-10s %8s %6s %10s\n", "coretype", "corename", "threads", "n",

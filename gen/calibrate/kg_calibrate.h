@@ -46,14 +46,14 @@
 #define KG_CALIBRATE_ARRAY_CAP (512.0 * 1024 * 1024)
 
 typedef struct kg_calibrate_opts {
-  bool quick;               /**< seconds, not minutes: fewer sizes, shorter samples, and one
+  bool quick;                 /**< seconds, not minutes: fewer sizes, shorter samples, and one
                                  round unless `rounds` says otherwise (tests) */
-  int rounds;               /**< peak and bandwidth: at least this many rounds, at most 3x as
+  int rounds;                 /**< peak and bandwidth: at least this many rounds, at most 3x as
                                  many for the figures not yet confirmed (0: 4; with quick, 1) */
   const char *bandwidth_spec; /**< the bandwidth spec (specs/stream.lua): its roles name what calibrate needs */
-  const char *self_exe;     /**< executable that serves `__sgemm` (default /proc/self/exe) */
+  const char *self_exe;       /**< executable that serves `__sgemm` (default /proc/self/exe) */
   kg_compile_opts compile;
-  FILE *progress;           /**< progress lines; NULL = silent */
+  FILE *progress; /**< progress lines; NULL = silent */
 } kg_calibrate_opts;
 
 /**

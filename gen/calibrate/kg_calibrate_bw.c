@@ -61,7 +61,8 @@ static kg_status kg_bw_roles_of(const kg_spec *spec, kg_bw_roles *r, kg_ctx *ctx
     r->op_codes[i] = code;
     r->op_bytes[i] = pr->bytes / ((double)n * (double)passes);
     const char *us = strchr(pr->name, '_');
-    snprintf(r->op_names[i], sizeof r->op_names[i], "%.*s", us ? (int)(us - pr->name) : (int)strlen(pr->name), pr->name);
+    snprintf(r->op_names[i], sizeof r->op_names[i], "%.*s", us ? (int)(us - pr->name) : (int)strlen(pr->name),
+             pr->name);
     r->nops++;
   }
   if (r->nops == 0)
@@ -77,8 +78,8 @@ typedef struct kg_bw_variant {
 
 /* One round of bandwidth figures; those already confirmed in `prev` (the results of the rounds
  * so far, NULL in the first) are not measured again. */
-json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc,
-                                      const json_t *prev, kg_ctx *ctx) {
+json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc, const json_t *prev,
+                               kg_ctx *ctx) {
   json_t *bw = json_object();
   kg_spec *spec = NULL;
   kg_ctx sctx = {0};
@@ -111,8 +112,7 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
       if (kg_template_emit(spec, point, &src, NULL, &vctx) == KG_OK &&
           kg_compiler_compile(cc, v->set, src, &v->mod, NULL, &vctx) == KG_OK)
         nv++;
-      else
-        kg_calibrate_progress(o, "%s %s: %s\n", spec->name, v->set, kg_ctx_message(&vctx));
+      else kg_calibrate_progress(o, "%s %s: %s\n", spec->name, v->set, kg_ctx_message(&vctx));
       free(src);
     }
   json_object_set_new(bw, "kernel", json_string(spec->name));
@@ -125,7 +125,10 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
   }
 
   /* One size per level: half of L1d, half of L2, half of L3 (at most 64 MB), 4x L3 (capped). */
-  struct { const char *level; double bytes; } lv[4];
+  struct {
+    const char *level;
+    double bytes;
+  } lv[4];
   int nl = 0;
   double l1 = m->l1d ? (double)m->l1d : 32768, l2 = m->l2 ? (double)m->l2 : 1 << 20, l3 = (double)m->l3;
   lv[nl++] = (typeof(lv[0])){"l1", l1 / 2};
@@ -160,8 +163,8 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
       bool pending[KG_CALIBRATE_MAX_VARIANTS];
       int npending = 0;
       for (int v = 0; v < nv; v++) {
-        json_t *probe = json_pack("{s:s, s:s, s:i, s:i}", "op", opname, "level", lv[l].level, "threads",
-                                  vs[v].threads, "nt", vs[v].nt);
+        json_t *probe = json_pack("{s:s, s:s, s:i, s:i}", "op", opname, "level", lv[l].level, "threads", vs[v].threads,
+                                  "nt", vs[v].nt);
         /* streaming stores: for DRAM only */
         pending[v] = (!vs[v].nt || !strcmp(lv[l].level, "dram")) && !kg_confirmed(prev, probe, kg_bw_keys);
         npending += pending[v];
@@ -173,8 +176,8 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
       kg_create_fn create = (kg_create_fn)kg_module_sym(vs[0].mod, "kg_create");
       kg_destroy_fn destroy = (kg_destroy_fn)kg_module_sym(vs[0].mod, "kg_destroy");
       if (kg_worker_start(&prob, create, destroy, &mo, &w, &fail, ctx) != KG_OK || !w) {
-        json_array_append_new(res, json_pack("{s:s, s:s, s:f, s:s}", "op", opname, "level", lv[l].level, "bytes",
-                                             bytes, "error", w ? "" : fail.reason));
+        json_array_append_new(res, json_pack("{s:s, s:s, s:f, s:s}", "op", opname, "level", lv[l].level, "bytes", bytes,
+                                             "error", w ? "" : fail.reason));
         continue;
       }
       for (int v = 0; v < nv; v++) {

@@ -14,9 +14,10 @@
 #include "kg_compile.h"
 #include "kg_machine.h"
 
-#define KG_CALIBRATE_MAX_VARIANTS 16 /* bandwidth variants measured per size */
+#define KG_CALIBRATE_MAX_VARIANTS 16                /* bandwidth variants measured per size */
 #define KG_CALIBRATE_CALL_BYTES (8.0 * 1024 * 1024) /* a cache-level call moves at least this */
-#define KG_CALIBRATE_ROUNDS 4 /* peak and bandwidth: at least this many rounds by default, each
+#define KG_CALIBRATE_ROUNDS                                                                                            \
+  4                             /* peak and bandwidth: at least this many rounds by default, each
                                  measuring every figure once, so they are spread over the run; then
                                  up to 3x as many for the figures not yet confirmed */
 #define KG_CALIBRATE_AGREE 0.02 /* a best figure is confirmed when another round came this close */

@@ -17,7 +17,8 @@ char *kg_calibrate_peak_source(int vbytes, bool fp64, int nacc, int threads, lon
   if (!s) return NULL;
   int n = snprintf(s, cap,
                    "#include <stdlib.h>\n#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
-                   "typedef %s T;\n", t);
+                   "typedef %s T;\n",
+                   t);
   if (lanes > 1) n += snprintf(s + n, cap - (size_t)n, "typedef T vt __attribute__((vector_size(%d)));\n", vbytes);
   else n += snprintf(s + n, cap - (size_t)n, "typedef T vt;\n");
   n += snprintf(s + n, cap - (size_t)n,
@@ -47,8 +48,8 @@ char *kg_calibrate_peak_source(int vbytes, bool fp64, int nacc, int threads, lon
 
 /* One round of peak figures; those already confirmed in `prev` (the rounds so far, NULL in the
  * first) are not measured again. */
-json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc,
-                                 const json_t *prev, kg_ctx *ctx) {
+json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_compiler *cc, const json_t *prev,
+                          kg_ctx *ctx) {
   int vbytes = kg_machine_has(m, "avx512f") ? 64 : kg_machine_has(m, "avx2") ? 32 : 8;
   const char *isa = vbytes == 64 ? "avx512" : vbytes == 32 ? "avx2" : "scalar";
   int nacc = vbytes == 64 ? 16 : vbytes == 32 ? 12 : 8;
@@ -78,8 +79,8 @@ json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_co
       if (!src || kg_compiler_compile(cc, name, src, &mod, NULL, &cctx) != KG_OK) {
         json_object_set_new(e, "error", json_string(src ? kg_ctx_message(&cctx) : "out of memory"));
       } else {
-        kg_entry ent = {(kg_create_fn)kg_module_sym(mod, "kg_create"), (kg_run_fn)kg_module_sym(mod, "kg_run"),
-                        NULL, (kg_destroy_fn)kg_module_sym(mod, "kg_destroy")};
+        kg_entry ent = {(kg_create_fn)kg_module_sym(mod, "kg_create"), (kg_run_fn)kg_module_sym(mod, "kg_run"), NULL,
+                        (kg_destroy_fn)kg_module_sym(mod, "kg_destroy")};
         kg_problem prob = {0, NULL, NULL, 1, 0, 0};
         kg_measurement r;
         kg_measure(&prob, &ent, &mo, &r, ctx);
@@ -90,7 +91,8 @@ json_t *kg_calibrate_peak(const kg_calibrate_opts *o, const kg_machine *m, kg_co
           json_object_set_new(e, "gflops_p50", json_real(flops / r.stats.p50));
           json_object_set_new(e, "p50_ns", json_real(r.stats.p50));
           json_object_set_new(e, "noisy", json_boolean(r.noisy));
-          kg_calibrate_progress(o, "peak %s %d thread(s): %.1f GFLOP/s\n", prec ? "fp64" : "fp32", tl[i], flops / r.stats.min);
+          kg_calibrate_progress(o, "peak %s %d thread(s): %.1f GFLOP/s\n", prec ? "fp64" : "fp32", tl[i],
+                                flops / r.stats.min);
         } else {
           json_object_set_new(e, "error", json_string(r.reason));
         }

@@ -41,8 +41,8 @@ static json_t *kg_sgemm_child(const char *exe, const char *coretype, const char 
   }
   char mt[32];
   snprintf(mt, sizeof mt, "%g", min_time);
-  char *argv[] = {(char *)exe, "__sgemm", "--sizes", (char *)sizes, "--threads", (char *)threads,
-                  "--min-time", mt, NULL};
+  char *argv[] = {(char *)exe,     "__sgemm",    "--sizes", (char *)sizes, "--threads",
+                  (char *)threads, "--min-time", mt,        NULL};
   char *buf = NULL;
   int wst = kg_proc_capture(argv, env, false, &buf);
   free(env);
@@ -82,12 +82,14 @@ json_t *kg_calibrate_sgemm(const kg_calibrate_opts *o, const kg_machine *m) {
       json_t *e = json_pack("{s:s, s:s}", "coretype", label, "corename",
                             json_is_string(corename) ? json_string_value(corename) : "");
       if (!types[t]) /* what chose the default dispatch */
-        json_object_set_new(e, "env_coretype", getenv("OPENBLAS_CORETYPE") ? json_string(getenv("OPENBLAS_CORETYPE"))
-                                                                           : json_string("(unset: OpenBLAS's cpuid detection)"));
+        json_object_set_new(e, "env_coretype",
+                            getenv("OPENBLAS_CORETYPE") ? json_string(getenv("OPENBLAS_CORETYPE"))
+                                                        : json_string("(unset: OpenBLAS's cpuid detection)"));
       json_object_update(e, (json_t *)x);
       json_array_append_new(res, e);
     }
-    kg_calibrate_progress(o, "sgemm %s (%s) done\n", label, json_is_string(corename) ? json_string_value(corename) : "?");
+    kg_calibrate_progress(o, "sgemm %s (%s) done\n", label,
+                          json_is_string(corename) ? json_string_value(corename) : "?");
     json_decref(c);
   }
   json_object_set_new(sg, "results", res);
@@ -148,9 +150,9 @@ int kg_calibrate_sgemm_main(int argc, char **argv) {
       }
       kg_stats st;
       kg_stats_compute(samples, k, &st);
-      json_array_append_new(res, json_pack("{s:i, s:i, s:f, s:f, s:f, s:i}", "n", n, "threads", threads[t],
-                                           "gflops", 2.0 * n * (double)n * n / st.p50, "p50_ns", st.p50,
-                                           "ci95_rel", kg_stats_rel_ci(&st), "samples", (int)k));
+      json_array_append_new(res, json_pack("{s:i, s:i, s:f, s:f, s:f, s:i}", "n", n, "threads", threads[t], "gflops",
+                                           2.0 * n * (double)n * n / st.p50, "p50_ns", st.p50, "ci95_rel",
+                                           kg_stats_rel_ci(&st), "samples", (int)k));
     }
     free(a), free(b), free(c);
   }

@@ -28,8 +28,8 @@ kg_status kg_profile_load(const char *path, kg_profile *out, kg_ctx *ctx) {
   kg_status st = KG_OK;
   const json_t *kind = json_object_get(root, "kind");
   const json_t *peak = json_object_get(root, "peak"), *bw = json_object_get(root, "bandwidth");
-  if (!json_is_string(kind) || strcmp(json_string_value(kind), "machine-profile") != 0 ||
-      !json_is_object(peak) || !json_is_object(bw)) {
+  if (!json_is_string(kind) || strcmp(json_string_value(kind), "machine-profile") != 0 || !json_is_object(peak) ||
+      !json_is_object(bw)) {
     st = kg_ctx_set(ctx, KG_EINVAL, "%s: not a kgen machine profile (kind, peak, bandwidth)", path);
     goto done;
   }
@@ -95,8 +95,8 @@ static int kg_bw_at(const kg_profile *p, const char *op, int threads, double byt
   }
   int best = -1;
   for (int i = 0; near >= 0 && i < p->nbw; i++)
-    if (!strcmp(p->bw[i].op, op) && p->bw[i].bytes == p->bw[near].bytes && (threads <= 0 || p->bw[i].threads <= threads) &&
-        (best < 0 || p->bw[i].gbps > p->bw[best].gbps))
+    if (!strcmp(p->bw[i].op, op) && p->bw[i].bytes == p->bw[near].bytes &&
+        (threads <= 0 || p->bw[i].threads <= threads) && (best < 0 || p->bw[i].gbps > p->bw[best].gbps))
       best = i;
   return best >= 0 ? best : near;
 }
@@ -106,8 +106,8 @@ static void kg_fmt_bytes(double b, char *buf, size_t cap) {
   else snprintf(buf, cap, "%.0f KB", b / 1024);
 }
 
-void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,
-                           bool fp64, kg_efficiency *e) {
+void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads, bool fp64,
+                           kg_efficiency *e) {
   memset(e, 0, sizeof *e);
   e->intensity = e->balance = e->fraction = NAN;
   if (!p) {

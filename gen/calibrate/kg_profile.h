@@ -41,9 +41,9 @@
 
 /** One bandwidth point of the profile. */
 typedef struct kg_profile_bw {
-  char op[8];      /**< "copy", "scale", "add", "triad" */
-  char level[8];   /**< "l1", "l2", "l3", "dram" */
-  double bytes;    /**< bytes the operation touches per run */
+  char op[8];    /**< "copy", "scale", "add", "triad" */
+  char level[8]; /**< "l1", "l2", "l3", "dram" */
+  double bytes;  /**< bytes the operation touches per run */
   int threads;
   double gbps;
 } kg_profile_bw;
@@ -53,7 +53,10 @@ typedef struct kg_profile {
   char path[1024];
   char machine_id[80];
   int npeak;
-  struct { int threads; double fp32, fp64; } peak[KG_PROFILE_MAX_PEAK]; /**< GFLOP/s */
+  struct {
+    int threads;
+    double fp32, fp64;
+  } peak[KG_PROFILE_MAX_PEAK]; /**< GFLOP/s */
   int nbw;
   kg_profile_bw bw[KG_PROFILE_MAX_BW];
 } kg_profile;
@@ -69,16 +72,16 @@ kg_status kg_profile_load(const char *path, kg_profile *out, kg_ctx *ctx);
 
 /** A kernel's roofline efficiency. */
 typedef struct kg_efficiency {
-  bool known;            /**< false: a figure is missing (why says which) */
+  bool known; /**< false: a figure is missing (why says which) */
   char why[128];
-  char bound[8];         /**< "compute" or "memory": the roof that applies */
-  double fraction;       /**< achieved / ceiling (1.0 = at the roof) */
-  double achieved;       /**< GFLOP/s or GB/s */
-  double ceiling;        /**< peak GFLOP/s or bandwidth GB/s */
-  double intensity;      /**< flops per byte; NAN when bytes unknown */
-  double balance;        /**< the machine's peak / bandwidth at this size and thread count */
-  int threads;           /**< thread count the ceiling was taken at */
-  char reference[96];    /**< "fp32 peak, 2 threads" or "copy 8.4 MB (l3), 1 thread" */
+  char bound[8];      /**< "compute" or "memory": the roof that applies */
+  double fraction;    /**< achieved / ceiling (1.0 = at the roof) */
+  double achieved;    /**< GFLOP/s or GB/s */
+  double ceiling;     /**< peak GFLOP/s or bandwidth GB/s */
+  double intensity;   /**< flops per byte; NAN when bytes unknown */
+  double balance;     /**< the machine's peak / bandwidth at this size and thread count */
+  int threads;        /**< thread count the ceiling was taken at */
+  char reference[96]; /**< "fp32 peak, 2 threads" or "copy 8.4 MB (l3), 1 thread" */
 } kg_efficiency;
 
 /**
@@ -89,7 +92,7 @@ typedef struct kg_efficiency {
  * best of 1..threads threads there), compute otherwise.  fp64 selects the fp64 peak.  p may be NULL (then known is false with
  * why "no machine profile (run kgen calibrate)").
  */
-void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,
-                           bool fp64, kg_efficiency *e);
+void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads, bool fp64,
+                           kg_efficiency *e);
 
 #endif

@@ -69,16 +69,26 @@ int kg_load_profile(const char *path, const char *machine_id, kg_profile *storag
 /** The options tune and bench share, as getopt_long entries (their values are < 0 so they never
  *  clash with a command's own). */
 enum {
-  OPT_PROBLEM = -100, OPT_MIN_TIME, OPT_TIMEOUT, OPT_COLD, OPT_CPU, OPT_QUIET, OPT_EVENTS, OPT_PROFILE,
-  OPT_BACKEND, OPT_FINALISTS, OPT_ROUNDS
+  OPT_PROBLEM = -100,
+  OPT_MIN_TIME,
+  OPT_TIMEOUT,
+  OPT_COLD,
+  OPT_CPU,
+  OPT_QUIET,
+  OPT_EVENTS,
+  OPT_PROFILE,
+  OPT_BACKEND,
+  OPT_FINALISTS,
+  OPT_ROUNDS
 };
-#define KG_MEASURE_OPTIONS                                                                                     \
-  {"problem", required_argument, 0, OPT_PROBLEM}, {"min-time", required_argument, 0, OPT_MIN_TIME},            \
-      {"timeout", required_argument, 0, OPT_TIMEOUT}, {"cold", no_argument, 0, OPT_COLD},                       \
-      {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                             \
-      {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},             \
-      {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS},       \
-      {"rounds", required_argument, 0, OPT_ROUNDS}
+#define KG_MEASURE_OPTIONS                                                                                             \
+  {"problem", required_argument, 0, OPT_PROBLEM}, {"min-time", required_argument, 0, OPT_MIN_TIME},                    \
+      {"timeout", required_argument, 0, OPT_TIMEOUT}, {"cold", no_argument, 0, OPT_COLD},                              \
+      {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                                    \
+      {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},                    \
+      {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS}, {            \
+    "rounds", required_argument, 0, OPT_ROUNDS                                                                         \
+  }
 
 /** Apply one shared option c (value optarg) to o (and *profile).  Returns 0 when applied,
  *  EXIT_USAGE on a bad value, -1 when c is not a shared option. */

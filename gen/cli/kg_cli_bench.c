@@ -12,11 +12,14 @@
 #define KG_BENCH_MAX_SETS 16
 
 int kg_cli_bench(int argc, char **argv) {
-  static const struct option longs[] = {
-      {"tuned", required_argument, 0, 'D'}, {"set", required_argument, 0, 's'},
-      {"csv", required_argument, 0, 'c'},   {"json", required_argument, 0, 'j'},
-      {"md", required_argument, 0, 'm'},    {"help", no_argument, 0, 'h'},
-      KG_MEASURE_OPTIONS,                   {0, 0, 0, 0}};
+  static const struct option longs[] = {{"tuned", required_argument, 0, 'D'},
+                                        {"set", required_argument, 0, 's'},
+                                        {"csv", required_argument, 0, 'c'},
+                                        {"json", required_argument, 0, 'j'},
+                                        {"md", required_argument, 0, 'm'},
+                                        {"help", no_argument, 0, 'h'},
+                                        KG_MEASURE_OPTIONS,
+                                        {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
   const char *tuned_dir = "tuned", *csv = NULL, *json = NULL, *md = NULL, *profile_path = NULL;
@@ -39,9 +42,7 @@ int kg_cli_bench(int argc, char **argv) {
     case 'c': csv = optarg; break;
     case 'j': json = optarg; break;
     case 'm': md = optarg; break;
-    case 'h':
-      fputs(strstr(kg_usage, "  bench SPEC"), stdout);
-      return 0;
+    case 'h': fputs(strstr(kg_usage, "  bench SPEC"), stdout); return 0;
     }
   }
   if (optind >= argc) return kg_usage_error("bench: %s", "missing SPEC");

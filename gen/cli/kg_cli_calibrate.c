@@ -7,8 +7,8 @@
 
 int kg_cli_calibrate(int argc, char **argv) {
   static const struct option longs[] = {{"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},
-                                        {"quiet", no_argument, 0, 'q'}, {"rounds", required_argument, 0, 'R'},
-                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                        {"quiet", no_argument, 0, 'q'},        {"rounds", required_argument, 0, 'R'},
+                                        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   const char *out = NULL;
   kg_calibrate_opts o = {0};
   o.progress = stderr;

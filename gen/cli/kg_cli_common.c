@@ -9,7 +9,10 @@
 int kg_fail(const kg_ctx *ctx, kg_status st) {
   fprintf(stderr, "kgen: %s\n", kg_ctx_message(ctx));
   switch (st) {
-  case KG_EINVAL: case KG_ESPEC: case KG_ETEMPLATE: case KG_ENOTFOUND: return EXIT_USAGE;
+  case KG_EINVAL:
+  case KG_ESPEC:
+  case KG_ETEMPLATE:
+  case KG_ENOTFOUND: return EXIT_USAGE;
   default: return EXIT_WORK;
   }
 }
@@ -45,9 +48,7 @@ int kg_ends_with(const char *s, const char *suffix) {
   return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-int kg_name_cmp(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
+int kg_name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int kg_parse_double(const char *opt, const char *arg, double *out) {
   char *end;
@@ -139,7 +140,8 @@ int kg_measure_option(int c, kg_tune_opts *o, const char **profile) {
   case OPT_ROUNDS:
     if ((rc = kg_parse_long(c == OPT_ROUNDS ? "--rounds" : "--finalists", optarg, &v))) return rc;
     if (v < (c == OPT_ROUNDS ? 0 : 1) || v > 64)
-      return kg_usage_error("%s must be between 0 (1 for --finalists) and 64", c == OPT_ROUNDS ? "--rounds" : "--finalists");
+      return kg_usage_error("%s must be between 0 (1 for --finalists) and 64",
+                            c == OPT_ROUNDS ? "--rounds" : "--finalists");
     *(c == OPT_ROUNDS ? &o->rounds : &o->finalists) = (int)v;
     return 0;
   default: return -1;

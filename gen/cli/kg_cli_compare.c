@@ -7,8 +7,8 @@
 /* ---- compare ------------------------------------------------------------------------------- */
 
 int kg_cli_compare(int argc, char **argv) {
-  static const struct option longs[] = {{"threshold", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+  static const struct option longs[] = {
+      {"threshold", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   double threshold = 5;
   int c, rc;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {

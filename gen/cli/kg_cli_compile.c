@@ -4,8 +4,10 @@
 #include "kg_timer.h"
 
 int kg_cli_compile(int argc, char **argv) {
-  static const struct option longs[] = {{"set", required_argument, 0, 's'}, {"backend", required_argument, 0, 'b'},
-                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option longs[] = {{"set", required_argument, 0, 's'},
+                                        {"backend", required_argument, 0, 'b'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
   const char *set = NULL;
   kg_compile_opts co = {0};
   kg_ctx ctx = {0};
@@ -42,8 +44,7 @@ int kg_cli_compile(int argc, char **argv) {
   double t2 = (double)kg_now_ns();
   if (diag && *diag) fprintf(stderr, "%s", diag);
   printf("%s[%s]: %s, %s backend (%s), compile %.1f ms (compiler set-up %.1f ms)\n", s->name, name,
-         st ? "failed" : "ok", kg_backend_name(co.backend), kg_compiler_describe(cc), (t2 - t1) / 1e6,
-         (t1 - t0) / 1e6);
+         st ? "failed" : "ok", kg_backend_name(co.backend), kg_compiler_describe(cc), (t2 - t1) / 1e6, (t1 - t0) / 1e6);
   if (st) rc = kg_fail(&ctx, st);
 done:
   kg_module_free(m);

@@ -7,8 +7,7 @@
 #include "kg_template.h"
 
 /* Load SPEC, parse --set, emit the source.  On success returns 0 with *src, *spec set. */
-int kg_emit_variant(const char *path, const char *set, kg_spec **spec, int32_t **point, char **src,
-                           size_t *len) {
+int kg_emit_variant(const char *path, const char *set, kg_spec **spec, int32_t **point, char **src, size_t *len) {
   int rc = kg_load(path, spec);
   if (rc) return rc;
   kg_ctx ctx = {0};
@@ -26,8 +25,10 @@ int kg_emit_variant(const char *path, const char *set, kg_spec **spec, int32_t *
 }
 
 int kg_cli_emit(int argc, char **argv) {
-  static const struct option longs[] = {{"set", required_argument, 0, 's'}, {"output", required_argument, 0, 'o'},
-                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option longs[] = {{"set", required_argument, 0, 's'},
+                                        {"output", required_argument, 0, 'o'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
   const char *set = NULL, *out = NULL;
   int c;
   while ((c = kg_getopt(argc, argv, "s:o:h", longs)) != -1) {

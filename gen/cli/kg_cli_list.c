@@ -47,8 +47,8 @@ int kg_cli_list(int argc, char **argv) {
     } else {
       char params[1024] = "";
       for (int p = 0; p < s->nparams; p++)
-        snprintf(params + strlen(params), sizeof params - strlen(params), "%s%s(%d)", p ? " " : "",
-                 s->params[p].name, s->params[p].nvalues);
+        snprintf(params + strlen(params), sizeof params - strlen(params), "%s%s(%d)", p ? " " : "", s->params[p].name,
+                 s->params[p].nvalues);
       printf("%-16s %-10zu %-8d %-50s %s\n", s->name, s->npoints, s->nproblems, params, path);
     }
     kg_spec_free(s);

@@ -27,14 +27,16 @@ int kg_cli_show(int argc, char **argv) {
   if (kg_spec_machine(NULL, &m, &mctx) == KG_OK) { /* what the spec's `machine` table showed it */
     printf("machine     %s: %d cores, isa", m.id, m.cores);
     for (int i = 0; i < m.nisa; i++) printf(" %s", m.isa[i]);
-    printf("%s\n", getenv("KGEN_MACHINE_OVERRIDE") && getenv("KGEN_MACHINE_OVERRIDE")[0] ? " (KGEN_MACHINE_OVERRIDE)" : "");
+    printf("%s\n",
+           getenv("KGEN_MACHINE_OVERRIDE") && getenv("KGEN_MACHINE_OVERRIDE")[0] ? " (KGEN_MACHINE_OVERRIDE)" : "");
   }
   printf("template    %s\n", s->template_path);
   printf("reference   %s\n", s->reference[0] ? s->reference : "-");
   printf("baselines  ");
   for (int i = 0; i < s->nbaselines; i++) {
     printf(" %s", s->baselines[i]);
-    if (s->baseline_threads[i]) printf(" (%d thread%s)", s->baseline_threads[i], s->baseline_threads[i] == 1 ? "" : "s");
+    if (s->baseline_threads[i])
+      printf(" (%d thread%s)", s->baseline_threads[i], s->baseline_threads[i] == 1 ? "" : "s");
   }
   printf("%s\n", s->nbaselines ? "" : " -");
   printf("tolerance   rtol %g, atol %g%s\n", s->rtol, s->atol, s->rtol == 0 && s->atol == 0 ? " (exact)" : "");

@@ -6,12 +6,16 @@
 #include "kg_report.h"
 
 int kg_cli_tune(int argc, char **argv) {
-  static const struct option longs[] = {
-      {"strategy", required_argument, 0, 'S'}, {"budget", required_argument, 0, 'B'},
-      {"seed", required_argument, 0, 'r'},     {"out", required_argument, 0, 'o'},
-      {"db", required_argument, 0, 'd'},       {"resume", no_argument, 0, 'R'},
-      {"csv", required_argument, 0, 'c'},      {"help", no_argument, 0, 'h'},
-      KG_MEASURE_OPTIONS,                      {0, 0, 0, 0}};
+  static const struct option longs[] = {{"strategy", required_argument, 0, 'S'},
+                                        {"budget", required_argument, 0, 'B'},
+                                        {"seed", required_argument, 0, 'r'},
+                                        {"out", required_argument, 0, 'o'},
+                                        {"db", required_argument, 0, 'd'},
+                                        {"resume", no_argument, 0, 'R'},
+                                        {"csv", required_argument, 0, 'c'},
+                                        {"help", no_argument, 0, 'h'},
+                                        KG_MEASURE_OPTIONS,
+                                        {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
@@ -39,9 +43,7 @@ int kg_cli_tune(int argc, char **argv) {
     case 'd': db = optarg; break;
     case 'R': o.resume = true; break;
     case 'c': csv = optarg; break;
-    case 'h':
-      fputs(strstr(kg_usage, "  tune SPEC"), stdout);
-      return 0;
+    case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }
   }
   if (optind >= argc) return kg_usage_error("tune: %s", "missing SPEC");
@@ -85,8 +87,8 @@ int kg_cli_tune(int argc, char **argv) {
   } else if ((st = kg_tune_write(r, out, &ctx))) {
     rc = kg_fail(&ctx, st);
   } else {
-    fprintf(stderr, "wrote %s/%s.json and %s/%s/<problem>.c (database %s)\n", dir, r->machine.id, dir,
-            r->machine.id, db);
+    fprintf(stderr, "wrote %s/%s.json and %s/%s/<problem>.c (database %s)\n", dir, r->machine.id, dir, r->machine.id,
+            db);
   }
   kg_tune_report_free(r);
 done:

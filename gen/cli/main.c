@@ -100,8 +100,9 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(int, char **);
-  } cmds[] = {{"list", kg_cli_list}, {"show", kg_cli_show}, {"emit", kg_cli_emit}, {"compile", kg_cli_compile}, {"tune", kg_cli_tune},
-                {"calibrate", kg_cli_calibrate}, {"bench", kg_cli_bench}, {"compare", kg_cli_compare}};
+  } cmds[] = {{"list", kg_cli_list},       {"show", kg_cli_show},      {"emit", kg_cli_emit},
+              {"compile", kg_cli_compile}, {"tune", kg_cli_tune},      {"calibrate", kg_cli_calibrate},
+              {"bench", kg_cli_bench},     {"compare", kg_cli_compare}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;
@@ -109,4 +110,3 @@ int main(int argc, char **argv) {
     }
   return kg_usage_error("unknown command '%s'", cmd);
 }
-

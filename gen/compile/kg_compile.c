@@ -24,9 +24,9 @@
 
 struct kg_compiler {
   kg_backend backend;
-  kg_jit *jit;       /* JIT backend */
-  char *cc;          /* cc backend: the compiler command */
-  char **extra;      /* cc backend: extra_flags split, NULL-terminated */
+  kg_jit *jit;  /* JIT backend */
+  char *cc;     /* cc backend: the compiler command */
+  char **extra; /* cc backend: extra_flags split, NULL-terminated */
   char *cache_dir;
   char *describe;
 };
@@ -46,8 +46,7 @@ kg_status kg_backend_parse(const char *name, kg_backend *out, kg_ctx *ctx) {
     *out = KG_BACKEND_CC;
     return KG_OK;
   }
-  return kg_ctx_set(ctx, KG_EINVAL, "unknown backend '%s' (expected jit or cc)",
-                    name ? name : "(null)");
+  return kg_ctx_set(ctx, KG_EINVAL, "unknown backend '%s' (expected jit or cc)", name ? name : "(null)");
 }
 
 const char *kg_backend_name(kg_backend b) { return b == KG_BACKEND_CC ? "cc" : "jit"; }
@@ -63,10 +62,8 @@ static kg_status cache_dir_new(const char *want, char **out, kg_ctx *ctx) {
     return *out ? KG_OK : kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   }
   buf[0] = '\0';
-  if (xdg && *xdg)
-    snprintf(buf, sizeof buf, "%s/kgen", xdg);
-  else if (home && *home)
-    snprintf(buf, sizeof buf, "%s/.cache/kgen", home);
+  if (xdg && *xdg) snprintf(buf, sizeof buf, "%s/kgen", xdg);
+  else if (home && *home) snprintf(buf, sizeof buf, "%s/.cache/kgen", home);
   kg_ctx ignored = {0};
   if (!buf[0] || kg_file_mkdirs_mode(buf, 0700, &ignored) != KG_OK) { /* fall back to /tmp */
     snprintf(buf, sizeof buf, "/tmp/kgen-%u", (unsigned)getuid());
@@ -87,10 +84,9 @@ static char *cc_version(const char *cc) {
     return NULL;
   }
   out[strcspn(out, "\n")] = '\0';
-  const char *kind = strstr(out, "clang") ? "clang" : strstr(out, "gcc") || strstr(out, "GCC") ||
-                                                              strstr(out, "cc (")
-                                                          ? "gcc"
-                                                          : cc;
+  const char *kind = strstr(out, "clang")                                              ? "clang"
+                     : strstr(out, "gcc") || strstr(out, "GCC") || strstr(out, "cc (") ? "gcc"
+                                                                                       : cc;
   const char *ver = NULL;
   const char *v = strstr(out, "version ");
   if (v) {
@@ -135,8 +131,7 @@ kg_status kg_compiler_new(const kg_compile_opts *opts, kg_compiler **out, kg_ctx
       goto fail;
     }
     if (asprintf(&c->describe, "%s -O3 -march=native -fopenmp%s%s", ver,
-                 opts->extra_flags && *opts->extra_flags ? " " : "",
-                 opts->extra_flags ? opts->extra_flags : "") < 0)
+                 opts->extra_flags && *opts->extra_flags ? " " : "", opts->extra_flags ? opts->extra_flags : "") < 0)
       c->describe = NULL;
     free(ver);
   } else {
@@ -192,8 +187,7 @@ static kg_status compile_failed(kg_ctx *ctx, const char *name, const char *diag)
   return kg_ctx_set(ctx, KG_ECOMPILE, "%s: compile failed:\n%.*s", name, len, d);
 }
 
-static kg_status cc_compile(kg_compiler *c, const char *src, kg_module *m, char **diag,
-                            kg_ctx *ctx) {
+static kg_status cc_compile(kg_compiler *c, const char *src, kg_module *m, char **diag, kg_ctx *ctx) {
   kg_status st = KG_OK;
   char *cpath = NULL, *sopath = NULL, *out = NULL;
   char ompdir[4096], ldir[4200], rpath[4200];
@@ -279,8 +273,8 @@ done:
   return st;
 }
 
-kg_status kg_compiler_compile(kg_compiler *c, const char *name, const char *src, kg_module **out,
-                              char **diag, kg_ctx *ctx) {
+kg_status kg_compiler_compile(kg_compiler *c, const char *name, const char *src, kg_module **out, char **diag,
+                              kg_ctx *ctx) {
   *out = NULL;
   if (diag) *diag = NULL;
   if (!c || !src) return kg_ctx_set(ctx, KG_EINVAL, "kg_compiler_compile: NULL argument");
@@ -294,26 +288,20 @@ kg_status kg_compiler_compile(kg_compiler *c, const char *name, const char *src,
     goto fail;
   }
   m->c = c;
-  if (c->backend == KG_BACKEND_JIT)
-    st = kg_jit_compile(c->jit, full, &m->jm, &text, ctx);
-  else
-    st = cc_compile(c, full, m, &text, ctx);
+  if (c->backend == KG_BACKEND_JIT) st = kg_jit_compile(c->jit, full, &m->jm, &text, ctx);
+  else st = cc_compile(c, full, m, &text, ctx);
   if (st == KG_ECOMPILE) compile_failed(ctx, name, text);
   if (st != KG_OK) goto fail;
   free(full);
-  if (diag)
-    *diag = text;
-  else
-    free(text);
+  if (diag) *diag = text;
+  else free(text);
   *out = m;
   return KG_OK;
 fail:
   free(full);
   free(m);
-  if (diag)
-    *diag = text;
-  else
-    free(text);
+  if (diag) *diag = text;
+  else free(text);
   return st;
 }
 

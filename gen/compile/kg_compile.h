@@ -21,10 +21,10 @@ typedef enum kg_backend { KG_BACKEND_JIT, KG_BACKEND_CC } kg_backend;
 /** Options for kg_compiler_new; zero-initialised means: JIT, with the prelude, -O3. */
 typedef struct kg_compile_opts {
   kg_backend backend;
-  bool no_prelude;        /**< JIT: do not use the precompiled-header prelude */
-  const char *cc;         /**< cc backend: the compiler command; NULL = $CC or "cc" */
-  const char *extra_flags;/**< appended to the compile flags (space-separated); may be NULL */
-  const char *cache_dir;  /**< where the prelude PCH and cc objects go; NULL = $XDG_CACHE_HOME/kgen
+  bool no_prelude;         /**< JIT: do not use the precompiled-header prelude */
+  const char *cc;          /**< cc backend: the compiler command; NULL = $CC or "cc" */
+  const char *extra_flags; /**< appended to the compile flags (space-separated); may be NULL */
+  const char *cache_dir;   /**< where the prelude PCH and cc objects go; NULL = $XDG_CACHE_HOME/kgen
                                or ~/.cache/kgen, falling back to /tmp/kgen-<uid> */
 } kg_compile_opts;
 
@@ -59,8 +59,8 @@ const char *kg_compiler_describe(const kg_compiler *c);
  * *diag (when diag is not NULL) receives the malloc'd diagnostics text (caller frees) and ctx
  * their first lines; warnings of a successful compile also land in *diag (or NULL when none).
  */
-kg_status kg_compiler_compile(kg_compiler *c, const char *name, const char *src, kg_module **out,
-                              char **diag, kg_ctx *ctx);
+kg_status kg_compiler_compile(kg_compiler *c, const char *name, const char *src, kg_module **out, char **diag,
+                              kg_ctx *ctx);
 
 /** Address of `symbol` in m, or NULL when it does not exist. */
 void *kg_module_sym(kg_module *m, const char *symbol);

@@ -138,8 +138,7 @@ static void init_llvm_once() {
 
 /* Run the driver on `args` (argv[0] = absolute clang path so the resource dir resolves) and
    return its cc1 arguments; driver diagnostics go to *err. */
-static bool driver_cc1_args(const std::vector<std::string> &args, std::vector<std::string> *cc1,
-                            std::string *err) {
+static bool driver_cc1_args(const std::vector<std::string> &args, std::vector<std::string> *cc1, std::string *err) {
   std::vector<const char *> argv;
   for (auto &a : args) argv.push_back(a.c_str());
   raw_string_ostream os(*err);
@@ -163,8 +162,8 @@ static bool driver_cc1_args(const std::vector<std::string> &args, std::vector<st
 }
 
 /* A CompilerInvocation from cached cc1 args, with our target, no leaks, no colours. */
-static std::shared_ptr<clang::CompilerInvocation>
-make_invocation(const kg_jit *j, const std::vector<std::string> &cc1, clang::DiagnosticsEngine &d) {
+static std::shared_ptr<clang::CompilerInvocation> make_invocation(const kg_jit *j, const std::vector<std::string> &cc1,
+                                                                  clang::DiagnosticsEngine &d) {
   std::vector<const char *> argv;
   for (auto &a : cc1) argv.push_back(a.c_str());
   auto inv = std::make_shared<clang::CompilerInvocation>();
@@ -182,8 +181,8 @@ make_invocation(const kg_jit *j, const std::vector<std::string> &cc1, clang::Dia
  * Frontend: `src` -> optimised IR module in `ctx`.  Diagnostics (with the summary line) land in
  * *diag.  A non-empty `pch` is included first (-include-pch).
  */
-static std::unique_ptr<Module> run_frontend(const kg_jit *j, const char *src, LLVMContext *ctx,
-                                            const std::string &pch, std::string *diag, bool *ok) {
+static std::unique_ptr<Module> run_frontend(const kg_jit *j, const char *src, LLVMContext *ctx, const std::string &pch,
+                                            std::string *diag, bool *ok) {
   *ok = false;
   raw_string_ostream os(*diag);
   auto ci = std::make_unique<clang::CompilerInstance>();
@@ -217,8 +216,7 @@ static std::unique_ptr<Module> run_frontend(const kg_jit *j, const char *src, LL
 }
 
 /* Build the prelude PCH at `out` from the header at `header` (a real file: the PCH records it). */
-static bool build_pch(const kg_jit *j, const std::string &header, const std::string &out,
-                      std::string *diag) {
+static bool build_pch(const kg_jit *j, const std::string &header, const std::string &out, std::string *diag) {
   std::vector<std::string> args = {KG_CLANG_PATH};
   args.insert(args.end(), j->driver_flags.begin(), j->driver_flags.end());
   args.insert(args.end(), {"-x", "c-header", header});
@@ -238,8 +236,7 @@ static bool build_pch(const kg_jit *j, const std::string &header, const std::str
   /* createInvocation runs the driver with -fsyntax-only: it drops -o, so set the output here. */
   ci->getFrontendOpts().OutputFile = out;
   ci->getFrontendOpts().Inputs.clear();
-  ci->getFrontendOpts().Inputs.emplace_back(header,
-                                            clang::InputKind(clang::Language::C).getHeader());
+  ci->getFrontendOpts().Inputs.emplace_back(header, clang::InputKind(clang::Language::C).getHeader());
   ci->createDiagnostics(new clang::TextDiagnosticPrinter(os, &ci->getDiagnosticOpts()), true);
   ci->setVerboseOutputStream(os);
   clang::GeneratePCHAction act;
@@ -287,8 +284,7 @@ static kg_status setup_prelude(kg_jit *j, const char *cache_dir, kg_ctx *ctx) {
   std::string diag;
   if (!build_pch(j, header, tmp, &diag)) {
     unlink(tmp.c_str());
-    return kg_ctx_set(ctx, KG_ECOMPILE, "prelude PCH %s failed to build:\n%s", pch.c_str(),
-                      diag.c_str());
+    return kg_ctx_set(ctx, KG_ECOMPILE, "prelude PCH %s failed to build:\n%s", pch.c_str(), diag.c_str());
   }
   if (rename(tmp.c_str(), pch.c_str()) != 0) {
     unlink(tmp.c_str());
@@ -302,11 +298,29 @@ static kg_status setup_prelude(kg_jit *j, const char *cache_dir, kg_ctx *ctx) {
 
 /* "+avx512f,+avx2,..." - the enabled features a reader of a fingerprint cares about. */
 static std::string interesting_features(const StringMap<bool> &fm) {
-  static const char *const names[] = {
-      "sse4.2",     "avx",        "avx2",        "fma",        "f16c",         "bmi2",
-      "avx512f",    "avx512dq",   "avx512cd",    "avx512bw",   "avx512vl",     "avx512ifma",
-      "avx512vbmi", "avx512vbmi2", "avx512vnni", "avx512bitalg", "avx512vpopcntdq",
-      "avx512bf16", "avx512fp16", "avxvnni",     "amx-tile",   "amx-int8",     "amx-bf16"};
+  static const char *const names[] = {"sse4.2",
+                                      "avx",
+                                      "avx2",
+                                      "fma",
+                                      "f16c",
+                                      "bmi2",
+                                      "avx512f",
+                                      "avx512dq",
+                                      "avx512cd",
+                                      "avx512bw",
+                                      "avx512vl",
+                                      "avx512ifma",
+                                      "avx512vbmi",
+                                      "avx512vbmi2",
+                                      "avx512vnni",
+                                      "avx512bitalg",
+                                      "avx512vpopcntdq",
+                                      "avx512bf16",
+                                      "avx512fp16",
+                                      "avxvnni",
+                                      "amx-tile",
+                                      "amx-int8",
+                                      "amx-bf16"};
   std::string s;
   for (const char *n : names) {
     auto it = fm.find(n);
@@ -315,19 +329,17 @@ static std::string interesting_features(const StringMap<bool> &fm) {
   return s;
 }
 
-extern "C" kg_status kg_jit_new(const char *cache_dir, bool prelude, const char *extra_flags,
-                                kg_jit **out, kg_ctx *ctx) {
+extern "C" kg_status kg_jit_new(const char *cache_dir, bool prelude, const char *extra_flags, kg_jit **out,
+                                kg_ctx *ctx) {
   *out = nullptr;
   init_llvm_once();
   /* JIT'd OpenMP code calls __kmpc_*: make sure LLVM's libomp is in the global namespace even
      when the executable's link dropped it. */
 #ifdef KG_OMP_LIB
-  if (!dlopen(KG_OMP_LIB, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD))
-    dlopen(KG_OMP_LIB, RTLD_NOW | RTLD_GLOBAL);
+  if (!dlopen(KG_OMP_LIB, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) dlopen(KG_OMP_LIB, RTLD_NOW | RTLD_GLOBAL);
 #endif
   if (!sys::fs::exists(KG_CLANG_PATH))
-    return kg_ctx_set(ctx, KG_EUNSUPPORTED, "%s: clang not found (its resource dir is needed)",
-                      KG_CLANG_PATH);
+    return kg_ctx_set(ctx, KG_EUNSUPPORTED, "%s: clang not found (its resource dir is needed)", KG_CLANG_PATH);
   auto j = std::make_unique<kg_jit>();
 
   /* LLVM 16 calls Zen5 "generic"; x86-64 plus the host's features keeps AVX-512 on. */
@@ -352,25 +364,21 @@ extern "C" kg_status kg_jit_new(const char *cache_dir, bool prelude, const char 
     return kg_ctx_set(ctx, KG_ECOMPILE, "clang driver rejected the flags:\n%s", err.c_str());
 
   auto jtmb = orc::JITTargetMachineBuilder::detectHost();
-  if (!jtmb)
-    return kg_ctx_set(ctx, KG_EUNSUPPORTED, "JIT: no host target: %s",
-                      toString(jtmb.takeError()).c_str());
+  if (!jtmb) return kg_ctx_set(ctx, KG_EUNSUPPORTED, "JIT: no host target: %s", toString(jtmb.takeError()).c_str());
   jtmb->setCPU(j->cpu);
   jtmb->getFeatures() = SubtargetFeatures();
   jtmb->addFeatures(j->features);
   jtmb->setCodeGenOptLevel(CodeGenOpt::Aggressive);
   jtmb->setRelocationModel(Reloc::PIC_);
   jtmb->setCodeModel(CodeModel::Small);
-  auto jit =
-      orc::LLJITBuilder()
-          .setJITTargetMachineBuilder(std::move(*jtmb))
-          .setCompileFunctionCreator([](orc::JITTargetMachineBuilder b)
-                                         -> Expected<std::unique_ptr<orc::IRCompileLayer::IRCompiler>> {
-            return std::make_unique<orc::ConcurrentIRCompiler>(std::move(b));
-          })
-          .create();
-  if (!jit)
-    return kg_ctx_set(ctx, KG_EUNSUPPORTED, "JIT: %s", toString(jit.takeError()).c_str());
+  auto jit = orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(std::move(*jtmb))
+                 .setCompileFunctionCreator(
+                     [](orc::JITTargetMachineBuilder b) -> Expected<std::unique_ptr<orc::IRCompileLayer::IRCompiler>> {
+                       return std::make_unique<orc::ConcurrentIRCompiler>(std::move(b));
+                     })
+                 .create();
+  if (!jit) return kg_ctx_set(ctx, KG_EUNSUPPORTED, "JIT: %s", toString(jit.takeError()).c_str());
   j->jit = std::move(*jit);
   j->jit->getExecutionSession().setErrorReporter([](Error e) {
     t_session_errors += toString(std::move(e));
@@ -385,8 +393,7 @@ extern "C" kg_status kg_jit_new(const char *cache_dir, bool prelude, const char 
   std::string fl;
   for (auto &f : j->driver_flags)
     if (f != "-march=x86-64") fl += " " + f;
-  j->describe = "clang " + std::string(KG_CLANG_VERSION) + fl + " -march=" + j->cpu + " " +
-                interesting_features(fm);
+  j->describe = "clang " + std::string(KG_CLANG_VERSION) + fl + " -march=" + j->cpu + " " + interesting_features(fm);
   *out = j.release();
   return KG_OK;
 }
@@ -400,8 +407,7 @@ static void release_dylib(kg_jit *j, orc::JITDylib *jd, orc::ResourceTrackerSP r
   if (jd) consumeError(j->jit->getExecutionSession().removeJITDylib(*jd));
 }
 
-extern "C" kg_status kg_jit_compile(kg_jit *j, const char *src, kg_jit_module **out, char **diag,
-                                    kg_ctx *ctx) {
+extern "C" kg_status kg_jit_compile(kg_jit *j, const char *src, kg_jit_module **out, char **diag, kg_ctx *ctx) {
   *out = nullptr;
   *diag = nullptr;
   std::string text;
@@ -436,8 +442,7 @@ extern "C" kg_status kg_jit_compile(kg_jit *j, const char *src, kg_jit_module **
     return kg_ctx_set(ctx, KG_EINTERNAL, "JIT: %s", toString(jd.takeError()).c_str());
   }
   mod->jd = &*jd;
-  auto gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-      j->jit->getDataLayout().getGlobalPrefix());
+  auto gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(j->jit->getDataLayout().getGlobalPrefix());
   if (!gen) {
     release_dylib(j, mod->jd, nullptr);
     *diag = dup_cstr(text);

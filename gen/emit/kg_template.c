@@ -144,8 +144,8 @@ static kg_status ensure_lua(expander *ex) {
 }
 
 /* Run the slot chunk src[0..len) that starts on `line` of `path`; append its lines to out. */
-static kg_status run_slot(expander *ex, const char *path, int line, const char *name, const char *src,
-                          size_t len, const char *indent, size_t indent_len) {
+static kg_status run_slot(expander *ex, const char *path, int line, const char *name, const char *src, size_t len,
+                          const char *indent, size_t indent_len) {
   kg_status st = ensure_lua(ex);
   if (st) return st;
   /* Leading newlines make Lua's line numbers the template's. */
@@ -261,14 +261,16 @@ static kg_status walk_text(expander *ex, const char *path, const char *src, size
           break;
         }
         if (after(q, e2, "/*$slot"))
-          return kg_ctx_set(ex->ctx, KG_ETEMPLATE, "%s:%d: slot '%s' is not terminated (a new slot opens at line %d before /*$end*/)",
-                            path, slot_line, name, line);
+          return kg_ctx_set(ex->ctx, KG_ETEMPLATE,
+                            "%s:%d: slot '%s' is not terminated (a new slot opens at line %d before /*$end*/)", path,
+                            slot_line, name, line);
         q = n2;
         line++;
       }
       if (!closed)
-        return kg_ctx_set(ex->ctx, KG_ETEMPLATE, "%s:%d: slot '%s' is not terminated (no /*$end*/ after its default body)",
-                          path, slot_line, name);
+        return kg_ctx_set(ex->ctx, KG_ETEMPLATE,
+                          "%s:%d: slot '%s' is not terminated (no /*$end*/ after its default body)", path, slot_line,
+                          name);
       if (ex->point) {
         kg_status st = run_slot(ex, path, slot_line, name, chunk, chunk_len, indent, indent_len);
         if (st) return st;
@@ -376,8 +378,8 @@ kg_status kg_template_emit(const kg_spec *spec, const int32_t *point, char **src
   );
   sb_printf(&b, " * kernel:   %s\n", spec->name);
   sb_printf(&b, " * spec:     %s (xxh64 %016" PRIx64 ")\n", base_name(spec->path), spec->hash);
-  sb_printf(&b, " * template: %s (xxh64 %016" PRIx64 ", with its inlined includes)\n",
-            base_name(spec->template_path), th);
+  sb_printf(&b, " * template: %s (xxh64 %016" PRIx64 ", with its inlined includes)\n", base_name(spec->template_path),
+            th);
   sb_printf(&b, " * params:   %s\n */\n", spec->nparams ? pt : "(none)");
   for (int i = 0; i < spec->nparams; i++) {
     const kg_param *p = &spec->params[i];

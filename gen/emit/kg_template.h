@@ -38,8 +38,7 @@
  * KG_EIO (template unreadable), KG_ETEMPLATE (unterminated slot, Lua error in a slot:
  * "template.c:line: message").
  */
-kg_status kg_template_emit(const kg_spec *spec, const int32_t *point, char **src, size_t *len,
-                           kg_ctx *ctx);
+kg_status kg_template_emit(const kg_spec *spec, const int32_t *point, char **src, size_t *len, kg_ctx *ctx);
 
 /**
  * xxh64 over the template file and every file it inlines, in inclusion order: the

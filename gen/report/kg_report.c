@@ -18,17 +18,15 @@
 #define KG_VERSION "0"
 #endif
 
-const int32_t *kg_report_point(const kg_spec *s, long point) {
-  return s->points + (size_t)point * (size_t)s->nparams;
-}
+const int32_t *kg_report_point(const kg_spec *s, long point) { return s->points + (size_t)point * (size_t)s->nparams; }
 
 static json_t *kg_params_json(const kg_spec *s, long point) {
   json_t *o = json_object();
   const int32_t *pt = kg_report_point(s, point);
   for (int i = 0; i < s->nparams; i++) {
     const kg_param *p = &s->params[i];
-    json_object_set_new(o, p->name, p->kind == KG_PARAM_INT ? json_integer(p->ivalues[pt[i]])
-                                                          : json_string(p->svalues[pt[i]]));
+    json_object_set_new(o, p->name,
+                        p->kind == KG_PARAM_INT ? json_integer(p->ivalues[pt[i]]) : json_string(p->svalues[pt[i]]));
   }
   return o;
 }
@@ -117,8 +115,9 @@ static json_t *kg_derived_json(const kg_tune_report *r, const kg_measurement *m)
   int n = kg_report_derive(r, m, d, KG_MAX_EVENTS + 1);
   json_t *o = json_object();
   for (int i = 0; i < n; i++)
-    json_object_set_new(o, d[i].name, d[i].ok ? json_real(d[i].value)
-                                              : json_pack("{s:s, s:s}", "value", "unavailable", "reason", d[i].why));
+    json_object_set_new(o, d[i].name,
+                        d[i].ok ? json_real(d[i].value)
+                                : json_pack("{s:s, s:s}", "value", "unavailable", "reason", d[i].why));
   return o;
 }
 
@@ -143,8 +142,7 @@ static json_t *kg_eff_json(const kg_efficiency *e) {
                    kg_real_or_null(e->balance), "threads", e->threads, "reference", e->reference);
 }
 
-static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m,
-                              long point) {
+static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point) {
   const kg_stats *x = &m->stats;
   json_t *o = json_object();
   json_object_set_new(o, "p50_ns", json_real(x->p50));
@@ -158,11 +156,10 @@ static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp
   json_object_set_new(o, "inner_reps", json_integer(m->inner_reps));
   json_object_set_new(o, "gflops", kg_real_or_null(kg_report_gflops(sp, x->p50)));
   json_object_set_new(o, "gbps", kg_real_or_null(kg_report_gbps(sp, x->p50)));
-  json_object_set_new(o, "noise", json_pack("{s:i, s:o, s:o, s:o, s:b}", "retaken", m->retaken,
-                                            "ctx_switches", kg_real_or_null(m->ctx_switches),
-                                            "migrations", kg_real_or_null(m->migrations),
-                                            "page_faults", kg_real_or_null(m->page_faults),
-                                            "noisy", m->noisy));
+  json_object_set_new(o, "noise",
+                      json_pack("{s:i, s:o, s:o, s:o, s:b}", "retaken", m->retaken, "ctx_switches",
+                                kg_real_or_null(m->ctx_switches), "migrations", kg_real_or_null(m->migrations),
+                                "page_faults", kg_real_or_null(m->page_faults), "noisy", m->noisy));
   if (r->nevents) {
     json_object_set_new(o, "events", kg_events_json(r, m));
     json_object_set_new(o, "derived", kg_derived_json(r, m));
@@ -208,18 +205,17 @@ static json_t *kg_report_json(const kg_tune_report *r) {
   json_object_set_new(machine, "compiler",
                       json_stringn(r->compiler, flags ? (size_t)(flags - r->compiler) : strlen(r->compiler)));
   json_object_set_new(machine, "flags", json_string(flags ? flags + 1 : ""));
-  json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:f}",
-                           "schema", 1, "kgen_version", KG_VERSION, "kernel", s->name,
-                           "spec", s->path, "spec_hash", h[0], "template_hash", h[1],
-                           "machine", machine, "strategy", kg_strategy_name(r->strategy),
-                           "budget", (json_int_t)r->budget, "backend", r->backend, "mode", r->mode,
-                           "elapsed_s", r->elapsed_s);
+  json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:f}", "schema", 1, "kgen_version",
+                           KG_VERSION, "kernel", s->name, "spec", s->path, "spec_hash", h[0], "template_hash", h[1],
+                           "machine", machine, "strategy", kg_strategy_name(r->strategy), "budget",
+                           (json_int_t)r->budget, "backend", r->backend, "mode", r->mode, "elapsed_s", r->elapsed_s);
   json_object_set_new(root, "command", json_string(r->command[0] ? r->command : "tune"));
   json_t *evs = json_array();
   for (int i = 0; i < r->nevents; i++) json_array_append_new(evs, json_string(r->events[i]));
   json_object_set_new(root, "events", evs);
-  json_object_set_new(root, "profile", r->profile ? json_string(r->profile->path)
-                                                  : json_string("no machine profile (run kgen calibrate)"));
+  json_object_set_new(root, "profile",
+                      r->profile ? json_string(r->profile->path)
+                                 : json_string("no machine profile (run kgen calibrate)"));
   json_t *problems = json_array();
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
@@ -242,7 +238,8 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_t *bls = json_array();
     for (int b = 0; b < s->nbaselines; b++) {
       const kg_measurement *m = &pr->baselines[b].m;
-      json_t *jb = m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, KG_BASELINE_POINT(b)) : json_object();
+      json_t *jb =
+          m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, KG_BASELINE_POINT(b)) : json_object();
       if (m->status == KG_OK && pr->baselines_done) kg_rounds_json(jb, &pr->baselines[b]);
       json_object_set_new(jb, "name", json_string(s->baselines[b]));
       json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
@@ -250,8 +247,8 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     }
     int bb = kg_report_best_baseline(r, pr, KG_ANY_THREADS);
     if (bb >= 0) {
-      json_object_set_new(jp, "baseline", json_pack("{s:s, s:f}", "name", s->baselines[bb], "p50_ns",
-                                                    pr->baselines[bb].m.stats.p50));
+      json_object_set_new(jp, "baseline",
+                          json_pack("{s:s, s:f}", "name", s->baselines[bb], "p50_ns", pr->baselines[bb].m.stats.p50));
       json_object_set_new(jp, "speedup", w ? json_real(pr->baselines[bb].m.stats.p50 / w->m.stats.p50) : json_null());
     } else {
       json_object_set_new(jp, "baseline", json_null());
@@ -269,8 +266,8 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_t *ties = json_array();
     for (long t = 0; t < pr->nties; t++) {
       const kg_result *x = &pr->results[pr->ties[t]];
-      json_array_append_new(ties, json_pack("{s:o, s:f, s:f}", "params", kg_params_json(s, x->point),
-                                            "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90));
+      json_array_append_new(ties, json_pack("{s:o, s:f, s:f}", "params", kg_params_json(s, x->point), "p50_ns",
+                                            x->m.stats.p50, "p90_ns", x->m.stats.p90));
     }
     json_object_set_new(jp, "ties", ties);
     json_t *top = json_array();
@@ -279,8 +276,8 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     for (long i = 0; i < n && i < 5; i++) {
       const kg_result *x = &pr->results[order[i]];
       json_array_append_new(top, json_pack("{s:o, s:f, s:f, s:[f, f], s:i}", "params", kg_params_json(s, x->point),
-                                           "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90,
-                                           "ci95_ns", x->m.stats.ci_lo, x->m.stats.ci_hi, "rounds", x->rounds));
+                                           "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90, "ci95_ns",
+                                           x->m.stats.ci_lo, x->m.stats.ci_hi, "rounds", x->rounds));
     }
     free(order);
     json_object_set_new(jp, "top", top);

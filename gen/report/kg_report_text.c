@@ -29,8 +29,8 @@ static void kg_csv_num(FILE *f, double v) {
   else fputs(",", f);
 }
 
-static void kg_csv_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *sp, const char *variant,
-                       long point, const kg_result *x) {
+static void kg_csv_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *sp, const char *variant, long point,
+                       const kg_result *x) {
   const kg_spec *s = r->spec;
   kg_csv_field(f, sp->name);
   fputc(',', f);
@@ -140,9 +140,11 @@ static void kg_fmt_events(const kg_tune_report *r, const kg_measurement *m, bool
   for (int i = 0; i < r->nevents && n < cap; i++) {
     double v;
     const char *w;
-    if (kg_report_event_value(m, i, &v, &w)) n += (size_t)snprintf(buf + n, cap - n, "%s%s %.4g", i ? ", " : "", r->events[i], v);
-    else n += (size_t)snprintf(buf + n, cap - n, "%s%s unavailable%s%s%s", i ? ", " : "", r->events[i],
-                               why ? " (" : "", why ? w : "", why ? ")" : "");
+    if (kg_report_event_value(m, i, &v, &w))
+      n += (size_t)snprintf(buf + n, cap - n, "%s%s %.4g", i ? ", " : "", r->events[i], v);
+    else
+      n += (size_t)snprintf(buf + n, cap - n, "%s%s unavailable%s%s%s", i ? ", " : "", r->events[i], why ? " (" : "",
+                            why ? w : "", why ? ")" : "");
   }
   kg_derived d[KG_MAX_EVENTS + 1];
   int nd = kg_report_derive(r, m, d, KG_MAX_EVENTS + 1);
@@ -156,8 +158,8 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
   const kg_spec *s = r->spec;
   fprintf(f, "\n%s %s on %s (%s backend, %s caches, %s, %.0f s)\n", r->command[0] ? r->command : "tune", s->name,
           r->machine.id, r->backend, r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
-  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-",
-          "baseline", "(name)", "speedup", "bytes", "GB/s", "GFLOP/s", "eff", "ok/total", "winner");
+  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-", "baseline",
+          "(name)", "speedup", "bytes", "GB/s", "GFLOP/s", "eff", "ok/total", "winner");
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
@@ -180,9 +182,8 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
     if (isfinite(base / p50)) snprintf(speedup, sizeof speedup, "%.1fx", base / p50);
     fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %4ld/%-4ld  %s%s%s\n", sp->name,
             kg_fmt_time(p50, a, sizeof a), kg_fmt_time(half, b, sizeof b), kg_fmt_time(base, c, sizeof c),
-            bb >= 0 ? s->baselines[bb] : "-", speedup, bytes, gbps, gflops, eff,
-            pr->evaluated - pr->failed, pr->evaluated, params,
-            pr->nties ? " (tie)" : "", pr->noisy ? " (noisy)" : "");
+            bb >= 0 ? s->baselines[bb] : "-", speedup, bytes, gbps, gflops, eff, pr->evaluated - pr->failed,
+            pr->evaluated, params, pr->nties ? " (tie)" : "", pr->noisy ? " (noisy)" : "");
   }
   if (r->nevents) {
     fprintf(f, "counter events per run of the winner:\n");
@@ -199,16 +200,23 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
     if (r->problems[p].winner >= 0 && r->problems[p].results[r->problems[p].winner].rounds > rounds)
       rounds = r->problems[p].results[r->problems[p].winner].rounds;
   if (rounds > 0)
-    fprintf(f, "p50 and speedup: the median of %d final rounds measuring the fastest candidates and the baselines side "
-            "by side; (tie) = a finalist's CI overlaps the winner's; (noisy) = CI or round spread wider than 5%% of p50\n",
-            rounds);
+    fprintf(
+        f,
+        "p50 and speedup: the median of %d final rounds measuring the fastest candidates and the baselines side "
+        "by side; (tie) = a finalist's CI overlaps the winner's; (noisy) = CI or round spread wider than 5%% of p50\n",
+        rounds);
   if (!r->profile) fprintf(f, "efficiency: no machine profile (run kgen calibrate)\n");
-  else fprintf(f, "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = GFLOP/s over fp32 peak)\n",
-               r->profile->path);
+  else
+    fprintf(
+        f,
+        "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = GFLOP/s over fp32 peak)\n",
+        r->profile->path);
   long failed = 0;
   for (int p = 0; p < r->nproblems; p++) failed += r->problems[p].failed;
-  fprintf(f, "%ld variants x %d problems; %ld failed measurements (compile errors, crashes, timeouts, "
-          "wrong results)\n", r->nvariants, r->nproblems, failed);
+  fprintf(f,
+          "%ld variants x %d problems; %ld failed measurements (compile errors, crashes, timeouts, "
+          "wrong results)\n",
+          r->nvariants, r->nproblems, failed);
 }
 
 /* One Markdown table row of a measurement. */
@@ -229,9 +237,8 @@ static void kg_md_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *s
   fprintf(f, "| %s | `%s` | %s | %s | %s | [%s, %s] | %zu | %.3g | %s%d retaken, %.2g ctx sw%s | %s |\n", what, name,
           kg_fmt_time(m->stats.p50, a, sizeof a), kg_fmt_time(m->stats.p90, b, sizeof b),
           kg_fmt_time(m->stats.p99, c, sizeof c), kg_fmt_time(m->stats.ci_lo, lo, sizeof lo),
-          kg_fmt_time(m->stats.ci_hi, hi, sizeof hi), m->stats.n,
-          sp->bytes > 0 ? sp->bytes / m->stats.p50 : NAN, rounds, m->retaken, m->ctx_switches,
-          m->noisy ? ", **noisy**" : "", eff);
+          kg_fmt_time(m->stats.ci_hi, hi, sizeof hi), m->stats.n, sp->bytes > 0 ? sp->bytes / m->stats.p50 : NAN,
+          rounds, m->retaken, m->ctx_switches, m->noisy ? ", **noisy**" : "", eff);
 }
 
 kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
@@ -252,7 +259,8 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
   fprintf(f, "- compiler: %s (%s backend)\n", r->compiler, r->backend);
   fprintf(f, "- caches: **%s** (%s)\n", r->mode,
           strcmp(r->mode, "cold") ? "inputs stay cached between runs" : "caches flushed before every sample");
-  fprintf(f, "- spec: `%s` (xxh64 %016" PRIx64 "), template xxh64 %016" PRIx64 "\n", s->path, s->hash, r->template_hash);
+  fprintf(f, "- spec: `%s` (xxh64 %016" PRIx64 "), template xxh64 %016" PRIx64 "\n", s->path, s->hash,
+          r->template_hash);
   fprintf(f, "- machine profile: %s\n", r->profile ? r->profile->path : "no machine profile (run kgen calibrate)");
   fprintf(f, "- counter events: ");
   for (int i = 0; i < r->nevents; i++) fprintf(f, "%s%s", i ? ", " : "", r->events[i]);
@@ -293,8 +301,9 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
                              bs->p50 / ws->p50, cmp == 0 ? " (a statistical tie: the CIs overlap)" : "");
       int wt = kg_report_threads_of(r, w->point), bt = kg_report_best_baseline(r, pr, wt);
       if (bt >= 0 && fn < sizeof findings)
-        fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "; vs the fastest with the same %d thread%s (%s) %.2fx",
-                               wt, wt == 1 ? "" : "s", s->baselines[bt], pr->baselines[bt].m.stats.p50 / ws->p50);
+        fn += (size_t)snprintf(findings + fn, sizeof findings - fn,
+                               "; vs the fastest with the same %d thread%s (%s) %.2fx", wt, wt == 1 ? "" : "s",
+                               s->baselines[bt], pr->baselines[bt].m.stats.p50 / ws->p50);
       if (fn < sizeof findings) fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "\n");
     } else if (!w && fn < sizeof findings) {
       fn += (size_t)snprintf(findings + fn, sizeof findings - fn, "- `%s`: no valid variant\n", sp->name);

@@ -36,8 +36,7 @@ static void kg_lua_hook(lua_State *L, lua_Debug *ar) {
   if (lua_getinfo(L, "l", ar) && ar->currentline > 0) line = kl->last_line = ar->currentline;
   kl->instr += KG_LUA_HOOK_STEP;
   if (kl->instr > kl->instr_limit) {
-    lua_pushfstring(L, "%s:%d: instruction limit exceeded (runaway %s?)", kl->chunkname + 1, line,
-                    kl->what);
+    lua_pushfstring(L, "%s:%d: instruction limit exceeded (runaway %s?)", kl->chunkname + 1, line, kl->what);
     lua_error(L);
   }
 }
@@ -68,10 +67,8 @@ static int kg_lua_print(lua_State *L) {
 static int kg_lua_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
+    else msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -176,10 +173,8 @@ const char *kg_lua_errmsg(kg_lua *kl, int st, char *buf, size_t cap) {
   buf[0] = '\0';
   if (kl->mem_hit || st == LUA_ERRMEM) {
     if (kl->last_line > 0)
-      snprintf(buf, cap, "%s:%d: memory limit exceeded (%zu MB)", kl->path, kl->last_line,
-               kl->mem_limit >> 20);
-    else
-      snprintf(buf, cap, "%s: memory limit exceeded (%zu MB)", kl->path, kl->mem_limit >> 20);
+      snprintf(buf, cap, "%s:%d: memory limit exceeded (%zu MB)", kl->path, kl->last_line, kl->mem_limit >> 20);
+    else snprintf(buf, cap, "%s: memory limit exceeded (%zu MB)", kl->path, kl->mem_limit >> 20);
     lua_pop(L, 1);
     return buf;
   }
@@ -214,7 +209,6 @@ const char *kg_lua_errmsg(kg_lua *kl, int st, char *buf, size_t cap) {
 
 int kg_lua_caller_line(lua_State *L) {
   lua_Debug ar;
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0)
-    return ar.currentline;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0) return ar.currentline;
   return 0;
 }

@@ -27,11 +27,11 @@ typedef struct kg_lua {
   lua_State *L;
   size_t mem_used, mem_limit;
   long long instr, instr_limit;
-  int mem_hit;        /**< the allocator refused a request: the memory limit was hit */
-  int last_line;      /**< last line seen by the count hook (for memory-limit messages) */
-  const char *what;   /**< "spec" or "template slot": used in sandbox messages */
-  const char *path;   /**< file of the chunk being run (for messages); borrowed */
-  char chunkname[128];/**< "=basename": Lua's short source, rewritten to path in messages */
+  int mem_hit;         /**< the allocator refused a request: the memory limit was hit */
+  int last_line;       /**< last line seen by the count hook (for memory-limit messages) */
+  const char *what;    /**< "spec" or "template slot": used in sandbox messages */
+  const char *path;    /**< file of the chunk being run (for messages); borrowed */
+  char chunkname[128]; /**< "=basename": Lua's short source, rewritten to path in messages */
 } kg_lua;
 
 /** Open a sandboxed state into kl (`what` names the user in messages; borrowed).

@@ -91,8 +91,7 @@ const char *kg_spec_suggest(const char *name, const char *const *known, char *bu
 const char *kg_spec_join(const char *const *known, char *buf, size_t cap) {
   size_t n = 0;
   buf[0] = '\0';
-  for (int i = 0; known[i] && n < cap; i++)
-    n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", known[i]);
+  for (int i = 0; known[i] && n < cap; i++) n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", known[i]);
   return buf;
 }
 
@@ -142,9 +141,9 @@ size_t kg_spec_count_keys(lua_State *L, int idx) {
 
 /* ---------- field checks (the kernel's def table is at index `def`) ---------- */
 
-static const char *const kernel_fields[] = {"description", "template",  "params",   "constraints",
-                                            "problems",    "metrics",   "tolerance", "reference",
-                                            "baselines",   "seed",      "baseline_threads", "roles", NULL};
+static const char *const kernel_fields[] = {"description",      "template",  "params",    "constraints", "problems",
+                                            "metrics",          "tolerance", "reference", "baselines",   "seed",
+                                            "baseline_threads", "roles",     NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 kg_status kg_spec_check_keys(kg_spec_loader *ld, int t, const char *const *known, const char *where, int line) {
@@ -168,8 +167,9 @@ kg_status kg_spec_check_keys(kg_spec_loader *ld, int t, const char *const *known
   char sug[128], all[512];
   if (bad[0])
     return kg_spec_fail(ld, line, KG_ESPEC, "unknown field '%s' in %s%s (known fields: %s)", bad, where,
-                kg_spec_suggest(bad, known, sug, sizeof sug), kg_spec_join(known, all, sizeof all));
-  if (nonstring) return kg_spec_fail(ld, line, KG_ESPEC, "%s: unexpected entry with key %s (fields are named)", where, d);
+                        kg_spec_suggest(bad, known, sug, sizeof sug), kg_spec_join(known, all, sizeof all));
+  if (nonstring)
+    return kg_spec_fail(ld, line, KG_ESPEC, "%s: unexpected entry with key %s (fields are named)", where, d);
   return KG_OK;
 }
 
@@ -182,7 +182,8 @@ kg_status kg_spec_get_string(kg_spec_loader *ld, int def, const char *field, con
   if (lua_isnil(L, -1) && dflt) *out = kg_spec_strdup(dflt);
   else if (lua_isnil(L, -1)) st = kg_spec_fail(ld, ld->kline, KG_ESPEC, "missing field '%s' in kernel", field);
   else if (lua_type(L, -1) != LUA_TSTRING)
-    st = kg_spec_fail(ld, ld->kline, KG_ESPEC, "%s: expected a string, got %s", field, kg_spec_describe(L, -1, d, sizeof d));
+    st = kg_spec_fail(ld, ld->kline, KG_ESPEC, "%s: expected a string, got %s", field,
+                      kg_spec_describe(L, -1, d, sizeof d));
   else *out = kg_spec_strdup(lua_tostring(L, -1));
   if (st == KG_OK && !*out) st = kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
   lua_pop(L, 1);
@@ -207,13 +208,15 @@ static kg_status load(kg_spec_loader *ld, const char *src, size_t len) {
   if (rc != LUA_OK) return kg_spec_fail_lua(ld, rc);
   int k = lua_gettop(L);
   if (!kg_spec_is_obj(L, k, MT_KERNEL))
-    return kg_spec_fail(ld, ld->nlines, KG_ESPEC, "the spec must return a kernel (return kernel \"name\" { ... }), got %s",
-                kg_spec_is_obj(L, k, MT_PROBLEM) ? "a problem" : kg_spec_describe(L, k, d, sizeof d));
+    return kg_spec_fail(ld, ld->nlines, KG_ESPEC,
+                        "the spec must return a kernel (return kernel \"name\" { ... }), got %s",
+                        kg_spec_is_obj(L, k, MT_PROBLEM) ? "a problem" : kg_spec_describe(L, k, d, sizeof d));
   lua_getfield(L, k, "line");
   ld->kline = (int)lua_tointeger(L, -1);
   lua_getfield(L, k, "name");
   if (!kg_spec_is_name(lua_tostring(L, -1)) || strchr(lua_tostring(L, -1), '.'))
-    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "kernel '%s': names are letters, digits, '_' and '-'", lua_tostring(L, -1));
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "kernel '%s': names are letters, digits, '_' and '-'",
+                        lua_tostring(L, -1));
   if (!(s->name = kg_spec_strdup(lua_tostring(L, -1)))) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
   lua_getfield(L, k, "def");
   int def = lua_gettop(L);

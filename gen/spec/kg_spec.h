@@ -65,13 +65,13 @@ typedef enum kg_param_kind { KG_PARAM_INT, KG_PARAM_STR } kg_param_kind;
 
 /** One tunable parameter: its name, kind and ordered list of values (the first is the default). */
 typedef struct kg_param {
-  char *name;      /**< as in the spec ("grain") */
-  char *macro;     /**< C macro the template reads ("GRAIN": the name upper-cased) */
+  char *name;  /**< as in the spec ("grain") */
+  char *macro; /**< C macro the template reads ("GRAIN": the name upper-cased) */
   kg_param_kind kind;
-  int nvalues;     /**< >= 1 */
-  int64_t *ivalues;/**< [nvalues] when kind == KG_PARAM_INT, else NULL */
-  char **svalues;  /**< [nvalues] when kind == KG_PARAM_STR, else NULL */
-  int line;        /**< line of its declaration in the spec */
+  int nvalues;      /**< >= 1 */
+  int64_t *ivalues; /**< [nvalues] when kind == KG_PARAM_INT, else NULL */
+  char **svalues;   /**< [nvalues] when kind == KG_PARAM_STR, else NULL */
+  int line;         /**< line of its declaration in the spec */
 } kg_param;
 
 /** One named problem: dimensions sorted by name, and the metrics evaluated for it. */
@@ -97,21 +97,21 @@ typedef struct kg_spec {
   char *reference;     /**< description of the reference, may be "" */
   int nparams;
   kg_param *params;
-  size_t nraw;         /**< size of the cartesian product */
-  size_t npoints;      /**< points satisfying all constraints (>= 1) */
-  int32_t *points;     /**< [npoints][nparams] value indices */
+  size_t nraw;     /**< size of the cartesian product */
+  size_t npoints;  /**< points satisfying all constraints (>= 1) */
+  int32_t *points; /**< [npoints][nparams] value indices */
   int nconstraints;
   int nproblems;
   kg_spec_problem *problems;
   int nbaselines;
-  char **baselines;    /**< names; the template exports kg_baseline_<name> */
+  char **baselines;      /**< names; the template exports kg_baseline_<name> */
   int *baseline_threads; /**< [nbaselines] threads each runs (baseline_threads); 0 = not given */
   double rtol, atol;
   uint64_t seed;
-  uint64_t hash;       /**< xxh64 of the spec file's bytes */
+  uint64_t hash; /**< xxh64 of the spec file's bytes */
   int nroles;
-  char **roles;        /**< [nroles] role names ("threads"), from the spec's `roles` field */
-  char **role_names;   /**< [nroles] the parameter or dimension each role names ("threads") */
+  char **roles;      /**< [nroles] role names ("threads"), from the spec's `roles` field */
+  char **role_names; /**< [nroles] the parameter or dimension each role names ("threads") */
 } kg_spec;
 
 /** Options of kg_spec_load_ex. */

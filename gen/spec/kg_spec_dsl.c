@@ -26,8 +26,7 @@ static int l_named_body(lua_State *L) {
   if (lua_type(L, 1) != LUA_TTABLE)
     return luaL_error(L, "%s \"%s\": expected a table { ... } after the name, got %s", kind,
                       lua_tostring(L, lua_upvalueindex(1)), luaL_typename(L, 1));
-  new_obj(L, strcmp(kind, "kernel") == 0 ? MT_KERNEL : MT_PROBLEM,
-          (int)lua_tointeger(L, lua_upvalueindex(2)));
+  new_obj(L, strcmp(kind, "kernel") == 0 ? MT_KERNEL : MT_PROBLEM, (int)lua_tointeger(L, lua_upvalueindex(2)));
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_setfield(L, -2, "name");
   lua_pushvalue(L, 1);
@@ -39,8 +38,7 @@ static int l_named_body(lua_State *L) {
 static int l_named(lua_State *L) {
   const char *kind = lua_tostring(L, lua_upvalueindex(1));
   if (lua_type(L, 1) != LUA_TSTRING)
-    return luaL_error(L, "%s: expected a name string (%s \"name\" { ... }), got %s", kind, kind,
-                      luaL_typename(L, 1));
+    return luaL_error(L, "%s: expected a name string (%s \"name\" { ... }), got %s", kind, kind, luaL_typename(L, 1));
   lua_pushvalue(L, 1);
   lua_pushinteger(L, kg_lua_caller_line(L));
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -87,8 +85,7 @@ static int l_range(lua_State *L) {
   lua_Integer step = lua_isnoneornil(L, 3) ? 1 : check_int_arg(L, 3, "range");
   if (step < 1) return luaL_error(L, "range: step must be >= 1, got %I", step);
   if (lo > hi) return luaL_error(L, "range: lower bound %I exceeds upper bound %I", lo, hi);
-  if ((hi - lo) / step >= KG_SPEC_MAX_VALUES)
-    return luaL_error(L, "range: more than %d values", KG_SPEC_MAX_VALUES);
+  if ((hi - lo) / step >= KG_SPEC_MAX_VALUES) return luaL_error(L, "range: more than %d values", KG_SPEC_MAX_VALUES);
   values_obj(L, "range", kg_lua_caller_line(L));
   lua_newtable(L);
   int i = 1;
@@ -163,8 +160,8 @@ static int l_proxy_pairs(lua_State *L) {
 
 /* Replace the table at the top of the stack by a read-only proxy of it. */
 static void push_readonly(lua_State *L) {
-  lua_newtable(L);           /* proxy */
-  lua_newtable(L);           /* its metatable */
+  lua_newtable(L); /* proxy */
+  lua_newtable(L); /* its metatable */
   lua_pushvalue(L, -3);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_machine_readonly);
@@ -216,10 +213,8 @@ int kg_spec_install_machine(lua_State *L) {
 static int l_caller_line(lua_State *L) {
   lua_Debug ar;
   int level = (int)luaL_checkinteger(L, 1);
-  if (lua_getstack(L, level, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0)
-    lua_pushinteger(L, ar.currentline);
-  else
-    lua_pushinteger(L, 0);
+  if (lua_getstack(L, level, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0) lua_pushinteger(L, ar.currentline);
+  else lua_pushinteger(L, 0);
   return 1;
 }
 
@@ -252,7 +247,8 @@ kg_status kg_spec_load_prelude(kg_spec_loader *ld) {
   int n = 0;
   for (struct dirent *e; (e = readdir(dp)) && n < 64;) {
     size_t len = strlen(e->d_name);
-    if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.' && !(names[n++] = kg_spec_strdup(e->d_name))) {
+    if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.' &&
+        !(names[n++] = kg_spec_strdup(e->d_name))) {
       n--;
       break;
     }

@@ -39,12 +39,14 @@ static kg_status read_problem(kg_spec_loader *ld, kg_spec_problem *pr) {
   lua_pushnil(L);
   while (lua_next(L, t)) {
     if (lua_type(L, -2) != LUA_TSTRING || !kg_spec_is_ident(lua_tostring(L, -2)))
-      return kg_spec_fail(ld, line, KG_ESPEC, "problem '%s': dimension names must be identifiers, got %s", name, kg_spec_describe(L, -2, d, sizeof d));
-    if (n == KG_MAX_DIMS) return kg_spec_fail(ld, line, KG_ESPEC, "problem '%s': more than %d dimensions", name, KG_MAX_DIMS);
+      return kg_spec_fail(ld, line, KG_ESPEC, "problem '%s': dimension names must be identifiers, got %s", name,
+                          kg_spec_describe(L, -2, d, sizeof d));
+    if (n == KG_MAX_DIMS)
+      return kg_spec_fail(ld, line, KG_ESPEC, "problem '%s': more than %d dimensions", name, KG_MAX_DIMS);
     kv[n].name = lua_tostring(L, -2);
     if (!kg_spec_get_int(L, -1, &kv[n].v))
-      return kg_spec_fail(ld, line, KG_ESPEC, "problem '%s': dimension '%s' must be an integer, got %s", name, kv[n].name,
-                  kg_spec_describe(L, -1, d, sizeof d));
+      return kg_spec_fail(ld, line, KG_ESPEC, "problem '%s': dimension '%s' must be an integer, got %s", name,
+                          kv[n].name, kg_spec_describe(L, -1, d, sizeof d));
     n++;
     lua_pop(L, 1);
   }
@@ -72,7 +74,8 @@ kg_status kg_spec_read_problems(kg_spec_loader *ld, int def) {
   if (lua_isnil(L, t)) return kg_spec_fail(ld, ld->kline, KG_ESPEC, "missing field 'problems' in kernel");
   if (lua_type(L, t) != LUA_TTABLE || lua_getmetatable(L, t))
     return kg_spec_fail(ld, ld->kline, KG_ESPEC, "problems: expected a list of problems, got %s",
-                kg_spec_is_obj(L, t, MT_PROBLEM) ? "one problem (wrap it in { })" : kg_spec_describe(L, t, d, sizeof d));
+                        kg_spec_is_obj(L, t, MT_PROBLEM) ? "one problem (wrap it in { })"
+                                                         : kg_spec_describe(L, t, d, sizeof d));
   /* Flatten one level: an element may be a list of problems (what a generator returns). */
   lua_newtable(L);
   int flat = lua_gettop(L), nflat = 0;
@@ -86,19 +89,21 @@ kg_status kg_spec_read_problems(kg_spec_loader *ld, int def) {
       continue;
     }
     if (lua_type(L, -1) != LUA_TTABLE || lua_getmetatable(L, -1))
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "problems[%zu]: expected a problem \"name\" { dims } or a list of them, got %s",
-                  i, kg_spec_describe(L, -1, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC,
+                          "problems[%zu]: expected a problem \"name\" { dims } or a list of them, got %s", i,
+                          kg_spec_describe(L, -1, d, sizeof d));
     size_t m = lua_rawlen(L, -1);
     for (size_t j = 1; j <= m; j++) {
       lua_rawgeti(L, -1, (lua_Integer)j);
       if (!kg_spec_is_obj(L, -1, MT_PROBLEM))
-        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "problems[%zu][%zu]: expected a problem \"name\" { dims }, got %s", i, j,
-                    kg_spec_describe(L, -1, d, sizeof d));
+        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "problems[%zu][%zu]: expected a problem \"name\" { dims }, got %s",
+                            i, j, kg_spec_describe(L, -1, d, sizeof d));
       lua_rawseti(L, flat, ++nflat);
     }
     lua_pop(L, 1);
   }
-  if (nflat == 0) return kg_spec_fail(ld, ld->kline, KG_ESPEC, "problems: empty list (a spec needs at least one problem)");
+  if (nflat == 0)
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "problems: empty list (a spec needs at least one problem)");
   s->problems = calloc((size_t)nflat, sizeof *s->problems);
   if (!s->problems) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
   for (int i = 0; i < nflat; i++) {
@@ -124,7 +129,8 @@ kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def) {
     return KG_OK;
   }
   if (lua_type(L, t) != LUA_TTABLE)
-    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "metrics: expected a table of functions, got %s", kg_spec_describe(L, t, d, sizeof d));
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "metrics: expected a table of functions, got %s",
+                        kg_spec_describe(L, t, d, sizeof d));
   kg_status st = kg_spec_check_keys(ld, t, metric_names, "metrics", ld->kline);
   if (st) return st;
   for (int m = 0; metric_names[m]; m++) {
@@ -135,8 +141,8 @@ kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def) {
       continue;
     }
     if (lua_type(L, f) != LUA_TFUNCTION)
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "metrics.%s: expected a function of the dimensions, got %s", metric_names[m],
-                  kg_spec_describe(L, f, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "metrics.%s: expected a function of the dimensions, got %s",
+                          metric_names[m], kg_spec_describe(L, f, d, sizeof d));
     lua_Debug ar;
     lua_pushvalue(L, f);
     lua_getinfo(L, ">S", &ar);
@@ -152,15 +158,17 @@ kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def) {
       if (rc != LUA_OK) {
         char msg[4096];
         kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg);
-        return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s failed for problem '%s': %s", metric_names[m], pr->name, msg);
+        return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s failed for problem '%s': %s", metric_names[m],
+                            pr->name, msg);
       }
       if (lua_type(L, -1) != LUA_TNUMBER)
         return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s returned %s for problem '%s', expected a number",
-                    metric_names[m], kg_spec_describe(L, -1, d, sizeof d), pr->name);
+                            metric_names[m], kg_spec_describe(L, -1, d, sizeof d), pr->name);
       double v = lua_tonumber(L, -1);
       if (!(v >= 0) || isinf(v))
-        return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s returned %g for problem '%s', expected a finite number >= 0",
-                    metric_names[m], v, pr->name);
+        return kg_spec_fail(ld, ar.linedefined, KG_ESPEC,
+                            "metrics.%s returned %g for problem '%s', expected a finite number >= 0", metric_names[m],
+                            v, pr->name);
       if (m == 0) pr->bytes = v;
       else pr->flops = v;
       lua_pop(L, 1);
@@ -185,17 +193,20 @@ kg_status kg_spec_read_misc(kg_spec_loader *ld, int def) {
   if (!lua_isnil(L, -1)) {
     int t = lua_gettop(L);
     if (lua_type(L, t) != LUA_TTABLE)
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "tolerance: expected a table { rtol = x, atol = y }, got %s", kg_spec_describe(L, t, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "tolerance: expected a table { rtol = x, atol = y }, got %s",
+                          kg_spec_describe(L, t, d, sizeof d));
     if ((st = kg_spec_check_keys(ld, t, tolerance_fields, "tolerance", ld->kline))) return st;
     for (int i = 0; tolerance_fields[i]; i++) {
       lua_getfield(L, t, tolerance_fields[i]);
       double v = 0;
       if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER)
-          return kg_spec_fail(ld, ld->kline, KG_ESPEC, "tolerance.%s: expected a number >= 0, got %s", tolerance_fields[i], kg_spec_describe(L, -1, d, sizeof d));
+          return kg_spec_fail(ld, ld->kline, KG_ESPEC, "tolerance.%s: expected a number >= 0, got %s",
+                              tolerance_fields[i], kg_spec_describe(L, -1, d, sizeof d));
         v = lua_tonumber(L, -1);
         if (!(v >= 0) || isinf(v))
-          return kg_spec_fail(ld, ld->kline, KG_ESPEC, "tolerance.%s: expected a finite number >= 0, got %g", tolerance_fields[i], v);
+          return kg_spec_fail(ld, ld->kline, KG_ESPEC, "tolerance.%s: expected a finite number >= 0, got %g",
+                              tolerance_fields[i], v);
       }
       if (i == 0) s->atol = v;
       else s->rtol = v;
@@ -209,7 +220,8 @@ kg_status kg_spec_read_misc(kg_spec_loader *ld, int def) {
   if (!lua_isnil(L, -1)) {
     int64_t v;
     if (!kg_spec_get_int(L, -1, &v) || v < 0)
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "seed: expected an integer >= 0, got %s", kg_spec_describe(L, -1, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "seed: expected an integer >= 0, got %s",
+                          kg_spec_describe(L, -1, d, sizeof d));
     s->seed = (uint64_t)v;
   }
   lua_pop(L, 1);
@@ -218,19 +230,24 @@ kg_status kg_spec_read_misc(kg_spec_loader *ld, int def) {
   if (!lua_isnil(L, -1)) {
     int t = lua_gettop(L);
     if (lua_type(L, t) != LUA_TTABLE || kg_spec_count_keys(L, t) != lua_rawlen(L, t))
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines: expected a list of names, got %s", kg_spec_describe(L, t, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines: expected a list of names, got %s",
+                          kg_spec_describe(L, t, d, sizeof d));
     size_t n = lua_rawlen(L, t);
     s->baselines = calloc(n ? n : 1, sizeof *s->baselines);
     if (!s->baselines) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
       lua_rawgeti(L, t, (lua_Integer)i + 1);
       if (lua_type(L, -1) != LUA_TSTRING)
-        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines[%zu]: expected a name, got %s", i + 1, kg_spec_describe(L, -1, d, sizeof d));
+        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines[%zu]: expected a name, got %s", i + 1,
+                            kg_spec_describe(L, -1, d, sizeof d));
       const char *b = lua_tostring(L, -1);
       if (!kg_spec_is_ident(b))
-        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines[%zu]: '%s' is not a C identifier (the template exports kg_baseline_<name>)", i + 1, b);
+        return kg_spec_fail(ld, ld->kline, KG_ESPEC,
+                            "baselines[%zu]: '%s' is not a C identifier (the template exports kg_baseline_<name>)",
+                            i + 1, b);
       for (size_t j = 0; j < i; j++)
-        if (strcmp(s->baselines[j], b) == 0) return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines: '%s' is listed twice", b);
+        if (strcmp(s->baselines[j], b) == 0)
+          return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baselines: '%s' is listed twice", b);
       if (!(s->baselines[i] = kg_spec_strdup(b))) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
       s->nbaselines = (int)i + 1;
       lua_pop(L, 1);
@@ -245,7 +262,7 @@ kg_status kg_spec_read_misc(kg_spec_loader *ld, int def) {
     int t = lua_gettop(L);
     if (lua_type(L, t) != LUA_TTABLE)
       return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baseline_threads: expected { name = threads, ... }, got %s",
-                  kg_spec_describe(L, t, d, sizeof d));
+                          kg_spec_describe(L, t, d, sizeof d));
     lua_pushnil(L);
     while (lua_next(L, t)) {
       int64_t v;
@@ -255,10 +272,10 @@ kg_status kg_spec_read_misc(kg_spec_loader *ld, int def) {
         if (!strcmp(s->baselines[i], name)) at = i;
       if (at < 0)
         return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baseline_threads: '%s' is not one of the baselines",
-                    name ? name : kg_spec_describe(L, -2, d, sizeof d));
+                            name ? name : kg_spec_describe(L, -2, d, sizeof d));
       if (!kg_spec_get_int(L, -1, &v) || v < 1 || v > 4096)
         return kg_spec_fail(ld, ld->kline, KG_ESPEC, "baseline_threads.%s: expected a thread count >= 1, got %s", name,
-                    kg_spec_describe(L, -1, d, sizeof d));
+                            kg_spec_describe(L, -1, d, sizeof d));
       s->baseline_threads[at] = (int)v;
       lua_pop(L, 1);
     }
@@ -280,7 +297,7 @@ kg_status kg_spec_read_roles(kg_spec_loader *ld, int def) {
   }
   if (lua_type(L, t) != LUA_TTABLE)
     return kg_spec_fail(ld, ld->kline, KG_ESPEC, "roles: expected { role = \"parameter or dimension\", ... }, got %s",
-                kg_spec_describe(L, t, d, sizeof d));
+                        kg_spec_describe(L, t, d, sizeof d));
   size_t n = kg_spec_count_keys(L, t);
   s->roles = calloc(n ? n : 1, sizeof *s->roles);
   s->role_names = calloc(n ? n : 1, sizeof *s->role_names);
@@ -288,11 +305,12 @@ kg_status kg_spec_read_roles(kg_spec_loader *ld, int def) {
   lua_pushnil(L);
   while (lua_next(L, t)) {
     if (lua_type(L, -2) != LUA_TSTRING || !kg_spec_is_ident(lua_tostring(L, -2)))
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "roles: role names are identifiers, got %s", kg_spec_describe(L, -2, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "roles: role names are identifiers, got %s",
+                          kg_spec_describe(L, -2, d, sizeof d));
     const char *role = lua_tostring(L, -2);
     if (lua_type(L, -1) != LUA_TSTRING || !kg_spec_is_ident(lua_tostring(L, -1)))
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "roles.%s: expected the name of a parameter or dimension, got %s", role,
-                  kg_spec_describe(L, -1, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "roles.%s: expected the name of a parameter or dimension, got %s",
+                          role, kg_spec_describe(L, -1, d, sizeof d));
     const char *target = lua_tostring(L, -1);
     if (strcmp(role, "threads") == 0) {
       int pi = kg_spec_param_index(s, target);
@@ -361,5 +379,5 @@ kg_status kg_spec_resolve_template(kg_spec_loader *ld, const char *tmpl) {
     }
   }
   return kg_spec_fail(ld, ld->kline, KG_ETEMPLATE, "template '%s' not found (looked for %s%s%s)", tmpl, cand[0],
-              ncand > 1 ? " and " : "", ncand > 1 ? cand[1] : "");
+                      ncand > 1 ? " and " : "", ncand > 1 ? cand[1] : "");
 }

@@ -26,9 +26,9 @@ typedef struct kg_spec_loader {
   const char *path;
   kg_spec *spec;
   kg_ctx *ctx;
-  int kline;          /* line of `kernel "name"` */
-  int nlines;         /* lines in the file */
-  char errbuf[4096];  /* a message built in C while Lua runs */
+  int kline;         /* line of `kernel "name"` */
+  int nlines;        /* lines in the file */
+  char errbuf[4096]; /* a message built in C while Lua runs */
   /* constraint evaluation state */
   int32_t *cur;
   int cur_constraint;
@@ -40,7 +40,8 @@ typedef struct kg_spec_loader {
 char *kg_spec_strdup(const char *s);
 
 /** Set ctx to "path:line: message" (line 0: "path: message") with status st; returns st. */
-kg_status kg_spec_fail(kg_spec_loader *ld, int line, kg_status st, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+kg_status kg_spec_fail(kg_spec_loader *ld, int line, kg_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /** The error of a failed Lua load or call (status st, message on the stack) as KG_ESPEC. */
 kg_status kg_spec_fail_lua(kg_spec_loader *ld, int st);

@@ -26,7 +26,8 @@ static kg_status read_values(kg_spec_loader *ld, kg_param *p, bool strings_only)
   int t = lua_gettop(L);
   size_t n = lua_rawlen(L, t);
   if (kg_spec_count_keys(L, t) != n)
-    return kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: expected a list of integers or strings, got a table with named keys", p->name);
+    return kg_spec_fail(ld, p->line, KG_ESPEC,
+                        "params.%s: expected a list of integers or strings, got a table with named keys", p->name);
   if (n == 0) return kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: empty value list", p->name);
   if (n > KG_SPEC_MAX_VALUES)
     return kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: more than %d values", p->name, KG_SPEC_MAX_VALUES);
@@ -35,7 +36,8 @@ static kg_status read_values(kg_spec_loader *ld, kg_param *p, bool strings_only)
   lua_pop(L, 1);
   if (strings_only && p->kind != KG_PARAM_STR) {
     lua_rawgeti(L, t, 1);
-    kg_status st = kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: enum expects strings, got %s", p->name, kg_spec_describe(L, -1, d, sizeof d));
+    kg_status st = kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: enum expects strings, got %s", p->name,
+                                kg_spec_describe(L, -1, d, sizeof d));
     lua_pop(L, 1);
     return st;
   }
@@ -48,17 +50,20 @@ static kg_status read_values(kg_spec_loader *ld, kg_param *p, bool strings_only)
     int64_t v = 0;
     kg_status st = KG_OK;
     if (ty != LUA_TSTRING && ty != LUA_TNUMBER)
-      st = kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: expected a list of integers or strings, got %s (element %zu)",
-                p->name, kg_spec_describe(L, -1, d, sizeof d), i + 1);
+      st =
+          kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: expected a list of integers or strings, got %s (element %zu)",
+                       p->name, kg_spec_describe(L, -1, d, sizeof d), i + 1);
     else if (ty == LUA_TNUMBER && !kg_spec_get_int(L, -1, &v))
-      st = kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: expected a list of integers or strings, got %s (element %zu)",
-                p->name, kg_spec_describe(L, -1, d, sizeof d), i + 1);
+      st =
+          kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: expected a list of integers or strings, got %s (element %zu)",
+                       p->name, kg_spec_describe(L, -1, d, sizeof d), i + 1);
     else if ((ty == LUA_TSTRING) != (p->kind == KG_PARAM_STR))
       st = kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: the list mixes integers and strings (element %zu is %s)",
-                p->name, i + 1, kg_spec_describe(L, -1, d, sizeof d));
+                        p->name, i + 1, kg_spec_describe(L, -1, d, sizeof d));
     else if (ty == LUA_TSTRING && !kg_spec_is_suffix(lua_tostring(L, -1)))
-      st = kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: value '%s' cannot be part of a C macro name (letters, digits and '_' only)",
-                p->name, lua_tostring(L, -1));
+      st = kg_spec_fail(ld, p->line, KG_ESPEC,
+                        "params.%s: value '%s' cannot be part of a C macro name (letters, digits and '_' only)",
+                        p->name, lua_tostring(L, -1));
     if (st == KG_OK && p->kind == KG_PARAM_INT) {
       for (size_t j = 0; j < i && st == KG_OK; j++)
         if (p->ivalues[j] == v)
@@ -90,9 +95,10 @@ kg_status kg_spec_read_params(kg_spec_loader *ld, int def) {
   }
   if (lua_type(L, t) != LUA_TTABLE || kg_spec_is_obj(L, t, MT_VALUES))
     return kg_spec_fail(ld, ld->kline, KG_ESPEC, "params: expected a table of name = values, got %s",
-                kg_spec_is_obj(L, t, MT_VALUES) ? "a value list" : kg_spec_describe(L, t, d, sizeof d));
+                        kg_spec_is_obj(L, t, MT_VALUES) ? "a value list" : kg_spec_describe(L, t, d, sizeof d));
   size_t n = kg_spec_count_keys(L, t);
-  if (n > KG_SPEC_MAX_PARAMS) return kg_spec_fail(ld, ld->kline, KG_ESPEC, "params: more than %d parameters", KG_SPEC_MAX_PARAMS);
+  if (n > KG_SPEC_MAX_PARAMS)
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "params: more than %d parameters", KG_SPEC_MAX_PARAMS);
   pdecl decl[KG_SPEC_MAX_PARAMS];
   int np = 0;
   lua_newtable(L); /* t+1: values, by position in decl */
@@ -126,7 +132,8 @@ kg_status kg_spec_read_params(kg_spec_loader *ld, int def) {
     for (char *c = p->macro; *c; c++) *c = (char)toupper((unsigned char)*c);
     for (int j = 0; j < i; j++)
       if (strcmp(s->params[j].macro, p->macro) == 0)
-        return kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: its macro %s collides with params.%s", p->name, p->macro, s->params[j].name);
+        return kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: its macro %s collides with params.%s", p->name, p->macro,
+                            s->params[j].name);
     lua_rawgeti(L, t + 1, decl[i].ref);
     bool strings_only = false;
     if (kg_spec_is_obj(L, -1, MT_VALUES)) {
@@ -137,7 +144,9 @@ kg_status kg_spec_read_params(kg_spec_loader *ld, int def) {
     } else if (lua_type(L, -1) != LUA_TTABLE || lua_getmetatable(L, -1)) {
       if (lua_type(L, -1) == LUA_TTABLE) lua_pop(L, 1);
       return kg_spec_fail(ld, p->line, KG_ESPEC, "params.%s: expected a list of integers or strings, got %s", p->name,
-                  kg_spec_is_obj(L, -1, MT_PROBLEM) ? "a problem" : kg_spec_is_obj(L, -1, MT_KERNEL) ? "a kernel" : kg_spec_describe(L, -1, d, sizeof d));
+                          kg_spec_is_obj(L, -1, MT_PROBLEM)  ? "a problem"
+                          : kg_spec_is_obj(L, -1, MT_KERNEL) ? "a kernel"
+                                                             : kg_spec_describe(L, -1, d, sizeof d));
     } else {
       lua_pushvalue(L, -1);
     }
@@ -199,8 +208,9 @@ static int l_eval_space(lua_State *L) {
         lua_rawgeti(L, 2, c + 1);
         lua_getinfo(L, ">S", &ar);
         format_point_lua(ld, cur, pt, sizeof pt);
-        snprintf(ld->errbuf, sizeof ld->errbuf, "%s:%d: constraint %d returned %s at %s, expected a boolean (missing 'return'?)",
-                 ld->path, ar.linedefined, c + 1, kg_spec_describe(L, -1, d, sizeof d), pt);
+        snprintf(ld->errbuf, sizeof ld->errbuf,
+                 "%s:%d: constraint %d returned %s at %s, expected a boolean (missing 'return'?)", ld->path,
+                 ar.linedefined, c + 1, kg_spec_describe(L, -1, d, sizeof d), pt);
         lua_pushstring(L, ld->errbuf);
         return lua_error(L);
       }
@@ -241,15 +251,18 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
     lua_newtable(L);
     t = lua_gettop(L);
   } else if (lua_type(L, t) != LUA_TTABLE) {
-    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "constraints: expected a list of functions, got %s", kg_spec_describe(L, t, d, sizeof d));
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "constraints: expected a list of functions, got %s",
+                        kg_spec_describe(L, t, d, sizeof d));
   }
   size_t n = lua_rawlen(L, t);
   if (kg_spec_count_keys(L, t) != n)
-    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "constraints: expected a list of functions, got a table with named keys");
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC,
+                        "constraints: expected a list of functions, got a table with named keys");
   for (size_t i = 1; i <= n; i++) {
     lua_rawgeti(L, t, (lua_Integer)i);
     if (lua_type(L, -1) != LUA_TFUNCTION)
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "constraints[%zu]: expected a function, got %s", i, kg_spec_describe(L, -1, d, sizeof d));
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "constraints[%zu]: expected a function, got %s", i,
+                          kg_spec_describe(L, -1, d, sizeof d));
     lua_pop(L, 1);
   }
   s->nconstraints = (int)n;
@@ -264,7 +277,7 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
   }
   if (raw > KG_SPEC_MAX_POINTS)
     return kg_spec_fail(ld, ld->kline, KG_ESPEC, "params: the space has more than %d points before constraints",
-                KG_SPEC_MAX_POINTS);
+                        KG_SPEC_MAX_POINTS);
   s->nraw = raw;
   ld->cur = calloc((size_t)(s->nparams ? s->nparams : 1), sizeof *ld->cur);
   if (!ld->cur) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
@@ -284,7 +297,8 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
     lua_getinfo(L, ">S", &ar);
     format_point_lua(ld, ld->cur, pt, sizeof pt);
     kg_lua_errmsg(&ld->kl, st, msg, sizeof msg);
-    return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "constraint %d failed at %s: %s", ld->cur_constraint + 1, pt, msg);
+    return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "constraint %d failed at %s: %s", ld->cur_constraint + 1, pt,
+                        msg);
   }
   if (s->npoints == 0)
     return kg_spec_fail(ld, ld->kline, KG_ESPEC, "constraints reject all %zu points of the space", s->nraw);

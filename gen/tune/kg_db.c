@@ -44,9 +44,8 @@ static const char kg_db_get_sql[] =
     " spec_hash = ?2 AND template_hash = ?3 AND machine_id = ?4 AND backend = ?5 AND mode = ?6"
     " AND problem = ?7 AND variant = ?8";
 
-static const char kg_db_count_sql[] =
-    "SELECT count(*) FROM measurements WHERE kernel = ?1 AND spec_hash = ?2 AND"
-    " template_hash = ?3 AND machine_id = ?4 AND backend = ?5 AND mode = ?6";
+static const char kg_db_count_sql[] = "SELECT count(*) FROM measurements WHERE kernel = ?1 AND spec_hash = ?2 AND"
+                                      " template_hash = ?3 AND machine_id = ?4 AND backend = ?5 AND mode = ?6";
 
 static kg_status kg_db_fail(kg_db *db, kg_ctx *ctx, const char *what) {
   return kg_ctx_set(ctx, KG_EDB, "tuning database: %s: %s", what, sqlite3_errmsg(db->db));
@@ -145,8 +144,8 @@ kg_status kg_db_put(kg_db *db, const kg_db_key *key, const kg_db_row *row, kg_ct
   return KG_OK;
 }
 
-kg_status kg_db_get(kg_db *db, const kg_db_key *key, const char *problem, const char *variant,
-                    kg_db_row *row, bool *found, kg_ctx *ctx) {
+kg_status kg_db_get(kg_db *db, const kg_db_key *key, const char *problem, const char *variant, kg_db_row *row,
+                    bool *found, kg_ctx *ctx) {
   sqlite3_stmt *s = db->get;
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -163,7 +162,7 @@ kg_status kg_db_get(kg_db *db, const kg_db_key *key, const char *problem, const 
     m->status = (kg_status)sqlite3_column_int(s, 0);
     snprintf(m->reason, sizeof m->reason, "%s", (const char *)sqlite3_column_text(s, 1));
     m->stats.n = (size_t)sqlite3_column_int64(s, 2);
-    double *v[] = {&m->stats.p50, &m->stats.p90, &m->stats.p99, &m->stats.mean, &m->stats.std,
+    double *v[] = {&m->stats.p50, &m->stats.p90, &m->stats.p99,   &m->stats.mean, &m->stats.std,
                    &m->stats.min, &m->stats.max, &m->stats.ci_lo, &m->stats.ci_hi};
     for (int i = 0; i < 9; i++) *v[i] = kg_db_real(s, 3 + i);
     m->inner_reps = sqlite3_column_int(s, 12);

@@ -22,16 +22,16 @@ typedef struct kg_db_key {
   const char *kernel;
   uint64_t spec_hash, template_hash;
   const char *machine_id;
-  const char *backend;  /**< "jit" or "cc" */
-  const char *mode;     /**< "warm" or "cold" */
+  const char *backend; /**< "jit" or "cc" */
+  const char *mode;    /**< "warm" or "cold" */
 } kg_db_key;
 
 /** One stored row: the measurement plus what the tuner adds. */
 typedef struct kg_db_row {
   char problem[128];
   char variant[1024];
-  kg_measurement m;    /**< status, reason, stats, noise figures (events are not stored) */
-  double compile_ms;   /**< 0 for baselines and resumed rows without it */
+  kg_measurement m;  /**< status, reason, stats, noise figures (events are not stored) */
+  double compile_ms; /**< 0 for baselines and resumed rows without it */
 } kg_db_row;
 
 /** Open (creating if needed, with parent directories made by the caller) the database at path. */
@@ -44,8 +44,8 @@ void kg_db_close(kg_db *db);
 kg_status kg_db_put(kg_db *db, const kg_db_key *key, const kg_db_row *row, kg_ctx *ctx);
 
 /** Look up a row; *found tells whether it exists (then *row is filled). */
-kg_status kg_db_get(kg_db *db, const kg_db_key *key, const char *problem, const char *variant,
-                    kg_db_row *row, bool *found, kg_ctx *ctx);
+kg_status kg_db_get(kg_db *db, const kg_db_key *key, const char *problem, const char *variant, kg_db_row *row,
+                    bool *found, kg_ctx *ctx);
 
 /** Number of rows stored under key (all problems and variants). */
 kg_status kg_db_count(kg_db *db, const kg_db_key *key, long *count, kg_ctx *ctx);

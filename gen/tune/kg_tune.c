@@ -15,9 +15,7 @@ kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
   return KG_OK;
 }
 
-const char *kg_strategy_name(kg_strategy s) {
-  return s == KG_STRATEGY_RANDOM ? "random" : "exhaustive";
-}
+const char *kg_strategy_name(kg_strategy s) { return s == KG_STRATEGY_RANDOM ? "random" : "exhaustive"; }
 
 void kg_tune_opts_default(kg_tune_opts *o) {
   memset(o, 0, sizeof *o);
@@ -70,9 +68,9 @@ typedef struct kg_tune_run {
   const kg_tune_opts *opts;
   kg_tune_report *r;
   kg_compiler *cc;
-  kg_db *db;   /* NULL: no database */
+  kg_db *db; /* NULL: no database */
   kg_db_key key;
-  int *probs;  /* [r->nproblems] spec problem of each report problem */
+  int *probs; /* [r->nproblems] spec problem of each report problem */
   kg_progress pg;
 } kg_tune_run;
 
@@ -100,10 +98,9 @@ static kg_status kg_tune_report_new(kg_tune_run *t, kg_ctx *ctx) {
     if (t->probs[i] < 0) {
       char names[2048] = "";
       for (int j = 0; j < spec->nproblems; j++)
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", j ? ", " : "",
-                 spec->problems[j].name);
-      return kg_ctx_set(ctx, KG_EINVAL, "%s: no problem named '%s' (problems: %s)", spec->path,
-                        opts->problems[i], names);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", j ? ", " : "", spec->problems[j].name);
+      return kg_ctx_set(ctx, KG_EINVAL, "%s: no problem named '%s' (problems: %s)", spec->path, opts->problems[i],
+                        names);
     }
     r->nproblems = i + 1;
     r->problems[i].problem = t->probs[i];
@@ -135,8 +132,7 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_varia
       for (int p = 0; p < t->r->nproblems && all; p++) {
         kg_db_row row;
         bool found = false;
-        if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx)))
-          return st;
+        if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx))) return st;
         all = found;
       }
       if (all) {
@@ -160,8 +156,8 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_varia
     if (v->compile != KG_OK) {
       snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&vctx));
       if (t->pg.f)
-        fprintf(t->pg.f, "%svariant %s: %s: %.300s\n", t->pg.tty ? "\r\033[K" : "", v->name,
-                kg_strerror(v->compile), v->reason);
+        fprintf(t->pg.f, "%svariant %s: %s: %.300s\n", t->pg.tty ? "\r\033[K" : "", v->name, kg_strerror(v->compile),
+                v->reason);
     }
     free(src);
     free(diag);

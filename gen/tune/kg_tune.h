@@ -37,34 +37,34 @@ const char *kg_strategy_name(kg_strategy s);
 
 /** Options of kg_tune; kg_tune_opts_default fills the documented defaults. */
 typedef struct kg_tune_opts {
-  kg_strategy strategy;      /**< default exhaustive */
-  long budget;               /**< most variants to evaluate; 0 = all (default) */
-  uint64_t seed;             /**< of the shuffled measuring order and the random strategy (default 1) */
-  kg_compile_opts compile;   /**< backend and flags */
-  const char *db_path;       /**< tuning database; NULL = store nothing (kgen bench) */
-  bool resume;               /**< skip (variant, problem) pairs already in the database */
-  int nproblems;             /**< 0 = every problem of the spec */
+  kg_strategy strategy;    /**< default exhaustive */
+  long budget;             /**< most variants to evaluate; 0 = all (default) */
+  uint64_t seed;           /**< of the shuffled measuring order and the random strategy (default 1) */
+  kg_compile_opts compile; /**< backend and flags */
+  const char *db_path;     /**< tuning database; NULL = store nothing (kgen bench) */
+  bool resume;             /**< skip (variant, problem) pairs already in the database */
+  int nproblems;           /**< 0 = every problem of the spec */
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
-  int batch;                 /**< variants compiled before the workers run them (default 64) */
-  long npoints;              /**< > 0: evaluate exactly these points (indices into spec->points,
+  int batch;                  /**< variants compiled before the workers run them (default 64) */
+  long npoints;               /**< > 0: evaluate exactly these points (indices into spec->points,
                                   in this order) instead of the strategy's choice; kgen bench */
-  const long *points;        /**< [npoints] when npoints > 0 */
-  const long *problem_points;/**< NULL, or [nproblems] parallel to `problems`: problem i measures
+  const long *points;         /**< [npoints] when npoints > 0 */
+  const long *problem_points; /**< NULL, or [nproblems] parallel to `problems`: problem i measures
                                   only point problem_points[i] (kgen bench re-measuring each
                                   problem's own winner); -1 = every selected point */
-  int finalists;             /**< candidates per problem re-measured in the final rounds
+  int finalists;              /**< candidates per problem re-measured in the final rounds
                                   (default 8): the fastest of the search by p50 */
-  int rounds;                /**< final rounds (default 3); 0 = none (the search's single
+  int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
-  FILE *progress;            /**< progress lines (default stderr); NULL = silent */
+  FILE *progress;             /**< progress lines (default stderr); NULL = silent */
 } kg_tune_opts;
 
 void kg_tune_opts_default(kg_tune_opts *o);
 
 /** One measurement of a variant (or baseline) on a problem. */
 typedef struct kg_result {
-  long point;          /**< index into spec->points; -1 for a baseline */
+  long point; /**< index into spec->points; -1 for a baseline */
   kg_measurement m;
   double compile_ms;
   bool resumed;        /**< loaded from the database instead of measured now */
@@ -74,18 +74,18 @@ typedef struct kg_result {
 
 /** Everything measured for one problem, and the choice made. */
 typedef struct kg_problem_result {
-  int problem;           /**< index into spec->problems */
+  int problem; /**< index into spec->problems */
   long nresults;
-  kg_result *results;    /**< [nresults], one per evaluated variant, in evaluation order */
-  kg_result *baselines;  /**< [spec->nbaselines] */
-  long winner;           /**< index into results, or -1 when no variant passed */
+  kg_result *results;   /**< [nresults], one per evaluated variant, in evaluation order */
+  kg_result *baselines; /**< [spec->nbaselines] */
+  long winner;          /**< index into results, or -1 when no variant passed */
   long nties;
-  long *ties;            /**< indices into results tied with the winner (winner excluded) */
+  long *ties; /**< indices into results tied with the winner (winner excluded) */
   long evaluated, failed;
-  bool noisy;            /**< the winner's measurement was flagged noisy, or its final rounds
+  bool noisy;          /**< the winner's measurement was flagged noisy, or its final rounds
                               spread wider than the measure options' noisy_rel_ci */
-  bool baselines_done;   /**< the baselines were measured (or loaded) in this run */
-  bool finals;           /**< the final rounds ran: only results with rounds > 0 compete */
+  bool baselines_done; /**< the baselines were measured (or loaded) in this run */
+  bool finals;         /**< the final rounds ran: only results with rounds > 0 compete */
 } kg_problem_result;
 
 /** The outcome of a tuning run.  Borrows the spec. */
@@ -94,16 +94,16 @@ typedef struct kg_tune_report {
   kg_machine machine;
   char compiler[512];
   char backend[8];
-  char mode[8];           /**< "warm" or "cold" */
-  char command[8];        /**< "tune" (default) or "bench": names the report's origin */
-  int nevents;            /**< counter events requested (opts.measure.events), in order */
+  char mode[8];    /**< "warm" or "cold" */
+  char command[8]; /**< "tune" (default) or "bench": names the report's origin */
+  int nevents;     /**< counter events requested (opts.measure.events), in order */
   char events[KG_MAX_EVENTS][128];
   const struct kg_profile *profile; /**< borrowed machine profile for efficiency; NULL = none
                                          (the outputs say "no machine profile") */
   uint64_t template_hash;
   kg_strategy strategy;
   long budget;
-  long nvariants;         /**< variants evaluated (each on every selected problem) */
+  long nvariants; /**< variants evaluated (each on every selected problem) */
   int nproblems;
   kg_problem_result *problems;
   double elapsed_s;

@@ -8,10 +8,10 @@
 
 /* One entry of the final rounds: a finalist (its module and result) or a baseline. */
 typedef struct kg_final_item {
-  char name[1100];       /* database variant: "final:<params>" or "final:baseline:<name>" */
+  char name[1100]; /* database variant: "final:<params>" or "final:baseline:<name>" */
   kg_run_fn run;
   kg_verify_fn verify;
-  kg_result *result;     /* where the outcome goes: the finalist's result or the baseline's */
+  kg_result *result; /* where the outcome goes: the finalist's result or the baseline's */
   long point;
   kg_module *module;     /* finalists only */
   kg_measurement *round; /* [rounds] */
@@ -66,8 +66,7 @@ static kg_status kg_tune_recompile(const kg_spec *spec, kg_compiler *cc, long po
  * the database gets "final:<params>" and "final:baseline:<name>".
  */
 kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, const kg_db_key *key,
-                                       const kg_tune_opts *opts, int p, int sp_index, kg_progress *pg,
-                                       kg_ctx *ctx) {
+                                const kg_tune_opts *opts, int p, int sp_index, kg_progress *pg, kg_ctx *ctx) {
   const kg_spec *spec = r->spec;
   kg_problem_result *res = &r->problems[p];
   const kg_spec_problem *sp = &spec->problems[sp_index];

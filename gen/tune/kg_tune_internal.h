@@ -65,8 +65,7 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
                              double compile_ms, kg_result *res, kg_ctx *ctx);
 
 /** Store a variant that failed to compile as a result of problem.  Errors: KG_EDB. */
-kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *problem, const kg_variant *v,
-                                kg_ctx *ctx);
+kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *problem, const kg_variant *v, kg_ctx *ctx);
 
 /** Choose the winner of one problem and its statistical ties (kg_tune.h: ties are broken by
  *  lower p90, then by simpler parameters). */

@@ -17,9 +17,8 @@ void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bo
   pg->last = now;
   double el = now - pg->start;
   double eta = pg->done > 0 ? el / (double)pg->done * (double)(pg->total - pg->done) : 0;
-  fprintf(pg->f, "%s[%ld/%ld] %s  failed %ld  best %s  elapsed %.0fs  left ~%.0fs%s",
-          pg->tty ? "\r\033[K" : "", pg->done, pg->total, problem, pg->failed, best, el, eta,
-          pg->tty ? "" : "\n");
+  fprintf(pg->f, "%s[%ld/%ld] %s  failed %ld  best %s  elapsed %.0fs  left ~%.0fs%s", pg->tty ? "\r\033[K" : "",
+          pg->done, pg->total, problem, pg->failed, best, el, eta, pg->tty ? "" : "\n");
   fflush(pg->f);
 }
 
@@ -32,8 +31,7 @@ void kg_result_fail(kg_result *r, long point, kg_status st, const char *reason) 
   snprintf(r->m.reason, sizeof r->m.reason, "%s", reason);
 }
 
-void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, char *buf,
-                               size_t cap) {
+void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, char *buf, size_t cap) {
   double best = INFINITY;
   long at = -1;
   for (long i = 0; i < pr->nresults; i++)
@@ -46,14 +44,13 @@ void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, ch
     return;
   }
   char params[512];
-  kg_spec_format_point(r->spec, r->spec->points + (size_t)pr->results[at].point * (size_t)r->spec->nparams,
-                       params, sizeof params);
+  kg_spec_format_point(r->spec, r->spec->points + (size_t)pr->results[at].point * (size_t)r->spec->nparams, params,
+                       sizeof params);
   snprintf(buf, cap, "%.3g us (%s)", best / 1e3, params);
 }
 
-kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point,
-                                    kg_run_fn run, kg_verify_fn verify, double compile_ms,
-                                    kg_result *res, kg_ctx *ctx) {
+kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point, kg_run_fn run, kg_verify_fn verify,
+                             double compile_ms, kg_result *res, kg_ctx *ctx) {
   kg_status st;
   memset(res, 0, sizeof *res);
   res->point = point;
@@ -74,8 +71,8 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     res->m = pr->create_failure;
   } else {
     if (!pr->worker) {
-      st = kg_worker_start(&pr->prob, pr->create, pr->destroy, &pr->opts->measure, &pr->worker,
-                           &pr->create_failure, ctx);
+      st = kg_worker_start(&pr->prob, pr->create, pr->destroy, &pr->opts->measure, &pr->worker, &pr->create_failure,
+                           ctx);
       if (st) return st;
       if (!pr->worker) pr->create_failed = true;
     }
@@ -100,8 +97,8 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
   return kg_db_put(pr->db, pr->key, &row, ctx);
 }
 
-kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *problem,
-                                       const kg_variant *v, kg_ctx *ctx) {
+kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *problem, const kg_variant *v,
+                                kg_ctx *ctx) {
   if (!db) return KG_OK;
   kg_db_row row;
   memset(&row, 0, sizeof row);

@@ -53,8 +53,7 @@ void kg_tune_choose(const kg_spec *spec, kg_problem_result *pr) {
   if (!group) return;
   for (long i = 0; i < pr->nresults; i++) {
     const kg_result *x = &pr->results[i];
-    if (kg_tune_eligible(pr, x) && kg_stats_compare(&pr->results[fastest].m.stats, &x->m.stats) == 0)
-      group[ng++] = i;
+    if (kg_tune_eligible(pr, x) && kg_stats_compare(&pr->results[fastest].m.stats, &x->m.stats) == 0) group[ng++] = i;
   }
   long w = fastest;
   for (long g = 0; g < ng; g++) {
