@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kg_stats.h"
 #include "kg_compile.h"
 
 /* A small kernel of the kind templates produce: the usual headers, an intrinsic, a loop. */
@@ -33,11 +34,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 static long rss_kb(void) {
@@ -84,7 +80,7 @@ static void run(const char *label, kg_compiler *c, int n, int base, double *medi
   double *t = malloc((size_t)n * sizeof *t);
   if (!t) exit(1);
   for (int i = 0; i < n; i++) t[i] = compile_one(c, base + i);
-  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  qsort(t, (size_t)n, sizeof *t, kg_stats_cmp_double);
   double med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
   int k = (int)(0.9 * n + 0.999999);
   double p90 = t[(k > 0 ? k : 1) - 1];

@@ -23,8 +23,8 @@
 
 struct kg_event {
   char name[128];
-  int fd;                    /* -1 when unavailable */
-  char why[64];              /* "" when available */
+  int fd;       /* -1 when unavailable */
+  char why[64]; /* "" when available */
 };
 
 struct kg_counters {
@@ -53,11 +53,9 @@ static const struct {
     {"branch-misses", PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_MISSES},
     {"ref-cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_REF_CPU_CYCLES},
     {"LLC-load-misses", PERF_TYPE_HW_CACHE,
-     PERF_COUNT_HW_CACHE_LL | (PERF_COUNT_HW_CACHE_OP_READ << 8) |
-         (PERF_COUNT_HW_CACHE_RESULT_MISS << 16)},
+     PERF_COUNT_HW_CACHE_LL | (PERF_COUNT_HW_CACHE_OP_READ << 8) | (PERF_COUNT_HW_CACHE_RESULT_MISS << 16)},
     {"L1-dcache-load-misses", PERF_TYPE_HW_CACHE,
-     PERF_COUNT_HW_CACHE_L1D | (PERF_COUNT_HW_CACHE_OP_READ << 8) |
-         (PERF_COUNT_HW_CACHE_RESULT_MISS << 16)},
+     PERF_COUNT_HW_CACHE_L1D | (PERF_COUNT_HW_CACHE_OP_READ << 8) | (PERF_COUNT_HW_CACHE_RESULT_MISS << 16)},
     {"task-clock", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK},
     {"cpu-clock", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK},
     {"context-switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES},
@@ -117,15 +115,10 @@ static int open_attr(struct perf_event_attr *a, char *why, size_t cap) {
   case ENOENT:
   case EOPNOTSUPP:
   case ENODEV:
-  case EINVAL:
-    snprintf(why, cap, "not supported by this PMU (%s)", strerror(errno));
-    break;
+  case EINVAL: snprintf(why, cap, "not supported by this PMU (%s)", strerror(errno)); break;
   case EACCES:
-  case EPERM:
-    snprintf(why, cap, "permission denied (perf_event_paranoid)");
-    break;
-  default:
-    snprintf(why, cap, "perf_event_open: %s", strerror(errno));
+  case EPERM: snprintf(why, cap, "permission denied (perf_event_paranoid)"); break;
+  default: snprintf(why, cap, "perf_event_open: %s", strerror(errno));
   }
   return -1;
 }
@@ -163,17 +156,11 @@ void kg_counters_free(kg_counters *c) {
 
 int kg_counters_count(const kg_counters *c) { return c ? c->n : 0; }
 
-const char *kg_counters_name(const kg_counters *c, int i) {
-  return c && i >= 0 && i < c->n ? c->ev[i].name : "";
-}
+const char *kg_counters_name(const kg_counters *c, int i) { return c && i >= 0 && i < c->n ? c->ev[i].name : ""; }
 
-bool kg_counters_available(const kg_counters *c, int i) {
-  return c && i >= 0 && i < c->n && c->ev[i].fd >= 0;
-}
+bool kg_counters_available(const kg_counters *c, int i) { return c && i >= 0 && i < c->n && c->ev[i].fd >= 0; }
 
-const char *kg_counters_why(const kg_counters *c, int i) {
-  return c && i >= 0 && i < c->n ? c->ev[i].why : "";
-}
+const char *kg_counters_why(const kg_counters *c, int i) { return c && i >= 0 && i < c->n ? c->ev[i].why : ""; }
 
 void kg_counters_start(kg_counters *c) {
   if (!c) return;

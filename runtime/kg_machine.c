@@ -28,8 +28,7 @@ static void copy_trimmed(char *dst, size_t cap, const char *src) {
   while (*src == ' ' || *src == '\t') src++;
   set_str(dst, cap, src);
   size_t n = strlen(dst);
-  while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\n' || dst[n - 1] == '\r' ||
-                   dst[n - 1] == '\t'))
+  while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\n' || dst[n - 1] == '\r' || dst[n - 1] == '\t'))
     dst[--n] = '\0';
 }
 
@@ -56,13 +55,11 @@ static void detect_cpuid(kg_machine *m) {
   int base_family = (a >> 8) & 0xf, base_model = (a >> 4) & 0xf;
   m->stepping = a & 0xf;
   m->family = base_family == 0xf ? base_family + (int)((a >> 20) & 0xff) : base_family;
-  m->model = (base_family == 0x6 || base_family == 0xf) ? (int)(((a >> 16) & 0xf) << 4) + base_model
-                                                        : base_model;
+  m->model = (base_family == 0x6 || base_family == 0xf) ? (int)(((a >> 16) & 0xf) << 4) + base_model : base_model;
   unsigned ecx1 = c;
   /* What the OS saves on context switch: SSE+AVX state (bits 1, 2), AVX-512 (5-7), AMX (17, 18). */
   uint64_t xcr0 = (ecx1 & bit_OSXSAVE) ? xgetbv0() : 0;
-  int os_avx = (xcr0 & 0x6) == 0x6, os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0,
-      os_amx = (xcr0 & 0x60000) == 0x60000;
+  int os_avx = (xcr0 & 0x6) == 0x6, os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0, os_amx = (xcr0 & 0x60000) == 0x60000;
 
   unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0;
   if (maxleaf >= 7) {
@@ -96,8 +93,7 @@ static void detect_cpuid(kg_machine *m) {
   unsigned maxext = __get_cpuid_max(0x80000000u, NULL);
   if (maxext >= 0x80000004u) {
     unsigned r[12];
-    for (unsigned i = 0; i < 3; i++)
-      __cpuid(0x80000002u + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
+    for (unsigned i = 0; i < 3; i++) __cpuid(0x80000002u + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
     char brand[49];
     memcpy(brand, r, 48);
     brand[48] = '\0';
@@ -109,19 +105,34 @@ static void detect_cpuid(kg_machine *m) {
 /* Names for the Intel family-6 models we are likely to meet; others read "intel-6-<model>". */
 static const char *intel_model_name(int model, int stepping) {
   switch (model) {
-  case 0x3c: case 0x3f: case 0x45: case 0x46: return "haswell";
-  case 0x3d: case 0x47: case 0x4f: case 0x56: return "broadwell";
-  case 0x4e: case 0x5e: return "skylake";
+  case 0x3c:
+  case 0x3f:
+  case 0x45:
+  case 0x46: return "haswell";
+  case 0x3d:
+  case 0x47:
+  case 0x4f:
+  case 0x56: return "broadwell";
+  case 0x4e:
+  case 0x5e: return "skylake";
   case 0x55: return stepping >= 5 ? "cascadelake" : "skylake-avx512";
-  case 0x8e: case 0x9e: return "kabylake";
-  case 0x6a: case 0x6c: return "icelake-server";
-  case 0x7d: case 0x7e: return "icelake-client";
-  case 0x8c: case 0x8d: return "tigerlake";
-  case 0x97: case 0x9a: return "alderlake";
-  case 0xb7: case 0xba: case 0xbf: return "raptorlake";
+  case 0x8e:
+  case 0x9e: return "kabylake";
+  case 0x6a:
+  case 0x6c: return "icelake-server";
+  case 0x7d:
+  case 0x7e: return "icelake-client";
+  case 0x8c:
+  case 0x8d: return "tigerlake";
+  case 0x97:
+  case 0x9a: return "alderlake";
+  case 0xb7:
+  case 0xba:
+  case 0xbf: return "raptorlake";
   case 0x8f: return "sapphirerapids";
   case 0xcf: return "emeraldrapids";
-  case 0xad: case 0xae: return "graniterapids";
+  case 0xad:
+  case 0xae: return "graniterapids";
   }
   return NULL;
 }
@@ -210,15 +221,12 @@ static void make_id(kg_machine *m) {
   for (int i = 0; i < m->nisa && len < (int)sizeof buf; i++)
     len += snprintf(buf + len, sizeof buf - (size_t)len, "%s,", m->isa[i]);
   if (len < (int)sizeof buf)
-    len += snprintf(buf + len, sizeof buf - (size_t)len, "|%d|%d|%llu|%llu|%llu", m->cores,
-                    m->threads, (unsigned long long)m->l1d, (unsigned long long)m->l2,
-                    (unsigned long long)m->l3);
+    len += snprintf(buf + len, sizeof buf - (size_t)len, "|%d|%d|%llu|%llu|%llu", m->cores, m->threads,
+                    (unsigned long long)m->l1d, (unsigned long long)m->l2, (unsigned long long)m->l3);
   if (len > (int)sizeof buf - 1) len = (int)sizeof buf - 1;
   uint64_t h = XXH64(buf, (size_t)len, 0);
-  const char *cls = kg_machine_has(m, "avx512f") ? "avx512" : kg_machine_has(m, "avx2") ? "avx2"
-                                                                                          : "sse";
-  snprintf(m->id, sizeof m->id, "%s-%s-%dc-%08x", m->microarch, cls, m->cores,
-           (unsigned)(h >> 32));
+  const char *cls = kg_machine_has(m, "avx512f") ? "avx512" : kg_machine_has(m, "avx2") ? "avx2" : "sse";
+  snprintf(m->id, sizeof m->id, "%s-%s-%dc-%08x", m->microarch, cls, m->cores, (unsigned)(h >> 32));
 }
 
 kg_status kg_machine_detect(kg_machine *m, kg_ctx *ctx) {
@@ -231,8 +239,7 @@ kg_status kg_machine_detect(kg_machine *m, kg_ctx *ctx) {
 #endif
   if (!m->cpu[0]) snprintf(m->cpu, sizeof m->cpu, "unknown");
   detect_microarch(m);
-  if (detect_hwloc(m) != 0)
-    return kg_ctx_set(ctx, KG_EIO, "kg_machine_detect: hwloc could not load the topology");
+  if (detect_hwloc(m) != 0) return kg_ctx_set(ctx, KG_EIO, "kg_machine_detect: hwloc could not load the topology");
   detect_os(m);
   make_id(m);
   return KG_OK;
@@ -246,20 +253,89 @@ int kg_machine_has(const kg_machine *m, const char *flag) {
 
 json_t *kg_machine_to_json(const kg_machine *m) {
   json_t *isa = json_array();
-  json_t *caches = json_pack("{s:I, s:I, s:I}", "l1d", (json_int_t)m->l1d, "l2",
-                             (json_int_t)m->l2, "l3", (json_int_t)m->l3);
+  json_t *caches =
+      json_pack("{s:I, s:I, s:I}", "l1d", (json_int_t)m->l1d, "l2", (json_int_t)m->l2, "l3", (json_int_t)m->l3);
   if (!isa || !caches) goto fail;
   for (int i = 0; i < m->nisa; i++)
     if (json_array_append_new(isa, json_string(m->isa[i])) != 0) goto fail;
   /* "o" steals the references to isa and caches, also when json_pack fails. */
-  return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:i, s:i, s:o, s:I, s:s, s:s, s:s}",
-                   "id", m->id, "cpu", m->cpu, "vendor", m->vendor, "microarch", m->microarch,
-                   "family", m->family, "model", m->model, "stepping", m->stepping, "isa", isa,
-                   "cores", m->cores, "threads", m->threads, "caches", caches, "memory",
-                   (json_int_t)m->memory, "os", m->os, "kernel", m->kernel, "governor",
-                   m->governor);
+  return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:i, s:i, s:o, s:I, s:s, s:s, s:s}", "id", m->id, "cpu",
+                   m->cpu, "vendor", m->vendor, "microarch", m->microarch, "family", m->family, "model", m->model,
+                   "stepping", m->stepping, "isa", isa, "cores", m->cores, "threads", m->threads, "caches", caches,
+                   "memory", (json_int_t)m->memory, "os", m->os, "kernel", m->kernel, "governor", m->governor);
 fail:
   json_decref(isa);
   json_decref(caches);
   return NULL;
+}
+
+/* Copy string key `key` of j into dst (cap bytes) when present. */
+static kg_status kg_machine_str(const json_t *j, const char *key, char *dst, size_t cap, kg_ctx *ctx) {
+  const json_t *v = json_object_get(j, key);
+  if (!v) return KG_OK;
+  if (!json_is_string(v)) return kg_ctx_set(ctx, KG_EINVAL, "machine: '%s' must be a string", key);
+  snprintf(dst, cap, "%s", json_string_value(v));
+  return KG_OK;
+}
+
+/* Integer key `key` of obj into *dst when present. */
+static kg_status kg_machine_int(const json_t *obj, const char *key, int64_t *dst, kg_ctx *ctx) {
+  const json_t *v = json_object_get(obj, key);
+  if (!v) return KG_OK;
+  if (!json_is_integer(v) || json_integer_value(v) < 0)
+    return kg_ctx_set(ctx, KG_EINVAL, "machine: '%s' must be a non-negative integer", key);
+  *dst = (int64_t)json_integer_value(v);
+  return KG_OK;
+}
+
+kg_status kg_machine_from_json(const json_t *j, kg_machine *m, kg_ctx *ctx) {
+  if (!json_is_object(j)) return kg_ctx_set(ctx, KG_EINVAL, "machine: expected a JSON object");
+  kg_status st;
+  if ((st = kg_machine_str(j, "id", m->id, sizeof m->id, ctx)) ||
+      (st = kg_machine_str(j, "cpu", m->cpu, sizeof m->cpu, ctx)) ||
+      (st = kg_machine_str(j, "vendor", m->vendor, sizeof m->vendor, ctx)) ||
+      (st = kg_machine_str(j, "microarch", m->microarch, sizeof m->microarch, ctx)))
+    return st;
+  int64_t cores = m->cores, threads = m->threads, l1d = (int64_t)m->l1d, l2 = (int64_t)m->l2, l3 = (int64_t)m->l3;
+  if ((st = kg_machine_int(j, "cores", &cores, ctx)) || (st = kg_machine_int(j, "threads", &threads, ctx))) return st;
+  const json_t *caches = json_object_get(j, "caches");
+  if (caches && !json_is_object(caches)) return kg_ctx_set(ctx, KG_EINVAL, "machine: 'caches' must be an object");
+  if (caches && ((st = kg_machine_int(caches, "l1d", &l1d, ctx)) || (st = kg_machine_int(caches, "l2", &l2, ctx)) ||
+                 (st = kg_machine_int(caches, "l3", &l3, ctx))))
+    return st;
+  m->cores = (int)cores;
+  m->threads = (int)threads;
+  m->l1d = (uint64_t)l1d;
+  m->l2 = (uint64_t)l2;
+  m->l3 = (uint64_t)l3;
+  const json_t *isa = json_object_get(j, "isa");
+  if (isa) {
+    if (!json_is_array(isa) || json_array_size(isa) > KG_MAX_ISA)
+      return kg_ctx_set(ctx, KG_EINVAL, "machine: 'isa' must be an array of at most %d flag strings", KG_MAX_ISA);
+    m->nisa = 0;
+    size_t i;
+    const json_t *f;
+    json_array_foreach(isa, i, f) {
+      if (!json_is_string(f)) return kg_ctx_set(ctx, KG_EINVAL, "machine: 'isa' entry %zu must be a string", i);
+      snprintf(m->isa[m->nisa++], sizeof m->isa[0], "%s", json_string_value(f));
+    }
+  }
+  return KG_OK;
+}
+
+kg_status kg_machine_load(const char *path, kg_machine *m, kg_ctx *ctx) {
+  memset(m, 0, sizeof *m);
+  snprintf(m->id, sizeof m->id, "override");
+  json_error_t err;
+  json_t *j = json_load_file(path, 0, &err);
+  if (!j) return kg_ctx_set(ctx, KG_EIO, "%s:%d: %s", path, err.line, err.text);
+  const json_t *inner = json_object_get(j, "machine");
+  kg_status st = kg_machine_from_json(json_is_object(inner) ? inner : j, m, ctx);
+  if (st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", kg_ctx_message(ctx));
+    kg_ctx_set(ctx, st, "%s: %s", path, msg);
+  }
+  json_decref(j);
+  return st;
 }

@@ -94,10 +94,8 @@ void kg_measure_pin(const kg_measure_opts *o) {
 
 /* Verify (when verify) and measure run on an existing state: counters, warm-up, inner
  * repetitions, samples with retakes, statistics. */
-void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_measure_opts *o,
-                      kg_measurement *m) {
-  static const char *const noise_names[NOISE_N] = {"context-switches", "cpu-migrations",
-                                                   "page-faults"};
+void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_measure_opts *o, kg_measurement *m) {
+  static const char *const noise_names[NOISE_N] = {"context-switches", "cpu-migrations", "page-faults"};
   kg_counters *noise = NULL, *extra = NULL;
   double *samples = NULL, *ev_sum = NULL;
   uint64_t *flush = NULL;
@@ -165,8 +163,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
     uint64_t dt = time_reps(run, state, reps);
     kg_counters_stop(extra, xv);
     kg_counters_stop(noise, nv);
-    bool disturbed = (!isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0) ||
-                     (!isnan(nv[NOISE_MIG]) && nv[NOISE_MIG] > 0);
+    bool disturbed = (!isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0) || (!isnan(nv[NOISE_MIG]) && nv[NOISE_MIG] > 0);
     if (disturbed && m->retaken < o->max_retakes) {
       m->retaken++;
       continue;
@@ -186,8 +183,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   m->ctx_switches = noise_sum[NOISE_CS] / (double)kept;
   m->migrations = noise_sum[NOISE_MIG] / (double)kept;
   m->page_faults = noise_sum[NOISE_PF] / (double)kept;
-  for (int i = 0; i < o->nevents; i++)
-    m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
+  for (int i = 0; i < o->nevents; i++) m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
   m->status = KG_OK;
 
 done:
@@ -199,8 +195,7 @@ done:
 }
 
 /* The one-shot worker: create, measure, destroy. */
-static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts *o,
-                   kg_measurement *m) {
+static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts *o, kg_measurement *m) {
   kg_measure_pin(o);
   void *state = e->create(p);
   if (!state) {
@@ -236,15 +231,15 @@ void kg_measurement_init(kg_measurement *m, const kg_measure_opts *o) {
   for (int i = 0; i < KG_MAX_EVENTS; i++) m->events[i] = NAN;
 }
 
-kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts,
-                     kg_measurement *out, kg_ctx *ctx) {
+kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts, kg_measurement *out,
+                     kg_ctx *ctx) {
   if (!out) return kg_ctx_set(ctx, KG_EINVAL, "kg_measure: out is NULL");
   kg_measure_opts o;
   if (opts) o = *opts;
   else kg_measure_opts_default(&o);
   kg_measurement_init(out, &o);
-  if (!e || !e->create || !e->run || o.nevents < 0 || o.nevents > KG_MAX_EVENTS ||
-      o.min_samples < 1 || o.max_samples < o.min_samples || !(o.timeout_s > 0)) {
+  if (!e || !e->create || !e->run || o.nevents < 0 || o.nevents > KG_MAX_EVENTS || o.min_samples < 1 ||
+      o.max_samples < o.min_samples || !(o.timeout_s > 0)) {
     out->status = KG_EINVAL;
     snprintf(out->reason, sizeof out->reason, "invalid entry points or options");
     return kg_ctx_set(ctx, KG_EINVAL, "kg_measure: %s", out->reason);

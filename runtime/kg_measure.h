@@ -23,30 +23,30 @@
 /** Entry points of a compiled variant (see kg_abi.h).  verify may be NULL (not checked). */
 typedef struct kg_entry {
   kg_create_fn create;
-  kg_run_fn run;         /**< what is timed: the variant's kg_run or a kg_baseline_<name> */
-  kg_verify_fn verify;   /**< checked before timing; NULL skips verification (baselines) */
+  kg_run_fn run;       /**< what is timed: the variant's kg_run or a kg_baseline_<name> */
+  kg_verify_fn verify; /**< checked before timing; NULL skips verification (baselines) */
   kg_destroy_fn destroy;
 } kg_entry;
 
 /** Measurement options; kg_measure_opts_default fills the documented defaults. */
 typedef struct kg_measure_opts {
-  double min_time_s;     /**< minimum total measured time (default 0.2 s) */
-  int min_samples;       /**< at least this many samples (default 10) */
-  int max_samples;       /**< at most this many (default 100000) */
-  double warmup_s;       /**< warm-up time before sampling (default 0.05 s) */
-  double min_sample_ns;  /**< inner repetition until a sample takes this long, twice in a row
+  double min_time_s;    /**< minimum total measured time (default 0.2 s) */
+  int min_samples;      /**< at least this many samples (default 10) */
+  int max_samples;      /**< at most this many (default 100000) */
+  double warmup_s;      /**< warm-up time before sampling (default 0.05 s) */
+  double min_sample_ns; /**< inner repetition until a sample takes this long, twice in a row
                               (default 20 us: the per-sample counter reads then cost a few percent) */
-  double timeout_s;      /**< the worker is killed after this long (default 60 s) */
-  bool cold;             /**< flush caches (write a buffer of 2x the LLC) before each sample */
-  int cpu;               /**< pin the worker to this core; -1 = do not pin (default -1).  A core
+  double timeout_s;     /**< the worker is killed after this long (default 60 s) */
+  bool cold;            /**< flush caches (write a buffer of 2x the LLC) before each sample */
+  int cpu;              /**< pin the worker to this core; -1 = do not pin (default -1).  A core
                               this machine lacks means no pinning.  Threads the variant creates
                               inherit the pin: an OpenMP variant pinned to one core runs on one
                               core (libomp sizes its team from the affinity mask), so pass -1
                               to measure parallel variants */
-  int max_retakes;       /**< bound on retaken disturbed samples (default 100) */
-  double noisy_rel_ci;   /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
+  int max_retakes;      /**< bound on retaken disturbed samples (default 100) */
+  double noisy_rel_ci;  /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
                               this after the retakes (default 0.05) */
-  int nevents;           /**< extra counter events to read around the timed region */
+  int nevents;          /**< extra counter events to read around the timed region */
   const char *events[KG_MAX_EVENTS];
 } kg_measure_opts;
 
@@ -54,23 +54,23 @@ void kg_measure_opts_default(kg_measure_opts *o);
 
 /** The outcome of one measurement. */
 typedef struct kg_measurement {
-  kg_status status;      /**< KG_OK, KG_EVERIFY, KG_ECRASH, KG_ETIMEOUT, or KG_EINTERNAL when
+  kg_status status;    /**< KG_OK, KG_EVERIFY, KG_ECRASH, KG_ETIMEOUT, or KG_EINTERNAL when
                               kg_create returned NULL */
-  char reason[1024];     /**< "" when ok; "SIGSEGV", "timed out after 60 s", the verify message */
-  char accuracy[512];    /**< "" or the JSON object a passing kg_verify wrote (kg_abi.h) */
-  kg_stats stats;        /**< ns per kg_run call, over the kept samples */
-  int inner_reps;        /**< kg_run calls per sample */
-  int retaken;           /**< samples retaken because a context switch or migration hit them */
-  double ctx_switches;   /**< context switches per kept sample (mean), NAN when unavailable */
-  double migrations;     /**< CPU migrations per kept sample (mean), NAN when unavailable */
-  double page_faults;    /**< page faults per kept sample (mean), NAN when unavailable */
-  bool noisy;            /**< the median's CI stayed wider than noisy_rel_ci */
-  bool cold;             /**< measured with cache flushing */
+  char reason[1024];   /**< "" when ok; "SIGSEGV", "timed out after 60 s", the verify message */
+  char accuracy[512];  /**< "" or the JSON object a passing kg_verify wrote (kg_abi.h) */
+  kg_stats stats;      /**< ns per kg_run call, over the kept samples */
+  int inner_reps;      /**< kg_run calls per sample */
+  int retaken;         /**< samples retaken because a context switch or migration hit them */
+  double ctx_switches; /**< context switches per kept sample (mean), NAN when unavailable */
+  double migrations;   /**< CPU migrations per kept sample (mean), NAN when unavailable */
+  double page_faults;  /**< page faults per kept sample (mean), NAN when unavailable */
+  bool noisy;          /**< the median's CI stayed wider than noisy_rel_ci */
+  bool cold;           /**< measured with cache flushing */
   int nevents;
-  double events[KG_MAX_EVENTS];   /**< mean count per kg_run call; NAN when unavailable */
+  double events[KG_MAX_EVENTS]; /**< mean count per kg_run call; NAN when unavailable */
   bool event_available[KG_MAX_EVENTS];
   char event_why[KG_MAX_EVENTS][64];
-  double wall_s;         /**< wall time of the whole worker */
+  double wall_s; /**< wall time of the whole worker */
 } kg_measurement;
 
 /**
@@ -79,16 +79,15 @@ typedef struct kg_measurement {
  * return value is an error only when the worker could not be run at all (KG_EINTERNAL: fork or
  * pipe failed).  Thread-compatible: one measurement at a time per process.
  */
-kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts,
-                     kg_measurement *out, kg_ctx *ctx);
+kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_opts *opts, kg_measurement *out,
+                     kg_ctx *ctx);
 
 /**
  * The protocol without the fork, on a state the caller created: verify (when verify is not
  * NULL), warm up, sample, summarise into *m (whose status and reason it sets).  Runs the variant
  * in the calling process: used inside workers (kg_worker.h), never on the caller's side.
  */
-void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_measure_opts *o,
-                      kg_measurement *m);
+void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_measure_opts *o, kg_measurement *m);
 
 /** Reset m to "nothing measured": KG_EINTERNAL, NAN noise figures and events. */
 void kg_measurement_init(kg_measurement *m, const kg_measure_opts *o);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_double(const void *a, const void *b) {
+int kg_stats_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
@@ -54,7 +54,7 @@ kg_status kg_stats_compute(const double *x, size_t n, kg_stats *out) {
   double *s = malloc(n * sizeof *s);
   if (!s) return KG_ENOMEM;
   memcpy(s, x, n * sizeof *s);
-  qsort(s, n, sizeof *s, cmp_double);
+  qsort(s, n, sizeof *s, kg_stats_cmp_double);
 
   double sum = 0;
   for (size_t i = 0; i < n; i++) sum += s[i];

@@ -23,6 +23,9 @@ typedef struct kg_stats {
 kg_status kg_stats_compute(const double *x, size_t n, kg_stats *out);
 
 /** Quantile q in [0, 1] of sorted[0..n) by linear interpolation (R type 7); n >= 1. */
+/** qsort comparator of doubles, ascending (NaN compares equal to everything). */
+int kg_stats_cmp_double(const void *a, const void *b);
+
 double kg_quantile_sorted(const double *sorted, size_t n, double q);
 
 /**

@@ -43,8 +43,7 @@ typedef struct kg_ctx {
  * `return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno));`.
  * The message is printf-formatted and truncated to fit.
  */
-kg_status kg_ctx_set(kg_ctx *ctx, kg_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+kg_status kg_ctx_set(kg_ctx *ctx, kg_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /** Clear ctx (NULL is a no-op). */
 void kg_ctx_clear(kg_ctx *ctx);

@@ -46,8 +46,8 @@ static bool kg_read_all(int fd, void *buf, size_t len) {
   return true;
 }
 
-static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy,
-                           const kg_measure_opts *o, int req, int resp) {
+static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy, const kg_measure_opts *o,
+                           int req, int resp) {
   static kg_measurement m; /* static: keep the worker's stack small */
   kg_measure_child_setup();
   kg_measure_pin(o);
@@ -73,9 +73,8 @@ static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_
   _exit(0);
 }
 
-kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy,
-                          const kg_measure_opts *opts, kg_worker **out,
-                          kg_measurement *create_failure, kg_ctx *ctx) {
+kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy, const kg_measure_opts *opts,
+                          kg_worker **out, kg_measurement *create_failure, kg_ctx *ctx) {
   *out = NULL;
   kg_worker *w = calloc(1, sizeof *w);
   if (!w) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
@@ -133,8 +132,7 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_f
   return KG_OK;
 }
 
-kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out,
-                            kg_ctx *ctx) {
+kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out, kg_ctx *ctx) {
   if (!w || !w->alive || !run) return kg_ctx_set(ctx, KG_EINVAL, "worker: not running, or no function");
   kg_measurement_init(out, &w->opts);
   kg_request r = {run, verify};

@@ -25,9 +25,8 @@ typedef struct kg_worker kg_worker;
  * is a live worker.  When kg_create fails or crashes, returns KG_OK with *out NULL and
  * *create_failure filled (status and reason).  Errors: KG_EINTERNAL (fork or pipe failed).
  */
-kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy,
-                          const kg_measure_opts *opts, kg_worker **out,
-                          kg_measurement *create_failure, kg_ctx *ctx);
+kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy, const kg_measure_opts *opts,
+                          kg_worker **out, kg_measurement *create_failure, kg_ctx *ctx);
 
 /**
  * Verify (when verify is not NULL) and measure `run` in the worker under the options given at
@@ -35,8 +34,7 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_f
  * worker is gone (kg_worker_alive says false) and out->status tells why.  Errors: KG_EINVAL
  * (worker not alive), KG_EINTERNAL (pipe failure).
  */
-kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out,
-                            kg_ctx *ctx);
+kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out, kg_ctx *ctx);
 
 /** Whether the worker is still running. */
 bool kg_worker_alive(const kg_worker *w);

@@ -1,39 +1,62 @@
--- gemm.lua - fp32 GEMM C = A * B + beta * C (row-major), packed and cache-blocked around a
--- generated MR x NR AVX-512 microkernel (BLIS structure); see templates/gemm.c.
+-- fp32 GEMM C = A * B + beta * C (row-major), packed and cache-blocked around a
+-- generated MR x NR microkernel (BLIS structure); see templates/gemm.c.
 --
+-- The space follows the machine (the prelude's read-only `machine` table): AVX-512 tiles
+-- (NR a multiple of 16, accumulators MR * NR / 16 <= 28 of the 32 zmm) where machine.isa.avx512f,
+-- else AVX2 tiles (NR a multiple of 8, accumulators MR * NR / 8 <= 14 of the 16 ymm, leaving
+-- room for the B loads and the A broadcast); threads 1, 2, 4, ..., machine.cores.
 -- The space is tied together by constraints, so an exhaustive tune of one problem stays at a
--- couple of minutes: a curated set of register tiles (accumulators MR * NR / 16 <= 28 zmm);
--- MC a multiple of MR, NC of NR; the K-unroll and the prefetch distance vary only at the
--- default blocking; PACK = 0 (no packing, for small and skinny shapes) ignores the blocking.
--- Baselines: OpenBLAS sgemm with its default dispatch and forced to SkylakeX (a private
--- instance), each with 1 and 2 threads; `speedup` is against the fastest of the four.
+-- couple of minutes: a curated set of register tiles; MC a multiple of MR, NC of NR; the
+-- K-unroll and the prefetch distance vary only at the default blocking; PACK = 0 (no packing,
+-- for small and skinny shapes) ignores the blocking.
+-- Baselines: OpenBLAS sgemm with its default dispatch and (AVX-512 machines) forced to SkylakeX
+-- (a private instance), each with 1 and 2 threads; `speedup` is against the fastest of them.
 
--- Register tiles worth trying on AVX-512 (MR x NR): packed ones, and the ones for PACK = 0.
-local PACKED = { ["6x64"] = true, ["14x32"] = true, ["8x48"] = true, ["12x32"] = true }
-local DIRECT = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true,
-                 ["14x32"] = true, ["4x32"] = true, ["8x32"] = true }
+local AVX512 = machine.isa.avx512f == true
+
+-- Register tiles worth trying (MR x NR): packed ones, and the ones for PACK = 0.
+local TILES = AVX512 and {
+  vw = 16, max_acc = 28, mr = { 6, 14, 8, 12, 1, 4 }, nr = { 64, 32, 48 },
+  packed = { ["6x64"] = true, ["14x32"] = true, ["8x48"] = true, ["12x32"] = true },
+  direct = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true,
+             ["14x32"] = true, ["4x32"] = true, ["8x32"] = true },
+} or {
+  vw = 8, max_acc = 14, mr = { 6, 4, 12, 8, 1 }, nr = { 16, 24, 8, 32 },
+  packed = { ["6x16"] = true, ["4x24"] = true, ["12x8"] = true },
+  direct = { ["1x32"] = true, ["4x16"] = true, ["6x16"] = true, ["4x24"] = true, ["8x8"] = true },
+}
+
+local BASELINES = { "openblas", "openblas_2t" }
+local BASELINE_THREADS = { openblas = 1, openblas_2t = 2 }
+if AVX512 then
+  BASELINES[#BASELINES + 1] = "openblas_skx"
+  BASELINES[#BASELINES + 1] = "openblas_skx_2t"
+  BASELINE_THREADS.openblas_skx, BASELINE_THREADS.openblas_skx_2t = 1, 2
+end
 
 return kernel "gemm" {
-  description = "fp32 GEMM C = A*B + beta*C, row-major; packed, cache-blocked, generated AVX-512 microkernel",
+  description = "fp32 GEMM C = A*B + beta*C, row-major; packed, cache-blocked, generated "
+    .. (AVX512 and "AVX-512" or "AVX2") .. " microkernel",
   template = "gemm.c",
   params = {
-    mr      = values { 6, 14, 8, 12, 1, 4 },   -- microkernel rows
-    nr      = values { 64, 32, 48 },           -- microkernel columns (multiples of 16)
+    mr      = values(TILES.mr),                -- microkernel rows
+    nr      = values(TILES.nr),                -- microkernel columns (multiples of the vector width)
     mc      = values { 168, 336, 96 },         -- rows of A per packed block
     kc      = values { 384, 256, 512 },        -- depth per packed block
     nc      = values { 3072 },                 -- columns of B per packed block
     ku      = values { 4, 1, 2 },              -- K-unroll of the microkernel loop
     pf      = values { 0, 8 },                 -- prefetch of the B sliver, in k iterations ahead
     pack    = values { 1, 0 },                 -- pack A and B (0: read in place)
-    threads = values { 1, 2 },                 -- OpenMP threads
+    threads = values(thread_counts()),         -- OpenMP threads: 1, 2, 4, ..., cores
   },
   constraints = {
     function(p)
       local t = p.mr .. "x" .. p.nr
-      if p.pack == 1 then return PACKED[t] == true end
-      return DIRECT[t] == true
+      if p.pack == 1 then return TILES.packed[t] == true end
+      return TILES.direct[t] == true
     end,
-    function(p) return p.mr * p.nr // 16 <= 28 end,   -- accumulators fit the 32 zmm registers
+    -- accumulators fit the vector registers
+    function(p) return p.nr % TILES.vw == 0 and p.mr * p.nr // TILES.vw <= TILES.max_acc end,
     function(p) return p.mc % p.mr == 0 and p.nc % p.nr == 0 end,
     -- without packing the blocking is unused: keep it at its defaults; no B-sliver prefetch
     function(p) return p.pack == 1 or (p.mc == 168 and p.kc == 384 and p.pf == 0) end,
@@ -52,6 +75,7 @@ return kernel "gemm" {
   },
   tolerance = { rtol = 0, atol = 0 },   -- the template's own bound: 1e-6 * k + 1e-5
   reference = "naive triple loop in double (gemm_reference in templates/gemm.c)",
-  baselines = { "openblas", "openblas_2t", "openblas_skx", "openblas_skx_2t" },
-  baseline_threads = { openblas = 1, openblas_2t = 2, openblas_skx = 1, openblas_skx_2t = 2 },
+  baselines = BASELINES,
+  baseline_threads = BASELINE_THREADS,
+  roles = { threads = "threads" },
 }

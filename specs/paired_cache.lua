@@ -5,6 +5,10 @@
 -- The hybrid (tau > 0) is a tunable: it rebuilds instead when k > tau% of m.
 -- See templates/paired_cache.c for the algorithm, the buffer layouts and the verification.
 
+-- The AVX-512 row copies (a 4-vector loop, non-temporal stores) only where the machine has AVX-512:
+-- elsewhere the template compiles both to a scalar loop.
+local COPIES = machine.isa.avx512f and { "memcpy", "loop", "nt" } or { "memcpy" }
+
 local base = { N = 8192, hidden = 1024, up_cols = 1024, m = 1024 }
 
 local function shape(name, k, gate_cols)
@@ -17,11 +21,11 @@ return kernel "paired_cache" {
   description = "Paired Replacement weight cache update (MoE row cache): paired slot reuse vs full rebuild",
   template = "paired_cache.c",
   params = {
-    threads   = values { 1, 2 },                      -- OpenMP threads of the pair loop
+    threads   = values(thread_counts()),              -- OpenMP threads of the pair loop: 1, 2, 4, ..., cores
     grain     = values { 16, 4, 64 },                 -- pairs per OpenMP chunk
     schedule  = enum { "static", "dynamic" },         -- OpenMP schedule of the pair loop
     threshold = values { 8, 32, 128 },                -- run in parallel only from this many pairs
-    copy      = enum { "memcpy", "loop", "nt" },      -- row copy: libc, AVX-512 loop, non-temporal stores
+    copy      = enum(COPIES),                         -- row copy: libc, AVX-512 loop, non-temporal stores
     prefetch  = values { 0, 4 },                      -- software prefetch distance, in pairs
     tau       = values { 0, 50 },                     -- hybrid: rebuild when k > tau% of m (0: never)
   },
@@ -47,4 +51,5 @@ return kernel "paired_cache" {
   tolerance = { rtol = 0, atol = 0 },   -- copies are exact
   reference = "scalar sequential paired update in templates/paired_cache.c (exact slot order)",
   baselines = { "full_rebuild" },
+  roles = { threads = "threads" },
 }

@@ -7,15 +7,27 @@
 -- Baselines: OpenBLAS sgemv (M = 1) / sgemm on the dequantized fp32 weights, default dispatch
 -- and a private SkylakeX instance, 1 and 2 threads; speedup is against the fastest.
 
+-- The VNNI path only where the machine has it (the template needs AVX512-VNNI, -VL and -BW).
+local VNNI = machine.isa.avx512_vnni and machine.isa.avx512vl and machine.isa.avx512bw
+local PATHS = VNNI and { "vnni", "fma" } or { "fma" }
+
+local BASELINES = { "openblas", "openblas_2t" }
+local BASELINE_THREADS = { openblas = 1, openblas_2t = 2 }
+if machine.isa.avx512f then   -- OPENBLAS_CORETYPE=SkylakeX needs AVX-512
+  BASELINES[#BASELINES + 1] = "openblas_skx"
+  BASELINES[#BASELINES + 1] = "openblas_skx_2t"
+  BASELINE_THREADS.openblas_skx, BASELINE_THREADS.openblas_skx_2t = 1, 2
+end
+
 local DECODE = { { 1, 4096, 4096 }, { 1, 8192, 1280 }, { 1, 8192, 7168 } }
 
 return kernel "qmatmul" {
   description = "weight-only quantized matmul (int8, int4 g, int4 HQQ): y = x W^T, dequantize on the fly",
   template = "qmatmul.c",
   params = {
-    path    = enum { "vnni", "fma" },   -- dot products: VNNI on int8 activations, or fp32 FMA
+    path    = enum(PATHS),              -- dot products: VNNI on int8 activations, or fp32 FMA
     nb      = values { 4, 1, 2, 8 },    -- output channels per iteration (share the x loads)
-    threads = values { 1, 2 },          -- OpenMP threads over the output channels
+    threads = values(thread_counts()),  -- OpenMP threads over the output channels: 1, 2, 4, ..., cores
   },
   problems = {
     shapes.custom(DECODE, { prefix = "int8_", recipe = 0, g = 64 }),
@@ -36,6 +48,7 @@ return kernel "qmatmul" {
   },
   tolerance = { rtol = 0, atol = 0 },   -- the template's own bound (see qmatmul.c)
   reference = "double-precision matmul on the dequantized weights (kg_verify in templates/qmatmul.c)",
-  baselines = { "openblas", "openblas_2t", "openblas_skx", "openblas_skx_2t" },
-  baseline_threads = { openblas = 1, openblas_2t = 2, openblas_skx = 1, openblas_skx_2t = 2 },
+  baselines = BASELINES,
+  baseline_threads = BASELINE_THREADS,
+  roles = { threads = "threads" },
 }

@@ -6,12 +6,22 @@
 -- of the memory hierarchy: L1 (16 KB), L2 (512 KB), L3 (8 MB) and DRAM (128 MB = 4x the last-level
 -- cache; assumes an LLC of at most 32 MB).  n is rounded down to a multiple of 128 floats.
 --
+-- `kgen calibrate` finds what it needs through `roles` (never by name): the vector width, unroll,
+-- streaming-store and thread parameters, and the size, operation and passes dimensions; it
+-- measures every operation the problems name (the part of a problem's name before '_', with the
+-- bytes per element its `bytes` metric gives), at sizes of its own chosen from the caches.
+--
 -- An optional dimension `passes` (default 1) repeats the operation inside one call; `kgen
 -- calibrate` sets it so that one call over a cache-sized array outlasts the OpenMP fork and join.
 --
 -- bytes counts what the kernel reads and writes (STREAM's convention: 8n for copy and scale,
 -- 12n for add and triad), not the write-allocate traffic of ordinary stores; flops: copy 0,
 -- scale n, add n, triad 2n.
+
+-- Vector widths this machine has (floats): scalar, AVX2 (8), AVX-512 (16).
+local VEC = { 1 }
+if machine.isa.avx2 then VEC[#VEC + 1] = 8 end
+if machine.isa.avx512f then VEC[#VEC + 1] = 16 end
 
 local OPS = { "copy", "scale", "add", "triad" }       -- op code = position - 1
 local ARRAYS = { copy = 2, scale = 2, add = 3, triad = 3 }
@@ -32,10 +42,10 @@ return kernel "stream" {
   description = "STREAM copy/scale/add/triad on float32 arrays (memory bandwidth)",
   template = "stream.c",
   params = {
-    vec     = values { 1, 8, 16 },   -- floats per vector: scalar, AVX2 (8), AVX-512 (16)
+    vec     = values(VEC),           -- floats per vector: scalar, AVX2 (8), AVX-512 (16)
     unroll  = pow2(1, 8),            -- vectors per loop iteration
     nt      = values { 0, 1 },       -- non-temporal (streaming) stores
-    threads = range(1, 2),           -- OpenMP num_threads
+    threads = values(thread_counts()),  -- OpenMP num_threads: 1, 2, 4, ..., cores
   },
   constraints = {
     -- streaming stores exist for whole vectors only
@@ -51,4 +61,6 @@ return kernel "stream" {
   baselines = { "memcpy" },                   -- libc memcpy of n floats (c = a)
   baseline_threads = { memcpy = 1 },
   seed = 42,
+  roles = { threads = "threads", vector = "vec", unroll = "unroll", streaming_stores = "nt",
+            size = "n", op = "op", passes = "passes" },
 }

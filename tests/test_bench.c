@@ -85,7 +85,8 @@ static void test_bench_set(void **state) {
   (void)state;
   assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --set mode=unrolled --min-time 0.01 "
                        "--events cycles,task-clock --json set.json --md set.md --csv set.csv --quiet > set.out 2>&1",
-                       tmp, bin, root), 0);
+                       tmp, bin, root),
+                   0);
   json_t *r = load("%s/set.json", tmp);
   check_problems(r, 2);
   for (size_t i = 0; i < 2; i++) {
@@ -102,11 +103,14 @@ static void test_bench_set(void **state) {
       assert_true(json_number_value(v) > 0);
     }
     /* task-clock is a software event: always there. */
-    assert_true(json_number_value(json_object_get(json_object_get(json_object_get(w, "events"), "task-clock"), "per_run")) > 0);
+    assert_true(
+        json_number_value(json_object_get(json_object_get(json_object_get(w, "events"), "task-clock"), "per_run")) > 0);
   }
   json_decref(r);
   assert_int_equal(run("grep -q '## Findings' '%s/set.md' && grep -q 'speedup vs fastest baseline' '%s/set.md' && "
-                       "grep -q 'warm' '%s/set.md'", tmp, tmp, tmp), 0);
+                       "grep -q 'warm' '%s/set.md'",
+                       tmp, tmp, tmp),
+                   0);
   assert_int_equal(run("head -n1 '%s/set.csv' | grep -q 'cycles,task-clock'", tmp), 0);
   /* Without a profile the efficiency says so instead of printing a number. */
   assert_int_equal(run("grep -q 'no machine profile (run kgen calibrate)' '%s/set.out'", tmp), 0);
@@ -116,9 +120,11 @@ static void test_bench_set(void **state) {
  * report's top list, each with its median of 3 rounds, and the winner is one of them. */
 static void test_bench_two_sets(void **state) {
   (void)state;
-  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --set mode=ok --set mode=unrolled,pad=1 "
-                       "--problem small --rounds 3 --min-time 0.01 --json two.json --csv two.csv --quiet > two.out 2>&1",
-                       tmp, bin, root), 0);
+  assert_int_equal(
+      run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --set mode=ok --set mode=unrolled,pad=1 "
+          "--problem small --rounds 3 --min-time 0.01 --json two.json --csv two.csv --quiet > two.out 2>&1",
+          tmp, bin, root),
+      0);
   json_t *r = load("%s/two.json", tmp);
   check_problems(r, 1);
   json_t *p = json_array_get(json_object_get(r, "problems"), 0), *w = json_object_get(p, "winner");
@@ -126,7 +132,8 @@ static void test_bench_two_sets(void **state) {
   assert_true(json_number_value(json_object_get(w, "round_spread")) >= 0);
   json_t *top = json_object_get(p, "top");
   assert_int_equal(json_array_size(top), 2);
-  for (size_t i = 0; i < 2; i++) assert_int_equal(json_integer_value(json_object_get(json_array_get(top, i), "rounds")), 3);
+  for (size_t i = 0; i < 2; i++)
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(top, i), "rounds")), 3);
   /* the top list is ordered by p50; the winner is its first, or the second when they tie */
   assert_true(json_number_value(json_object_get(json_array_get(top, 0), "p50_ns")) <=
               json_number_value(json_object_get(json_array_get(top, 1), "p50_ns")));
@@ -137,15 +144,21 @@ static void test_bench_two_sets(void **state) {
   json_decref(r);
   /* header, two variants and one baseline */
   assert_int_equal(run("test $(wc -l < '%s/two.csv') -eq 4 && grep -q 'mode=unrolled' '%s/two.csv' && "
-                       "grep -q 'mode=ok' '%s/two.csv'", tmp, tmp, tmp), 0);
+                       "grep -q 'mode=ok' '%s/two.csv'",
+                       tmp, tmp, tmp),
+                   0);
 }
 
 static void test_bench_tuned(void **state) {
   (void)state;
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --problem small --out tv "
-                       "--min-time 0.01 --timeout 0.5 --quiet > tune.out 2>&1", tmp, bin, root), 0);
+                       "--min-time 0.01 --timeout 0.5 --quiet > tune.out 2>&1",
+                       tmp, bin, root),
+                   0);
   assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned tv --min-time 0.01 "
-                       "--json tb.json --quiet > tb.out 2>&1", tmp, bin, root), 0);
+                       "--json tb.json --quiet > tb.out 2>&1",
+                       tmp, bin, root),
+                   0);
   json_t *r = load("%s/tb.json", tmp);
   check_problems(r, 1);
   json_t *t = NULL;
@@ -157,36 +170,49 @@ static void test_bench_tuned(void **state) {
   t = load("%s", path);
   assert_non_null(t);
   /* The re-measured variant is the shipped winner. */
-  assert_true(json_equal(json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params"),
-                         json_object_get(json_object_get(json_array_get(json_object_get(t, "problems"), 0), "winner"), "params")));
+  assert_true(json_equal(
+      json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params"),
+      json_object_get(json_object_get(json_array_get(json_object_get(t, "problems"), 0), "winner"), "params")));
   json_decref(t);
   json_decref(r);
   /* compare: identical files, the tune against its bench (no regression beyond 50%), and a
    * doctored report twice as slow. */
   assert_int_equal(run("cd '%s' && '%s' compare tb.json tb.json > c1.out", tmp, bin), 0);
   assert_int_equal(run("cd '%s' && '%s' compare %s tb.json --threshold 50 > c2.out", tmp, bin, path), 0);
-  assert_int_equal(run("cd '%s' && sed -E 's/\"(p50_ns|p90_ns)\": ([0-9.e+-]+)/\"\\1\": 1e9/; "
-                       "/\"ci95_ns\": \\[/,/\\]/{s/^( *)[0-9][0-9.e+-]*,$/\\11e9,/; s/^( *)[0-9][0-9.e+-]*$/\\11.1e9/}' "
-                       "tb.json > slow.json", tmp), 0);
+  assert_int_equal(
+      run("cd '%s' && sed -E 's/\"(p50_ns|p90_ns)\": ([0-9.e+-]+)/\"\\1\": 1e9/; "
+          "/\"ci95_ns\": \\[/,/\\]/{s/^( *)[0-9][0-9.e+-]*,$/\\11e9,/; s/^( *)[0-9][0-9.e+-]*$/\\11.1e9/}' "
+          "tb.json > slow.json",
+          tmp),
+      0);
   assert_int_equal(run("cd '%s' && '%s' compare tb.json slow.json > c3.out", tmp, bin), 1);
   assert_int_equal(run("grep -q REGRESSION '%s/c3.out'", tmp), 0);
   assert_int_equal(run("cd '%s' && '%s' compare slow.json tb.json > c4.out", tmp, bin), 0);
-  assert_int_equal(run("cd '%s' && echo '{}' > bad.json && '%s' compare tb.json bad.json > /dev/null 2>&1", tmp, bin), 2);
+  assert_int_equal(run("cd '%s' && echo '{}' > bad.json && '%s' compare tb.json bad.json > /dev/null 2>&1", tmp, bin),
+                   2);
   assert_int_equal(run("cd '%s' && '%s' compare tb.json nope.json > /dev/null 2>&1", tmp, bin), 2);
 }
 
 static void test_bench_no_result(void **state) {
   (void)state;
   /* Only another machine's results: bench names it and exits 1. */
-  assert_int_equal(run("mkdir -p '%s/other/variants' && cp \"$(ls '%s/tuned/paired_cache/'*.json | head -n1)\" "
-                       "'%s/other/variants/zz-other-machine.json' && sed -i 's/\"id\": \"[^\"]*\"/\"id\": \"zz-other-machine\"/' "
-                       "'%s/other/variants/zz-other-machine.json'", tmp, root, tmp, tmp), 0);
+  assert_int_equal(
+      run("mkdir -p '%s/other/variants' && cp \"$(ls '%s/tuned/paired_cache/'*.json | head -n1)\" "
+          "'%s/other/variants/zz-other-machine.json' && sed -i 's/\"id\": \"[^\"]*\"/\"id\": \"zz-other-machine\"/' "
+          "'%s/other/variants/zz-other-machine.json'",
+          tmp, root, tmp, tmp),
+      0);
   assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --quiet > /dev/null 2> '%s/nr.err'",
-                       bin, root, tmp, tmp), 1);
-  assert_int_equal(run("grep -q 'no tuned result for this machine' '%s/nr.err' && grep -q 'closest machine with results: "
-                       "zz-other-machine' '%s/nr.err'", tmp, tmp), 0);
+                       bin, root, tmp, tmp),
+                   1);
+  assert_int_equal(
+      run("grep -q 'no tuned result for this machine' '%s/nr.err' && grep -q 'closest machine with results: "
+          "zz-other-machine' '%s/nr.err'",
+          tmp, tmp),
+      0);
   assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/none' --quiet > /dev/null 2> '%s/nr2.err'",
-                       bin, root, tmp, tmp), 1);
+                       bin, root, tmp, tmp),
+                   1);
   assert_int_equal(run("grep -q 'no other machine has results' '%s/nr2.err'", tmp), 0);
 }
 

@@ -35,21 +35,20 @@ static const char *kSaxpy =
     "#endif\n"
     "}\n";
 
-static const char *kOmp =
-    "#include <omp.h>\n"
-    "double omp_sum(const double *x, long n, int *threads) {\n"
-    "  double s = 0;\n"
-    "  int t = 0;\n"
-    "#pragma omp parallel for reduction(+:s)\n"
-    "  for (long i = 0; i < n; i++) s += x[i] * 2.0;\n"
-    "#pragma omp parallel\n"
-    "  {\n"
-    "#pragma omp single\n"
-    "    t = omp_get_num_threads();\n"
-    "  }\n"
-    "  *threads = t;\n"
-    "  return s;\n"
-    "}\n";
+static const char *kOmp = "#include <omp.h>\n"
+                          "double omp_sum(const double *x, long n, int *threads) {\n"
+                          "  double s = 0;\n"
+                          "  int t = 0;\n"
+                          "#pragma omp parallel for reduction(+:s)\n"
+                          "  for (long i = 0; i < n; i++) s += x[i] * 2.0;\n"
+                          "#pragma omp parallel\n"
+                          "  {\n"
+                          "#pragma omp single\n"
+                          "    t = omp_get_num_threads();\n"
+                          "  }\n"
+                          "  *threads = t;\n"
+                          "  return s;\n"
+                          "}\n";
 
 typedef void (*saxpy_fn)(size_t, float, const float *, float *);
 typedef int (*int_fn)(void);
@@ -202,10 +201,11 @@ static long rss_kb(void) {
 
 static void compile_run_free(kg_compiler *c, int i) {
   char src[512], name[32];
-  snprintf(src, sizeof src,
-           "#include <stddef.h>\n"
-           "long k%d(const long *x, size_t n) { long s = %d; for (size_t i = 0; i < n; i++) s += x[i] * %d; return s; }\n",
-           i, i, i % 7 + 1);
+  snprintf(
+      src, sizeof src,
+      "#include <stddef.h>\n"
+      "long k%d(const long *x, size_t n) { long s = %d; for (size_t i = 0; i < n; i++) s += x[i] * %d; return s; }\n",
+      i, i, i % 7 + 1);
   snprintf(name, sizeof name, "k%d", i);
   char sym[32];
   snprintf(sym, sizeof sym, "k%d", i);
@@ -297,8 +297,7 @@ static void test_cc_matches_jit(void **state) {
   kg_ctx ctx = {0};
   kg_module *m = NULL;
   char *diag = NULL;
-  assert_int_equal(kg_compiler_compile(cc, "bad-cc", "int f(void) {\n  return nope;\n}\n", &m,
-                                       &diag, &ctx),
+  assert_int_equal(kg_compiler_compile(cc, "bad-cc", "int f(void) {\n  return nope;\n}\n", &m, &diag, &ctx),
                    KG_ECOMPILE);
   assert_non_null(diag);
   assert_non_null(strstr(diag, "bad-cc:2:"));
@@ -366,15 +365,9 @@ static int teardown_jit(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_backend_parse),
-      cmocka_unit_test(test_jit_saxpy),
-      cmocka_unit_test(test_jit_no_prelude),
-      cmocka_unit_test(test_jit_openmp),
-      cmocka_unit_test(test_compile_error),
-      cmocka_unit_test(test_cc_matches_jit),
-      cmocka_unit_test(test_pch_recovery),
-      cmocka_unit_test(test_jit_threads),
-      cmocka_unit_test(test_jit_memory),
+      cmocka_unit_test(test_backend_parse), cmocka_unit_test(test_jit_saxpy),     cmocka_unit_test(test_jit_no_prelude),
+      cmocka_unit_test(test_jit_openmp),    cmocka_unit_test(test_compile_error), cmocka_unit_test(test_cc_matches_jit),
+      cmocka_unit_test(test_pch_recovery),  cmocka_unit_test(test_jit_threads),   cmocka_unit_test(test_jit_memory),
   };
   return cmocka_run_group_tests(tests, setup_jit, teardown_jit);
 }

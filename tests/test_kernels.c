@@ -45,7 +45,9 @@ static int teardown(void **state) {
 static void tune_all_ok(const char *name) {
   char cmd[8192], csv[512], line[4096];
   snprintf(csv, sizeof csv, "%s/%s.csv", tmp, name);
-  snprintf(cmd, sizeof cmd, "'%s' tune '%s/tests/specs/%s.lua' --min-time 0.01 --out '%s/out' --db '%s/%s.db' --csv '%s' 2>/dev/null >/dev/null",
+  snprintf(cmd, sizeof cmd,
+           "'%s' tune '%s/tests/specs/%s.lua' --min-time 0.01 --out '%s/out' --db '%s/%s.db' --csv '%s' 2>/dev/null "
+           ">/dev/null",
            bin, root, name, tmp, tmp, name, csv);
   int st = system(cmd);
   assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -71,8 +73,7 @@ static void test_gemm_edges(void **state) { tune_all_ok("gemm_edges"); }
 static kg_module *emit_gemm(kg_compiler *c, const char *set) {
   char cmd[8192], path[512];
   snprintf(path, sizeof path, "%s/variant.c", tmp);
-  snprintf(cmd, sizeof cmd, "'%s' emit '%s/tests/specs/gemm_edges.lua' --set %s -o '%s'", bin, root,
-           set, path);
+  snprintf(cmd, sizeof cmd, "'%s' emit '%s/tests/specs/gemm_edges.lua' --set %s -o '%s'", bin, root, set, path);
   assert_int_equal(system(cmd), 0);
   FILE *f = fopen(path, "r");
   assert_non_null(f);
@@ -95,13 +96,15 @@ static kg_module *emit_gemm(kg_compiler *c, const char *set) {
  * kg_destroy; calls after 30 ms idle (the helpers sleep after 20 ms); every kg_verify passes.
  */
 static void test_gemm_team(void **state) {
-  static const char *const sets[] = {"mr=4,nr=64,pack=0,threads=2",
-                                     "mr=8,nr=32,ku=3,pack=0,threads=2",
+  static const char *const sets[] = {"mr=4,nr=64,pack=0,threads=2", "mr=8,nr=32,ku=3,pack=0,threads=2",
                                      "mr=6,nr=64,pack=1,threads=1"};
   enum { NV = sizeof sets / sizeof sets[0] };
   static const int64_t shapes[][4] = {/* beta, k, m, n (dimension names sorted) */
-                                      {0, 64, 64, 64}, {1, 97, 33, 70}, {0, 300, 1, 100},
-                                      {1, 13, 7, 29}, {0, 40, 50, 300}};
+                                      {0, 64, 64, 64},
+                                      {1, 97, 33, 70},
+                                      {0, 300, 1, 100},
+                                      {1, 13, 7, 29},
+                                      {0, 40, 50, 300}};
   static const char *const names[] = {"beta", "k", "m", "n"};
   kg_compile_opts o = {.no_prelude = true};
   kg_compiler *c = NULL;

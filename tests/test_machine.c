@@ -31,10 +31,10 @@ static void test_fields(void **state) {
   assert_true(m.family > 0);
   assert_true(kg_machine_has(&m, "sse4_2")); /* x86-64-v2 at least */
   /* Flags come in the documented order. */
-  static const char *order[] = {"sse4_2", "avx", "avx2", "fma", "f16c", "bmi2", "avx512f",
-                                "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni",
-                                "avx512_bf16", "avx512_fp16", "avx512_vbmi", "avx_vnni",
-                                "amx_tile", "amx_bf16", "amx_int8"};
+  static const char *order[] = {"sse4_2",   "avx",         "avx2",        "fma",         "f16c",
+                                "bmi2",     "avx512f",     "avx512dq",    "avx512cd",    "avx512bw",
+                                "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx512_vbmi",
+                                "avx_vnni", "amx_tile",    "amx_bf16",    "amx_int8"};
   int at = 0;
   for (int i = 0; i < m.nisa; i++) {
     while (at < (int)(sizeof order / sizeof order[0]) && strcmp(order[at], m.isa[i]) != 0) at++;
@@ -43,9 +43,8 @@ static void test_fields(void **state) {
   if (kg_machine_has(&m, "avx512f")) assert_true(kg_machine_has(&m, "avx2"));
 #endif
   assert_false(kg_machine_has(&m, "no_such_flag"));
-  printf("# machine %s: %s (%s), %d cores, l1d %llu l2 %llu l3 %llu, governor %s\n", m.id,
-         m.cpu, m.microarch, m.cores, (unsigned long long)m.l1d, (unsigned long long)m.l2,
-         (unsigned long long)m.l3, m.governor);
+  printf("# machine %s: %s (%s), %d cores, l1d %llu l2 %llu l3 %llu, governor %s\n", m.id, m.cpu, m.microarch, m.cores,
+         (unsigned long long)m.l1d, (unsigned long long)m.l2, (unsigned long long)m.l3, m.governor);
 }
 
 static void test_id_stable_and_shaped(void **state) {
@@ -55,8 +54,7 @@ static void test_id_stable_and_shaped(void **state) {
   assert_string_equal(a.id, b.id);
   /* <microarch>-<avx512|avx2|sse>-<cores>c-<8 hex> */
   char want[96];
-  const char *cls = kg_machine_has(&a, "avx512f") ? "avx512" : kg_machine_has(&a, "avx2") ? "avx2"
-                                                                                          : "sse";
+  const char *cls = kg_machine_has(&a, "avx512f") ? "avx512" : kg_machine_has(&a, "avx2") ? "avx2" : "sse";
   snprintf(want, sizeof want, "%s-%s-%dc-", a.microarch, cls, a.cores);
   size_t n = strlen(want);
   assert_int_equal(strncmp(a.id, want, n), 0);
@@ -69,11 +67,9 @@ static void test_json(void **state) {
   assert_int_equal(kg_machine_detect(&m, NULL), KG_OK);
   json_t *j = kg_machine_to_json(&m);
   assert_non_null(j);
-  static const char *keys[] = {"id", "cpu", "vendor", "microarch", "family", "model",
-                               "stepping", "isa", "cores", "threads", "caches", "memory",
-                               "os", "kernel", "governor"};
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    assert_non_null(json_object_get(j, keys[i]));
+  static const char *keys[] = {"id",    "cpu",     "vendor", "microarch", "family", "model",  "stepping", "isa",
+                               "cores", "threads", "caches", "memory",    "os",     "kernel", "governor"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) assert_non_null(json_object_get(j, keys[i]));
   assert_string_equal(json_string_value(json_object_get(j, "id")), m.id);
   assert_int_equal(json_integer_value(json_object_get(j, "cores")), m.cores);
   json_t *isa = json_object_get(j, "isa");

@@ -1,6 +1,7 @@
 /* test_spec.c - the spec loader: stream.lua, every error case, the sandbox, limits, --set. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "kg_machine.h"
 #include "kg_spec.h"
 
 static char g_path[4096];
@@ -44,8 +46,29 @@ static kg_spec *load_ok(const char *rel) {
   return s;
 }
 
+/* tests/machines/<name>.json as a machine description. */
+static kg_machine machine_of(const char *name) {
+  char rel[256];
+  snprintf(rel, sizeof rel, "tests/machines/%s.json", name);
+  kg_machine m;
+  kg_ctx ctx = {0};
+  if (kg_machine_load(path_of(rel), &m, &ctx) != KG_OK) fail_msg("%s: %s", rel, ctx.msg);
+  return m;
+}
+
+/* Load rel as seen by machine m. */
+static kg_spec *load_on(const char *rel, const kg_machine *m) {
+  kg_ctx ctx = {0};
+  kg_spec *s = NULL;
+  kg_spec_load_opts o = {.machine = m};
+  kg_status st = kg_spec_load_ex(path_of(rel), &o, &s, &ctx);
+  if (st != KG_OK) fail_msg("%s: %s", rel, ctx.msg);
+  return s;
+}
+
 static void test_stream(void **state) {
-  kg_spec *s = load_ok("specs/stream.lua");
+  kg_machine m = machine_of("avx512_2c");
+  kg_spec *s = load_on("specs/stream.lua", &m);
   assert_string_equal(s->name, "stream");
   assert_non_null(strstr(s->template_path, "templates/stream.c"));
   assert_null(strstr(s->template_path, ".."));
@@ -105,7 +128,7 @@ static void test_small_space(void **state) {
   assert_int_equal(s->params[2].kind, KG_PARAM_STR);
   assert_string_equal(s->params[2].svalues[1], "safe");
   assert_int_equal(s->nraw, 18);
-  assert_int_equal(s->npoints, 11); /* a*b <= 4: 6 pairs, x2 modes, minus a=4 with fast */
+  assert_int_equal(s->npoints, 11);  /* a*b <= 4: 6 pairs, x2 modes, minus a=4 with fast */
   assert_int_equal(s->nproblems, 2); /* nested list flattened */
   assert_string_equal(s->problems[1].name, "big");
   assert_true(s->problems[1].bytes == 4.0 * 1024 * 8);
@@ -166,30 +189,31 @@ static void test_parse_set(void **state) {
 static void test_errors(void **state) {
   expect_error("syntax", KG_ESPEC, "syntax.lua:3:", NULL);
   expect_error("no_return", KG_ESPEC, "no_return.lua:", "must return a kernel", "got nil", NULL);
-  expect_error("unknown_field", KG_ESPEC, "unknown_field.lua:1:",
-               "unknown field 'paramz' in kernel (did you mean 'params'?)", NULL);
-  expect_error("bad_type", KG_ESPEC, "bad_type.lua:1:",
-               "params.grain: expected a list of integers or strings, got boolean", NULL);
+  expect_error("unknown_field", KG_ESPEC,
+               "unknown_field.lua:1:", "unknown field 'paramz' in kernel (did you mean 'params'?)", NULL);
+  expect_error("bad_type", KG_ESPEC,
+               "bad_type.lua:1:", "params.grain: expected a list of integers or strings, got boolean", NULL);
   expect_error("empty_values", KG_ESPEC, "empty_values.lua:4:", "params.grain: empty value list", NULL);
   expect_error("mixed", KG_ESPEC, "mixed.lua:4:", "params.grain", "mixes integers and strings", NULL);
   expect_error("duplicate", KG_ESPEC, "duplicate.lua:4:", "params.grain: duplicate value 16", NULL);
-  expect_error("constraint_not_fn", KG_ESPEC, "constraint_not_fn.lua:1:",
-               "constraints[1]: expected a function, got string", NULL);
+  expect_error("constraint_not_fn", KG_ESPEC,
+               "constraint_not_fn.lua:1:", "constraints[1]: expected a function, got string", NULL);
   expect_error("constraint_error", KG_ESPEC, "constraint_error.lua:5:", "constraint 1 failed at a=1",
                "p.b: no such parameter (parameters: a)", NULL);
   expect_error("constraint_reject", KG_ESPEC, "constraint_reject.lua:1:", "constraints reject all 4 points", NULL);
   expect_error("constraint_nil", KG_ESPEC, "constraint_nil.lua:5:", "constraint 1 returned nil", NULL);
-  expect_error("problem_dims", KG_ESPEC, "problem_dims.lua:5:",
-               "problem 'half': dimension 'n' must be an integer, got number 1.5", NULL);
+  expect_error("problem_dims", KG_ESPEC,
+               "problem_dims.lua:5:", "problem 'half': dimension 'n' must be an integer, got number 1.5", NULL);
   expect_error("problems_empty", KG_ESPEC, "problems_empty.lua:1:", "problems: empty list", NULL);
   expect_error("metric_not_fn", KG_ESPEC, "metric_not_fn.lua:1:", "metrics.bytes: expected a function", NULL);
-  expect_error("metric_nonnumber", KG_ESPEC, "metric_nonnumber.lua:6:",
-               "metrics.flops returned string 'many' for problem 'p', expected a number", NULL);
+  expect_error("metric_nonnumber", KG_ESPEC,
+               "metric_nonnumber.lua:6:", "metrics.flops returned string 'many' for problem 'p', expected a number",
+               NULL);
   expect_error("template_missing", KG_ETEMPLATE, "template_missing.lua:1:", "template 'nope.c' not found", NULL);
   expect_error("tolerance", KG_ESPEC, "tolerance.lua:1:", "tolerance.rtol: expected a number", NULL);
   expect_error("baselines", KG_ESPEC, "baselines.lua:1:", "baselines[1]: 'mem-cpy' is not a C identifier", NULL);
-  expect_error("baseline_threads", KG_ESPEC, "baseline_threads.lua:1:",
-               "baseline_threads: 'memcopy' is not one of the baselines", NULL);
+  expect_error("baseline_threads", KG_ESPEC,
+               "baseline_threads.lua:1:", "baseline_threads: 'memcopy' is not one of the baselines", NULL);
 
   kg_ctx ctx = {0};
   kg_spec *s = NULL;
@@ -203,8 +227,8 @@ static void test_sandbox(void **state) {
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char file[64], want[256];
     snprintf(file, sizeof file, "sandbox_%s", names[i]);
-    snprintf(want, sizeof want, "%s.lua:2: '%s' is not available in a spec (sandbox: base, string, table and math only)",
-             file, names[i]);
+    snprintf(want, sizeof want,
+             "%s.lua:2: '%s' is not available in a spec (sandbox: base, string, table and math only)", file, names[i]);
     expect_error(file, KG_ESPEC, want, NULL);
   }
 }
@@ -249,7 +273,91 @@ static void test_shapes(void **state) {
   int b = kg_spec_problem_index(s, "s_m2_k1_n2");
   assert_int_equal(dim_of(&s->problems[b], "beta"), 1);
   kg_spec_free(s);
-  expect_error("shapes_bad", KG_ESPEC, "shapes.pow2", "powers of two", NULL);
+  expect_error("shapes_bad", KG_ESPEC, "shapes_bad.lua:4: shapes.pow2", "powers of two", NULL);
+  expect_error("shapes_dup", KG_ESPEC, "shapes_dup.lua:6: problem 'm64_k64_n64' is defined twice", NULL);
+}
+
+/* Integer values of parameter `name` as "1 2 4". */
+static const char *values_of(const kg_spec *s, const char *name) {
+  static char buf[512];
+  int p = kg_spec_param_index(s, name);
+  assert_true(p >= 0);
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < s->params[p].nvalues; i++)
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%lld", i ? " " : "", (long long)s->params[p].ivalues[i]);
+  return buf;
+}
+
+/* gemm.lua on a 16-core AVX2 machine: AVX2 tiles only (NR a multiple of 8, at most 14 ymm
+ * accumulators, never a zmm-only tile), threads up to 16, no SkylakeX baseline; on the AVX-512
+ * machine: AVX-512 tiles and threads up to 2. */
+static void test_gemm_machine(void **state) {
+  kg_machine avx2 = machine_of("avx2_16c"), avx512 = machine_of("avx512_2c");
+  kg_spec *s = load_on("specs/gemm.lua", &avx2);
+  assert_string_equal(values_of(s, "threads"), "1 2 4 8 16");
+  assert_int_equal(kg_spec_role_param(s, "threads"), kg_spec_param_index(s, "threads"));
+  int mr = kg_spec_param_index(s, "mr"), nr = kg_spec_param_index(s, "nr");
+  bool nr_not16 = false;
+  for (size_t i = 0; i < s->npoints; i++) {
+    int64_t r = s->params[mr].ivalues[s->points[i * (size_t)s->nparams + (size_t)mr]];
+    int64_t c = s->params[nr].ivalues[s->points[i * (size_t)s->nparams + (size_t)nr]];
+    assert_int_equal(c % 8, 0);
+    assert_true(r * c / 8 <= 14);
+    nr_not16 |= c % 16 != 0;
+  }
+  assert_true(nr_not16); /* 24- or 8-wide tiles: the ymm microkernel */
+  for (int b = 0; b < s->nbaselines; b++) assert_null(strstr(s->baselines[b], "skx"));
+  kg_spec_free(s);
+  s = load_on("specs/gemm.lua", &avx512);
+  assert_string_equal(values_of(s, "threads"), "1 2");
+  assert_string_equal(values_of(s, "nr"), "64 32 48");
+  assert_int_equal(s->nbaselines, 4);
+  kg_spec_free(s);
+}
+
+/* The other shipped specs follow the machine too: qmatmul's VNNI path, paired_cache's AVX-512
+ * copies, stream's vector widths; KGEN_MACHINE_OVERRIDE is read when no machine is given. */
+static void test_specs_machine(void **state) {
+  kg_machine avx2 = machine_of("avx2_16c");
+  kg_spec *s = load_on("specs/qmatmul.lua", &avx2);
+  int path = kg_spec_param_index(s, "path");
+  assert_int_equal(s->params[path].nvalues, 1);
+  assert_string_equal(s->params[path].svalues[0], "fma");
+  kg_spec_free(s);
+  s = load_on("specs/paired_cache.lua", &avx2);
+  assert_int_equal(s->params[kg_spec_param_index(s, "copy")].nvalues, 1);
+  assert_string_equal(values_of(s, "threads"), "1 2 4 8 16");
+  kg_spec_free(s);
+  s = load_on("specs/stream.lua", &avx2);
+  assert_string_equal(values_of(s, "vec"), "1 8");
+  kg_spec_free(s);
+  char env[4096];
+  snprintf(env, sizeof env, "%s", path_of("tests/machines/avx2_16c.json"));
+  setenv("KGEN_MACHINE_OVERRIDE", env, 1);
+  s = load_ok("specs/stream.lua");
+  unsetenv("KGEN_MACHINE_OVERRIDE");
+  assert_string_equal(values_of(s, "threads"), "1 2 4 8 16");
+  kg_spec_free(s);
+  kg_machine six = avx2;
+  six.cores = 6;
+  s = load_on("specs/stream.lua", &six);
+  assert_string_equal(values_of(s, "threads"), "1 2 4 6");
+  kg_spec_free(s);
+}
+
+/* `machine` is read-only; roles are checked. */
+static void test_machine_roles(void **state) {
+  expect_error("machine_write", KG_ESPEC, "machine_write.lua:2:", "'machine' is read-only", NULL);
+  expect_error("machine_replace", KG_ESPEC, "machine_replace.lua:2:", "'machine' is read-only", NULL);
+  expect_error("roles_bad", KG_ESPEC, "roles_bad.lua:", "roles.threads: 'a' is not an integer parameter", NULL);
+  kg_spec *s = load_ok("tests/specs/roles.lua");
+  assert_string_equal(kg_spec_role(s, "threads"), "t");
+  assert_int_equal(kg_spec_role_param(s, "threads"), 1);
+  assert_string_equal(kg_spec_role(s, "size"), "n");
+  assert_int_equal(kg_spec_role_param(s, "size"), -1); /* a dimension, not a parameter */
+  assert_null(kg_spec_role(s, "vector"));
+  kg_spec_free(s);
 }
 
 static void test_limits(void **state) {
@@ -259,9 +367,10 @@ static void test_limits(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_stream),   cmocka_unit_test(test_small_space), cmocka_unit_test(test_parse_set),
-      cmocka_unit_test(test_errors),   cmocka_unit_test(test_sandbox),     cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_shapes),
+      cmocka_unit_test(test_stream),        cmocka_unit_test(test_small_space),  cmocka_unit_test(test_parse_set),
+      cmocka_unit_test(test_errors),        cmocka_unit_test(test_sandbox),      cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_shapes),        cmocka_unit_test(test_gemm_machine), cmocka_unit_test(test_specs_machine),
+      cmocka_unit_test(test_machine_roles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,8 +94,8 @@ static double ci_width(size_t n) {
 }
 
 static void test_ci_shrinks(void **state) {
-  double w10 = ci_width(10), w30 = ci_width(30), w100 = ci_width(100), w101 = ci_width(101),
-         w1000 = ci_width(1000), w100000 = ci_width(100000);
+  double w10 = ci_width(10), w30 = ci_width(30), w100 = ci_width(100), w101 = ci_width(101), w1000 = ci_width(1000),
+         w100000 = ci_width(100000);
   assert_true(w10 > w30);
   assert_true(w30 > w100);
   assert_true(w100 > w1000);
@@ -123,9 +123,12 @@ static void test_empty(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_one_to_hundred), cmocka_unit_test(test_small_n_ranks),
-      cmocka_unit_test(test_constant_and_single), cmocka_unit_test(test_two_values),
-      cmocka_unit_test(test_ci_shrinks), cmocka_unit_test(test_compare),
+      cmocka_unit_test(test_one_to_hundred),
+      cmocka_unit_test(test_small_n_ranks),
+      cmocka_unit_test(test_constant_and_single),
+      cmocka_unit_test(test_two_values),
+      cmocka_unit_test(test_ci_shrinks),
+      cmocka_unit_test(test_compare),
       cmocka_unit_test(test_empty),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

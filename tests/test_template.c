@@ -115,9 +115,11 @@ static void test_banner_defines_slots(void **state) {
 static void test_small_template(void **state) {
   kg_spec *s = load_ok("tests/specs/small.lua");
   char *src = emit_ok(s, "a=2,mode=safe", NULL);
-  assert_non_null(strstr(src, "#define B 1\n#define A 2\n#define MODE_fast 0\n#define MODE_safe 1\n#define MODE MODE_safe\n"));
+  assert_non_null(
+      strstr(src, "#define B 1\n#define A 2\n#define MODE_fast 0\n#define MODE_safe 1\n#define MODE MODE_safe\n"));
   /* slot: globals under macro and spec names, indentation of the slot kept */
-  assert_non_null(strstr(src, "  int acc = 0;\n  acc += x[0] * 1; /* mode safe */\n  acc += x[1] * 1; /* mode safe */\n  return acc;\n"));
+  assert_non_null(strstr(
+      src, "  int acc = 0;\n  acc += x[0] * 1; /* mode safe */\n  acc += x[1] * 1; /* mode safe */\n  return acc;\n"));
   /* includes inlined recursively, once each */
   assert_int_equal(count(src, "static const int small_inc_marker = 1;"), 1);
   assert_int_equal(count(src, "static const int small_inc2_marker = 2;"), 1);

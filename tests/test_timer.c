@@ -20,7 +20,7 @@ static void test_monotonic_ns(void **state) {
   struct timespec ts = {0, 10 * 1000 * 1000};
   nanosleep(&ts, NULL);
   uint64_t dt = kg_now_ns() - t0;
-  assert_true(dt >= 9000000 && dt < 2000000000);
+  assert_true(dt >= 9000000); /* nanoseconds; no upper bound: a loaded machine may stall */
 }
 
 static void test_resolution(void **state) {
@@ -29,7 +29,6 @@ static void test_resolution(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_monotonic_ns),
-                                     cmocka_unit_test(test_resolution)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_monotonic_ns), cmocka_unit_test(test_resolution)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,217 @@
+/* kg_bench.c - shipped winners, closest machine, regressions between reports (see kg_bench.h). */
+#include "kg_bench.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+double kg_bench_machine_score(const json_t *machine, const kg_machine *m) {
+  double score = 0;
+  const char *ua = json_string_value(json_object_get(machine, "microarch"));
+  const char *vendor = json_string_value(json_object_get(machine, "vendor"));
+  if (ua && strcmp(ua, "unknown") && !strcmp(ua, m->microarch)) score += 4;
+  if (vendor && !strcmp(vendor, m->vendor)) score += 0.5;
+  if (json_integer_value(json_object_get(machine, "cores")) == m->cores) score += 1;
+  const json_t *isa = json_object_get(machine, "isa"), *x;
+  size_t i, common = 0, total = (size_t)m->nisa;
+  json_array_foreach(isa, i, x) {
+    const char *flag = json_string_value(x);
+    if (flag && kg_machine_has(m, flag)) common++;
+    else total++;
+  }
+  if (total > 0) score += 3.0 * (double)common / (double)total;
+  return score;
+}
+
+kg_status kg_bench_load_tuned(const char *dir, const char *kernel, const kg_machine *m, json_t **out, kg_ctx *ctx) {
+  char path[4200];
+  snprintf(path, sizeof path, "%.2048s/%.1024s/%s.json", dir, kernel, m->id);
+  json_error_t err;
+  if (access(path, F_OK) == 0) {
+    *out = json_load_file(path, 0, &err);
+    if (!*out) return kg_ctx_set(ctx, KG_EIO, "%s:%d: %s", path, err.line, err.text);
+    return KG_OK;
+  }
+  /* Name the closest machine that has results. */
+  char kdir[4200], best[256] = "";
+  double best_score = -1;
+  snprintf(kdir, sizeof kdir, "%.2048s/%.1024s", dir, kernel);
+  DIR *d = opendir(kdir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    size_t n = strlen(e->d_name);
+    if (n < 6 || strcmp(e->d_name + n - 5, ".json")) continue;
+    char p[4500];
+    snprintf(p, sizeof p, "%s/%s", kdir, e->d_name);
+    json_t *r = json_load_file(p, 0, &err);
+    const json_t *mach = json_object_get(r, "machine");
+    if (json_is_object(mach) && json_is_string(json_object_get(mach, "id"))) {
+      double s = kg_bench_machine_score(mach, m);
+      if (s > best_score) {
+        best_score = s;
+        snprintf(best, sizeof best, "%s", json_string_value(json_object_get(mach, "id")));
+      }
+    }
+    json_decref(r);
+  }
+  if (d) closedir(d);
+  if (best[0])
+    return kg_ctx_set(ctx, KG_ENOTFOUND,
+                      "no tuned result for this machine (%s) in %s; closest machine with results: %s (similarity "
+                      "%.1f of 8.5: microarch, ISA, cores); run kgen tune here, or pass --set to measure a variant",
+                      m->id, kdir, best, best_score);
+  return kg_ctx_set(ctx, KG_ENOTFOUND,
+                    "no tuned result for this machine (%s) in %s, and no other machine has results for %s; run kgen "
+                    "tune, or pass --set to measure a variant",
+                    m->id, kdir, kernel);
+}
+
+/* "a=1,b=x" from a params object, then the spec's point index. */
+static kg_status kg_params_point(const kg_spec *spec, const json_t *params, const char *problem, long *out,
+                                 kg_ctx *ctx) {
+  char set[2048] = "";
+  size_t n = 0;
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)params, k, v) {
+    if (json_is_integer(v))
+      n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", k, (long long)json_integer_value(v));
+    else if (json_is_string(v))
+      n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
+    if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
+  }
+  int32_t *pt = calloc((size_t)spec->nparams + 1, sizeof *pt);
+  if (!pt) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  kg_ctx pctx = {0};
+  kg_status st = kg_spec_parse_set(spec, set, pt, &pctx);
+  if (st == KG_OK) *out = kg_spec_point_index(spec, pt);
+  free(pt);
+  if (st)
+    return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner (%s) is not in the spec's space any more: %s",
+                      problem, set, kg_ctx_message(&pctx));
+  return KG_OK;
+}
+
+kg_status kg_bench_points(const kg_spec *spec, const json_t *tuned, int nproblems, const char *const *problems,
+                          const char **names, long *problem_points, int *nsel, long *points, long *npoints,
+                          kg_ctx *ctx) {
+  const json_t *probs = json_object_get(tuned, "problems"), *x;
+  if (!json_is_array(probs)) return kg_ctx_set(ctx, KG_EINVAL, "the tuned report has no problems");
+  *nsel = 0;
+  *npoints = 0;
+  size_t i;
+  int want = nproblems ? nproblems : (int)json_array_size(probs);
+  for (int w = 0; w < want; w++) {
+    const json_t *found = NULL;
+    if (nproblems) {
+      json_array_foreach(probs, i, x) if (!strcmp(json_string_value(json_object_get(x, "name")) ?: "", problems[w]))
+          found = x;
+      if (!found) return kg_ctx_set(ctx, KG_EINVAL, "the tuned report has no problem named '%s'", problems[w]);
+    } else {
+      found = json_array_get(probs, (size_t)w);
+    }
+    const char *name = json_string_value(json_object_get(found, "name"));
+    const json_t *winner = json_object_get(found, "winner");
+    if (!name || kg_spec_problem_index(spec, name) < 0)
+      return kg_ctx_set(ctx, KG_EINVAL, "the tuned report's problem '%s' is not in %s", name ? name : "?", spec->path);
+    if (!json_is_object(winner)) {
+      if (nproblems) return kg_ctx_set(ctx, KG_EINVAL, "the tuned report has no winner for problem '%s'", name);
+      continue;
+    }
+    if (*nsel >= spec->nproblems) break;
+    long pt;
+    kg_status st = kg_params_point(spec, json_object_get(winner, "params"), name, &pt, ctx);
+    if (st) return st;
+    if (pt < 0) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner violates the spec's constraints", name);
+    names[*nsel] = name;
+    problem_points[(*nsel)++] = pt;
+    bool seen = false;
+    for (long k = 0; k < *npoints; k++) seen |= points[k] == pt;
+    if (!seen) points[(*npoints)++] = pt;
+  }
+  if (*nsel == 0) return kg_ctx_set(ctx, KG_EINVAL, "the tuned report has no winner to re-measure");
+  return KG_OK;
+}
+
+/* "22.3 ns", "1.53 us", "4.20 ms" into buf[32]. */
+static const char *kg_fmt_ns(double ns, char *buf) {
+  if (ns < 1e3) snprintf(buf, 32, "%.1f ns", ns);
+  else if (ns < 1e6) snprintf(buf, 32, "%.3g us", ns / 1e3);
+  else if (ns < 1e9) snprintf(buf, 32, "%.3g ms", ns / 1e6);
+  else snprintf(buf, 32, "%.3g s", ns / 1e9);
+  return buf;
+}
+
+/* p50 and CI of a problem's winner; false when the winner is null. */
+static bool kg_winner_timing(const json_t *p, double *p50, double *lo, double *hi) {
+  const json_t *w = json_object_get(p, "winner");
+  if (!json_is_object(w)) return false;
+  const json_t *ci = json_object_get(w, "ci95_ns");
+  *p50 = json_number_value(json_object_get(w, "p50_ns"));
+  *lo = json_is_array(ci) ? json_number_value(json_array_get(ci, 0)) : *p50;
+  *hi = json_is_array(ci) ? json_number_value(json_array_get(ci, 1)) : *p50;
+  return json_is_number(json_object_get(w, "p50_ns"));
+}
+
+kg_status kg_bench_compare(const json_t *base, const json_t *cur, double threshold_pct, FILE *f, int *regressions,
+                           kg_ctx *ctx) {
+  const json_t *bp = json_object_get(base, "problems"), *cp = json_object_get(cur, "problems"), *x, *y;
+  if (!json_is_array(bp) || !json_is_array(cp))
+    return kg_ctx_set(ctx, KG_EINVAL, "not a kgen report: no \"problems\" array");
+  size_t i, j;
+  json_array_foreach(bp, i, x) {
+    double a, b, c;
+    if (!json_is_string(json_object_get(x, "name")) ||
+        (json_is_object(json_object_get(x, "winner")) && !kg_winner_timing(x, &a, &b, &c)))
+      return kg_ctx_set(ctx, KG_EINVAL, "not a kgen report: problem %zu has no name or a winner without p50_ns", i);
+  }
+  *regressions = 0;
+  fprintf(f, "%-14s %12s %12s %9s  %s (threshold %.1f%%, noise: 95%% CIs of the median)\n", "problem", "base p50",
+          "new p50", "change", "verdict", threshold_pct);
+  json_array_foreach(bp, i, x) {
+    const char *name = json_string_value(json_object_get(x, "name"));
+    const json_t *match = NULL;
+    json_array_foreach(cp, j, y) if (!strcmp(json_string_value(json_object_get(y, "name")) ?: "", name)) match = y;
+    double b50, blo, bhi, n50, nlo, nhi;
+    bool hb = kg_winner_timing(x, &b50, &blo, &bhi);
+    if (!match) {
+      fprintf(f, "%-14s %12s %12s %9s  missing in NEW\n", name, "", "", "");
+      continue;
+    }
+    bool hn = kg_winner_timing(match, &n50, &nlo, &nhi);
+    if (!hb) {
+      fprintf(f, "%-14s %12s %12s %9s  no winner in BASE\n", name, "-", hn ? "" : "-", "");
+      continue;
+    }
+    if (!hn) {
+      char t[32];
+      fprintf(f, "%-14s %12s %12s %9s  REGRESSION (no valid variant in NEW)\n", name, kg_fmt_ns(b50, t), "-", "");
+      ++*regressions;
+      continue;
+    }
+    double change = 100.0 * (n50 / b50 - 1.0);
+    const char *verdict;
+    if (nlo > bhi && change > threshold_pct) {
+      verdict = "REGRESSION";
+      ++*regressions;
+    } else if (nhi < blo && -change > threshold_pct) {
+      verdict = "improvement";
+    } else if (nlo > bhi || nhi < blo) {
+      verdict = "beyond noise, within threshold";
+    } else {
+      verdict = "tie (within noise)";
+    }
+    char t1[32], t2[32];
+    fprintf(f, "%-14s %12s %12s %+8.1f%%  %s\n", name, kg_fmt_ns(b50, t1), kg_fmt_ns(n50, t2), change, verdict);
+  }
+  json_array_foreach(cp, j, y) {
+    const char *name = json_string_value(json_object_get(y, "name")) ?: "?";
+    bool in_base = false;
+    json_array_foreach(bp, i, x) in_base |= !strcmp(json_string_value(json_object_get(x, "name")) ?: "", name);
+    if (!in_base) fprintf(f, "%-14s %12s %12s %9s  new in NEW\n", name, "", "", "");
+  }
+  fprintf(f, "%d regression%s\n", *regressions, *regressions == 1 ? "" : "s");
+  return KG_OK;
+}

@@ -1,0 +1,97 @@
+/* kg_cli_tune.c - `kgen tune SPEC`: search, verify, measure, write tuned/. */
+#include <string.h>
+
+#include "kg_cli.h"
+#include "kg_file.h"
+#include "kg_report.h"
+
+int kg_cli_tune(int argc, char **argv) {
+  static const struct option longs[] = {{"strategy", required_argument, 0, 'S'},
+                                        {"budget", required_argument, 0, 'B'},
+                                        {"seed", required_argument, 0, 'r'},
+                                        {"out", required_argument, 0, 'o'},
+                                        {"db", required_argument, 0, 'd'},
+                                        {"resume", no_argument, 0, 'R'},
+                                        {"csv", required_argument, 0, 'c'},
+                                        {"help", no_argument, 0, 'h'},
+                                        KG_MEASURE_OPTIONS,
+                                        {0, 0, 0, 0}};
+  kg_tune_opts o;
+  kg_tune_opts_default(&o);
+  const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
+  kg_ctx ctx = {0};
+  long v;
+  int c, rc;
+  while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
+    if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
+      if (rc) return rc;
+      continue;
+    }
+    switch (c) {
+    case -2: return EXIT_USAGE;
+    case 'S':
+      if (kg_strategy_parse(optarg, &o.strategy, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      break;
+    case 'B':
+      if ((rc = kg_parse_long("--budget", optarg, &o.budget))) return rc;
+      break;
+    case 'r':
+      if ((rc = kg_parse_long("--seed", optarg, &v))) return rc;
+      o.seed = (uint64_t)v;
+      break;
+    case 'o': out = optarg; break;
+    case 'd': db = optarg; break;
+    case 'R': o.resume = true; break;
+    case 'c': csv = optarg; break;
+    case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
+    }
+  }
+  if (optind >= argc) return kg_usage_error("tune: %s", "missing SPEC");
+  if (optind + 1 < argc) return kg_usage_error("tune: unexpected argument '%s'", argv[optind + 1]);
+  kg_spec *s = NULL;
+  if ((rc = kg_load(argv[optind], &s))) return rc;
+
+  /* The default database lives under the output root, one per kernel and machine. */
+  char dbpath[4400], dir[4200];
+  kg_machine mach;
+  kg_status st = kg_machine_detect(&mach, &ctx);
+  if (st) {
+    rc = kg_fail(&ctx, st);
+    goto done;
+  }
+  snprintf(dir, sizeof dir, "%.2048s/%.1024s", out, s->name);
+  if (!db) {
+    snprintf(dbpath, sizeof dbpath, "%.4200s/%.80s.db", dir, mach.id);
+    db = dbpath;
+    if ((st = kg_file_mkdirs(dir, &ctx))) { /* the database's directory */
+      rc = kg_fail(&ctx, st);
+      goto done;
+    }
+  }
+  o.db_path = db;
+  static kg_profile prof;
+  const kg_profile *profile = NULL;
+  if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
+  kg_tune_report *r = NULL;
+  st = kg_tune(s, &o, &r, &ctx);
+  if (st) {
+    rc = kg_fail(&ctx, st);
+    goto done;
+  }
+  r->profile = profile;
+  kg_tune_print_summary(r, stdout);
+  if (csv && (st = kg_tune_write_csv(r, csv, &ctx))) rc = kg_fail(&ctx, st);
+  if (!kg_tune_report_any_winner(r)) {
+    fprintf(stderr, "kgen: no variant of %s passed on any problem; %s left unchanged\n", s->name, out);
+    rc = EXIT_WORK;
+  } else if ((st = kg_tune_write(r, out, &ctx))) {
+    rc = kg_fail(&ctx, st);
+  } else {
+    fprintf(stderr, "wrote %s/%s.json and %s/%s/<problem>.c (database %s)\n", dir, r->machine.id, dir, r->machine.id,
+            db);
+  }
+  kg_tune_report_free(r);
+done:
+  kg_spec_free(s);
+  return rc;
+}

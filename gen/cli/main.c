@@ -1,0 +1,112 @@
+/*
+ * main.c - the kgen command line (DESIGN.md, "Command line"): usage text and dispatch; each
+ * command is kg_cli_<name> in its own kg_cli_<name>.c (kg_cli.h).
+ * Exit codes: 0 success, 1 the work failed (nothing valid found), 2 usage or input error.
+ * Progress goes to stderr, results to stdout and files.  Only gen/cli/ turns a kg_status into
+ * an exit code.
+ */
+#include <string.h>
+
+#include "kg_calibrate.h"
+#include "kg_cli.h"
+
+#ifndef KG_VERSION
+#define KG_VERSION "0"
+#endif
+
+const char kg_usage[] =
+    "usage: kgen <command> [options]\n"
+    "\n"
+    "Code-generating autotuner: Lua specs describe a kernel and its tunable space; kgen expands\n"
+    "C templates into variants, JIT-compiles them with Clang, verifies, measures and keeps the best.\n"
+    "\n"
+    "commands:\n"
+    "  list [DIR]                      specs found in DIR (default specs/): parameters, space, problems\n"
+    "  show SPEC                       tunable space, constraints, problems, reference and baselines\n"
+    "  emit SPEC [--set a=1,b=2] [-o FILE]\n"
+    "                                  C source of one variant (unset parameters take their default)\n"
+    "  compile SPEC [--set ...] [--backend jit|cc]\n"
+    "                                  compile one variant; print compile time and diagnostics\n"
+    "  tune SPEC [options]             search, verify, measure, write OUT/<kernel>/...\n"
+    "      --problem NAME              only this problem (repeatable)\n"
+    "      --strategy exhaustive|random   (default exhaustive)\n"
+    "      --budget N                  evaluate at most N variants (default all)\n"
+    "      --seed N                    seed of the shuffled measuring order and of the random strategy\n"
+    "                                  (default 1)\n"
+    "      --backend jit|cc            compiler backend (default jit)\n"
+    "      --out DIR                   output root (default tuned)\n"
+    "      --db FILE                   tuning database (default OUT/<kernel>/<machine-id>.db)\n"
+    "      --resume                    skip what the database already holds\n"
+    "      --csv FILE                  one row per measured variant\n"
+    "      --min-time S                minimum measured time per variant (default 0.2)\n"
+    "      --timeout S                 a variant running longer is killed (default 60)\n"
+    "      --cold                      flush caches before each sample (default warm)\n"
+    "      --cpu N                     pin the measuring worker to core N (default -1: all cores,\n"
+    "                                  so OpenMP variants get their threads)\n"
+    "      --quiet                     no progress on stderr\n"
+    "      --events LIST               counter events per run, comma-separated (cycles,instructions,\n"
+    "                                  cache-misses, task-clock, or PMU-specific libpfm4 names);\n"
+    "                                  unavailable ones are reported as such, never as 0\n"
+    "      --profile FILE              machine profile for efficiency (default tuned/machines/<id>.json)\n"
+    "      --finalists N               candidates per problem measured again in the final rounds (default 8)\n"
+    "      --rounds N                  final rounds: the finalists and the baselines measured side by side,\n"
+    "                                  interleaved; each keeps its median round (default 3; 0 = none)\n"
+    "\n"
+    "  bench SPEC [options]            re-measure the shipped winners of this machine (or --set) and\n"
+    "                                  the baselines in one run; exit 1 when tuned/ has no result here\n"
+    "      --tuned DIR                 where the winners are (default tuned): DIR/<kernel>/<id>.json\n"
+    "      --set a=1,b=2               measure this variant on every problem instead; repeated, the\n"
+    "                                  variants are measured side by side and the fastest is named\n"
+    "      --problem NAME              only this problem (repeatable)\n"
+    "      --csv F, --json F, --md F   per-measurement CSV; JSON with the autotune JSON's problems\n"
+    "                                  keys; Markdown report (environment, tables, findings)\n"
+    "      --rounds N                  rounds measuring the variants and baselines side by side; each\n"
+    "                                  keeps its median round (default 3)\n"
+    "      --events LIST, --cold, --min-time S, --timeout S, --cpu N, --backend B, --profile F, --quiet\n"
+    "                                  as for tune\n"
+    "\n"
+    "  compare BASE.json NEW.json [--threshold PCT]\n"
+    "                                  regressions of NEW against BASE (autotune or bench JSON): NEW\n"
+    "                                  slower beyond noise (CIs apart) and beyond PCT (default 5);\n"
+    "                                  exit 1 when any regression, 2 on bad input\n"
+    "\n"
+    "  calibrate [-o FILE] [--quick]   the machine profile: peak FLOP/s (FMA microkernel, fp32/fp64, 1..all\n"
+    "                                  cores), STREAM bandwidth L1..DRAM, OpenBLAS sgemm (default and\n"
+    "                                  SkylakeX dispatch); default FILE tuned/machines/<machine-id>.json\n"
+    "      --quick                     a few seconds, fewer sizes, one round (tests)\n"
+    "      --rounds N                  peak and bandwidth: at least N rounds (default 4), then more, up\n"
+    "                                  to 3N, for the figures no second round came within 2% of\n"
+    "\n"
+    "  kgen COMMAND --help, kgen --version\n";
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(kg_usage, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    fputs(kg_usage, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "__sgemm")) /* internal: kgen calibrate's OpenBLAS child (kg_calibrate.h) */
+    return kg_calibrate_sgemm_main(argc - 1, argv + 1);
+  if (!strcmp(cmd, "--version")) {
+    printf("kgen %s\n", KG_VERSION);
+    return 0;
+  }
+  static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+  } cmds[] = {{"list", kg_cli_list},       {"show", kg_cli_show},      {"emit", kg_cli_emit},
+              {"compile", kg_cli_compile}, {"tune", kg_cli_tune},      {"calibrate", kg_cli_calibrate},
+              {"bench", kg_cli_bench},     {"compare", kg_cli_compare}};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (!strcmp(cmd, cmds[i].name)) {
+      optind = 1;
+      return cmds[i].fn(argc - 1, argv + 1);
+    }
+  return kg_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,342 @@
+/*
+ * kg_report.c - the autotune JSON, each winner's standalone source, the report JSON, and the
+ * figures the other reports share (kg_report_internal.h).  See kg_report.h.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "kg_file.h"
+#include "kg_template.h"
+#include "kg_report.h"
+#include "kg_report_internal.h"
+
+#ifndef KG_VERSION
+#define KG_VERSION "0"
+#endif
+
+const int32_t *kg_report_point(const kg_spec *s, long point) { return s->points + (size_t)point * (size_t)s->nparams; }
+
+static json_t *kg_params_json(const kg_spec *s, long point) {
+  json_t *o = json_object();
+  const int32_t *pt = kg_report_point(s, point);
+  for (int i = 0; i < s->nparams; i++) {
+    const kg_param *p = &s->params[i];
+    json_object_set_new(o, p->name,
+                        p->kind == KG_PARAM_INT ? json_integer(p->ivalues[pt[i]]) : json_string(p->svalues[pt[i]]));
+  }
+  return o;
+}
+
+static json_t *kg_real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* Achieved rates per run of the kernel: NAN when the spec has no such metric. */
+double kg_report_gbps(const kg_spec_problem *sp, double p50_ns) {
+  return sp->bytes > 0 && p50_ns > 0 ? sp->bytes / p50_ns : NAN;
+}
+double kg_report_gflops(const kg_spec_problem *sp, double p50_ns) {
+  return sp->flops > 0 && p50_ns > 0 ? sp->flops / p50_ns : NAN;
+}
+
+int kg_tune_point_threads(const kg_spec *spec, long point) {
+  int t = kg_spec_role_param(spec, "threads");
+  if (t < 0 || point < 0 || spec->params[t].kind != KG_PARAM_INT) return 0;
+  return (int)spec->params[t].ivalues[kg_report_point(spec, point)[t]];
+}
+
+/* ---- counter events and derived figures ------------------------------------------------------ */
+
+/* Event i of a measurement: true with *v when counted, else false with why. */
+bool kg_report_event_value(const kg_measurement *m, int i, double *v, const char **why) {
+  if (i < m->nevents && m->event_available[i] && isfinite(m->events[i])) {
+    *v = m->events[i];
+    return true;
+  }
+  if (i < m->nevents && m->event_why[i][0]) *why = m->event_why[i];
+  else if (i < m->nevents && m->event_available[i]) *why = "never scheduled on the PMU (multiplexing)";
+  else *why = "not measured (resumed from the database, or the measurement failed)";
+  return false;
+}
+
+static int kg_event_find(const kg_tune_report *r, const char *const *names, int n) {
+  for (int i = 0; i < r->nevents; i++)
+    for (int k = 0; k < n; k++)
+      if (!strcmp(r->events[i], names[k])) return i;
+  return -1;
+}
+
+/* A derived figure: IPC (instructions / cycles) and misses per 1000 instructions for every event
+ * whose name says "miss", when their inputs were requested. */
+
+int kg_report_derive(const kg_tune_report *r, const kg_measurement *m, kg_derived *d, int cap) {
+  static const char *const instr[] = {"instructions", "inst_retired.any", "INST_RETIRED:ANY_P"};
+  static const char *const cyc[] = {"cycles", "cpu-cycles", "cpu_clk_unhalted.thread"};
+  int ii = kg_event_find(r, instr, 3), ic = kg_event_find(r, cyc, 3), n = 0;
+  double vi = NAN, vc = NAN;
+  const char *why = "";
+  bool oki = ii >= 0 && kg_report_event_value(m, ii, &vi, &why);
+  if (ii >= 0 && ic >= 0 && n < cap) {
+    bool okc = kg_report_event_value(m, ic, &vc, &why);
+    snprintf(d[n].name, sizeof d[n].name, "ipc");
+    d[n].ok = oki && okc && vc > 0;
+    d[n].value = d[n].ok ? vi / vc : NAN;
+    snprintf(d[n].why, sizeof d[n].why, "%s", d[n].ok ? "" : "instructions or cycles unavailable");
+    n++;
+  }
+  for (int e = 0; e < r->nevents && ii >= 0 && n < cap; e++) {
+    if (!strcasestr(r->events[e], "miss")) continue;
+    double v = NAN;
+    bool ok = kg_report_event_value(m, e, &v, &why) && oki && vi > 0;
+    snprintf(d[n].name, sizeof d[n].name, "%.120s_per_kinstr", r->events[e]);
+    d[n].ok = ok;
+    d[n].value = ok ? 1000.0 * v / vi : NAN;
+    snprintf(d[n].why, sizeof d[n].why, "%s", ok ? "" : "the event or instructions unavailable");
+    n++;
+  }
+  return n;
+}
+
+static json_t *kg_events_json(const kg_tune_report *r, const kg_measurement *m) {
+  json_t *o = json_object();
+  for (int i = 0; i < r->nevents; i++) {
+    double v;
+    const char *why;
+    if (kg_report_event_value(m, i, &v, &why)) json_object_set_new(o, r->events[i], json_pack("{s:f}", "per_run", v));
+    else json_object_set_new(o, r->events[i], json_pack("{s:s, s:s}", "per_run", "unavailable", "reason", why));
+  }
+  return o;
+}
+
+static json_t *kg_derived_json(const kg_tune_report *r, const kg_measurement *m) {
+  kg_derived d[KG_MAX_EVENTS + 1];
+  int n = kg_report_derive(r, m, d, KG_MAX_EVENTS + 1);
+  json_t *o = json_object();
+  for (int i = 0; i < n; i++)
+    json_object_set_new(o, d[i].name,
+                        d[i].ok ? json_real(d[i].value)
+                                : json_pack("{s:s, s:s}", "value", "unavailable", "reason", d[i].why));
+  return o;
+}
+
+/* Threads of a point or baseline (0: not known). */
+int kg_report_threads_of(const kg_tune_report *r, long point) {
+  if (point >= 0) return kg_tune_point_threads(r->spec, point);
+  if (point <= -2 && -2 - point < r->spec->nbaselines) return r->spec->baseline_threads[-2 - point];
+  return 0;
+}
+
+/* The efficiency of a measurement on problem sp run by `point` (threads unknown: all cores). */
+void kg_report_eff(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point,
+                   kg_efficiency *e) {
+  kg_profile_efficiency(r->profile, sp->flops, sp->bytes, m->status == KG_OK ? m->stats.p50 : NAN,
+                        kg_report_threads_of(r, point), false, e);
+}
+
+static json_t *kg_eff_json(const kg_efficiency *e) {
+  if (!e->known) return json_string(e->why);
+  return json_pack("{s:s, s:f, s:f, s:f, s:o, s:o, s:i, s:s}", "bound", e->bound, "fraction", e->fraction, "achieved",
+                   e->achieved, "ceiling", e->ceiling, "intensity", kg_real_or_null(e->intensity), "balance",
+                   kg_real_or_null(e->balance), "threads", e->threads, "reference", e->reference);
+}
+
+static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point) {
+  const kg_stats *x = &m->stats;
+  json_t *o = json_object();
+  json_object_set_new(o, "p50_ns", json_real(x->p50));
+  json_object_set_new(o, "p90_ns", json_real(x->p90));
+  json_object_set_new(o, "p99_ns", json_real(x->p99));
+  json_object_set_new(o, "mean_ns", json_real(x->mean));
+  json_object_set_new(o, "std_ns", json_real(x->std));
+  json_object_set_new(o, "min_ns", json_real(x->min));
+  json_object_set_new(o, "ci95_ns", json_pack("[f, f]", x->ci_lo, x->ci_hi));
+  json_object_set_new(o, "samples", json_integer((json_int_t)x->n));
+  json_object_set_new(o, "inner_reps", json_integer(m->inner_reps));
+  json_object_set_new(o, "gflops", kg_real_or_null(kg_report_gflops(sp, x->p50)));
+  json_object_set_new(o, "gbps", kg_real_or_null(kg_report_gbps(sp, x->p50)));
+  json_object_set_new(o, "noise",
+                      json_pack("{s:i, s:o, s:o, s:o, s:b}", "retaken", m->retaken, "ctx_switches",
+                                kg_real_or_null(m->ctx_switches), "migrations", kg_real_or_null(m->migrations),
+                                "page_faults", kg_real_or_null(m->page_faults), "noisy", m->noisy));
+  if (r->nevents) {
+    json_object_set_new(o, "events", kg_events_json(r, m));
+    json_object_set_new(o, "derived", kg_derived_json(r, m));
+  }
+  kg_efficiency e;
+  kg_report_eff(r, sp, m, point, &e);
+  json_object_set_new(o, "efficiency", kg_eff_json(&e));
+  json_t *acc = m->accuracy[0] ? json_loads(m->accuracy, 0, NULL) : NULL;
+  if (json_is_object(acc)) json_object_set_new(o, "accuracy", acc);
+  else json_decref(acc);
+  return o;
+}
+
+/* "rounds" (final rounds behind this figure; 0 = measured once, in the search) and
+ * "round_spread" ((max - min) / median of their p50s) into a timing object. */
+static void kg_rounds_json(json_t *o, const kg_result *x) {
+  json_object_set_new(o, "rounds", json_integer(x->rounds));
+  json_object_set_new(o, "round_spread", json_real(x->round_spread));
+}
+
+/* The fastest measured baseline of a problem, or -1: any of them (threads = KG_ANY_THREADS), or
+ * those the spec's baseline_threads says run `threads` threads (none when threads is 0, unknown). */
+int kg_report_best_baseline(const kg_tune_report *r, const kg_problem_result *pr, int threads) {
+  int best = -1;
+  for (int b = 0; b < r->spec->nbaselines && threads != 0; b++) {
+    const kg_measurement *m = &pr->baselines[b].m;
+    if (pr->baselines_done && m->status == KG_OK && m->stats.n > 0 &&
+        (threads == KG_ANY_THREADS || r->spec->baseline_threads[b] == threads) &&
+        (best < 0 || m->stats.p50 < pr->baselines[best].m.stats.p50))
+      best = b;
+  }
+  return best;
+}
+
+static json_t *kg_report_json(const kg_tune_report *r) {
+  const kg_spec *s = r->spec;
+  char h[2][17];
+  snprintf(h[0], sizeof h[0], "%016" PRIx64, s->hash);
+  snprintf(h[1], sizeof h[1], "%016" PRIx64, r->template_hash);
+  json_t *machine = kg_machine_to_json(&r->machine);
+  /* "clang 16.0.6 -O3 ..." -> compiler "clang 16.0.6", flags "-O3 ..." */
+  const char *flags = strstr(r->compiler, " -");
+  json_object_set_new(machine, "compiler",
+                      json_stringn(r->compiler, flags ? (size_t)(flags - r->compiler) : strlen(r->compiler)));
+  json_object_set_new(machine, "flags", json_string(flags ? flags + 1 : ""));
+  json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:f}", "schema", 1, "kgen_version",
+                           KG_VERSION, "kernel", s->name, "spec", s->path, "spec_hash", h[0], "template_hash", h[1],
+                           "machine", machine, "strategy", kg_strategy_name(r->strategy), "budget",
+                           (json_int_t)r->budget, "backend", r->backend, "mode", r->mode, "elapsed_s", r->elapsed_s);
+  json_object_set_new(root, "command", json_string(r->command[0] ? r->command : "tune"));
+  json_t *evs = json_array();
+  for (int i = 0; i < r->nevents; i++) json_array_append_new(evs, json_string(r->events[i]));
+  json_object_set_new(root, "events", evs);
+  json_object_set_new(root, "profile",
+                      r->profile ? json_string(r->profile->path)
+                                 : json_string("no machine profile (run kgen calibrate)"));
+  json_t *problems = json_array();
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    const kg_spec_problem *sp = &s->problems[pr->problem];
+    json_t *jp = json_object(), *dims = json_object();
+    json_object_set_new(jp, "name", json_string(sp->name));
+    for (int d = 0; d < sp->ndims; d++) json_object_set_new(dims, sp->dim_names[d], json_integer(sp->dims[d]));
+    json_object_set_new(jp, "dims", dims);
+    json_object_set_new(jp, "bytes", sp->bytes >= 0 ? json_real(sp->bytes) : json_null());
+    json_object_set_new(jp, "flops", sp->flops >= 0 ? json_real(sp->flops) : json_null());
+    const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
+    if (w) {
+      json_t *jw = kg_timing_json(r, sp, &w->m, w->point);
+      kg_rounds_json(jw, w);
+      json_object_set_new(jw, "params", kg_params_json(s, w->point));
+      json_object_set_new(jp, "winner", jw);
+    } else {
+      json_object_set_new(jp, "winner", json_null());
+    }
+    json_t *bls = json_array();
+    for (int b = 0; b < s->nbaselines; b++) {
+      const kg_measurement *m = &pr->baselines[b].m;
+      json_t *jb =
+          m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, KG_BASELINE_POINT(b)) : json_object();
+      if (m->status == KG_OK && pr->baselines_done) kg_rounds_json(jb, &pr->baselines[b]);
+      json_object_set_new(jb, "name", json_string(s->baselines[b]));
+      json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
+      json_array_append_new(bls, jb);
+    }
+    int bb = kg_report_best_baseline(r, pr, KG_ANY_THREADS);
+    if (bb >= 0) {
+      json_object_set_new(jp, "baseline",
+                          json_pack("{s:s, s:f}", "name", s->baselines[bb], "p50_ns", pr->baselines[bb].m.stats.p50));
+      json_object_set_new(jp, "speedup", w ? json_real(pr->baselines[bb].m.stats.p50 / w->m.stats.p50) : json_null());
+    } else {
+      json_object_set_new(jp, "baseline", json_null());
+      json_object_set_new(jp, "speedup", json_null());
+    }
+    json_object_set_new(jp, "baselines", bls);
+    int wt = w ? kg_report_threads_of(r, w->point) : 0, bt = kg_report_best_baseline(r, pr, wt);
+    json_object_set_new(jp, "speedup_same_threads",
+                        bt >= 0 ? json_pack("{s:i, s:s, s:f}", "threads", wt, "baseline", s->baselines[bt], "speedup",
+                                            pr->baselines[bt].m.stats.p50 / w->m.stats.p50)
+                                : json_null());
+    json_object_set_new(jp, "evaluated", json_integer(pr->evaluated));
+    json_object_set_new(jp, "failed", json_integer(pr->failed));
+    json_object_set_new(jp, "noisy", json_boolean(pr->noisy));
+    json_t *ties = json_array();
+    for (long t = 0; t < pr->nties; t++) {
+      const kg_result *x = &pr->results[pr->ties[t]];
+      json_array_append_new(ties, json_pack("{s:o, s:f, s:f}", "params", kg_params_json(s, x->point), "p50_ns",
+                                            x->m.stats.p50, "p90_ns", x->m.stats.p90));
+    }
+    json_object_set_new(jp, "ties", ties);
+    json_t *top = json_array();
+    long *order = malloc(sizeof(long) * (size_t)(pr->nresults ? pr->nresults : 1));
+    long n = order ? kg_tune_rank(pr, order) : 0;
+    for (long i = 0; i < n && i < 5; i++) {
+      const kg_result *x = &pr->results[order[i]];
+      json_array_append_new(top, json_pack("{s:o, s:f, s:f, s:[f, f], s:i}", "params", kg_params_json(s, x->point),
+                                           "p50_ns", x->m.stats.p50, "p90_ns", x->m.stats.p90, "ci95_ns",
+                                           x->m.stats.ci_lo, x->m.stats.ci_hi, "rounds", x->rounds));
+    }
+    free(order);
+    json_object_set_new(jp, "top", top);
+    json_array_append_new(problems, jp);
+  }
+  json_object_set_new(root, "problems", problems);
+  return root;
+}
+
+kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx) {
+  const kg_spec *s = r->spec;
+  char dir[4096], path[4200];
+  kg_status st;
+  snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, s->name, r->machine.id);
+  if ((st = kg_file_mkdirs(dir, ctx))) return st;
+  /* Stage every file, then rename them all: nothing changes unless everything was written. */
+  int staged = 0;
+  for (int p = 0; p < r->nproblems && !st; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    if (pr->winner < 0) continue;
+    char *src = NULL;
+    size_t len = 0;
+    st = kg_template_emit(s, kg_report_point(s, pr->results[pr->winner].point), &src, &len, ctx);
+    snprintf(path, sizeof path, "%s/%s.c", dir, s->problems[pr->problem].name);
+    if (!st) st = kg_file_stage(path, src, len, ctx);
+    free(src);
+    staged = p + 1;
+  }
+  json_t *root = st ? NULL : kg_report_json(r);
+  char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(root);
+  snprintf(path, sizeof path, "%s/%s/%s.json", out_dir, s->name, r->machine.id);
+  if (!st && !text) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  if (!st) {
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps leaves room for the NUL only: write n bytes then a newline */
+    st = kg_file_stage(path, text, n + 1, ctx);
+    text[n] = '\0';
+  }
+  free(text);
+  for (int p = 0; p < staged; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    if (pr->winner < 0) continue;
+    char cpath[4200];
+    snprintf(cpath, sizeof cpath, "%s/%s.c", dir, s->problems[pr->problem].name);
+    if (st) kg_file_discard(cpath);
+    else if ((st = kg_file_commit(cpath, ctx))) break;
+  }
+  if (st) {
+    kg_file_discard(path);
+    return st;
+  }
+  return kg_file_commit(path, ctx);
+}
+
+kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
+  json_t *root = kg_report_json(r);
+  if (!root) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  kg_status st = kg_file_write_json(path, root, ctx);
+  json_decref(root);
+  return st;
+}

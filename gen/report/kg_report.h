@@ -1,0 +1,45 @@
+/*
+ * kg_report.h - what a tuning or bench run leaves behind (gen/report/): the autotune JSON and
+ * each winner's standalone source under tuned/, the report JSON, the per-variant CSV, the
+ * summary table and the Markdown report of a kg_tune_report.  Files are written to a temporary
+ * name beside their target and renamed, so a reader never sees half a file and a failed run
+ * leaves tuned/ as it was.
+ */
+#ifndef KG_REPORT_H
+#define KG_REPORT_H
+
+#include <stdio.h>
+
+#include "kg_spec.h"
+#include "kg_status.h"
+#include "kg_tune.h"
+
+/**
+ * Write the report under out_dir atomically: out_dir/<kernel>/<machine-id>.json (the autotune
+ * JSON of DESIGN.md) and out_dir/<kernel>/<machine-id>/<problem>.c (each winner's source).
+ * Problems without a winner get no .c.  Errors: KG_EIO (the message names the path).
+ */
+kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx);
+
+/** One CSV row per measured variant and baseline: problem, variant, every parameter, status,
+ *  reason, p50/p90/p99/ci in ns, samples, GB/s, GFLOP/s.  Errors: KG_EIO. */
+kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** Print the summary table (one row per problem; warm/cold named in the header; efficiency
+ *  against r->profile; the counter events per run, "unavailable" with why) to f. */
+void kg_tune_print_summary(const kg_tune_report *r, FILE *f);
+
+/** The report JSON (as written by kg_tune_write, with "command" saying tune or bench) to path,
+ *  atomically.  Errors: KG_EIO, KG_ENOMEM. */
+kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** A readable Markdown report: environment, a table per problem (winner and baselines with full
+ *  statistics, noise, events, efficiency), and findings (speedup vs the fastest baseline, noisy
+ *  measurements, unavailable counters).  Errors: KG_EIO. */
+kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx);
+
+/** Threads a point runs with: the value of the parameter the spec's `roles.threads` names, else
+ *  0 (unknown). */
+int kg_tune_point_threads(const kg_spec *spec, long point);
+
+#endif

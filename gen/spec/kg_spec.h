@@ -1,0 +1,172 @@
+/*
+ * kg_spec.h - load a kernel spec (Lua) into plain C structs.
+ *
+ * A spec is a Lua 5.4 file run in a sandbox (base, string, table and math libraries only;
+ * io, os, require, dofile, loadfile, load and debug raise a clear error), under an
+ * instruction and memory limit.  It returns one kernel description:
+ *
+ *   return kernel "stream" {
+ *     description = "STREAM copy/scale/add/triad on float32 arrays",
+ *     template = "stream.c",                -- looked up beside the spec, then in ../templates/
+ *     params = {                            -- declaration order is kept (the constructors record lines)
+ *       unroll  = pow2(1, 16),              -- 1, 2, 4, 8, 16
+ *       vec     = values {1, 8, 16},        -- explicit list (integers)
+ *       threads = range(1, 2),              -- range(lo, hi[, step]) inclusive
+ *       copy    = enum {"memcpy", "loop"},  -- strings
+ *     },
+ *     constraints = {                       -- each returns true for a valid point
+ *       function(p) return p.unroll >= p.vec end,
+ *     },
+ *     problems = {
+ *       problem "l1" { n = 2048 },          -- named sets of integer dimensions
+ *       problem "dram" { n = 1 << 26 },
+ *     },
+ *     metrics = {                           -- functions of the dimensions, per run of the kernel
+ *       bytes = function(d) return 12 * d.n end,
+ *       flops = function(d) return 2 * d.n end,
+ *     },
+ *     tolerance = { rtol = 1e-6, atol = 0 },  -- default exact (0, 0)
+ *     reference = "scalar loop in templates/stream.c",
+ *     baselines = { "memcpy" },               -- template exports kg_baseline_<name>
+ *     baseline_threads = { memcpy = 1 },      -- optional: threads each baseline runs (reports
+ *                                             -- compare the winner with the same thread count)
+ *     seed = 42,                              -- optional, default 42
+ *     roles = { threads = "threads" },        -- optional: what parameters/dimensions mean to
+ *                                             -- kgen (role -> name); `threads` must name an
+ *                                             -- integer parameter (reports, calibrate use it)
+ *   }
+ *
+ * Before the spec runs, the prelude sets up the sandbox: the constructors above, a read-only
+ * global `machine` = { id, cores (usable CPUs), isa = { avx2 = true, avx512f = true, ... }
+ * (absent flags nil), l1d, l2, l3 (bytes, 0 when unknown) } describing the machine (or the one
+ * in kg_spec_load_opts / $KGEN_MACHINE_OVERRIDE), and every specs/lib/\*.lua in name order
+ * (lib/ beside the spec, else $KGEN_ROOT/specs/lib, else the source tree's): shapes.custom,
+ * shapes.llama, shapes.pow2, ... (lib/shapes.lua) and thread_counts() = {1, 2, 4, ..., cores}
+ * (lib/machine.lua).  Assigning to `machine` or its fields raises an error.
+ *
+ * The loader checks every field (unknown or misspelled names, types, empty lists, a constraint
+ * that rejects the whole space, a missing template), evaluates the constraints over the whole
+ * cartesian product and the metrics for every problem, and closes the Lua state: no lua_State
+ * leaves this module.  Errors carry "file:line: message".
+ */
+#ifndef KG_SPEC_H
+#define KG_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kg_machine.h"
+#include "kg_status.h"
+
+/** The most points a spec's cartesian product may have before constraints. */
+#define KG_SPEC_MAX_POINTS 4000000
+
+typedef enum kg_param_kind { KG_PARAM_INT, KG_PARAM_STR } kg_param_kind;
+
+/** One tunable parameter: its name, kind and ordered list of values (the first is the default). */
+typedef struct kg_param {
+  char *name;  /**< as in the spec ("grain") */
+  char *macro; /**< C macro the template reads ("GRAIN": the name upper-cased) */
+  kg_param_kind kind;
+  int nvalues;      /**< >= 1 */
+  int64_t *ivalues; /**< [nvalues] when kind == KG_PARAM_INT, else NULL */
+  char **svalues;   /**< [nvalues] when kind == KG_PARAM_STR, else NULL */
+  int line;         /**< line of its declaration in the spec */
+} kg_param;
+
+/** One named problem: dimensions sorted by name, and the metrics evaluated for it. */
+typedef struct kg_spec_problem {
+  char *name;
+  int ndims;
+  char **dim_names; /**< [ndims], sorted by strcmp */
+  int64_t *dims;    /**< [ndims] */
+  double flops;     /**< floating-point operations per kg_run, or -1 when the spec has no flops metric */
+  double bytes;     /**< bytes moved per kg_run, or -1 when the spec has no bytes metric */
+} kg_spec_problem;
+
+/**
+ * A loaded spec.  A point of the space is an array of nparams value indices (int32_t);
+ * `points` lists every point that satisfies the constraints, in lexicographic order of
+ * the parameters in declaration order (first parameter slowest).
+ */
+typedef struct kg_spec {
+  char *path;          /**< as given to kg_spec_load */
+  char *name;          /**< kernel name ("stream") */
+  char *description;   /**< may be "" */
+  char *template_path; /**< resolved path of the template file */
+  char *reference;     /**< description of the reference, may be "" */
+  int nparams;
+  kg_param *params;
+  size_t nraw;     /**< size of the cartesian product */
+  size_t npoints;  /**< points satisfying all constraints (>= 1) */
+  int32_t *points; /**< [npoints][nparams] value indices */
+  int nconstraints;
+  int nproblems;
+  kg_spec_problem *problems;
+  int nbaselines;
+  char **baselines;      /**< names; the template exports kg_baseline_<name> */
+  int *baseline_threads; /**< [nbaselines] threads each runs (baseline_threads); 0 = not given */
+  double rtol, atol;
+  uint64_t seed;
+  uint64_t hash; /**< xxh64 of the spec file's bytes */
+  int nroles;
+  char **roles;      /**< [nroles] role names ("threads"), from the spec's `roles` field */
+  char **role_names; /**< [nroles] the parameter or dimension each role names ("threads") */
+} kg_spec;
+
+/** Options of kg_spec_load_ex. */
+typedef struct kg_spec_load_opts {
+  /** The machine the spec's `machine` table describes; NULL: $KGEN_MACHINE_OVERRIDE (a JSON
+   *  file, see kg_machine_load) when set, else this machine (detected once per process). */
+  const kg_machine *machine;
+} kg_spec_load_opts;
+
+/**
+ * Load and validate the spec at `path`.  On success *out owns a new spec (free with
+ * kg_spec_free).  Errors: KG_EIO (unreadable file), KG_ESPEC (syntax, fields, types, sandbox
+ * violation, limits, empty space), KG_ETEMPLATE (template file not found); ctx gets
+ * "path:line: message".
+ */
+kg_status kg_spec_load(const char *path, kg_spec **out, kg_ctx *ctx);
+
+/** kg_spec_load with options (NULL: the defaults).  Errors as kg_spec_load, plus those of
+ *  kg_machine_load for a bad $KGEN_MACHINE_OVERRIDE. */
+kg_status kg_spec_load_ex(const char *path, const kg_spec_load_opts *opts, kg_spec **out, kg_ctx *ctx);
+
+/** The machine a load with `opts` shows the spec (see kg_spec_load_opts).  Errors: those of
+ *  kg_machine_load. */
+kg_status kg_spec_machine(const kg_spec_load_opts *opts, kg_machine *m, kg_ctx *ctx);
+
+/** The parameter or dimension name the spec gives role `role` (its `roles` field), or NULL. */
+const char *kg_spec_role(const kg_spec *spec, const char *role);
+
+/** Index of the parameter that plays `role`, or -1 (no such role, or it names a dimension). */
+int kg_spec_role_param(const kg_spec *spec, const char *role);
+
+/** Free a spec; NULL is a no-op. */
+void kg_spec_free(kg_spec *spec);
+
+/** Index of parameter `name`, or -1. */
+int kg_spec_param_index(const kg_spec *spec, const char *name);
+
+/** Index of problem `name`, or -1. */
+int kg_spec_problem_index(const kg_spec *spec, const char *name);
+
+/** Index of point in spec->points, or -1 when the point violates a constraint. */
+long kg_spec_point_index(const kg_spec *spec, const int32_t *point);
+
+/**
+ * Parse "a=1,b=2" into point[nparams] (value indices); parameters not named take their default
+ * (index 0).  `set` may be NULL or "".  Errors (KG_EINVAL, message in ctx): unknown parameter
+ * (the message lists the parameters), a value outside the space (the message lists the allowed
+ * values), a point that violates the constraints.
+ */
+kg_status kg_spec_parse_set(const kg_spec *spec, const char *set, int32_t *point, kg_ctx *ctx);
+
+/**
+ * Write "a=1,b=2" for point into buf (always NUL-terminated); returns the length it needed,
+ * like snprintf.
+ */
+int kg_spec_format_point(const kg_spec *spec, const int32_t *point, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,328 @@
+/* kg_tune.c - the search loop: compile, verify, measure, store, choose (see kg_tune.h). */
+#include "kg_tune.h"
+
+#include <unistd.h>
+
+#include "kg_template.h"
+#include "kg_timer.h"
+#include "kg_util.h" /* kg_rand_next: splitmix64, shared with the templates */
+#include "kg_tune_internal.h"
+
+kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
+  if (strcmp(name, "exhaustive") == 0) *out = KG_STRATEGY_EXHAUSTIVE;
+  else if (strcmp(name, "random") == 0) *out = KG_STRATEGY_RANDOM;
+  else return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive or random)", name);
+  return KG_OK;
+}
+
+const char *kg_strategy_name(kg_strategy s) { return s == KG_STRATEGY_RANDOM ? "random" : "exhaustive"; }
+
+void kg_tune_opts_default(kg_tune_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->strategy = KG_STRATEGY_EXHAUSTIVE;
+  o->seed = 1;
+  o->batch = 64;
+  o->finalists = 8;
+  o->rounds = 3;
+  o->progress = stderr;
+  kg_measure_opts_default(&o->measure);
+}
+
+/* ---- variant selection ---------------------------------------------------------------------- */
+
+/* The points to evaluate, in a shuffled order (Fisher-Yates with splitmix64, seeded): the first
+ * `budget` of the spec's points (exhaustive; all by default), or `budget` drawn from all of them
+ * (random).  The exhaustive order is shuffled too: the machine's speed drifts over a search, and
+ * in the spec's order the neighbours measured in one fast stretch would all look best together
+ * (seen on the development VM: the five fastest of a search all came from the same few seconds).
+ * Shuffled, the drift is noise on each variant rather than a bias on a region of the space. */
+static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n) {
+  long total = (long)spec->npoints;
+  long take = o->budget > 0 && o->budget < total ? o->budget : total;
+  if (o->npoints > 0) { /* an explicit list (kgen bench) */
+    long *list = malloc(sizeof(long) * (size_t)o->npoints);
+    if (!list) return NULL;
+    for (long i = 0; i < o->npoints; i++) list[i] = o->points[i] >= 0 && o->points[i] < total ? o->points[i] : 0;
+    *n = o->npoints;
+    return list;
+  }
+  long *all = malloc(sizeof(long) * (size_t)total);
+  if (!all) return NULL;
+  for (long i = 0; i < total; i++) all[i] = i;
+  long pool = o->strategy == KG_STRATEGY_RANDOM ? total : take; /* draw from all, or order the first */
+  uint64_t s = o->seed;
+  for (long i = 0; i + 1 < pool && i < take; i++) {
+    uint64_t z = kg_rand_next(&s);
+    long j = i + (long)(z % (uint64_t)(pool - i));
+    long t = all[i];
+    all[i] = all[j];
+    all[j] = t;
+  }
+  *n = take;
+  return all;
+}
+
+/* What one kg_tune call works with. */
+typedef struct kg_tune_run {
+  const kg_spec *spec;
+  const kg_tune_opts *opts;
+  kg_tune_report *r;
+  kg_compiler *cc;
+  kg_db *db; /* NULL: no database */
+  kg_db_key key;
+  int *probs; /* [r->nproblems] spec problem of each report problem */
+  kg_progress pg;
+} kg_tune_run;
+
+/* A new report with its problems (opts->problems, or all of the spec's) and their baselines.
+ * Errors: KG_ENOMEM, KG_EINVAL (a problem the spec lacks). */
+static kg_status kg_tune_report_new(kg_tune_run *t, kg_ctx *ctx) {
+  const kg_spec *spec = t->spec;
+  const kg_tune_opts *opts = t->opts;
+  kg_tune_report *r = t->r = calloc(1, sizeof *t->r);
+  if (!r) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  r->spec = spec;
+  r->strategy = opts->strategy;
+  r->budget = opts->budget;
+  snprintf(r->backend, sizeof r->backend, "%s", kg_backend_name(opts->compile.backend));
+  snprintf(r->mode, sizeof r->mode, "%s", opts->measure.cold ? "cold" : "warm");
+  snprintf(r->command, sizeof r->command, "tune");
+  r->nevents = opts->measure.nevents > 0 && opts->measure.nevents <= KG_MAX_EVENTS ? opts->measure.nevents : 0;
+  for (int i = 0; i < r->nevents; i++) snprintf(r->events[i], sizeof r->events[i], "%s", opts->measure.events[i]);
+  int np = opts->nproblems ? opts->nproblems : spec->nproblems;
+  t->probs = malloc(sizeof(int) * (size_t)np);
+  r->problems = calloc((size_t)np, sizeof *r->problems);
+  if (!t->probs || !r->problems) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  for (int i = 0; i < np; i++) {
+    t->probs[i] = opts->nproblems ? kg_spec_problem_index(spec, opts->problems[i]) : i;
+    if (t->probs[i] < 0) {
+      char names[2048] = "";
+      for (int j = 0; j < spec->nproblems; j++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", j ? ", " : "", spec->problems[j].name);
+      return kg_ctx_set(ctx, KG_EINVAL, "%s: no problem named '%s' (problems: %s)", spec->path, opts->problems[i],
+                        names);
+    }
+    r->nproblems = i + 1;
+    r->problems[i].problem = t->probs[i];
+    r->problems[i].winner = -1;
+    r->problems[i].baselines = calloc((size_t)(spec->nbaselines ? spec->nbaselines : 1), sizeof(kg_result));
+    if (!r->problems[i].baselines) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  }
+  r->nproblems = np;
+  return KG_OK;
+}
+
+/* Compile batch[0..nb) (points pts[0..nb)).  With --resume, a variant already measured on every
+ * problem is not compiled again (its compile status becomes KG_ENOTFOUND).  A variant that fails
+ * to compile is data (v->compile, v->reason); errors: KG_ENOMEM, KG_EDB. */
+static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_variant *batch, int nb, kg_ctx *ctx) {
+  const kg_spec *spec = t->spec;
+  kg_status st;
+  for (int i = 0; i < nb; i++) {
+    kg_variant *v = &batch[i];
+    memset(v, 0, sizeof *v);
+    v->point = pts[i];
+    const int32_t *pt = spec->points + (size_t)v->point * (size_t)spec->nparams;
+    int len = kg_spec_format_point(spec, pt, NULL, 0);
+    v->name = malloc((size_t)len + 1);
+    if (!v->name) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
+    if (t->opts->resume && t->db) {
+      bool all = true;
+      for (int p = 0; p < t->r->nproblems && all; p++) {
+        kg_db_row row;
+        bool found = false;
+        if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx))) return st;
+        all = found;
+      }
+      if (all) {
+        v->compile = KG_ENOTFOUND; /* resumed: every result comes from the database */
+        continue;
+      }
+    }
+    char *src = NULL, *diag = NULL;
+    kg_ctx vctx = {0};
+    double c0 = (double)kg_now_ns();
+    v->compile = kg_template_emit(spec, pt, &src, NULL, &vctx);
+    if (v->compile == KG_OK) v->compile = kg_compiler_compile(t->cc, v->name, src, &v->module, &diag, &vctx);
+    v->compile_ms = ((double)kg_now_ns() - c0) * 1e-6;
+    if (v->compile == KG_OK && (!kg_module_sym(v->module, "kg_create") || !kg_module_sym(v->module, "kg_run") ||
+                                !kg_module_sym(v->module, "kg_destroy"))) {
+      v->compile = KG_ETEMPLATE;
+      snprintf(vctx.msg, sizeof vctx.msg, "template does not export kg_create, kg_run and kg_destroy");
+      kg_module_free(v->module);
+      v->module = NULL;
+    }
+    if (v->compile != KG_OK) {
+      snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&vctx));
+      if (t->pg.f)
+        fprintf(t->pg.f, "%svariant %s: %s: %.300s\n", t->pg.tty ? "\r\033[K" : "", v->name, kg_strerror(v->compile),
+                v->reason);
+    }
+    free(src);
+    free(diag);
+  }
+  return KG_OK;
+}
+
+/* Measure the compiled batch on report problem p, in one worker: the baselines first (once per
+ * problem, in the first batch that has code), then each variant.  Errors: KG_EDB, worker
+ * failures; failing variants are data. */
+static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb, kg_ctx *ctx) {
+  const kg_spec *spec = t->spec;
+  const kg_tune_opts *opts = t->opts;
+  kg_progress *pg = &t->pg;
+  kg_status st = KG_OK;
+  kg_module *any = NULL;
+  for (int i = 0; i < nb && !any; i++) any = batch[i].module;
+  kg_problem_result *res = &t->r->problems[p];
+  const kg_spec_problem *sp = &spec->problems[t->probs[p]];
+  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, false, {0}};
+  run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
+  if (any) {
+    run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+    run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
+  }
+  for (int bl = 0; bl < spec->nbaselines && any && !res->baselines_done; bl++) {
+    char name[256], sym[256];
+    snprintf(name, sizeof name, "baseline:%s", spec->baselines[bl]);
+    snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
+    kg_run_fn fn = (kg_run_fn)kg_module_sym(any, sym);
+    if (!fn) {
+      kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
+      continue;
+    }
+    if ((st = kg_problem_measure(&run, name, -1, fn, NULL, 0, &res->baselines[bl], ctx))) goto done;
+    if (pg->f && res->baselines[bl].m.status != KG_OK)
+      fprintf(pg->f, "%sbaseline %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", spec->baselines[bl], sp->name,
+              kg_strerror(res->baselines[bl].m.status), res->baselines[bl].m.reason);
+  }
+  if (any) res->baselines_done = true;
+  for (int i = 0; i < nb; i++) {
+    kg_variant *v = &batch[i];
+    if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
+      continue; /* kgen bench: this problem re-measures its own winner only */
+    kg_result *x = &res->results[res->nresults++];
+    if (v->compile == KG_ENOTFOUND || v->module) {
+      kg_run_fn fn = v->module ? (kg_run_fn)kg_module_sym(v->module, "kg_run") : NULL;
+      kg_verify_fn vf = v->module ? (kg_verify_fn)kg_module_sym(v->module, "kg_verify") : NULL;
+      if ((st = kg_problem_measure(&run, v->name, v->point, fn, vf, v->compile_ms, x, ctx))) goto done;
+    } else {
+      kg_result_fail(x, v->point, v->compile, v->reason);
+      x->compile_ms = v->compile_ms;
+      if ((st = kg_tune_store_failure(t->db, &t->key, sp->name, v, ctx))) goto done;
+    }
+    res->evaluated++;
+    pg->done++;
+    if (x->m.status != KG_OK) {
+      res->failed++;
+      pg->failed++;
+      if (pg->f && v->compile == KG_OK && !x->resumed)
+        fprintf(pg->f, "%svariant %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", v->name, sp->name,
+                kg_strerror(x->m.status), x->m.reason);
+    }
+    char best[640];
+    kg_tune_best_label(t->r, res, best, sizeof best);
+    kg_progress_line(pg, sp->name, best, false);
+  }
+done:
+  kg_worker_stop(run.worker);
+  return st;
+}
+
+static void kg_batch_free(kg_variant *batch, int nb) {
+  for (int i = 0; batch && i < nb; i++) {
+    kg_module_free(batch[i].module);
+    free(batch[i].name);
+    batch[i].module = NULL;
+    batch[i].name = NULL;
+  }
+}
+
+kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx) {
+  kg_tune_run t = {.spec = spec, .opts = opts};
+  kg_status st;
+  long *sel = NULL;
+  kg_variant *batch = NULL;
+  int bsize = opts->batch > 0 ? opts->batch : 64;
+  double t0 = (double)kg_now_ns() * 1e-9;
+  if ((st = kg_tune_report_new(&t, ctx))) goto fail;
+  kg_tune_report *r = t.r;
+  int np = r->nproblems;
+  if ((st = kg_machine_detect(&r->machine, ctx))) goto fail;
+  if ((st = kg_template_hash(spec, &r->template_hash, ctx))) goto fail;
+  if ((st = kg_compiler_new(&opts->compile, &t.cc, ctx))) goto fail;
+  snprintf(r->compiler, sizeof r->compiler, "%s", kg_compiler_describe(t.cc));
+  if (opts->db_path && (st = kg_db_open(opts->db_path, &t.db, ctx))) goto fail;
+  t.key = (kg_db_key){spec->name, spec->hash, r->template_hash, r->machine.id, r->backend, r->mode};
+
+  long nsel = 0;
+  sel = kg_tune_select(spec, opts, &nsel);
+  batch = calloc((size_t)bsize, sizeof *batch);
+  if (!sel || !batch) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto fail;
+  }
+  r->nvariants = nsel;
+  for (int i = 0; i < np; i++)
+    if (!(r->problems[i].results = calloc((size_t)nsel, sizeof(kg_result)))) {
+      st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+      goto fail;
+    }
+  long total = nsel * np;
+  if (opts->problem_points) {
+    total = 0;
+    for (int p = 0; p < np; p++)
+      for (long i = 0; i < nsel; i++) total += opts->problem_points[p] < 0 || opts->problem_points[p] == sel[i];
+  }
+  t.pg = (kg_progress){opts->progress, opts->progress && isatty(fileno(opts->progress)), 0, total, 0, t0, 0};
+  if (t.pg.f)
+    fprintf(t.pg.f, "kgen %s %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
+            opts->npoints > 0 ? "bench" : "tune", spec->name, nsel, spec->npoints, np, r->backend, r->mode,
+            r->machine.id);
+
+  for (long b0 = 0; b0 < nsel; b0 += bsize) {
+    int nb = (int)(nsel - b0 < bsize ? nsel - b0 : bsize);
+    if ((st = kg_tune_compile_batch(&t, sel + b0, batch, nb, ctx))) goto fail;
+    for (int p = 0; p < np; p++)
+      if ((st = kg_tune_measure_batch(&t, p, batch, nb, ctx))) goto fail;
+    kg_batch_free(batch, nb);
+  }
+  if (t.pg.f && t.pg.tty) fprintf(t.pg.f, "\n");
+  for (int p = 0; p < np; p++) {
+    kg_tune_choose(spec, &r->problems[p]);
+    if (opts->rounds > 0 && r->problems[p].winner >= 0 &&
+        (st = kg_tune_final_problem(r, t.cc, t.db, &t.key, opts, p, t.probs[p], &t.pg, ctx)))
+      goto fail;
+  }
+  r->elapsed_s = (double)kg_now_ns() * 1e-9 - t0;
+  *out = r;
+  t.r = NULL;
+
+fail:
+  kg_batch_free(batch, bsize);
+  free(batch);
+  free(sel);
+  free(t.probs);
+  kg_db_close(t.db);
+  kg_compiler_free(t.cc);
+  kg_tune_report_free(t.r);
+  return st;
+}
+
+bool kg_tune_report_any_winner(const kg_tune_report *r) {
+  for (int p = 0; p < r->nproblems; p++)
+    if (r->problems[p].winner >= 0) return true;
+  return false;
+}
+
+void kg_tune_report_free(kg_tune_report *r) {
+  if (!r) return;
+  for (int p = 0; p < r->nproblems; p++) {
+    free(r->problems[p].results);
+    free(r->problems[p].baselines);
+    free(r->problems[p].ties);
+  }
+  free(r->problems);
+  free(r);
+}

@@ -1,0 +1,129 @@
+/*
+ * kg_tune.h - search a spec's space: compile each variant, verify and measure it on every
+ * problem in an isolated worker, measure the baselines in the same run, store every
+ * measurement in the tuning database as it is made, and pick a winner per problem.
+ *
+ * The search measures each variant once, at its own moment; on a shared machine the speed of
+ * the machine drifts between those moments, so the search only nominates.  The final rounds
+ * decide: the few fastest candidates of each problem and its baselines are measured again in
+ * one worker, `rounds` times, interleaved (each round in a rotated order), and each keeps the
+ * round with its median p50.  Candidates and baselines thus see the same machine, and the
+ * speedup compares measurements taken side by side.
+ *
+ * A winner must beat the others beyond noise: the finalists whose median's confidence interval
+ * overlaps the fastest one's are a statistical tie, broken by lower p90, then by the simpler
+ * parameters (fewer values away from their defaults, then the earlier point).
+ */
+#ifndef KG_TUNE_H
+#define KG_TUNE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kg_compile.h"
+#include "kg_machine.h"
+#include "kg_measure.h"
+#include "kg_spec.h"
+#include "kg_status.h"
+
+typedef enum kg_strategy { KG_STRATEGY_EXHAUSTIVE, KG_STRATEGY_RANDOM } kg_strategy;
+
+/** Parse "exhaustive" or "random"; KG_EINVAL otherwise. */
+kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx);
+const char *kg_strategy_name(kg_strategy s);
+
+#define KG_TUNE_MAX_PROBLEMS 256
+
+/** Options of kg_tune; kg_tune_opts_default fills the documented defaults. */
+typedef struct kg_tune_opts {
+  kg_strategy strategy;    /**< default exhaustive */
+  long budget;             /**< most variants to evaluate; 0 = all (default) */
+  uint64_t seed;           /**< of the shuffled measuring order and the random strategy (default 1) */
+  kg_compile_opts compile; /**< backend and flags */
+  const char *db_path;     /**< tuning database; NULL = store nothing (kgen bench) */
+  bool resume;             /**< skip (variant, problem) pairs already in the database */
+  int nproblems;           /**< 0 = every problem of the spec */
+  const char *problems[KG_TUNE_MAX_PROBLEMS];
+  kg_measure_opts measure;
+  int batch;                  /**< variants compiled before the workers run them (default 64) */
+  long npoints;               /**< > 0: evaluate exactly these points (indices into spec->points,
+                                  in this order) instead of the strategy's choice; kgen bench */
+  const long *points;         /**< [npoints] when npoints > 0 */
+  const long *problem_points; /**< NULL, or [nproblems] parallel to `problems`: problem i measures
+                                  only point problem_points[i] (kgen bench re-measuring each
+                                  problem's own winner); -1 = every selected point */
+  int finalists;              /**< candidates per problem re-measured in the final rounds
+                                  (default 8): the fastest of the search by p50 */
+  int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
+                                  measurement decides, and the baselines are not re-measured) */
+  FILE *progress;             /**< progress lines (default stderr); NULL = silent */
+} kg_tune_opts;
+
+void kg_tune_opts_default(kg_tune_opts *o);
+
+/** One measurement of a variant (or baseline) on a problem. */
+typedef struct kg_result {
+  long point; /**< index into spec->points; -1 for a baseline */
+  kg_measurement m;
+  double compile_ms;
+  bool resumed;        /**< loaded from the database instead of measured now */
+  int rounds;          /**< > 0: m is the median of this many final rounds (see kg_tune) */
+  double round_spread; /**< (max - min) / median of the final rounds' p50s; 0 when rounds < 2 */
+} kg_result;
+
+/** Everything measured for one problem, and the choice made. */
+typedef struct kg_problem_result {
+  int problem; /**< index into spec->problems */
+  long nresults;
+  kg_result *results;   /**< [nresults], one per evaluated variant, in evaluation order */
+  kg_result *baselines; /**< [spec->nbaselines] */
+  long winner;          /**< index into results, or -1 when no variant passed */
+  long nties;
+  long *ties; /**< indices into results tied with the winner (winner excluded) */
+  long evaluated, failed;
+  bool noisy;          /**< the winner's measurement was flagged noisy, or its final rounds
+                              spread wider than the measure options' noisy_rel_ci */
+  bool baselines_done; /**< the baselines were measured (or loaded) in this run */
+  bool finals;         /**< the final rounds ran: only results with rounds > 0 compete */
+} kg_problem_result;
+
+/** The outcome of a tuning run.  Borrows the spec. */
+typedef struct kg_tune_report {
+  const kg_spec *spec;
+  kg_machine machine;
+  char compiler[512];
+  char backend[8];
+  char mode[8];    /**< "warm" or "cold" */
+  char command[8]; /**< "tune" (default) or "bench": names the report's origin */
+  int nevents;     /**< counter events requested (opts.measure.events), in order */
+  char events[KG_MAX_EVENTS][128];
+  const struct kg_profile *profile; /**< borrowed machine profile for efficiency; NULL = none
+                                         (the outputs say "no machine profile") */
+  uint64_t template_hash;
+  kg_strategy strategy;
+  long budget;
+  long nvariants; /**< variants evaluated (each on every selected problem) */
+  int nproblems;
+  kg_problem_result *problems;
+  double elapsed_s;
+} kg_tune_report;
+
+/**
+ * Tune spec under opts.  On success *out is a new report (free with kg_tune_report_free), even
+ * when every variant failed (each problem's winner is then -1; kg_tune_report_any_winner says).
+ * Errors: KG_EINVAL (unknown problem name), KG_EDB, KG_EIO, KG_EUNSUPPORTED (backend),
+ * KG_EINTERNAL.  Failing variants are data, not errors.
+ */
+kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx);
+
+/** The OK results of pr in rank order (finalists first, each group by p50) into order
+ *  [pr->nresults]; returns how many. */
+long kg_tune_rank(const kg_problem_result *pr, long *order);
+
+/** Whether at least one problem has a winner. */
+bool kg_tune_report_any_winner(const kg_tune_report *r);
+
+void kg_tune_report_free(kg_tune_report *r);
+
+#endif

@@ -1,0 +1,170 @@
+/* kg_tune_final.c - the final rounds: the finalists and the baselines measured again side by
+ * side, interleaved (kg_tune.h). */
+
+#include <string.h>
+
+#include "kg_template.h"
+#include "kg_tune_internal.h"
+
+/* One entry of the final rounds: a finalist (its module and result) or a baseline. */
+typedef struct kg_final_item {
+  char name[1100]; /* database variant: "final:<params>" or "final:baseline:<name>" */
+  kg_run_fn run;
+  kg_verify_fn verify;
+  kg_result *result; /* where the outcome goes: the finalist's result or the baseline's */
+  long point;
+  kg_module *module;     /* finalists only */
+  kg_measurement *round; /* [rounds] */
+} kg_final_item;
+
+/* Reduce an item's rounds into its result: the round with the median p50 (the lower middle
+ * for an even count), and the spread of the p50s.  A candidate failing in any round failed
+ * (flaky code must not ship); a baseline keeps its median over the rounds that passed. */
+static void kg_final_reduce(kg_final_item *it, int rounds, bool baseline) {
+  double p50[64];
+  int ok = 0, failed = -1;
+  for (int k = 0; k < rounds; k++) {
+    if (it->round[k].status == KG_OK) p50[ok++] = it->round[k].stats.p50;
+    else if (failed < 0) failed = k;
+  }
+  kg_result *x = it->result;
+  if (ok == 0 || (failed >= 0 && !baseline)) {
+    x->m = it->round[failed];
+    x->rounds = rounds;
+    return;
+  }
+  qsort(p50, (size_t)ok, sizeof *p50, kg_stats_cmp_double);
+  double med = p50[(ok - 1) / 2];
+  for (int k = 0; k < rounds; k++)
+    if (it->round[k].status == KG_OK && it->round[k].stats.p50 == med) {
+      x->m = it->round[k];
+      break;
+    }
+  x->rounds = ok;
+  x->round_spread = ok > 1 && med > 0 ? (p50[ok - 1] - p50[0]) / med : 0;
+  x->resumed = false;
+}
+
+/* Compile the variant at point into *m (it compiled during the search: a failure now is a bug
+ * or a full disk, hence an error). */
+static kg_status kg_tune_recompile(const kg_spec *spec, kg_compiler *cc, long point, kg_module **m, kg_ctx *ctx) {
+  const int32_t *pt = spec->points + (size_t)point * (size_t)spec->nparams;
+  char params[1024], *src = NULL;
+  kg_ctx vctx = {0};
+  kg_spec_format_point(spec, pt, params, sizeof params);
+  kg_status st = kg_template_emit(spec, pt, &src, NULL, &vctx);
+  if (!st) st = kg_compiler_compile(cc, params, src, m, NULL, &vctx);
+  free(src);
+  if (st) return kg_ctx_set(ctx, st, "re-compiling %s for the final rounds: %s", params, kg_ctx_message(&vctx));
+  return KG_OK;
+}
+
+/*
+ * The final rounds of one problem (kg_tune.h): the `finalists` fastest results of the search
+ * (kgen bench: every point it measured) and the baselines, measured `rounds` times in one
+ * worker, round k starting k entries further into the list.  Each keeps its median round;
+ * the database gets "final:<params>" and "final:baseline:<name>".
+ */
+kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, const kg_db_key *key,
+                                const kg_tune_opts *opts, int p, int sp_index, kg_progress *pg, kg_ctx *ctx) {
+  const kg_spec *spec = r->spec;
+  kg_problem_result *res = &r->problems[p];
+  const kg_spec_problem *sp = &spec->problems[sp_index];
+  int rounds = opts->rounds > 64 ? 64 : opts->rounds;
+  long nres = res->nresults, nfin = 0, limit = opts->npoints > 0 ? nres : (opts->finalists > 0 ? opts->finalists : 1);
+  long *order = malloc(sizeof(long) * (size_t)(nres ? nres : 1));
+  kg_final_item *items = calloc((size_t)(nres + spec->nbaselines + 1), sizeof *items);
+  kg_status st = KG_OK;
+  int nitems = 0;
+  if (!order || !items) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto done;
+  }
+  nfin = kg_tune_rank(res, order); /* no finalists yet: by p50 */
+  if (nfin > limit) nfin = limit;
+  for (long f = 0; f < nfin; f++) {
+    kg_final_item *it = &items[nitems];
+    kg_result *x = &res->results[order[f]];
+    if ((st = kg_tune_recompile(spec, cc, x->point, &it->module, ctx))) goto done;
+    nitems++;
+    char params[1024];
+    kg_spec_format_point(spec, spec->points + (size_t)x->point * (size_t)spec->nparams, params, sizeof params);
+    snprintf(it->name, sizeof it->name, "final:%s", params);
+    it->run = (kg_run_fn)kg_module_sym(it->module, "kg_run");
+    it->verify = (kg_verify_fn)kg_module_sym(it->module, "kg_verify");
+    it->result = x;
+    it->point = x->point;
+  }
+  kg_module *any = items[0].module;
+  for (int bl = 0; bl < spec->nbaselines; bl++) {
+    char sym[256];
+    snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
+    kg_run_fn fn = (kg_run_fn)kg_module_sym(any, sym);
+    if (!fn) continue;
+    kg_final_item *it = &items[nitems++];
+    snprintf(it->name, sizeof it->name, "final:baseline:%s", spec->baselines[bl]);
+    it->run = fn;
+    it->result = &res->baselines[bl];
+    it->point = -1;
+  }
+  for (int i = 0; i < nitems; i++)
+    if (!(items[i].round = calloc((size_t)rounds, sizeof(kg_measurement)))) {
+      st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+      goto done;
+    }
+
+  if (pg->f)
+    fprintf(pg->f, "%sfinal rounds: %s, %ld finalist%s and %d baseline%s side by side, %d rounds\n",
+            pg->tty ? "\r\033[K" : "", sp->name, nfin, nfin == 1 ? "" : "s", nitems - (int)nfin,
+            nitems - nfin == 1 ? "" : "s", rounds);
+  kg_tune_opts fresh = *opts;
+  fresh.resume = false; /* always measure now */
+  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, false, {0}};
+  run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
+  run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+  run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
+  for (int k = 0; k < rounds; k++)
+    for (int j = 0; j < nitems; j++) {
+      kg_final_item *it = &items[(j + k) % nitems];
+      kg_result once;
+      if ((st = kg_problem_measure(&run, it->name, it->point, it->run, it->verify, 0, &once, ctx))) goto stop;
+      it->round[k] = once.m;
+    }
+  for (int i = 0; i < nitems; i++) {
+    kg_final_item *it = &items[i];
+    bool was_ok = it->result->m.status == KG_OK;
+    kg_final_reduce(it, rounds, it->point < 0);
+    if (it->point >= 0 && was_ok && it->result->m.status != KG_OK) {
+      res->failed++;
+      if (pg->f)
+        fprintf(pg->f, "%svariant %s on %s failed in the final rounds: %s: %.300s\n", pg->tty ? "\r\033[K" : "",
+                it->name + 6, sp->name, kg_strerror(it->result->m.status), it->result->m.reason);
+    }
+    if (it->point < 0 && it->result->m.status == KG_OK) res->baselines_done = true;
+    if (db) {
+      kg_db_row row;
+      memset(&row, 0, sizeof row);
+      snprintf(row.problem, sizeof row.problem, "%s", sp->name);
+      snprintf(row.variant, sizeof row.variant, "%s", it->name);
+      row.m = it->result->m;
+      row.compile_ms = it->result->compile_ms;
+      if ((st = kg_db_put(db, key, &row, ctx))) goto stop;
+    }
+  }
+  res->finals = true;
+  kg_tune_choose(spec, res);
+  if (res->winner >= 0) {
+    const kg_result *w = &res->results[res->winner];
+    res->noisy = w->m.noisy || w->round_spread > opts->measure.noisy_rel_ci;
+  }
+stop:
+  kg_worker_stop(run.worker);
+done:
+  for (int i = 0; items && i < nitems; i++) {
+    kg_module_free(items[i].module);
+    free(items[i].round);
+  }
+  free(items);
+  free(order);
+  return st;
+}
