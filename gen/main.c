@@ -19,6 +19,7 @@
 #include "kg_compile.h"
 #include "kg_file.h"
 #include "kg_profile.h"
+#include "kg_ship.h"
 #include "kg_spec.h"
 #include "kg_template.h"
 #include "kg_timer.h"
@@ -92,6 +93,10 @@ static const char kg_usage[] =
     "      --quick                     a few seconds, fewer sizes, one round (tests)\n"
     "      --rounds N                  peak and bandwidth: at least N rounds (default 4), then more, up\n"
     "                                  to 3N, for the figures no second round came within 2% of\n"
+    "\n"
+    "  ship [SPEC...] [--tuned DIR] --out DIR\n"
+    "                                  the tuned kernels as a C library: a CMake project with kgen/kgen.h,\n"
+    "                                  dispatch by machine and shape, find_package(kgen), kgen.pc\n"
     "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
@@ -789,7 +794,7 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(int, char **);
-  } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune},
+  } cmds[] = {{"list", cmd_list}, {"ship", kg_cli_ship}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune},
                 {"calibrate", cmd_calibrate}, {"bench", cmd_bench}, {"compare", cmd_compare}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
