@@ -266,7 +266,7 @@ static void qm_ws_free(qm_ws *ws) {
 
 /* Grow ws to M rows of w's padded length.  0, or -1 when out of memory (ws then empty). */
 static int qm_ws_reserve(qm_ws *ws, const kgen_qweight *w, int64_t M) {
-  if (ws->M >= M && ws->kpad == w->kpad && ws->ng >= w->ng) return 0;
+  if (ws->M >= M && ws->kpad == w->kpad && ws->ng >= w->ng && (w->kpad == w->k || ws->x)) return 0;
   qm_ws_free(ws);
   const size_t mk = (size_t)(M * w->kpad);
   ws->x = w->kpad > w->k ? kg_alloc(mk * sizeof(float)) : NULL;

@@ -574,6 +574,7 @@ static const char ship_cmake_tail[] =
     "write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/kgenConfigVersion.cmake COMPATIBILITY SameMajorVersion)\n"
     "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/kgenConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/kgenConfigVersion.cmake\n"
     "        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kgen)\n"
+    "file(RELATIVE_PATH KGEN_PC_REL \"/${CMAKE_INSTALL_LIBDIR}/pkgconfig\" \"/\") # relocatable: --prefix at install time\n"
     "configure_file(kgen.pc.in ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc @ONLY)\n"
     "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)\n";
 
@@ -589,7 +590,7 @@ static const char ship_config[] =
     "check_required_components(kgen)\n";
 
 static const char ship_pc[] =
-    "prefix=@CMAKE_INSTALL_PREFIX@\n"
+    "prefix=${pcfiledir}/@KGEN_PC_REL@\n"
     "libdir=${prefix}/@CMAKE_INSTALL_LIBDIR@\n"
     "includedir=${prefix}/@CMAKE_INSTALL_INCLUDEDIR@\n"
     "\n"
