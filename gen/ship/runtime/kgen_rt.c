@@ -210,11 +210,21 @@ static int kgr_usable(const kgr_table *t, int v) {
   return v >= 0 && v < t->nvariants && (t->variants[v].isa & ~kgr_cpu.isa) == 0;
 }
 
-/* The slow path: entry of the chosen machine nearest to key, else its generalist, else the
+__attribute__((weak)) int kgr_site_choice(const kgr_table *t, const kgr_front *f, const int64_t *key) {
+  (void)t, (void)f, (void)key;
+  return -1;
+}
+
+/* The slow path: a site file's choice, else the entry of the chosen machine nearest to key, else its generalist, else the
  * per-tier fallbacks. */
 static int kgr_decide(const kgr_table *t, const kgr_front *f, const int64_t *key, kgr_why *why) {
   why->t = t, why->entry = -1, why->dist = 0, why->nkey = f->nkey, why->key_names = f->key_names;
   memcpy(why->key, key, sizeof(int64_t) * (size_t)f->nkey);
+  const int site = kgr_site_choice(t, f, key);
+  if (kgr_usable(t, site)) {
+    why->how = "the site file's choice (tuned on this machine)";
+    return why->variant = site;
+  }
   const int mi = kgr_cpu.machine;
   if (mi >= 0) {
     int col[KGR_MAX_KEY];

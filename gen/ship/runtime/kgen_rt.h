@@ -10,7 +10,9 @@
  * fallbacks: the generalist built for AVX2, or the portable variant).  Per call, a kernel's
  * front (templates/<kernel>.front.c) asks kgr_choose for a variant given its key dimensions;
  * the answer is cached per thread, so a repeated shape costs one hash look-up.
- * A site file (issue 12) can later override a choice: kgr_choose consults kgr_override first.
+ * A site file (per-machine tuning at install, issue 12) overrides choices through
+ * kgr_site_choice: a weak hook that returns -1 (no opinion) unless a site module defines it;
+ * kgr_choose consults it on the slow path, before the shipped tables.
  */
 #ifndef KGEN_RT_H
 #define KGEN_RT_H
@@ -85,6 +87,13 @@ extern const int kgr_ntables;
  * is then set).  Thread-safe; initialises the runtime on first use.
  */
 int kgr_choose(const kgr_table *t, const kgr_front *front, const int64_t *key);
+
+/**
+ * The site override: the variant of table t for key that a site file chose on this machine, or
+ * -1 (the default, weak definition: no site file).  Called on the slow path only (the result is
+ * cached with the rest); must return a variant this CPU can run.
+ */
+int kgr_site_choice(const kgr_table *t, const kgr_front *front, const int64_t *key);
 
 /** Record status with a printf-style message as this thread's last error; returns status. */
 int kgr_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
