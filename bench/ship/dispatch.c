@@ -46,6 +46,9 @@ int main(int argc, char **argv) {
   char *v = strstr(buf, "variant: ");
   char sym[128] = "";
   if (v) sscanf(v + 9, "%100[^ ]", sym);
+  char *pp = strstr(buf, "(params ");
+  char params[512] = "";
+  if (pp) sscanf(pp + 8, "%500[^;]", params);
   strcat(sym, "kgen_sgemm");
   void *lib = dlopen(argc > 1 ? argv[1] : "libkgen.so", RTLD_NOW);
   sgemm_fn direct = lib ? (sgemm_fn)dlsym(lib, sym) : NULL;
@@ -70,6 +73,7 @@ int main(int argc, char **argv) {
          lib_ns[BLOCKS / 2], dir_ns[BLOCKS / 2]);
   printf("  extra           median %8.1f ns/call (p10 %.1f, p90 %.1f); ratio %.3f\n", extra[BLOCKS / 2], extra[BLOCKS / 10],
          extra[BLOCKS * 9 / 10], lib_ns[BLOCKS / 2] / dir_ns[BLOCKS / 2]);
+  printf("  params %s\n", params);
   printf("  first use       %8.0f ns (CPU detection, machine choice, thread caps: kgen_explain's first call)\n", init);
   printf("  first call      %8.0f ns (shape choice + the variant's own first use: workspace, helper threads);"
          " second call %.0f ns\n", first, second);
