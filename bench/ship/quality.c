@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <kgen/kgen.h>
 
@@ -31,6 +32,9 @@ static int cmp(const void *a, const void *b) {
 
 /* Median ns of one call of f on the shape, over `reps` samples of enough calls for ~1 ms. */
 static double time_call(sgemm_fn f, int64_t m, int64_t n, int64_t k, const float *A, const float *B, float *C, int reps) {
+  /* Let the helper threads of the previous candidate (gemm's direct-path team spins 20 ms after
+   * its last job; OpenMP's pool spins too) fall asleep: on 2 cores they would steal this one's. */
+  usleep(60000);
   f(m, n, k, 1, A, k, B, n, 0, C, n);
   double t0 = now_ns();
   f(m, n, k, 1, A, k, B, n, 0, C, n);
