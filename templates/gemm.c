@@ -31,7 +31,9 @@
  * (default dispatch) and of a private instance loaded with OPENBLAS_CORETYPE=SkylakeX (dlmopen
  * into a new link-map namespace, so it initialises afresh), each with 1 and 2 threads.
  */
+#ifndef KG_PUBLIC_ONLY
 #include "kg_blas.h"
+#endif
 #include "kg_util.h"
 
 #include <pthread.h>
@@ -81,17 +83,24 @@
 #define GEMM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GEMM_ROUND(x, r) (((x) + (r)-1) / (r) * (r))
 
-typedef struct gemm_state {
-  int64_t m, k, n;
-  float alpha, beta;
-  float *a, *b, *c; /* [m, k], [k, n], [m, n] */
-  float *c0;        /* [m, n] initial C (verification restores it) */
-  double *ref;      /* [m, n] reference result, computed at the first kg_verify; NULL before */
-  float *ws;        /* workspace for packed panels, grown by kg_run (see the ABI note) */
+/* Per-caller resources of a variant: packing workspace (grown on first use, never shrunk) and
+ * the direct path's helper team (started on first use).  The layout does not depend on any
+ * tunable, so every variant can run on any context (see the ABI note). */
+typedef struct gemm_ctx {
+  float *ws;
   size_t ws_floats;
-  kg_blas def, skx;   /* OpenBLAS: the process's and a private SkylakeX one, resolved lazily */
-  struct gemm_team *team; /* helper threads of the direct path, started by kg_run; or NULL */
-} gemm_state;
+  struct gemm_team *team; /* helper threads of the direct path, or NULL */
+  int solo;               /* 1: never start a team (a contended call of the public API) */
+} gemm_ctx;
+
+/* One call: C[m, n] = alpha * A[m, k] B[k, n] + beta C (leading dimensions in elements). */
+typedef struct gemm_args {
+  int64_t m, n, k, lda, ldb, ldc;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  gemm_ctx *cx;
+} gemm_args;
 
 /* ---- microkernels --------------------------------------------------------------------------
  * gemm_ukr_packed: c[MR, NR] (row stride ldc) = alpha * sum_p a[p, :] (x) b[p, :] + beta * c,
@@ -232,12 +241,12 @@ static inline void gemm_tile(int64_t kc, int64_t mr, int64_t nr, const float *ap
 }
 
 /* Grow the workspace to `floats` (only the first call of a variant allocates). */
-static int gemm_reserve(gemm_state *s, size_t floats) {
-  if (s->ws_floats >= floats) return 0;
-  free(s->ws);
-  s->ws = kg_alloc(floats * sizeof(float));
-  s->ws_floats = s->ws ? floats : 0;
-  return s->ws ? 0 : -1;
+static int gemm_reserve(gemm_ctx *cx, size_t floats) {
+  if (cx->ws_floats >= floats) return 0;
+  free(cx->ws);
+  cx->ws = kg_alloc(floats * sizeof(float));
+  cx->ws_floats = cx->ws ? floats : 0;
+  return cx->ws ? 0 : -1;
 }
 
 /* ---- helper team (the direct path's threads) ------------------------------------------------
@@ -364,15 +373,17 @@ static inline gemm_team *gemm_team_new(int nth) {
   return t;
 }
 
-/* Run job on THREADS threads (the state's team, started on first use), or on this one alone
- * when it has fewer than 2 parts (tiles) to share: the round trip would cost more. */
-static inline void gemm_team_run(gemm_state *s, gemm_job job, void *arg, int64_t parts) {
-  if (THREADS > 1 && (!s->team || s->team->want != THREADS)) {
-    gemm_team_free(s->team);
-    s->team = gemm_team_new(THREADS);
+/* Run job on THREADS threads (capped by kg_threads(); the context's team, started on first
+ * use), or on this one alone when it has fewer than 2 parts (tiles) to share: the round trip
+ * would cost more. */
+static inline void gemm_team_run(gemm_ctx *cx, gemm_job job, void *arg, int64_t parts) {
+  const int want = kg_threads(THREADS);
+  if (want > 1 && !cx->solo && (!cx->team || cx->team->want != want)) {
+    gemm_team_free(cx->team);
+    cx->team = gemm_team_new(want);
   }
-  gemm_team *t = s->team;
-  if (THREADS == 1 || !t || t->nth == 1 || parts < 2) {
+  gemm_team *t = cx->solo ? NULL : cx->team;
+  if (want == 1 || !t || t->nth == 1 || parts < 2) {
     job(arg, 0, 1);
     return;
   }
@@ -388,14 +399,14 @@ static inline void gemm_team_run(gemm_state *s, gemm_job job, void *arg, int64_t
 }
 
 #if PACK
-static void gemm_variant(gemm_state *s) {
-  const int64_t m = s->m, n = s->n, k = s->k;
+static int gemm_variant(const gemm_args *s) {
+  const int64_t m = s->m, n = s->n, k = s->k, lda = s->lda, ldb = s->ldb, ldc = s->ldc;
   const float alpha = s->alpha, beta = s->beta;
   const int64_t kcmax = GEMM_MIN(KC, k), ncmax = GEMM_ROUND(GEMM_MIN(NC, n), NR);
   const int64_t mcmax = GEMM_ROUND(GEMM_MIN(MC, m), MR);
-  if (gemm_reserve(s, (size_t)(kcmax * ncmax + mcmax * kcmax) + 16)) abort();
-  float *bp = s->ws, *ap = s->ws + kcmax * ncmax;
-  GEMM_OMP("omp parallel num_threads(THREADS)")
+  if (gemm_reserve(s->cx, (size_t)(kcmax * ncmax + mcmax * kcmax) + 16)) return -1;
+  float *bp = s->cx->ws, *ap = s->cx->ws + kcmax * ncmax;
+  GEMM_OMP("omp parallel num_threads(kg_threads(THREADS))")
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = GEMM_MIN(NC, n - jc), nsl = (nc + NR - 1) / NR;
     for (int64_t pc = 0; pc < k; pc += KC) {
@@ -403,24 +414,25 @@ static void gemm_variant(gemm_state *s) {
       const float bet = pc == 0 ? beta : 1.0f;
       GEMM_OMP("omp for schedule(static)")
       for (int64_t js = 0; js < nsl; js++)
-        gemm_pack_b(kc, GEMM_MIN(NR, nc - js * NR), s->b + pc * n + jc + js * NR, n, bp + js * NR * kc);
+        gemm_pack_b(kc, GEMM_MIN(NR, nc - js * NR), s->b + pc * ldb + jc + js * NR, ldb, bp + js * NR * kc);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = GEMM_MIN(MC, m - ic), msl = (mc + MR - 1) / MR;
         GEMM_OMP("omp for schedule(static)")
         for (int64_t is = 0; is < msl; is++)
-          gemm_pack_a(GEMM_MIN(MR, mc - is * MR), kc, s->a + (ic + is * MR) * k + pc, k, ap + is * MR * kc);
+          gemm_pack_a(GEMM_MIN(MR, mc - is * MR), kc, s->a + (ic + is * MR) * lda + pc, lda, ap + is * MR * kc);
         GEMM_OMP("omp for schedule(static)")
         for (int64_t js = 0; js < nsl; js++) {
           const int64_t nr = GEMM_MIN(NR, nc - js * NR);
           for (int64_t is = 0; is < msl; is++) {
             const int64_t mr = GEMM_MIN(MR, mc - is * MR);
             gemm_tile(kc, mr, nr, ap + is * MR * kc, bp + js * NR * kc,
-                      s->c + (ic + is * MR) * n + jc + js * NR, n, alpha, bet);
+                      s->c + (ic + is * MR) * ldc + jc + js * NR, ldc, alpha, bet);
           }
         }
       }
     }
   }
+  return 0;
 }
 #else
 /* Edge slivers of one thread: B [k][NR] then A [k][MR], in whole cache lines. */
@@ -445,36 +457,90 @@ static inline int64_t gemm_share(int64_t tiles, int64_t lead, int id, int nth) {
 /* Thread id's share of the MR x NR tiles, numbered column-sliver major (t = js * msl + is):
  * a contiguous range, so a thread keeps its B slivers and, given one sliver, splits rows. */
 static void gemm_direct_job(void *arg, int id, int nth) {
-  gemm_state *s = arg;
-  const int64_t m = s->m, n = s->n, k = s->k;
+  const gemm_args *s = arg;
+  const int64_t m = s->m, n = s->n, k = s->k, lda = s->lda, ldb = s->ldb, ldc = s->ldc;
   const float alpha = s->alpha, beta = s->beta;
   const int64_t msl = (m + MR - 1) / MR, tiles = msl * ((n + NR - 1) / NR);
   const int64_t lead = gemm_lead(tiles, k);
-  float *bw = s->ws + GEMM_DIRECT_WS(k) * id, *aw = bw + (int64_t)NR * k;
+  float *bw = s->cx->ws + GEMM_DIRECT_WS(k) * id, *aw = bw + (int64_t)NR * k;
   int64_t packed = -1; /* the column sliver whose B is in bw */
   const int64_t t1 = gemm_share(tiles, lead, id + 1, nth);
   for (int64_t t = gemm_share(tiles, lead, id, nth); t < t1; t++) {
     const int64_t js = t / msl, is = t % msl;
     const int64_t nr = GEMM_MIN(NR, n - js * NR), mr = GEMM_MIN(MR, m - is * MR);
-    float *c = s->c + is * MR * n + js * NR;
+    float *c = s->c + is * MR * ldc + js * NR;
     if (mr == MR && nr == NR) {
-      gemm_ukr_direct(k, s->a + is * MR * k, k, s->b + js * NR, n, c, n, alpha, beta);
+      gemm_ukr_direct(k, s->a + is * MR * lda, lda, s->b + js * NR, ldb, c, ldc, alpha, beta);
       continue;
     }
-    if (packed != js) gemm_pack_b(k, nr, s->b + js * NR, n, bw), packed = js;
-    gemm_pack_a(mr, k, s->a + is * MR * k, k, aw);
-    gemm_tile(k, mr, nr, aw, bw, c, n, alpha, beta);
+    if (packed != js) gemm_pack_b(k, nr, s->b + js * NR, ldb, bw), packed = js;
+    gemm_pack_a(mr, k, s->a + is * MR * lda, lda, aw);
+    gemm_tile(k, mr, nr, aw, bw, c, ldc, alpha, beta);
   }
 }
 
-static void gemm_variant(gemm_state *s) {
+static int gemm_variant(const gemm_args *s) {
   const int64_t tiles = (s->m + MR - 1) / MR * ((s->n + NR - 1) / NR);
-  if (gemm_reserve(s, (size_t)(GEMM_DIRECT_WS(s->k) * THREADS))) abort();
-  gemm_team_run(s, gemm_direct_job, s, tiles - gemm_lead(tiles, s->k)); /* the shared tiles */
+  if (gemm_reserve(s->cx, (size_t)(GEMM_DIRECT_WS(s->k) * THREADS))) return -1;
+  gemm_team_run(s->cx, gemm_direct_job, (void *)s, tiles - gemm_lead(tiles, s->k)); /* the shared tiles */
+  return 0;
 }
 #endif
 
-/* ---- reference, set-up, ABI --------------------------------------------------------------- */
+/* ---- the public API (kgen/kgen.h) ------------------------------------------------------------ */
+
+/* Validate, handle the degenerate sizes, run the variant on context cx. */
+static int gemm_call(gemm_ctx *cx, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (m < 0 || n < 0 || k < 0) return KG_API_EINVAL;
+  if (m == 0 || n == 0) return KG_API_OK;
+  if (!C || ldc < n || (k > 0 && (!A || !B || lda < k || ldb < n))) return KG_API_EINVAL;
+  if (k == 0) { /* C = beta * C (BLAS: beta == 0 overwrites, never reads) */
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return KG_API_OK;
+  }
+  const gemm_args g = {.m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha,
+                       .beta = beta, .a = A, .b = B, .c = C, .cx = cx};
+  return gemm_variant(&g) ? KG_API_ENOMEM : KG_API_OK;
+}
+
+/* The public API's context: one per variant and process, held by one caller at a time; a caller
+ * that finds it taken runs on a private single-threaded context (workspace freed after the call). */
+static pthread_mutex_t gemm_pub_mu = PTHREAD_MUTEX_INITIALIZER;
+static gemm_ctx gemm_pub;
+
+/**
+ * fp32 GEMM, row-major: C[m, n] = alpha * A[m, k] * B[k, n] + beta * C[m, n], leading
+ * dimensions in elements (lda >= k, ldb >= n, ldc >= n).  beta == 0 never reads C.  Any
+ * m, n, k >= 0.  Returns KG_API_OK, KG_API_EINVAL (negative size, NULL pointer, leading
+ * dimension too small) or KG_API_ENOMEM (workspace).  Thread-safe.
+ */
+int KG_NAME(kgen_sgemm)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (pthread_mutex_trylock(&gemm_pub_mu) == 0) {
+    int rc = gemm_call(&gemm_pub, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    pthread_mutex_unlock(&gemm_pub_mu);
+    return rc;
+  }
+  gemm_ctx solo = {.solo = 1};
+  int rc = gemm_call(&solo, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  free(solo.ws);
+  return rc;
+}
+
+#ifndef KG_PUBLIC_ONLY
+/* ---- the harness ABI (kg_abi.h): inputs, reference, baselines ------------------------------- */
+
+typedef struct gemm_state {
+  int64_t m, k, n;
+  float alpha, beta;
+  float *a, *b, *c; /* [m, k], [k, n], [m, n] */
+  float *c0;        /* [m, n] initial C (verification restores it) */
+  double *ref;      /* [m, n] reference result, computed at the first kg_verify; NULL before */
+  gemm_ctx cx;      /* workspace and helper team, grown by kg_run (see the ABI note) */
+  kg_blas def, skx; /* OpenBLAS: the process's and a private SkylakeX one, resolved lazily */
+} gemm_state;
 
 /* The oracle: C = alpha * A * B + beta * C0 in double, i-p-j order. */
 static void gemm_reference(const gemm_state *s, double *out) {
@@ -517,7 +583,12 @@ void *kg_create(const kg_problem *p) {
   return s;
 }
 
-void kg_run(void *state) { gemm_variant(state); }
+/* One call of the public entry point's body on the state's context (a failure aborts: the
+ * harness records it as the variant's). */
+void kg_run(void *state) {
+  gemm_state *s = state;
+  if (gemm_call(&s->cx, s->m, s->n, s->k, s->alpha, s->a, s->k, s->b, s->n, s->beta, s->c, s->n)) abort();
+}
 
 /*
  * Tolerance grows with k: the float result of a k-term dot product of values in [-1, 1) is off
@@ -536,7 +607,10 @@ int kg_verify(void *state, char *msg, size_t cap) {
     gemm_reference(s, s->ref);
   }
   memcpy(s->c, s->c0, mn * sizeof(float));
-  gemm_variant(s);
+  if (gemm_call(&s->cx, s->m, s->n, s->k, s->alpha, s->a, s->k, s->b, s->n, s->beta, s->c, s->n)) {
+    snprintf(msg, cap, "out of memory for the workspace");
+    return 1;
+  }
   const double tol = 1e-6 * (double)s->k + 1e-5;
   for (size_t i = 0; i < mn; i++) {
     double d = fabs((double)s->c[i] - s->ref[i]);
@@ -552,8 +626,8 @@ int kg_verify(void *state, char *msg, size_t cap) {
 void kg_destroy(void *state) {
   gemm_state *s = state;
   if (!s) return;
-  gemm_team_free(s->team);
-  free(s->a), free(s->b), free(s->c), free(s->c0), free(s->ref), free(s->ws);
+  gemm_team_free(s->cx.team);
+  free(s->a), free(s->b), free(s->c), free(s->c0), free(s->ref), free(s->cx.ws);
   /* The private OpenBLAS instance stays loaded: its threads may still be parked. */
   free(s);
 }
@@ -572,3 +646,4 @@ void kg_baseline_openblas(void *state) { gemm_openblas(state, &((gemm_state *)st
 void kg_baseline_openblas_2t(void *state) { gemm_openblas(state, &((gemm_state *)state)->def, 0, 2); }
 void kg_baseline_openblas_skx(void *state) { gemm_openblas(state, &((gemm_state *)state)->skx, 1, 1); }
 void kg_baseline_openblas_skx_2t(void *state) { gemm_openblas(state, &((gemm_state *)state)->skx, 1, 2); }
+#endif /* KG_PUBLIC_ONLY */

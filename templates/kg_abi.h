@@ -17,6 +17,10 @@
  *   void  kg_destroy(void *state);                         free everything kg_create made
  *   void  kg_baseline_<name>(void *state);                 one step of each baseline the spec names
  *
+ * Public API: each template also exports its kernel's public entry points (kgen/kgen.h), named
+ * through KG_NAME(); the harness functions above are thin wrappers that make inputs and call
+ * them.  Defining KG_PUBLIC_ONLY leaves the harness (and its OpenBLAS glue) out.
+ *
  * kg_run may be called any number of times after kg_create and after kg_verify; each call must
  * do the same amount of work (a stateful kernel cycles through precomputed inputs).
  * Every function is called from one thread; the variant itself may use OpenMP.
@@ -28,6 +32,25 @@
 #include <stdint.h>
 
 #define KG_ABI_VERSION 1
+
+/*
+ * KG_NAME(x): the name of a public symbol x that a template exports (kgen_sgemm, ...).  By
+ * default the plain name, so a variant (or a tuned/ file) is the public API itself; inside a
+ * library of many variants, `kgen ship` defines it to a per-variant prefix before the source
+ * (#define KG_NAME(x) kgv_gemm_3_##x), so any number of variants link together.
+ */
+#ifndef KG_NAME
+#define KG_NAME(x) x
+#endif
+
+/* Status codes of the public entry points (kgen/kgen.h's KGEN_E* have the same values). */
+enum {
+  KG_API_OK = 0,
+  KG_API_EINVAL = 1,   /* bad argument: NULL, negative or inconsistent size, bad mask value */
+  KG_API_ENOMEM = 2,   /* out of memory */
+  KG_API_ERECIPE = 3,  /* unknown quantization recipe */
+  KG_API_ENOVARIANT = 4 /* no usable variant (library dispatch) */
+};
 #define KG_MAX_DIMS 16
 
 /** A problem instance: named integer dimensions (sorted by name), seed and tolerance. */

@@ -16,6 +16,17 @@
 #include <sys/mman.h>
 #endif
 
+/*
+ * Thread cap of this variant: a variant with THREADS threads runs kg_threads(THREADS) =
+ * min(THREADS, cap); the cap is unlimited unless the library's dispatch sets it (usable cores,
+ * OMP_NUM_THREADS) through KG_NAME(kg_set_thread_cap).
+ */
+static int kg_thread_cap_ = 1 << 30;
+static inline int kg_threads(int threads) { return threads < kg_thread_cap_ ? threads : kg_thread_cap_; }
+/** Cap this variant's threads at n (n < 1: 1). */
+void KG_NAME(kg_set_thread_cap)(int n);
+void KG_NAME(kg_set_thread_cap)(int n) { kg_thread_cap_ = n < 1 ? 1 : n; }
+
 /** Value of dimension `name` in p, or `fallback` when the problem does not define it. */
 static inline int64_t kg_dim(const kg_problem *p, const char *name, int64_t fallback) {
   for (int i = 0; i < p->ndims; i++)

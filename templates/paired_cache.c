@@ -18,6 +18,10 @@
  * Tunables: the OpenMP grain and schedule of the pair loop and the pair count from which it runs
  * in parallel (THRESHOLD), the row-copy method, the software prefetch distance in pairs, threads,
  * and the hybrid's rebuild threshold TAU (percent of m; 0 never rebuilds).
+ * Public API (kgen/kgen.h): kgen_paired_cache_new/update/size/concat/down_t/indices/free on the
+ * caller's pools; the cache's buffers grow with m (doubling) and never shrink.  Every variant
+ * gives the same slot order for any mask sequence: the hybrid computes the slots by the paired
+ * rules and then gathers every active row into them.
  * The mask sequence is precomputed in kg_create (outside the timed region): from a seeded random
  * m-subset, each step turns k/2 active rows off and k/2 inactive rows on; kg_run walks it
  * forwards and back so every call makes one such update.
@@ -26,6 +30,11 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_max_threads(void) { return 1; }
+#endif
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -65,23 +74,21 @@
 
 #define PC_MASKS 32     /* length of the precomputed mask chain */
 
-typedef struct pc_cache {
+/* The public object (kgen/kgen.h's opaque kgen_paired_cache).  Its layout depends on no
+ * tunable: every variant updates any cache, so the library's dispatch may pick a different
+ * variant for each update. */
+typedef struct kgen_paired_cache {
+  int64_t N, hidden, up_cols, gate_cols;
+  const float *up, *down_T, *gate; /* pools, borrowed; gate is NULL when gate_cols == 0 */
   int64_t m, cap;
   float *gu;        /* [cap, gate_cols + up_cols] */
   float *down;      /* [cap, hidden] */
   int32_t *indices; /* [cap] */
   int32_t *slot_of; /* [N], -1 when the row is not cached */
   uint8_t *mask;    /* [N], the cache's current mask */
-} pc_cache;
-
-typedef struct pc_state {
-  int64_t N, hidden, up_cols, gate_cols, m0, k;
-  float *up, *down_T, *gate; /* pools; gate is NULL when gate_cols == 0 */
-  pc_cache cache;            /* the cache kg_run updates */
-  uint8_t *masks;            /* [PC_MASKS, N] */
-  int pos, dir;              /* position in the chain and walking direction */
-  int32_t *added, *removed;  /* scratch [N] */
-} pc_state;
+  int32_t *added, *removed; /* scratch [N] */
+} kgen_paired_cache;
+typedef kgen_paired_cache pc_cache;
 
 /* ---- row copies ---------------------------------------------------------------------------- */
 
@@ -118,27 +125,27 @@ static inline void pc_prefetch_row(const float *row, int64_t n) {
 }
 
 /* Copy pool row `idx` into `slot` and record it. */
-static inline void pc_fill_slot(const pc_state *s, pc_cache *c, int64_t slot, int32_t idx) {
-  float *gu = c->gu + slot * (s->gate_cols + s->up_cols);
-  if (s->gate) pc_copy(gu, s->gate + idx * s->gate_cols, s->gate_cols);
-  pc_copy(gu + s->gate_cols, s->up + idx * s->up_cols, s->up_cols);
-  pc_copy(c->down + slot * s->hidden, s->down_T + idx * s->hidden, s->hidden);
+static inline void pc_fill_slot(pc_cache *c, int64_t slot, int32_t idx) {
+  float *gu = c->gu + slot * (c->gate_cols + c->up_cols);
+  if (c->gate) pc_copy(gu, c->gate + idx * c->gate_cols, c->gate_cols);
+  pc_copy(gu + c->gate_cols, c->up + idx * c->up_cols, c->up_cols);
+  pc_copy(c->down + slot * c->hidden, c->down_T + idx * c->hidden, c->hidden);
   c->indices[slot] = idx;
 }
 
 /* Move the cached row in slot `from` to slot `to` (both < m). */
-static inline void pc_move_slot(const pc_state *s, pc_cache *c, int64_t to, int64_t from) {
-  int64_t w = s->gate_cols + s->up_cols;
+static inline void pc_move_slot(pc_cache *c, int64_t to, int64_t from) {
+  int64_t w = c->gate_cols + c->up_cols;
   pc_copy(c->gu + to * w, c->gu + from * w, w);
-  pc_copy(c->down + to * s->hidden, c->down + from * s->hidden, s->hidden);
+  pc_copy(c->down + to * c->hidden, c->down + from * c->hidden, c->hidden);
   c->indices[to] = c->indices[from];
   c->slot_of[c->indices[to]] = (int32_t)to;
 }
 
-static inline void pc_prefetch_pool_row(const pc_state *s, int32_t idx) {
-  if (s->gate) pc_prefetch_row(s->gate + idx * s->gate_cols, s->gate_cols);
-  pc_prefetch_row(s->up + idx * s->up_cols, s->up_cols);
-  pc_prefetch_row(s->down_T + idx * s->hidden, s->hidden);
+static inline void pc_prefetch_pool_row(const pc_cache *c, int32_t idx) {
+  if (c->gate) pc_prefetch_row(c->gate + idx * c->gate_cols, c->gate_cols);
+  pc_prefetch_row(c->up + idx * c->up_cols, c->up_cols);
+  pc_prefetch_row(c->down_T + idx * c->hidden, c->hidden);
 }
 
 /* added = new & ~old, removed = old & ~new, both ascending.  The masks are compared 64 bytes
@@ -177,32 +184,55 @@ static void pc_diff(int64_t N, const uint8_t *old, const uint8_t *nw, int32_t *a
   *nr = r;
 }
 
+/* Grow the cache's slot buffers to hold `need` rows (doubling, at most N); the rows in slots
+ * 0..m-1 are kept.  Returns 0, or -1 when out of memory (the cache is then unchanged). */
+static int pc_reserve(pc_cache *c, int64_t need) {
+  if (need <= c->cap) return 0;
+  int64_t cap = c->cap * 2 > need ? c->cap * 2 : need;
+  if (cap < 64) cap = 64;
+  if (cap > c->N) cap = c->N;
+  const int64_t w = c->gate_cols + c->up_cols;
+  float *gu = kg_alloc(sizeof(float) * (size_t)(cap * w));
+  float *down = kg_alloc(sizeof(float) * (size_t)(cap * c->hidden));
+  int32_t *indices = kg_alloc(sizeof(int32_t) * (size_t)cap);
+  if (!gu || !down || !indices) {
+    free(gu), free(down), free(indices);
+    return -1;
+  }
+  if (c->m) {
+    memcpy(gu, c->gu, sizeof(float) * (size_t)(c->m * w));
+    memcpy(down, c->down, sizeof(float) * (size_t)(c->m * c->hidden));
+    memcpy(indices, c->indices, sizeof(int32_t) * (size_t)c->m);
+  }
+  free(c->gu), free(c->down), free(c->indices);
+  c->gu = gu, c->down = down, c->indices = indices, c->cap = cap;
+  return 0;
+}
+
 /* ---- the variant: paired update --------------------------------------------------------------- */
 
-/* Update cache c to mask nw by paired replacement.  Returns 0, or -1 when the new active set
- * would exceed the cache's capacity (the cache is then unchanged). */
-static int pc_update_paired(const pc_state *s, pc_cache *c, const uint8_t *nw, int32_t *added,
-                            int32_t *removed) {
-  int64_t na, nr;
-  pc_diff(s->N, c->mask, nw, added, &na, removed, &nr);
-  if (c->m + na - nr > c->cap) return -1;
+/* Update cache c to mask nw (values 0 or 1) by paired replacement, given its diff.  Returns 0,
+ * or -1 when out of memory for the grown cache (the cache is then unchanged). */
+static int pc_update_paired(pc_cache *c, const uint8_t *nw, const int32_t *added, int64_t na,
+                            const int32_t *removed, int64_t nr) {
+  if (pc_reserve(c, c->m + na - nr)) return -1;
   int64_t pairs = na < nr ? na : nr;
 
 #if THREADS > 1
-#pragma omp parallel for schedule(PC_SCHEDULE, GRAIN) if (pairs >= THRESHOLD) num_threads(THREADS)
+#pragma omp parallel for schedule(PC_SCHEDULE, GRAIN) if (pairs >= THRESHOLD) num_threads(kg_threads(THREADS))
 #endif
   for (int64_t i = 0; i < pairs; i++) {
 #if PREFETCH > 0
-    if (i + PREFETCH < pairs) pc_prefetch_pool_row(s, added[i + PREFETCH]);
+    if (i + PREFETCH < pairs) pc_prefetch_pool_row(c, added[i + PREFETCH]);
 #endif
     int32_t slot = c->slot_of[removed[i]];
-    pc_fill_slot(s, c, slot, added[i]);
+    pc_fill_slot(c, slot, added[i]);
     c->slot_of[added[i]] = slot;
     c->slot_of[removed[i]] = -1;
   }
   /* Leftover additions are appended. */
   for (int64_t i = pairs; i < na; i++) {
-    pc_fill_slot(s, c, c->m, added[i]);
+    pc_fill_slot(c, c->m, added[i]);
     c->slot_of[added[i]] = (int32_t)c->m;
     c->m++;
   }
@@ -210,140 +240,247 @@ static int pc_update_paired(const pc_state *s, pc_cache *c, const uint8_t *nw, i
   for (int64_t i = pairs; i < nr; i++) {
     int64_t gap = c->slot_of[removed[i]], last = c->m - 1;
     c->slot_of[removed[i]] = -1;
-    if (gap != last) pc_move_slot(s, c, gap, last);
+    if (gap != last) pc_move_slot(c, gap, last);
     c->m--;
   }
 #if COPY == COPY_nt && defined(__AVX512F__)
   _mm_sfence();
 #endif
-  /* The cache's mask changes only where the update did. */
-  for (int64_t i = 0; i < na; i++) c->mask[added[i]] = 1;
-  for (int64_t i = 0; i < nr; i++) c->mask[removed[i]] = 0;
+  (void)nw;
   return 0;
 }
 
+#if TAU > 0
+/* The hybrid's rebuild: the slots of the paired rules (indices only), then every active row
+ * gathered from the pools into its slot. */
+static int pc_update_gather(pc_cache *c, const int32_t *added, int64_t na, const int32_t *removed,
+                            int64_t nr) {
+  if (pc_reserve(c, c->m + na - nr)) return -1;
+  int64_t pairs = na < nr ? na : nr;
+  for (int64_t i = 0; i < pairs; i++) {
+    int32_t slot = c->slot_of[removed[i]];
+    c->indices[slot] = added[i];
+    c->slot_of[added[i]] = slot;
+    c->slot_of[removed[i]] = -1;
+  }
+  for (int64_t i = pairs; i < na; i++) {
+    c->indices[c->m] = added[i];
+    c->slot_of[added[i]] = (int32_t)c->m;
+    c->m++;
+  }
+  for (int64_t i = pairs; i < nr; i++) {
+    int64_t gap = c->slot_of[removed[i]], last = c->m - 1;
+    c->slot_of[removed[i]] = -1;
+    if (gap != last) {
+      c->indices[gap] = c->indices[last];
+      c->slot_of[c->indices[gap]] = (int32_t)gap;
+    }
+    c->m--;
+  }
+  const int64_t m = c->m, w = c->gate_cols + c->up_cols;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(kg_threads(omp_get_max_threads()))
+#endif
+  for (int64_t j = 0; j < m; j++) {
+    const int64_t idx = c->indices[j];
+    float *gu = c->gu + j * w;
+    if (c->gate) memcpy(gu, c->gate + idx * c->gate_cols, sizeof(float) * (size_t)c->gate_cols);
+    memcpy(gu + c->gate_cols, c->up + idx * c->up_cols, sizeof(float) * (size_t)c->up_cols);
+    memcpy(c->down + j * c->hidden, c->down_T + idx * c->hidden, sizeof(float) * (size_t)c->hidden);
+  }
+  return 0;
+}
+#endif
+
+/* The variant's update to mask nw (values 0 or 1, not checked): paired, or for the hybrid
+ * (TAU > 0) the gather when k > TAU% of m.  Returns KG_API_OK or KG_API_ENOMEM (unchanged). */
+static int pc_update(pc_cache *c, const uint8_t *nw) {
+  int64_t na, nr;
+  pc_diff(c->N, c->mask, nw, c->added, &na, c->removed, &nr);
+  int rc;
+#if TAU > 0
+  if (100 * (na + nr) > TAU * c->m) rc = pc_update_gather(c, c->added, na, c->removed, nr);
+  else
+#endif
+    rc = pc_update_paired(c, nw, c->added, na, c->removed, nr);
+  if (rc) return KG_API_ENOMEM;
+  /* The cache's mask changes only where the update did. */
+  for (int64_t i = 0; i < na; i++) c->mask[c->added[i]] = 1;
+  for (int64_t i = 0; i < nr; i++) c->mask[c->removed[i]] = 0;
+  return KG_API_OK;
+}
+
+/* ---- the public API (kgen/kgen.h) ---------------------------------------------------------- */
+
+/** Free a cache (NULL: nothing); the pools stay the caller's. */
+void KG_NAME(kgen_paired_cache_free)(kgen_paired_cache *c) {
+  if (!c) return;
+  free(c->gu), free(c->down), free(c->indices), free(c->slot_of), free(c->mask);
+  free(c->added), free(c->removed);
+  free(c);
+}
+
+/**
+ * An empty cache (m = 0, every mask bit 0) over the pools up[N, up_cols], down_t[N, hidden] and
+ * gate[N, gate_cols] (NULL when gate_cols == 0), borrowed for the cache's lifetime.  NULL on a
+ * bad size (N, hidden, up_cols < 1, gate_cols < 0, N > 2^31 - 1), a NULL pool, or no memory.
+ */
+kgen_paired_cache *KG_NAME(kgen_paired_cache_new)(int64_t N, int64_t hidden, int64_t up_cols,
+                                                  int64_t gate_cols, const float *up,
+                                                  const float *down_t, const float *gate) {
+  if (N < 1 || N > INT32_MAX || hidden < 1 || up_cols < 1 || gate_cols < 0 || !up || !down_t ||
+      (gate_cols > 0 && !gate))
+    return NULL;
+  kgen_paired_cache *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->N = N, c->hidden = hidden, c->up_cols = up_cols, c->gate_cols = gate_cols;
+  c->up = up, c->down_T = down_t, c->gate = gate_cols > 0 ? gate : NULL;
+  c->slot_of = kg_alloc(sizeof(int32_t) * (size_t)N);
+  c->mask = kg_alloc((size_t)N);
+  c->added = kg_alloc(sizeof(int32_t) * (size_t)N);
+  c->removed = kg_alloc(sizeof(int32_t) * (size_t)N);
+  if (!c->slot_of || !c->mask || !c->added || !c->removed) {
+    KG_NAME(kgen_paired_cache_free)(c);
+    return NULL;
+  }
+  for (int64_t j = 0; j < N; j++) c->slot_of[j] = -1;
+  return c;
+}
+
+/**
+ * The update's k (rows that change) for mask[N], or -1 when c or mask is NULL or a mask value
+ * is neither 0 nor 1.  The library's dispatch keys its choice of variant on it.
+ */
+int64_t KG_NAME(kg_pc_update_k)(const kgen_paired_cache *c, const uint8_t *mask);
+int64_t KG_NAME(kg_pc_update_k)(const kgen_paired_cache *c, const uint8_t *mask) {
+  if (!c || !mask) return -1;
+  const int64_t N = c->N;
+  int64_t k = 0, j = 0;
+  uint64_t bad = 0;
+  for (; j + 8 <= N; j += 8) {
+    uint64_t x, y;
+    memcpy(&x, mask + j, 8);
+    memcpy(&y, c->mask + j, 8);
+    bad |= x & 0xfefefefefefefefeull;
+    k += __builtin_popcountll(x ^ y); /* bytes 0 or 1: one bit per differing byte */
+  }
+  for (; j < N; j++) {
+    bad |= mask[j] & 0xfe;
+    k += mask[j] != c->mask[j];
+  }
+  return bad ? -1 : k;
+}
+
+/** The update of a checked mask (values 0 or 1): KG_API_OK, or KG_API_ENOMEM (unchanged). */
+int KG_NAME(kg_pc_update_checked)(kgen_paired_cache *c, const uint8_t *mask);
+int KG_NAME(kg_pc_update_checked)(kgen_paired_cache *c, const uint8_t *mask) { return pc_update(c, mask); }
+
+/**
+ * Update the cache to mask[N] (values 0 or 1) by the paired rules (see the header comment).
+ * Returns KG_API_OK; KG_API_EINVAL (NULL, a value other than 0 or 1: the cache is unchanged);
+ * KG_API_ENOMEM (unchanged).
+ */
+int KG_NAME(kgen_paired_cache_update)(kgen_paired_cache *c, const uint8_t *mask) {
+  if (KG_NAME(kg_pc_update_k)(c, mask) < 0) return KG_API_EINVAL;
+  return pc_update(c, mask);
+}
+
+/** m, the active rows (0 for NULL). */
+int64_t KG_NAME(kgen_paired_cache_size)(const kgen_paired_cache *c) { return c ? c->m : 0; }
+/** [m, gate_cols + up_cols]: gate row then up row per slot; valid until the next update. */
+const float *KG_NAME(kgen_paired_cache_concat)(const kgen_paired_cache *c) { return c ? c->gu : NULL; }
+/** [m, hidden]: the down_t row per slot; valid until the next update. */
+const float *KG_NAME(kgen_paired_cache_down_t)(const kgen_paired_cache *c) { return c ? c->down : NULL; }
+/** [m]: the pool row held by each slot; valid until the next update. */
+const int32_t *KG_NAME(kgen_paired_cache_indices)(const kgen_paired_cache *c) { return c ? c->indices : NULL; }
+
+#ifndef KG_PUBLIC_ONLY
 /* ---- the reference: the same paired algorithm, scalar and sequential ---------------------------- */
 
 static void pc_ref_copy(float *dst, const float *src, int64_t n) {
   for (int64_t j = 0; j < n; j++) dst[j] = src[j];
 }
 
-static void pc_ref_fill(const pc_state *s, pc_cache *c, int64_t slot, int32_t idx) {
-  float *gu = c->gu + slot * (s->gate_cols + s->up_cols);
-  if (s->gate) pc_ref_copy(gu, s->gate + idx * s->gate_cols, s->gate_cols);
-  pc_ref_copy(gu + s->gate_cols, s->up + idx * s->up_cols, s->up_cols);
-  pc_ref_copy(c->down + slot * s->hidden, s->down_T + idx * s->hidden, s->hidden);
+static void pc_ref_fill(pc_cache *c, int64_t slot, int32_t idx) {
+  float *gu = c->gu + slot * (c->gate_cols + c->up_cols);
+  if (c->gate) pc_ref_copy(gu, c->gate + idx * c->gate_cols, c->gate_cols);
+  pc_ref_copy(gu + c->gate_cols, c->up + idx * c->up_cols, c->up_cols);
+  pc_ref_copy(c->down + slot * c->hidden, c->down_T + idx * c->hidden, c->hidden);
   c->indices[slot] = idx;
   c->slot_of[idx] = (int32_t)slot;
 }
 
-static int pc_ref_update(const pc_state *s, pc_cache *c, const uint8_t *nw) {
+static int pc_ref_update(pc_cache *c, const uint8_t *nw) {
   int64_t na = 0, nr = 0;
-  int32_t *added = malloc(sizeof(int32_t) * (size_t)s->N);
-  int32_t *removed = malloc(sizeof(int32_t) * (size_t)s->N);
-  if (!added || !removed) {
-    free(added), free(removed);
-    return -1;
-  }
-  for (int64_t j = 0; j < s->N; j++) {
+  int32_t *added = c->added, *removed = c->removed;
+  for (int64_t j = 0; j < c->N; j++) {
     if (nw[j] && !c->mask[j]) added[na++] = (int32_t)j;
     if (!nw[j] && c->mask[j]) removed[nr++] = (int32_t)j;
   }
-  int rc = 0;
-  if (c->m + na - nr > c->cap) {
-    rc = -1;
-    goto done;
-  }
+  if (pc_reserve(c, c->m + na - nr)) return -1;
   int64_t i = 0;
   for (; i < na && i < nr; i++) {
     int64_t slot = c->slot_of[removed[i]];
     c->slot_of[removed[i]] = -1;
-    pc_ref_fill(s, c, slot, added[i]);
+    pc_ref_fill(c, slot, added[i]);
   }
-  for (int64_t a = i; a < na; a++) pc_ref_fill(s, c, c->m++, added[a]);
+  for (int64_t a = i; a < na; a++) pc_ref_fill(c, c->m++, added[a]);
   for (int64_t r = i; r < nr; r++) {
-    int64_t gap = c->slot_of[removed[r]], last = c->m - 1, w = s->gate_cols + s->up_cols;
+    int64_t gap = c->slot_of[removed[r]], last = c->m - 1, w = c->gate_cols + c->up_cols;
     c->slot_of[removed[r]] = -1;
     if (gap != last) {
       pc_ref_copy(c->gu + gap * w, c->gu + last * w, w);
-      pc_ref_copy(c->down + gap * s->hidden, c->down + last * s->hidden, s->hidden);
+      pc_ref_copy(c->down + gap * c->hidden, c->down + last * c->hidden, c->hidden);
       c->indices[gap] = c->indices[last];
       c->slot_of[c->indices[gap]] = (int32_t)gap;
     }
     c->m--;
   }
-  memcpy(c->mask, nw, (size_t)s->N);
-done:
-  free(added);
-  free(removed);
-  return rc;
+  memcpy(c->mask, nw, (size_t)c->N);
+  return 0;
 }
 
 /* ---- the baseline: full rebuild ------------------------------------------------ */
 
-static int64_t pc_count(int64_t N, const uint8_t *mask) {
-  int64_t n = 0;
-  for (int64_t j = 0; j < N; j++) n += mask[j] != 0;
-  return n;
-}
-
-/* Gather every active row of mask nw, ascending, into slots 0..m-1. */
-static void pc_rebuild(const pc_state *s, pc_cache *c, const uint8_t *nw, int32_t *list) {
+/* Gather every active row of mask nw, ascending, into slots 0..m-1 (capacity reserved). */
+static void pc_rebuild(pc_cache *c, const uint8_t *nw) {
+  int32_t *list = c->added;
   int64_t m = 0;
-  for (int64_t j = 0; j < s->N; j++)
+  for (int64_t j = 0; j < c->N; j++)
     if (nw[j]) list[m++] = (int32_t)j;
   for (int64_t j = 0; j < c->m; j++) c->slot_of[c->indices[j]] = -1;
 #pragma omp parallel for schedule(static)
   for (int64_t j = 0; j < m; j++) {
-    float *gu = c->gu + j * (s->gate_cols + s->up_cols);
-    if (s->gate) memcpy(gu, s->gate + list[j] * s->gate_cols, sizeof(float) * (size_t)s->gate_cols);
-    memcpy(gu + s->gate_cols, s->up + list[j] * s->up_cols, sizeof(float) * (size_t)s->up_cols);
-    memcpy(c->down + j * s->hidden, s->down_T + list[j] * s->hidden, sizeof(float) * (size_t)s->hidden);
+    float *gu = c->gu + j * (c->gate_cols + c->up_cols);
+    if (c->gate) memcpy(gu, c->gate + list[j] * c->gate_cols, sizeof(float) * (size_t)c->gate_cols);
+    memcpy(gu + c->gate_cols, c->up + list[j] * c->up_cols, sizeof(float) * (size_t)c->up_cols);
+    memcpy(c->down + j * c->hidden, c->down_T + list[j] * c->hidden, sizeof(float) * (size_t)c->hidden);
     c->indices[j] = list[j];
     c->slot_of[list[j]] = (int32_t)j;
   }
   c->m = m;
-  memcpy(c->mask, nw, (size_t)s->N);
-}
-
-/* The reference of one step: the hybrid's choice (TAU), then the scalar paired update or a
- * scalar sequential rebuild. */
-static int pc_ref_step(const pc_state *s, pc_cache *c, const uint8_t *nw) {
-  int64_t k = 0;
-  for (int64_t j = 0; j < s->N; j++) k += nw[j] != c->mask[j];
-  if (TAU > 0 && 100 * k > TAU * c->m) {
-    if (pc_count(s->N, nw) > c->cap) return -1;
-    for (int64_t t = 0; t < c->m; t++) c->slot_of[c->indices[t]] = -1;
-    c->m = 0;
-    for (int64_t j = 0; j < s->N; j++)
-      if (nw[j]) pc_ref_fill(s, c, c->m++, (int32_t)j);
-    memcpy(c->mask, nw, (size_t)s->N);
-    return 0;
-  }
-  return pc_ref_update(s, c, nw);
+  memcpy(c->mask, nw, (size_t)c->N);
 }
 
 /* ---- the harness ABI ---------------------------------------------------------------------------- */
 
-static void pc_cache_free(pc_cache *c) {
-  free(c->gu), free(c->down), free(c->indices), free(c->slot_of), free(c->mask);
-  memset(c, 0, sizeof *c);
-}
+typedef struct pc_state {
+  int64_t N, hidden, up_cols, gate_cols, m0, k;
+  float *up, *down_T, *gate; /* pools; gate is NULL when gate_cols == 0 */
+  pc_cache *cache;           /* the cache kg_run updates */
+  uint8_t *masks;            /* [PC_MASKS, N] */
+  int pos, dir;              /* position in the chain and walking direction */
+} pc_state;
 
-static int pc_cache_init(const pc_state *s, pc_cache *c, int64_t cap) {
-  memset(c, 0, sizeof *c);
-  c->cap = cap;
-  c->gu = kg_alloc(sizeof(float) * (size_t)(cap * (s->gate_cols + s->up_cols)));
-  c->down = kg_alloc(sizeof(float) * (size_t)(cap * s->hidden));
-  c->indices = kg_alloc(sizeof(int32_t) * (size_t)cap);
-  c->slot_of = kg_alloc(sizeof(int32_t) * (size_t)s->N);
-  c->mask = kg_alloc((size_t)s->N);
-  if (!c->gu || !c->down || !c->indices || !c->slot_of || !c->mask) {
-    pc_cache_free(c);
-    return -1;
+/* A new cache over s's pools with room for `cap` rows. */
+static pc_cache *pc_cache_for(const pc_state *s, int64_t cap) {
+  pc_cache *c = KG_NAME(kgen_paired_cache_new)(s->N, s->hidden, s->up_cols, s->gate_cols, s->up,
+                                               s->down_T, s->gate);
+  if (c && pc_reserve(c, cap)) {
+    KG_NAME(kgen_paired_cache_free)(c);
+    return NULL;
   }
-  for (int64_t j = 0; j < s->N; j++) c->slot_of[j] = -1;
-  return 0;
+  return c;
 }
 
 /* Turn `count` rows of mask that are equal to `from` into `!from`, chosen at random. */
@@ -386,10 +523,7 @@ void *kg_create(const kg_problem *p) {
   s->down_T = kg_alloc(sizeof(float) * (size_t)(s->N * s->hidden));
   if (s->gate_cols) s->gate = kg_alloc(sizeof(float) * (size_t)(s->N * s->gate_cols));
   s->masks = kg_alloc((size_t)(PC_MASKS * s->N));
-  s->added = kg_alloc(sizeof(int32_t) * (size_t)s->N);
-  s->removed = kg_alloc(sizeof(int32_t) * (size_t)s->N);
-  if (!s->up || !s->down_T || (s->gate_cols && !s->gate) || !s->masks || !s->added || !s->removed)
-    goto fail;
+  if (!s->up || !s->down_T || (s->gate_cols && !s->gate) || !s->masks) goto fail;
   pc_fill_pool(s->up, (size_t)(s->N * s->up_cols), &rng);
   pc_fill_pool(s->down_T, (size_t)(s->N * s->hidden), &rng);
   if (s->gate) pc_fill_pool(s->gate, (size_t)(s->N * s->gate_cols), &rng);
@@ -401,9 +535,9 @@ void *kg_create(const kg_problem *p) {
     pc_flip(mk, s->N, s->k / 2, 1, &rng);
     pc_flip(mk, s->N, s->k / 2, 0, &rng);
   }
-  int64_t cap = s->m0 + 256 < s->N ? s->m0 + 256 : s->N;
-  if (pc_cache_init(s, &s->cache, cap)) goto fail;
-  pc_rebuild(s, &s->cache, s->masks, s->added);
+  /* Room for the chain (m0 rows) and verification's unbalanced steps: kg_run never allocates. */
+  if (!(s->cache = pc_cache_for(s, s->m0 + 256 < s->N ? s->m0 + 256 : s->N))) goto fail;
+  pc_rebuild(s->cache, s->masks);
   s->pos = 0;
   s->dir = 1;
   return s;
@@ -415,8 +549,8 @@ fail:
 void kg_destroy(void *st) {
   pc_state *s = st;
   if (!s) return;
-  pc_cache_free(&s->cache);
-  free(s->up), free(s->down_T), free(s->gate), free(s->masks), free(s->added), free(s->removed);
+  KG_NAME(kgen_paired_cache_free)(s->cache);
+  free(s->up), free(s->down_T), free(s->gate), free(s->masks);
   free(s);
 }
 
@@ -427,51 +561,36 @@ static const uint8_t *pc_next_mask(pc_state *s) {
   return s->masks + (int64_t)s->pos * s->N;
 }
 
-/* The variant's update: paired, or for the hybrid a rebuild when k > TAU% of m. */
-static int pc_update(const pc_state *s, pc_cache *c, const uint8_t *nw, int32_t *added,
-                     int32_t *removed) {
-#if TAU > 0
-  int64_t k = 0;
-  for (int64_t j = 0; j < s->N; j++) k += nw[j] != c->mask[j];
-  if (100 * k > TAU * c->m) {
-    if (pc_count(s->N, nw) > c->cap) return -1;
-    pc_rebuild(s, c, nw, added);
-    return 0;
-  }
-#endif
-  return pc_update_paired(s, c, nw, added, removed);
-}
-
+/* One update through the public API's body (the chain's masks are valid by construction). */
 void kg_run(void *st) {
   pc_state *s = st;
-  pc_update(s, &s->cache, pc_next_mask(s), s->added, s->removed);
+  if (pc_update(s->cache, pc_next_mask(s))) abort();
 }
 
 void kg_baseline_full_rebuild(void *st) {
   pc_state *s = st;
-  pc_rebuild(s, &s->cache, pc_next_mask(s), s->added);
+  pc_rebuild(s->cache, pc_next_mask(s));
 }
 
-/* Check the invariants of cache c against mask: the packed rows equal the pool rows of
- * indices, the active set equals the mask, slot_of inverts indices. */
-static int pc_check_invariants(const pc_state *s, const pc_cache *c, const char *who, char *msg,
-                               size_t cap) {
-  int64_t active = 0, w = s->gate_cols + s->up_cols;
-  for (int64_t j = 0; j < s->N; j++) active += c->mask[j] != 0;
+/* Check the invariants of cache c: the packed rows equal the pool rows of indices, the active
+ * set equals the mask, slot_of inverts indices. */
+static int pc_check_invariants(const pc_cache *c, const char *who, char *msg, size_t cap) {
+  int64_t active = 0, w = c->gate_cols + c->up_cols;
+  for (int64_t j = 0; j < c->N; j++) active += c->mask[j] != 0;
   if (active != c->m) {
     snprintf(msg, cap, "%s: %lld rows cached, mask has %lld", who, (long long)c->m, (long long)active);
     return 1;
   }
   for (int64_t t = 0; t < c->m; t++) {
     int32_t idx = c->indices[t];
-    if (idx < 0 || idx >= s->N || !c->mask[idx] || c->slot_of[idx] != t) {
+    if (idx < 0 || idx >= c->N || !c->mask[idx] || c->slot_of[idx] != t) {
       snprintf(msg, cap, "%s: slot %lld holds row %d, which is not active there", who, (long long)t, idx);
       return 1;
     }
     const float *gu = c->gu + t * w;
-    if ((s->gate && memcmp(gu, s->gate + idx * s->gate_cols, sizeof(float) * (size_t)s->gate_cols)) ||
-        memcmp(gu + s->gate_cols, s->up + idx * s->up_cols, sizeof(float) * (size_t)s->up_cols) ||
-        memcmp(c->down + t * s->hidden, s->down_T + idx * s->hidden, sizeof(float) * (size_t)s->hidden)) {
+    if ((c->gate && memcmp(gu, c->gate + idx * c->gate_cols, sizeof(float) * (size_t)c->gate_cols)) ||
+        memcmp(gu + c->gate_cols, c->up + idx * c->up_cols, sizeof(float) * (size_t)c->up_cols) ||
+        memcmp(c->down + t * c->hidden, c->down_T + idx * c->hidden, sizeof(float) * (size_t)c->hidden)) {
       snprintf(msg, cap, "%s: slot %lld does not hold pool row %d", who, (long long)t, idx);
       return 1;
     }
@@ -480,60 +599,57 @@ static int pc_check_invariants(const pc_state *s, const pc_cache *c, const char 
 }
 
 /*
- * Run the variant and the reference from the same start through the mask chain and back, then
- * through unbalanced steps (more additions than removals and the reverse), comparing after
- * every step: invariants, and the exact slot order of the paired algorithm.
+ * Run the variant (through its public API) and the reference from an empty cache through the
+ * mask chain and back, then through unbalanced steps (more additions than removals and the
+ * reverse), comparing after every step: invariants, and the exact slot order of the paired
+ * rules, which every variant (the hybrid included) must give.
  */
 int kg_verify(void *st, char *msg, size_t cap) {
   pc_state *s = st;
-  pc_cache v, r;
   int rc = 1;
-  int64_t ccap = s->cache.cap;
   uint8_t *mk = kg_alloc((size_t)s->N);
   uint64_t rng = 0x5eed ^ (uint64_t)s->N;
-  if (!mk || pc_cache_init(s, &v, ccap) || pc_cache_init(s, &r, ccap)) {
+  pc_cache *v = pc_cache_for(s, 0), *r = pc_cache_for(s, 0);
+  if (!mk || !v || !r) {
     snprintf(msg, cap, "out of memory");
-    free(mk);
-    return 1;
+    goto done;
   }
-  pc_rebuild(s, &v, s->masks, s->added);
-  pc_rebuild(s, &r, s->masks, s->added);
   int steps = 2 * PC_MASKS + 8;
-  for (int t = 1; t < steps; t++) {
+  for (int t = 0; t < steps; t++) {
     int idx = t < PC_MASKS ? t : 2 * PC_MASKS - 2 - t;
     if (idx >= 0) {
       memcpy(mk, s->masks + (int64_t)idx * s->N, (size_t)s->N);
     } else { /* unbalanced steps: add or remove up to 16 extra rows */
       int64_t extra = 1 + (int64_t)(kg_rand_next(&rng) % 16);
       int64_t on = (t & 1) ? extra : extra / 2, off = (t & 1) ? extra / 2 : extra;
-      if (v.m + on > ccap) on = 0;
-      if (off > v.m - 1) off = 0;
-      memcpy(mk, v.mask, (size_t)s->N);
+      if (v->m + on > s->N) on = 0;
+      if (off > v->m - 1) off = 0;
+      memcpy(mk, v->mask, (size_t)s->N);
       pc_flip(mk, s->N, on, 0, &rng);
       pc_flip(mk, s->N, off, 1, &rng);
     }
-    if (pc_update(s, &v, mk, s->added, s->removed) || pc_ref_step(s, &r, mk)) {
-      snprintf(msg, cap, "step %d: update refused (capacity)", t);
+    if (KG_NAME(kgen_paired_cache_update)(v, mk) || pc_ref_update(r, mk)) {
+      snprintf(msg, cap, "step %d: update failed (out of memory)", t);
       goto done;
     }
-    if ((t % 16 == 0 || t == steps - 1) && pc_check_invariants(s, &v, "variant", msg, cap))
-      goto done;
-    if (v.m != r.m || memcmp(v.indices, r.indices, sizeof(int32_t) * (size_t)v.m)) {
+    if ((t % 16 == 0 || t == steps - 1) && pc_check_invariants(v, "variant", msg, cap)) goto done;
+    if (v->m != r->m || memcmp(v->indices, r->indices, sizeof(int32_t) * (size_t)v->m)) {
       int64_t at = 0;
-      while (at < v.m && at < r.m && v.indices[at] == r.indices[at]) at++;
+      while (at < v->m && at < r->m && v->indices[at] == r->indices[at]) at++;
       snprintf(msg, cap, "step %d: slot order differs from the paired algorithm at slot %lld", t, (long long)at);
       goto done;
     }
   }
-  if (memcmp(v.gu, r.gu, sizeof(float) * (size_t)(v.m * (s->gate_cols + s->up_cols))) ||
-      memcmp(v.down, r.down, sizeof(float) * (size_t)(v.m * s->hidden))) {
+  if (memcmp(v->gu, r->gu, sizeof(float) * (size_t)(v->m * (s->gate_cols + s->up_cols))) ||
+      memcmp(v->down, r->down, sizeof(float) * (size_t)(v->m * s->hidden))) {
     snprintf(msg, cap, "packed buffers differ from the reference after %d steps", steps);
     goto done;
   }
   rc = 0;
 done:
-  pc_cache_free(&v);
-  pc_cache_free(&r);
+  KG_NAME(kgen_paired_cache_free)(v);
+  KG_NAME(kgen_paired_cache_free)(r);
   free(mk);
   return rc;
 }
+#endif /* KG_PUBLIC_ONLY */

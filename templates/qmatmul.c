@@ -21,9 +21,13 @@
  * Baselines: OpenBLAS sgemv (M = 1) or sgemm on the dequantized fp32 weights, default
  * dispatch and SkylakeX instance, 1 and 2 threads (kg_blas.h).
  */
+#ifndef KG_PUBLIC_ONLY
 #include "kg_blas.h"
+#endif
 #include "kg_quant.h"
 #include "kg_util.h"
+
+#include <pthread.h>
 
 #include <stdint.h>
 #include <string.h>
@@ -52,34 +56,45 @@
 #define QM_VNNI 0
 #endif
 
-typedef struct qm_state {
-  int64_t M, k, n, recipe, g, kpad, ng;
-  float *x;       /* [M, kpad], zero-padded */
-  float *w;       /* [n, k] fp32 weights */
-  float *wd;      /* [n, k] dequantized weights (baselines, reference) */
+/* The public quantized weight (kgen/kgen.h's opaque kgen_qweight); its layout depends on no
+ * tunable, so any variant multiplies any weight. */
+typedef struct kgen_qweight {
+  int64_t n, k, recipe, g, kpad, ng; /* recipe 0 int8 (g = 64: row padding), 1 int4, 2 int4 HQQ */
   int8_t *q8;     /* [n, kpad] int8 codes (recipe 0) */
-  int32_t *q8sum; /* [n] sum of codes per row */
+  int32_t *q8sum; /* [n] sum of codes per row (recipe 0) */
   uint8_t *q4;    /* [n, kpad / 2] int4 codes (recipes 1, 2) */
   float *scale;   /* [n] (int8) or [n, ng] (int4) */
   float *zero;    /* [n, ng] (int4) */
-  float *y;       /* [M, n] */
-  /* per-call workspace, sized by the problem */
+} kgen_qweight;
+
+/* Per-call workspace, grown to the call's M (never shrunk). */
+typedef struct qm_ws {
+  int64_t M;      /* rows it holds */
+  float *x;       /* [M, kpad] zero-padded activations (when k < kpad) */
   int8_t *xq;     /* [M, kpad] quantized activations (vnni) */
   uint8_t *xu;    /* [M, kpad] xq + 128 (vnni, int8 weights) */
   float *xs;      /* [M] activation scale (vnni) */
   float *xg;      /* [M, ng] sum of x per group (fma) or [M, ng, 8] lane sums of xq (vnni) */
-  double *ref;       /* [M, n], computed at the first kg_verify */
-  double *tol;       /* [2, M, n]: the fp32 accumulation bound, then the extra bound of int8
-                        activations (vnni paths only); both cached by the first kg_verify, so
-                        the cache must not depend on which variant's kg_verify filled it */
-  double *ref32;     /* [M, n] x W^T on the fp32 weights (accuracy), at the first kg_verify */
-  double w_rmse, w_max, w_rel; /* quantization error of the weights (accuracy) */
-  kg_blas def, skx;
-} qm_state;
+  int64_t kpad, ng;
+} qm_ws;
+
+/* One call: what the kernels read (the weight's fields, the activations, the workspace). */
+typedef struct qm_call {
+  int64_t M, k, n, recipe, g, kpad, ng;
+  const float *x; /* [M, kpad] */
+  const int8_t *q8;
+  const int32_t *q8sum;
+  const uint8_t *q4;
+  const float *scale, *zero;
+  float *y;       /* [M, n] */
+  int8_t *xq;
+  uint8_t *xu;
+  float *xs, *xg;
+} qm_call;
 
 /* ---- per-call activation preparation ------------------------------------------------------ */
 
-static void qm_prepare(qm_state *s) {
+static void qm_prepare(const qm_call *s) {
   const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
   for (int64_t i = 0; i < s->M; i++) {
     const float *x = s->x + i * kpad;
@@ -123,7 +138,7 @@ static inline float qm_hsum8(__m256 v) {
 
 /* ---- kernels: rows [r0, r0 + nb) of W against activation row i -------------------------- */
 
-static inline void qm_rows(const qm_state *s, int64_t i, int64_t r0, int nb) {
+static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
   const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
   const float *x = s->x + i * kpad;
   float *y = s->y + i * s->n;
@@ -230,12 +245,12 @@ static inline void qm_rows(const qm_state *s, int64_t i, int64_t r0, int nb) {
 #endif
 }
 
-static void qm_variant(qm_state *s) {
+static void qm_variant(const qm_call *s) {
   qm_prepare(s);
   const int64_t n = s->n, nblk = (n + NB - 1) / NB;
   for (int64_t i = 0; i < s->M; i++) {
 #if THREADS > 1 && defined(_OPENMP)
-#pragma omp parallel for num_threads(THREADS) schedule(static)
+#pragma omp parallel for num_threads(kg_threads(THREADS)) schedule(static)
 #endif
     for (int64_t b = 0; b < nblk; b++) {
       const int64_t r0 = b * NB;
@@ -244,69 +259,204 @@ static void qm_variant(qm_state *s) {
   }
 }
 
-/* ---- set-up, reference, ABI --------------------------------------------------------------- */
+static void qm_ws_free(qm_ws *ws) {
+  free(ws->x), free(ws->xq), free(ws->xu), free(ws->xs), free(ws->xg);
+  memset(ws, 0, sizeof *ws);
+}
+
+/* Grow ws to M rows of w's padded length.  0, or -1 when out of memory (ws then empty). */
+static int qm_ws_reserve(qm_ws *ws, const kgen_qweight *w, int64_t M) {
+  if (ws->M >= M && ws->kpad == w->kpad && ws->ng >= w->ng && (w->kpad == w->k || ws->x)) return 0;
+  qm_ws_free(ws);
+  const size_t mk = (size_t)(M * w->kpad);
+  ws->x = w->kpad > w->k ? kg_alloc(mk * sizeof(float)) : NULL;
+  ws->xq = kg_alloc(mk);
+  ws->xu = kg_alloc(mk);
+  ws->xs = kg_alloc((size_t)M * sizeof(float));
+  ws->xg = kg_alloc((size_t)(M * w->ng * 8) * sizeof(float));
+  if ((w->kpad > w->k && !ws->x) || !ws->xq || !ws->xu || !ws->xs || !ws->xg) {
+    qm_ws_free(ws);
+    return -1;
+  }
+  ws->M = M, ws->kpad = w->kpad, ws->ng = w->ng;
+  return 0;
+}
+
+/* y[M, n] = x[M, k] * W^T on workspace ws. */
+static int qm_run(qm_ws *ws, const kgen_qweight *w, int64_t M, const float *x, float *y) {
+  if (!w || M < 0 || (M > 0 && (!x || !y))) return KG_API_EINVAL;
+  if (M == 0) return KG_API_OK;
+  if (qm_ws_reserve(ws, w, M)) return KG_API_ENOMEM;
+  const float *xp = x;
+  if (w->kpad > w->k) { /* zero-padded copy: the kernels read whole groups */
+    for (int64_t i = 0; i < M; i++) {
+      memcpy(ws->x + i * w->kpad, x + i * w->k, (size_t)w->k * sizeof(float));
+      memset(ws->x + i * w->kpad + w->k, 0, (size_t)(w->kpad - w->k) * sizeof(float));
+    }
+    xp = ws->x;
+  }
+  const qm_call c = {.M = M, .k = w->k, .n = w->n, .recipe = w->recipe, .g = w->g, .kpad = w->kpad,
+                     .ng = w->ng, .x = xp, .q8 = w->q8, .q8sum = w->q8sum, .q4 = w->q4,
+                     .scale = w->scale, .zero = w->zero, .y = y, .xq = ws->xq, .xu = ws->xu,
+                     .xs = ws->xs, .xg = ws->xg};
+  qm_variant(&c);
+  return KG_API_OK;
+}
+
+/* ---- the public API (kgen/kgen.h) ---------------------------------------------------------- */
+
+/* Parse a recipe name: "int8wo" (0), "int4wo-<g>" (1), "int4wo-<g>-hqq" (2), g in 32, 64,
+ * 128, 256.  Returns 0, or -1 for an unknown name. */
+static int qm_recipe(const char *name, int64_t *recipe, int64_t *g) {
+  if (!name) return -1;
+  if (!strcmp(name, "int8wo")) {
+    *recipe = 0, *g = 64;
+    return 0;
+  }
+  static const int64_t gs[] = {32, 64, 128, 256};
+  for (int i = 0; i < 4; i++) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "int4wo-%d", (int)gs[i]);
+    if (!strcmp(name, buf)) {
+      *recipe = 1, *g = gs[i];
+      return 0;
+    }
+    snprintf(buf, sizeof buf, "int4wo-%d-hqq", (int)gs[i]);
+    if (!strcmp(name, buf)) {
+      *recipe = 2, *g = gs[i];
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/** Free a quantized weight (NULL: nothing). */
+void KG_NAME(kgen_qweight_free)(kgen_qweight *w) {
+  if (!w) return;
+  free(w->q8), free(w->q8sum), free(w->q4), free(w->scale), free(w->zero);
+  free(w);
+}
+
+/**
+ * Quantize W[n, k] (row-major, PyTorch's Linear weight layout) by `recipe` (kg_quant.h):
+ * "int8wo", "int4wo-<g>", "int4wo-<g>-hqq" (g = 32, 64, 128, 256).  W is read only during the
+ * call.  NULL on an unknown recipe, n or k < 1, a NULL W, or no memory.
+ */
+kgen_qweight *KG_NAME(kgen_qweight_new)(const float *W, int64_t n, int64_t k, const char *recipe) {
+  int64_t r, g;
+  if (!W || n < 1 || k < 1 || n > (INT64_C(1) << 31) || k > (INT64_C(1) << 31) || qm_recipe(recipe, &r, &g))
+    return NULL;
+  kgen_qweight *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->n = n, w->k = k, w->recipe = r, w->g = g;
+  w->kpad = kgq_kpad(k, g);
+  w->ng = w->kpad / g;
+  if (r == 0) {
+    w->q8 = kg_alloc((size_t)(n * w->kpad));
+    w->q8sum = kg_alloc((size_t)n * sizeof(int32_t));
+    w->scale = kg_alloc((size_t)n * sizeof(float));
+    if (!w->q8 || !w->q8sum || !w->scale) goto fail;
+    kgq_int8(W, n, k, w->q8, w->scale);
+    for (int64_t row = 0; row < n; row++) {
+      int32_t sum = 0;
+      for (int64_t t = 0; t < w->kpad; t++) sum += w->q8[row * w->kpad + t];
+      w->q8sum[row] = sum;
+    }
+  } else {
+    w->q4 = kg_alloc((size_t)(n * w->kpad / 2));
+    w->scale = kg_alloc((size_t)(n * w->ng) * sizeof(float));
+    w->zero = kg_alloc((size_t)(n * w->ng) * sizeof(float));
+    if (!w->q4 || !w->scale || !w->zero) goto fail;
+    kgq_int4(W, n, k, g, r == 2, w->q4, w->scale, w->zero);
+  }
+  return w;
+fail:
+  KG_NAME(kgen_qweight_free)(w);
+  return NULL;
+}
+
+/* The public API's workspace: one per variant and process, held by one caller at a time; a
+ * caller that finds it taken uses a private one for the call. */
+static pthread_mutex_t qm_pub_mu = PTHREAD_MUTEX_INITIALIZER;
+static qm_ws qm_pub;
+
+/**
+ * y[m, n] = x[m, k] * W^T (fp32 activations, row-major; n and k those of w).  Returns
+ * KG_API_OK, KG_API_EINVAL (NULL w, x or y, m < 0) or KG_API_ENOMEM.  Thread-safe.
+ */
+int KG_NAME(kgen_qmatmul)(const kgen_qweight *w, int64_t m, const float *x, float *y) {
+  if (pthread_mutex_trylock(&qm_pub_mu) == 0) {
+    int rc = qm_run(&qm_pub, w, m, x, y);
+    pthread_mutex_unlock(&qm_pub_mu);
+    return rc;
+  }
+  qm_ws ws = {0};
+  int rc = qm_run(&ws, w, m, x, y);
+  qm_ws_free(&ws);
+  return rc;
+}
+
+#ifndef KG_PUBLIC_ONLY
+/* ---- the harness ABI (kg_abi.h): inputs, reference, baselines ------------------------------- */
+
+typedef struct qm_state {
+  int64_t M, k, n, recipe, g;
+  float *x;          /* [M, k] */
+  float *w;          /* [n, k] fp32 weights */
+  float *wd;         /* [n, k] dequantized weights (baselines, reference) */
+  kgen_qweight *qw;  /* the quantized weights */
+  float *y;          /* [M, n] */
+  qm_ws ws;          /* the variants' workspace, sized by the problem at kg_create */
+  double *ref;       /* [M, n], computed at the first kg_verify */
+  double *tol;       /* [2, M, n]: the fp32 accumulation bound, then the extra bound of int8
+                        activations (vnni paths only); both cached by the first kg_verify, so
+                        the cache must not depend on which variant's kg_verify filled it */
+  double *ref32;     /* [M, n] x W^T on the fp32 weights (accuracy), at the first kg_verify */
+  double w_rmse, w_max, w_rel; /* quantization error of the weights (accuracy) */
+  kg_blas def, skx;
+} qm_state;
 
 void kg_destroy(void *state) {
   qm_state *s = state;
   if (!s) return;
-  free(s->x), free(s->w), free(s->wd), free(s->q8), free(s->q8sum), free(s->q4), free(s->scale);
-  free(s->zero), free(s->y), free(s->xq), free(s->xu), free(s->xs), free(s->xg), free(s->ref), free(s->ref32);
-  free(s->tol), free(s);
+  KG_NAME(kgen_qweight_free)(s->qw);
+  qm_ws_free(&s->ws);
+  free(s->x), free(s->w), free(s->wd), free(s->y), free(s->ref), free(s->ref32), free(s->tol), free(s);
 }
 
 void *kg_create(const kg_problem *p) {
   int64_t M = kg_dim(p, "m", 1), k = kg_dim(p, "k", -1), n = kg_dim(p, "n", -1);
   int64_t recipe = kg_dim(p, "recipe", 0), g = kg_dim(p, "g", 128);
   if (M < 1 || k < 1 || n < 1 || recipe < 0 || recipe > 2) return NULL;
-  if (recipe == 0) g = 64; /* int8: rows padded to 64 */
-  if (g < 32 || g % 32) return NULL;
+  char name[32];
+  if (recipe == 0) snprintf(name, sizeof name, "int8wo");
+  else snprintf(name, sizeof name, "int4wo-%d%s", (int)g, recipe == 2 ? "-hqq" : "");
   qm_state *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->M = M, s->k = k, s->n = n, s->recipe = recipe, s->g = g;
-  s->kpad = kgq_kpad(k, g);
-  s->ng = s->kpad / g;
-  const size_t nk = (size_t)(n * k), mk = (size_t)(M * s->kpad);
-  s->x = kg_alloc(mk * sizeof(float));
+  const size_t nk = (size_t)(n * k);
+  s->x = kg_alloc((size_t)(M * k) * sizeof(float));
   s->w = kg_alloc(nk * sizeof(float));
   s->wd = kg_alloc(nk * sizeof(float));
   s->y = kg_alloc((size_t)(M * n) * sizeof(float));
-  s->xq = kg_alloc(mk);
-  s->xu = kg_alloc(mk);
-  s->xs = kg_alloc((size_t)M * sizeof(float));
-  s->xg = kg_alloc((size_t)(M * s->ng * 8) * sizeof(float));
-  if (recipe == 0) {
-    s->q8 = kg_alloc((size_t)(n * s->kpad));
-    s->q8sum = kg_alloc((size_t)n * sizeof(int32_t));
-    s->scale = kg_alloc((size_t)n * sizeof(float));
-  } else {
-    s->q4 = kg_alloc((size_t)(n * s->kpad / 2));
-    s->scale = kg_alloc((size_t)(n * s->ng) * sizeof(float));
-    s->zero = kg_alloc((size_t)(n * s->ng) * sizeof(float));
-  }
-  if (!s->x || !s->w || !s->wd || !s->y || !s->xq || !s->xu || !s->xs || !s->xg || !s->scale ||
-      (recipe == 0 ? !s->q8 || !s->q8sum : !s->q4 || !s->zero)) {
-    kg_destroy(s);
-    return NULL;
-  }
+  if (!s->x || !s->w || !s->wd || !s->y) goto fail;
   uint64_t seed = p->seed;
-  for (int64_t i = 0; i < M; i++) kg_fill_float(s->x + i * s->kpad, (size_t)k, &seed);
+  kg_fill_float(s->x, (size_t)(M * k), &seed);
   kg_fill_float(s->w, nk, &seed);
-  if (recipe == 0) {
-    kgq_int8(s->w, n, k, s->q8, s->scale);
-    kgq_dequant_int8(s->q8, s->scale, n, k, s->wd);
-    for (int64_t r = 0; r < n; r++) {
-      int32_t sum = 0;
-      for (int64_t t = 0; t < s->kpad; t++) sum += s->q8[r * s->kpad + t];
-      s->q8sum[r] = sum;
-    }
-  } else {
-    kgq_int4(s->w, n, k, g, recipe == 2, s->q4, s->scale, s->zero);
-    kgq_dequant_int4(s->q4, s->scale, s->zero, n, k, g, s->wd);
-  }
+  if (!(s->qw = KG_NAME(kgen_qweight_new)(s->w, n, k, name))) goto fail; /* unknown g: NULL */
+  if (qm_ws_reserve(&s->ws, s->qw, M)) goto fail;
+  if (recipe == 0) kgq_dequant_int8(s->qw->q8, s->qw->scale, n, k, s->wd);
+  else kgq_dequant_int4(s->qw->q4, s->qw->scale, s->qw->zero, n, k, s->qw->g, s->wd);
   return s;
+fail:
+  kg_destroy(s);
+  return NULL;
 }
 
-void kg_run(void *state) { qm_variant(state); }
+void kg_run(void *state) {
+  qm_state *s = state;
+  if (qm_run(&s->ws, s->qw, s->M, s->x, s->y)) abort();
+}
 
 /* Error of approx[count] against the exact values (exact_f or, when NULL, exact_d): RMSE, max
  * abs, and relative (the error's L2 norm over the exact values'). */
@@ -336,7 +486,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
       return 1;
     }
     for (int64_t i = 0; i < M; i++) {
-      const float *x = s->x + i * s->kpad;
+      const float *x = s->x + i * k;
       float mx = 0.0f;
       for (int64_t t = 0; t < k; t++) mx = fmaxf(mx, fabsf(x[t]));
       for (int64_t r = 0; r < n; r++) {
@@ -358,7 +508,10 @@ int kg_verify(void *state, char *msg, size_t cap) {
     qm_error(s->wd, s->w, NULL, n * k, &s->w_rmse, &s->w_max, &s->w_rel); /* the weights' quantization */
   }
   memset(s->y, 0, (size_t)(M * n) * sizeof(float));
-  qm_variant(s);
+  if (KG_NAME(kgen_qmatmul)(s->qw, M, s->x, s->y)) {
+    snprintf(msg, cap, "kgen_qmatmul failed (out of memory)");
+    return 1;
+  }
   for (int64_t j = 0; j < M * n; j++) {
     double d = fabs((double)s->y[j] - s->ref[j]), tol = s->tol[j] + (QM_VNNI ? s->tol[M * n + j] : 0.0);
     if (!(d <= tol)) {
@@ -385,14 +538,15 @@ static void qm_openblas(qm_state *s, kg_blas *bl, int skx, int threads) {
   else kg_blas_default(bl);
   bl->set_threads(threads);
   const int M = (int)s->M, n = (int)s->n, k = (int)s->k;
-  if (M == 1) /* x has row stride kpad; with M = 1 only its first k entries are read */
+  if (M == 1)
     bl->sgemv(KG_BLAS_ROW_MAJOR, KG_BLAS_NO_TRANS, n, k, 1.0f, s->wd, k, s->x, 1, 0.0f, s->y, 1);
   else
-    bl->sgemm(KG_BLAS_ROW_MAJOR, KG_BLAS_NO_TRANS, KG_BLAS_TRANS, M, n, k, 1.0f, s->x,
-              (int)s->kpad, s->wd, k, 0.0f, s->y, n);
+    bl->sgemm(KG_BLAS_ROW_MAJOR, KG_BLAS_NO_TRANS, KG_BLAS_TRANS, M, n, k, 1.0f, s->x, k, s->wd, k,
+              0.0f, s->y, n);
 }
 
 void kg_baseline_openblas(void *state) { qm_openblas(state, &((qm_state *)state)->def, 0, 1); }
 void kg_baseline_openblas_2t(void *state) { qm_openblas(state, &((qm_state *)state)->def, 0, 2); }
 void kg_baseline_openblas_skx(void *state) { qm_openblas(state, &((qm_state *)state)->skx, 1, 1); }
 void kg_baseline_openblas_skx_2t(void *state) { qm_openblas(state, &((qm_state *)state)->skx, 1, 2); }
+#endif /* KG_PUBLIC_ONLY */

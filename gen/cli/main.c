@@ -9,6 +9,7 @@
 
 #include "kg_calibrate.h"
 #include "kg_cli.h"
+#include "kg_ship.h"
 
 #ifndef KG_VERSION
 #define KG_VERSION "0"
@@ -77,6 +78,10 @@ const char kg_usage[] =
     "      --rounds N                  peak and bandwidth: at least N rounds (default 4), then more, up\n"
     "                                  to 3N, for the figures no second round came within 2% of\n"
     "\n"
+    "  ship [SPEC...] [--tuned DIR] --out DIR\n"
+    "                                  the tuned kernels as a C library: a CMake project with kgen/kgen.h,\n"
+    "                                  dispatch by machine and shape, find_package(kgen), kgen.pc\n"
+    "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -102,7 +107,7 @@ int main(int argc, char **argv) {
     int (*fn)(int, char **);
   } cmds[] = {{"list", kg_cli_list},       {"show", kg_cli_show},      {"emit", kg_cli_emit},
               {"compile", kg_cli_compile}, {"tune", kg_cli_tune},      {"calibrate", kg_cli_calibrate},
-              {"bench", kg_cli_bench},     {"compare", kg_cli_compare}};
+              {"bench", kg_cli_bench},     {"compare", kg_cli_compare},  {"ship", kg_cli_ship}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;

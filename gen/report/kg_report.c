@@ -287,6 +287,38 @@ static json_t *kg_report_json(const kg_tune_report *r) {
   return root;
 }
 
+/* The winner's public API alone (issue 11): a banner naming the flags it needs (the ISA of
+ * the machine it won on), KG_PUBLIC_ONLY (no harness, no OpenBLAS glue), then src.  malloc'd;
+ * its length in *out_len; NULL when out of memory. */
+static char *kg_report_public(const kg_tune_report *r, const char *problem, const char *src, size_t len,
+                              size_t *out_len) {
+  char flags[2048] = "-O3 -fopenmp";
+  size_t n = strlen(flags);
+  for (int i = 0; i < r->machine.nisa && n < sizeof flags - 64; i++) {
+    const char *f = r->machine.isa[i];
+    if (!strcmp(f, "sse4_2")) f = "sse4.2";
+    n += (size_t)snprintf(flags + n, sizeof flags - n, " -m");
+    const int dash = !strncmp(f, "amx_", 4); /* gcc: -mamx-tile, but -mavx512vnni */
+    for (; *f && n < sizeof flags - 1; f++)
+      if (*f != '_') flags[n++] = *f;
+      else if (dash) flags[n++] = '-';
+    flags[n] = 0;
+  }
+  char head[4096];
+  int h = snprintf(head, sizeof head,
+                   "/*\n * kgen tuned winner of %s on %s: the public API alone (see kgen/kgen.h), standalone.\n"
+                   " * Build with the flags of the machine it won on:\n *   cc %s -c %s.c\n */\n"
+                   "#define KG_PUBLIC_ONLY 1\n",
+                   problem, r->machine.id, flags, problem);
+  char *out = malloc((size_t)h + len + 1);
+  if (!out) return NULL;
+  memcpy(out, head, (size_t)h);
+  memcpy(out + h, src, len);
+  out[(size_t)h + len] = 0;
+  *out_len = (size_t)h + len;
+  return out;
+}
+
 kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx) {
   const kg_spec *s = r->spec;
   char dir[4096], path[4200];
@@ -302,8 +334,10 @@ kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ct
     size_t len = 0;
     st = kg_template_emit(s, kg_report_point(s, pr->results[pr->winner].point), &src, &len, ctx);
     snprintf(path, sizeof path, "%s/%s.c", dir, s->problems[pr->problem].name);
-    if (!st) st = kg_file_stage(path, src, len, ctx);
-    free(src);
+    char *pub = st ? NULL : kg_report_public(r, s->problems[pr->problem].name, src, len, &len);
+    if (!st && !pub) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    if (!st) st = kg_file_stage(path, pub, len, ctx);
+    free(src), free(pub);
     staged = p + 1;
   }
   json_t *root = st ? NULL : kg_report_json(r);

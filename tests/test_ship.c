@@ -1,0 +1,146 @@
+/*
+ * test_ship.c - `kgen ship` end to end (env KGEN_BIN, KGEN_ROOT): the project is written twice
+ * byte-identically, builds with CMake alone (no Lua or LLVM), installs under a prefix; the
+ * installed library links no LLVM or Lua; tests/ship/check_lib.c, built through pkg-config,
+ * checks every shipped variant and the public API (gemm and qmatmul against references on
+ * untuned shapes, the paired cache bit-exact against the contract, bad input) on this machine,
+ * with KGEN_MAX_ISA=avx2, and as a machine absent from tuned/ (KGEN_MACHINE=some-other-id with
+ * KGEN_MAX_ISA=avx2), whose kgen_explain must say it fell back; the examples build and run
+ * through find_package(kgen) and through pkg-config.
+ * Slow (a minute or two: it compiles the library): listed in tests/slow.txt.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+static char root[2048], bin[2048], tmp[256];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+  char cmd[16384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The output of a shell command (at most cap - 1 bytes). */
+static void capture(char *out, size_t cap, const char *cmd) {
+  FILE *p = popen(cmd, "r");
+  size_t n = p ? fread(out, 1, cap - 1, p) : 0;
+  out[n] = 0;
+  if (p) pclose(p);
+}
+
+static int setup(void **state) {
+  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
+  snprintf(root, sizeof root, "%s", r ? r : ".");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-ship-XXXXXX");
+  if (!mkdtemp(tmp)) return -1;
+  /* Ship from the repository's tuned/, build and install (what the tests below read). */
+  if (sh("cd '%s' && '%s' ship --out '%s/dist' 2>/dev/null", root, bin, tmp)) return -1;
+  if (sh("cmake -S '%s/dist' -B '%s/dist/build' -DCMAKE_BUILD_TYPE=Release >/dev/null && "
+         "cmake --build '%s/dist/build' -j2 >/dev/null 2>&1 && "
+         "cmake --install '%s/dist/build' --prefix '%s/prefix' >/dev/null",
+         tmp, tmp, tmp, tmp, tmp))
+    return -1;
+  if (sh("cc -O1 '%s/tests/ship/check_lib.c' $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config --cflags --libs kgen) "
+         "-ldl -lm -Wl,-rpath,'%s/prefix/lib' -o '%s/check_lib'",
+         root, tmp, tmp, tmp))
+    return -1;
+  return 0;
+}
+
+static int teardown(void **state) {
+  sh("rm -rf '%s'", tmp);
+  return 0;
+}
+
+static void test_ship_reproducible(void **state) {
+  assert_int_equal(sh("cd '%s' && '%s' ship --out '%s/dist2' 2>/dev/null", root, bin, tmp), 0);
+  assert_int_equal(sh("diff -r -x build '%s/dist' '%s/dist2' >/dev/null", tmp, tmp), 0);
+  /* the shipped sources: one per variant, each namespaced, the dispatch tables, the package */
+  assert_int_equal(sh("grep -q 'define KG_NAME(x) kgv_gemm_0_##x' '%s/dist/src/v_gemm_000.c'", tmp), 0);
+  assert_int_equal(sh("test -f '%s/prefix/lib/cmake/kgen/kgenConfig.cmake' && test -f '%s/prefix/lib/pkgconfig/kgen.pc' "
+                      "&& test -f '%s/prefix/include/kgen/kgen.h'", tmp, tmp, tmp), 0);
+}
+
+static void test_ship_bad_usage(void **state) {
+  assert_int_equal(sh("'%s' ship 2>/dev/null", bin), 2);                       /* no --out */
+  assert_int_equal(sh("'%s' ship '%s/specs/stream.lua' --out '%s/x' 2>/dev/null", bin, root, tmp), 2); /* no front */
+}
+
+static void test_ship_no_llvm_lua(void **state) {
+  char out[8192];
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "ldd '%s/prefix/lib/libkgen.so'", tmp);
+  capture(out, sizeof out, cmd);
+  assert_non_null(strstr(out, "libc.so"));
+  assert_null(strstr(out, "LLVM"));
+  assert_null(strstr(out, "llvm"));
+  assert_null(strstr(out, "lua"));
+  assert_null(strstr(out, "clang"));
+}
+
+/* check_lib under env: no failures; its explain output returned in out. */
+static void run_check(const char *env, char *out, size_t cap) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s '%s/check_lib' '%s/prefix/lib/libkgen.so' 2>&1; echo \"exit=$?\"", env, tmp, tmp);
+  capture(out, cap, cmd);
+  if (!strstr(out, "exit=0")) printf("%s\n", out);
+  assert_non_null(strstr(out, "exit=0"));
+  assert_non_null(strstr(out, "; 0 failures"));
+}
+
+static void test_ship_this_machine(void **state) {
+  static char out[1 << 16];
+  run_check("", out, sizeof out);
+  assert_non_null(strstr(out, "machine entry: "));
+}
+
+static void test_ship_avx2_tier(void **state) {
+  static char out[1 << 16];
+  run_check("KGEN_MAX_ISA=avx2", out, sizeof out);
+  assert_non_null(strstr(out, "avx512 ones skipped"));
+  assert_null(strstr(out, "usable isa avx2,fma,f16c,bmi2,avx512f"));
+}
+
+static void test_ship_absent_machine(void **state) {
+  static char out[1 << 16];
+  run_check("KGEN_MACHINE=some-other-id KGEN_MAX_ISA=avx2", out, sizeof out);
+  assert_non_null(strstr(out, "KGEN_MACHINE names no shipped entry"));
+  assert_non_null(strstr(out, "choice: no compatible machine entry"));
+}
+
+static void test_ship_examples(void **state) {
+  assert_int_equal(sh("cmake -S '%s/examples' -B '%s/ex' -DCMAKE_PREFIX_PATH='%s/prefix' >/dev/null && "
+                      "cmake --build '%s/ex' >/dev/null 2>&1", root, tmp, tmp, tmp), 0);
+  assert_int_equal(sh("'%s/ex/moe_paired_cache' >/dev/null && '%s/ex/quantized_linear' >/dev/null", tmp, tmp), 0);
+  const char *ex[] = {"moe_paired_cache", "quantized_linear"};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(sh("cc '%s/examples/%s.c' -o '%s/pc_%s' $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config "
+                        "--cflags --libs kgen) -lm -Wl,-rpath,'%s/prefix/lib'", root, ex[i], tmp, ex[i], tmp, tmp), 0);
+    assert_int_equal(sh("'%s/pc_%s' >/dev/null", tmp, ex[i]), 0);
+    assert_int_equal(sh("KGEN_MACHINE=some-other-id KGEN_MAX_ISA=avx2 '%s/pc_%s' >/dev/null", tmp, ex[i]), 0);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ship_reproducible), cmocka_unit_test(test_ship_bad_usage),
+      cmocka_unit_test(test_ship_no_llvm_lua),  cmocka_unit_test(test_ship_this_machine),
+      cmocka_unit_test(test_ship_avx2_tier),    cmocka_unit_test(test_ship_absent_machine),
+      cmocka_unit_test(test_ship_examples),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
