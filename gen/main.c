@@ -23,6 +23,7 @@
 #include "kg_template.h"
 #include "kg_timer.h"
 #include "kg_tune.h"
+#include "search/kg_replay.h"
 
 #ifndef KG_VERSION
 #define KG_VERSION "0"
@@ -92,6 +93,10 @@ static const char kg_usage[] =
     "      --quick                     a few seconds, fewer sizes, one round (tests)\n"
     "      --rounds N                  peak and bandwidth: at least N rounds (default 4), then more, up\n"
     "                                  to 3N, for the figures no second round came within 2% of\n"
+    "\n"
+    "  replay FILE [--strategy S] [--budget N] [--runs R] [--seed S] [--json OUT] [--noise resample|F]\n"
+    "                                  a search strategy's quality on a fully measured space (Kernel Tuner\n"
+    "                                  cache file): share of runs within 3% of the optimum per budget\n"
     "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
@@ -790,7 +795,8 @@ int main(int argc, char **argv) {
     const char *name;
     int (*fn)(int, char **);
   } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune},
-                {"calibrate", cmd_calibrate}, {"bench", cmd_bench}, {"compare", cmd_compare}};
+                {"calibrate", cmd_calibrate}, {"bench", cmd_bench}, {"compare", cmd_compare},
+                {"replay", kg_cli_replay}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;
