@@ -97,6 +97,8 @@ static const char kg_usage[] =
     "  replay FILE [--strategy S] [--budget N] [--runs R] [--seed S] [--json OUT] [--noise resample|F]\n"
     "                                  a search strategy's quality on a fully measured space (Kernel Tuner\n"
     "                                  cache file): share of runs within 3% of the optimum per budget\n"
+    "  export-cache SPEC --problem P [--db FILE] -o FILE.json[.gz]\n"
+    "                                  one problem's measurements as a Kernel Tuner cache file (replayable)\n"
     "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
@@ -796,7 +798,7 @@ int main(int argc, char **argv) {
     int (*fn)(int, char **);
   } cmds[] = {{"list", cmd_list}, {"show", cmd_show}, {"emit", cmd_emit}, {"compile", cmd_compile}, {"tune", cmd_tune},
                 {"calibrate", cmd_calibrate}, {"bench", cmd_bench}, {"compare", cmd_compare},
-                {"replay", kg_cli_replay}};
+                {"replay", kg_cli_replay}, {"export-cache", kg_cli_export_cache}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;

@@ -2,7 +2,8 @@
  * test_replay.c - the replay backend (gen/search/kg_replay.h) on small cache files in tests/data/:
  * failed configurations are in the space and never chosen, missing ones are not in the space,
  * gzip and plain files read the same, bad files are refused with the entry named, random search's
- * exact figures match a brute-force count, and `kgen replay --json` writes the documented keys.
+ * exact figures match a brute-force count, `kgen replay --json` writes the documented keys, and
+ * tune -> export-cache -> replay round-trips (tests/specs/replay_rt.lua).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "search/kg_replay.h"
 
@@ -226,11 +228,90 @@ static void test_cli(void **state) {
   assert_int_equal(run("%s replay 2> /dev/null", bin), 2);
 }
 
+/* tune a small space with failing variants, export it, replay it: the same configurations, the
+ * same medians, the excluded configuration absent, the failed ones failed. */
+static void test_export_roundtrip(void **state) {
+  (void)state;
+  char tmp[] = "/tmp/kgen-test-export-XXXXXX";
+  assert_non_null(mkdtemp(tmp));
+  char spec[2400];
+  snprintf(spec, sizeof spec, "%s/tests/specs/replay_rt.lua", root);
+  assert_int_equal(run("'%s' tune '%s' --out '%s/out' --db '%s/t.db' --min-time 0.01 --timeout 2 --rounds 0 "
+                       "--quiet > '%s/log' 2>&1", bin, spec, tmp, tmp, tmp), 0);
+  assert_int_equal(run("'%s' export-cache '%s' --problem small --db '%s/t.db' -o '%s/rt.json.gz' 2> /dev/null", bin,
+                       spec, tmp, tmp), 0);
+  char gz[300];
+  snprintf(gz, sizeof gz, "%s/rt.json.gz", tmp);
+  kg_replay *r = NULL;
+  kg_ctx ctx = {0};
+  assert_int_equal(kg_replay_load(gz, &r, &ctx), KG_OK);
+  assert_int_equal(r->ndims, 2);
+  assert_string_equal(r->param_names[0], "mode");
+  assert_int_equal(r->sp->npoints, 14);      /* 5 x 3 less the one the constraint excludes */
+  int32_t excluded[2] = {1, 2};              /* mode=unrolled, pad=2 */
+  assert_int_equal(kg_search_space_find(r->sp, excluded), -1);
+  /* every database row is in the file with its median (ms) or as failed */
+  char dbp[300];
+  snprintf(dbp, sizeof dbp, "%s/t.db", tmp);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(dbp, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT variant, status_code, p50_ns FROM measurements WHERE problem = 'small'"
+                                          " AND variant NOT LIKE 'baseline:%' AND variant NOT LIKE 'final:%'",
+                                      -1, &q, NULL), SQLITE_OK);
+  const char *modes[] = {"ok", "unrolled", "broken", "segv", "wrong"};
+  size_t rows = 0, failed = 0;
+  double best = INFINITY;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    char mode[32];
+    int pad;
+    assert_int_equal(sscanf((const char *)sqlite3_column_text(q, 0), "mode=%31[^,],pad=%d", mode, &pad), 2);
+    int32_t pt[2] = {-1, (int32_t)pad};
+    for (int m = 0; m < 5; m++)
+      if (!strcmp(mode, modes[m])) pt[0] = m;
+    long i = kg_search_space_find(r->sp, pt);
+    assert_true(i >= 0);
+    rows++;
+    if (sqlite3_column_int(q, 1) != 0) {
+      failed++;
+      assert_true(isinf(r->time[i]));
+    } else {
+      double ms = sqlite3_column_double(q, 2) / 1e6;
+      assert_true(fabs(r->time[i] - ms) <= 1e-9 * ms);
+      best = fmin(best, ms);
+    }
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  assert_int_equal(rows, 14);
+  assert_int_equal(r->nfailed, failed);
+  assert_true(failed >= 6); /* broken (3) fail to compile, segv (3) crash, wrong (3) fail to verify */
+  assert_true(fabs(r->optimum - best) <= 1e-9 * best);
+  kg_replay_free(r);
+  /* the exported space replays: exhaustive over all of it always ends at the optimum */
+  assert_int_equal(run("'%s' replay '%s' --strategy exhaustive --budget 14 --runs 2 --json '%s/r.json' > /dev/null",
+                       bin, gz, tmp), 0);
+  char rj[300];
+  snprintf(rj, sizeof rj, "%s/r.json", tmp);
+  json_error_t err;
+  json_t *doc = json_load_file(rj, 0, &err);
+  assert_non_null(doc);
+  assert_true(json_real_value(json_object_get(json_array_get(json_object_get(doc, "budgets"), 0), "p_within_3pct")) == 1.0);
+  json_decref(doc);
+  /* errors: an unknown problem is a usage error, an unreadable database a failure */
+  assert_int_equal(run("'%s' export-cache '%s' --problem nosuch --db '%s/t.db' -o '%s/x.json' 2> /dev/null", bin, spec,
+                       tmp, tmp), 2);
+  assert_int_equal(run("'%s' export-cache '%s' --problem small --db '%s/none/t.db' -o '%s/x.json' 2> /dev/null", bin,
+                       spec, tmp, tmp), 1);
+  assert_int_equal(run("'%s' export-cache '%s' -o '%s/x.json' 2> /dev/null", bin, spec, tmp), 2);
+  assert_int_equal(run("rm -rf '%s'", tmp), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_tiny), cmocka_unit_test(test_run_tiny),     cmocka_unit_test(test_gzip),
       cmocka_unit_test(test_bad_files), cmocka_unit_test(test_random_exact), cmocka_unit_test(test_wilson),
-      cmocka_unit_test(test_cli),
+      cmocka_unit_test(test_cli),       cmocka_unit_test(test_export_roundtrip),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -96,6 +96,25 @@ void kg_replay_wilson(long k, long n, double *lo, double *hi);
 /** The JSON report (keys space, size, optimum, strategy, runs, budgets[]); new reference. */
 json_t *kg_replay_json(const kg_replay *r, const kg_replay_opts *opts, const kg_replay_budget *b, int nbudgets);
 
+struct kg_spec;
+
+/**
+ * The measurements of one problem of spec from the tuning database at db_path (kg_db.h's schema,
+ * opened read-only) as a Kernel Tuner cache document: tune_params_keys and tune_params from the
+ * spec (values in the spec's order), one cache entry per measured variant of the spec's current
+ * hash (baseline and final-round rows are left out) with `time` = the median in milliseconds,
+ * `compile_time` (ms), `samples`, `p90`, or, for a failed variant, "CompilationFailedConfig" /
+ * "RuntimeFailedConfig" and `kgen_reason`.  When rows of several (template hash, machine, backend,
+ * mode) groups exist, the group with the most rows is exported (named in device_name and
+ * `kgen_key`).  Errors: KG_EDB (unreadable database), KG_ENOTFOUND (unknown problem, no rows for
+ * it under the spec's hash), KG_ENOMEM.  *out is a new reference.
+ */
+kg_status kg_replay_export(const struct kg_spec *spec, const char *db_path, const char *problem, json_t **out,
+                           kg_ctx *ctx);
+
+/** `kgen export-cache SPEC --problem P [--db FILE] -o FILE.json[.gz]` */
+int kg_cli_export_cache(int argc, char **argv);
+
 /** `kgen replay FILE [--strategy S] [--budget N] [--runs R] [--seed S] [--json OUT] [--noise resample|F]` */
 int kg_cli_replay(int argc, char **argv);
 
