@@ -349,7 +349,11 @@ static void kg_bandit_observe(void *st, kg_search *s, size_t point, double cost,
   kg_bandit *b = st;
   int k = b->active >= 0 ? b->active : 0;
   b->ops[k]->observe(b->st[k], s, point, cost, improved);
-  /* the other techniques learn of a new best through their own observe only when it is theirs */
+  /* a new best is shared with the other techniques (OpenTuner's techniques all read the one
+   * results database): to each it is a point picked for it */
+  if (improved)
+    for (int o = 0; o < KG_BANDIT_N; o++)
+      if (o != k) b->ops[o]->observe(b->st[o], s, point, cost, improved);
   b->uses[k]++;
   b->hist_tech[b->head] = (uint8_t)k;
   b->hist_imp[b->head] = improved;
