@@ -50,7 +50,11 @@ kg_status kg_replay_load(const char *path, kg_replay **out, kg_ctx *ctx);
 /** Free; NULL is a no-op. */
 void kg_replay_free(kg_replay *r);
 
-/** Noise applied to each first visit's time (the quality is judged on the stored times). */
+/**
+ * Noise applied to each first visit's time.  The quality is judged on the stored times; under
+ * noise the final choice is made as kgen tune makes it: the 8 best observations are drawn 3 more
+ * times each and the smallest median wins (without noise: the best observation).
+ */
 typedef enum kg_replay_noise {
   KG_NOISE_NONE,
   KG_NOISE_RESAMPLE,  /**< one of the stored samples, uniformly */
