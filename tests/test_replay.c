@@ -220,6 +220,9 @@ static void test_cli(void **state) {
   doc = json_load_file(out, 0, &err);
   assert_non_null(doc);
   assert_true(json_array_size(doc) >= 7);
+  json_t *one = json_array_get(json_object_get(json_array_get(doc, 0), "budgets"), 0);
+  assert_int_equal(json_integer_value(json_object_get(one, "budget")), 5);
+  assert_true(json_is_null(json_object_get(one, "budget_pct"))); /* an absolute budget */
   json_decref(doc);
   unlink(out);
   assert_int_equal(run("%s replay %s --strategy nosuch 2> /dev/null > /dev/null", bin, data("replay_tiny.json")), 2);

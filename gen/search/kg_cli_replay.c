@@ -15,6 +15,7 @@ static const char kg_replay_usage[] =
     "  over R seeded runs, per budget (1, 2, 5, 10, 20% of the space; 50, 100, 200 evaluations), the\n"
     "  fraction of runs whose final choice is within 3% of the optimum (95% Wilson interval), the\n"
     "  evaluations needed to get there (median, 90th percentile) and random search's exact figures\n"
+    "  (without noise)\n"
     "      --strategy S      " KG_SEARCH_DEFAULT " (default), bandit, ga, anneal, ils, random, exhaustive, or all\n"
     "      --budget N        this one budget (evaluations) instead of the list\n"
     "      --runs R          seeded runs (default 100)\n"
@@ -111,7 +112,7 @@ int kg_cli_replay(int argc, char **argv) {
   kg_replay_budget b[8];
   int nb = 0;
   if (budget > 0) {
-    b[nb++] = (kg_replay_budget){.budget = (size_t)budget, .pct = 100.0 * (double)budget / (double)r->sp->npoints};
+    b[nb++] = (kg_replay_budget){.budget = (size_t)budget, .pct = NAN}; /* absolute: budget_pct null */
   } else {
     for (int k = 0; k < 5; k++) {
       size_t v = (size_t)llround(pcts[k] / 100.0 * (double)r->sp->npoints);
