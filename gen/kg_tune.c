@@ -11,16 +11,23 @@
 #include "kg_template.h"
 #include "kg_timer.h"
 #include "kg_worker.h"
+#include "search/kg_search.h"
+
+static const char *const kg_strategy_names[] = {"exhaustive", "random", "knn", "bandit", "ga", "anneal", "ils"};
 
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
-  if (strcmp(name, "exhaustive") == 0) *out = KG_STRATEGY_EXHAUSTIVE;
-  else if (strcmp(name, "random") == 0) *out = KG_STRATEGY_RANDOM;
-  else return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive or random)", name);
-  return KG_OK;
+  for (int i = 0; i < (int)(sizeof kg_strategy_names / sizeof *kg_strategy_names); i++)
+    if (strcmp(name, kg_strategy_names[i]) == 0) {
+      *out = (kg_strategy)i;
+      return KG_OK;
+    }
+  return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive, random, knn, bandit, ga, anneal or ils)",
+                    name);
 }
 
 const char *kg_strategy_name(kg_strategy s) {
-  return s == KG_STRATEGY_RANDOM ? "random" : "exhaustive";
+  return (int)s >= 0 && (int)s < (int)(sizeof kg_strategy_names / sizeof *kg_strategy_names) ? kg_strategy_names[s]
+                                                                                               : "exhaustive";
 }
 
 void kg_tune_opts_default(kg_tune_opts *o) {
@@ -454,6 +461,130 @@ done:
   return st;
 }
 
+/* ---- guided search (gen/search/): one search per problem, each next variant chosen from the
+ * measurements so far; a variant is compiled, then measured in a worker forked after it exists
+ * (kg_worker.h), so each evaluation starts a worker.  Same compile step as the batch loop. ---- */
+
+static kg_status kg_tune_compile_one(const kg_spec *spec, kg_compiler *cc, long point, kg_variant *v,
+                                     const kg_progress *pg, kg_ctx *ctx) {
+  memset(v, 0, sizeof *v);
+  v->point = point;
+  const int32_t *pt = spec->points + (size_t)point * (size_t)spec->nparams;
+  int len = kg_spec_format_point(spec, pt, NULL, 0);
+  if (!(v->name = malloc((size_t)len + 1))) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
+  char *src = NULL, *diag = NULL;
+  kg_ctx vctx = {0};
+  double c0 = (double)kg_now_ns();
+  v->compile = kg_template_emit(spec, pt, &src, NULL, &vctx);
+  if (v->compile == KG_OK) v->compile = kg_compiler_compile(cc, v->name, src, &v->module, &diag, &vctx);
+  v->compile_ms = ((double)kg_now_ns() - c0) * 1e-6;
+  if (v->compile == KG_OK && (!kg_module_sym(v->module, "kg_create") || !kg_module_sym(v->module, "kg_run") ||
+                              !kg_module_sym(v->module, "kg_destroy"))) {
+    v->compile = KG_ETEMPLATE;
+    snprintf(vctx.msg, sizeof vctx.msg, "template does not export kg_create, kg_run and kg_destroy");
+    kg_module_free(v->module);
+    v->module = NULL;
+  }
+  if (v->compile != KG_OK) {
+    snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&vctx));
+    if (pg->f) fprintf(pg->f, "%svariant %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", v->name,
+                       kg_strerror(v->compile), v->reason);
+  }
+  free(src);
+  free(diag);
+  return KG_OK;
+}
+
+static kg_status kg_tune_guided(kg_tune_report *r, kg_compiler *cc, kg_db *db, const kg_db_key *key,
+                                const kg_tune_opts *opts, const int *probs, int np, kg_progress *pg, kg_ctx *ctx) {
+  const kg_spec *spec = r->spec;
+  long total = (long)spec->npoints, budget = opts->budget;
+  if (budget <= 0) budget = total / 10 > 32 ? total / 10 : 32; /* the default: 10%, at least 32 */
+  if (budget > total) budget = total;
+  r->nvariants = budget;
+  pg->total = budget * np;
+  if (pg->f)
+    fprintf(pg->f, "%s search: %ld of %ld variants per problem\n", kg_strategy_name(opts->strategy), budget, total);
+  kg_status st = KG_OK;
+  kg_search_space *space = NULL;
+  kg_search *search = NULL;
+  kg_variant v = {0};
+  int32_t *card = malloc(sizeof *card * (size_t)spec->nparams);
+  long *spec_index = malloc(sizeof *spec_index * (size_t)total); /* search index -> spec point */
+  if (!card || !spec_index) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (int d = 0; d < spec->nparams; d++) card[d] = spec->params[d].nvalues;
+  if ((st = kg_search_space_new(spec->nparams, card, (size_t)total, spec->points, &space, ctx))) goto done;
+  for (long i = 0; i < total; i++) {
+    long j = kg_search_space_find(space, spec->points + (size_t)i * (size_t)spec->nparams);
+    if (j >= 0) spec_index[j] = i;
+  }
+  for (int p = 0; p < np && !st; p++) {
+    kg_problem_result *res = &r->problems[p];
+    const kg_spec_problem *sp = &spec->problems[probs[p]];
+    if ((st = kg_search_new(space, kg_strategy_name(opts->strategy), opts->seed, &search, ctx))) goto done;
+    size_t j;
+    while (res->nresults < budget && kg_search_ask(search, &j)) {
+      if ((st = kg_tune_compile_one(spec, cc, spec_index[j], &v, pg, ctx))) goto done;
+      kg_result *x = &res->results[res->nresults++];
+      if (v.module) {
+        kg_problem_run run = {spec, opts, db, key, {0}, sp, NULL, NULL, NULL, false, {0}};
+        run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol,
+                                spec->atol};
+        run.create = (kg_create_fn)kg_module_sym(v.module, "kg_create");
+        run.destroy = (kg_destroy_fn)kg_module_sym(v.module, "kg_destroy");
+        for (int bl = 0; bl < spec->nbaselines && !res->baselines_done && !st; bl++) {
+          char name[256], sym[256];
+          snprintf(name, sizeof name, "baseline:%s", spec->baselines[bl]);
+          snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
+          kg_run_fn fn = (kg_run_fn)kg_module_sym(v.module, sym);
+          if (fn) st = kg_problem_measure(&run, name, -1, fn, NULL, 0, &res->baselines[bl], ctx);
+          else kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
+        }
+        res->baselines_done = true;
+        if (!st)
+          st = kg_problem_measure(&run, v.name, v.point, (kg_run_fn)kg_module_sym(v.module, "kg_run"),
+                                  (kg_verify_fn)kg_module_sym(v.module, "kg_verify"), v.compile_ms, x, ctx);
+        kg_worker_stop(run.worker);
+        if (st) goto done;
+      } else {
+        kg_result_fail(x, v.point, v.compile, v.reason);
+        x->compile_ms = v.compile_ms;
+        if ((st = kg_tune_store_failure(db, key, sp->name, &v, ctx))) goto done;
+      }
+      kg_search_tell(search, j, x->m.status == KG_OK ? x->m.stats.p50 : INFINITY);
+      res->evaluated++;
+      pg->done++;
+      if (x->m.status != KG_OK) {
+        res->failed++;
+        pg->failed++;
+        if (pg->f && v.compile == KG_OK && !x->resumed)
+          fprintf(pg->f, "%svariant %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", v.name, sp->name,
+                  kg_strerror(x->m.status), x->m.reason);
+      }
+      char best[640];
+      kg_tune_best_label(r, res, best, sizeof best);
+      kg_progress_line(pg, sp->name, best, false);
+      kg_module_free(v.module);
+      free(v.name);
+      memset(&v, 0, sizeof v);
+    }
+    kg_search_free(search);
+    search = NULL;
+  }
+done:
+  kg_module_free(v.module);
+  free(v.name);
+  kg_search_free(search);
+  kg_search_space_free(space);
+  free(card);
+  free(spec_index);
+  return st;
+}
+
 kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx) {
   kg_status st = KG_OK;
   kg_tune_report *r = calloc(1, sizeof *r);
@@ -540,6 +671,10 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     fprintf(pg.f, "kgen %s %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
             opts->npoints > 0 ? "bench" : "tune", spec->name, nsel, spec->npoints, np, r->backend, r->mode, r->machine.id);
 
+  if (opts->strategy >= KG_STRATEGY_KNN && opts->npoints <= 0) {
+    if ((st = kg_tune_guided(r, cc, db, &key, opts, probs, np, &pg, ctx))) goto fail;
+    nsel = 0; /* the batch loop below has nothing left to do */
+  }
   for (long b0 = 0; b0 < nsel; b0 += bsize) {
     int nb = (int)(nsel - b0 < bsize ? nsel - b0 : bsize);
     /* Compile the batch.  With --resume, a variant already measured on every problem is not

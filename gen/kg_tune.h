@@ -27,9 +27,23 @@
 #include "kg_spec.h"
 #include "kg_status.h"
 
-typedef enum kg_strategy { KG_STRATEGY_EXHAUSTIVE, KG_STRATEGY_RANDOM } kg_strategy;
+/**
+ * exhaustive and random select their variants up front; the guided ones (gen/search/kg_search.h:
+ * knn, bandit, ga, anneal, ils) choose each next variant of a problem from the measurements so far,
+ * one search per problem, within --budget evaluations per problem (default: 10% of the space, at
+ * least 32, at most all of it).
+ */
+typedef enum kg_strategy {
+  KG_STRATEGY_EXHAUSTIVE,
+  KG_STRATEGY_RANDOM,
+  KG_STRATEGY_KNN,
+  KG_STRATEGY_BANDIT,
+  KG_STRATEGY_GA,
+  KG_STRATEGY_ANNEAL,
+  KG_STRATEGY_ILS
+} kg_strategy;
 
-/** Parse "exhaustive" or "random"; KG_EINVAL otherwise. */
+/** Parse a strategy name; KG_EINVAL (listing the names) otherwise. */
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx);
 const char *kg_strategy_name(kg_strategy s);
 
