@@ -228,7 +228,16 @@ typedef struct kg_problem_run {
   kg_destroy_fn destroy;
   bool create_failed;
   kg_measurement create_failure;
+  double cutoff_ns;      /* this measurement's early cut-off (0 = none); see kg_tune_cutoff_ns */
 } kg_problem_run;
+
+/* The early cut-off for the next variant of a problem: opts->cutoff x the best p50 so far. */
+static double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res) {
+  double best = INFINITY;
+  for (long i = 0; i < res->nresults; i++)
+    if (res->results[i].m.status == KG_OK && res->results[i].m.stats.p50 < best) best = res->results[i].m.stats.p50;
+  return opts->cutoff > 0 && isfinite(best) ? opts->cutoff * best : 0;
+}
 
 static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point,
                                     kg_run_fn run, kg_verify_fn verify, double compile_ms,
@@ -261,7 +270,7 @@ static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, lon
     if (pr->create_failed) {
       res->m = pr->create_failure;
     } else {
-      st = kg_worker_measure(pr->worker, run, verify, &res->m, ctx);
+      st = kg_worker_measure_cutoff(pr->worker, run, verify, pr->cutoff_ns, &res->m, ctx);
       if (st) return st;
       if (!kg_worker_alive(pr->worker)) {
         kg_worker_stop(pr->worker);
@@ -411,7 +420,7 @@ static kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db
             nitems - nfin == 1 ? "" : "s", rounds);
   kg_tune_opts fresh = *opts;
   fresh.resume = false; /* always measure now */
-  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, false, {0}};
+  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
   run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
@@ -529,9 +538,10 @@ static kg_status kg_tune_guided(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     size_t j;
     while (res->nresults < budget && kg_search_ask(search, &j)) {
       if ((st = kg_tune_compile_one(spec, cc, spec_index[j], &v, pg, ctx))) goto done;
+      double cutoff_ns = kg_tune_cutoff_ns(opts, res);
       kg_result *x = &res->results[res->nresults++];
       if (v.module) {
-        kg_problem_run run = {spec, opts, db, key, {0}, sp, NULL, NULL, NULL, false, {0}};
+        kg_problem_run run = {spec, opts, db, key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
         run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol,
                                 spec->atol};
         run.create = (kg_create_fn)kg_module_sym(v.module, "kg_create");
@@ -545,6 +555,7 @@ static kg_status kg_tune_guided(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
           else kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
         }
         res->baselines_done = true;
+        run.cutoff_ns = cutoff_ns;
         if (!st)
           st = kg_problem_measure(&run, v.name, v.point, (kg_run_fn)kg_module_sym(v.module, "kg_run"),
                                   (kg_verify_fn)kg_module_sym(v.module, "kg_verify"), v.compile_ms, x, ctx);
@@ -555,7 +566,8 @@ static kg_status kg_tune_guided(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
         x->compile_ms = v.compile_ms;
         if ((st = kg_tune_store_failure(db, key, sp->name, &v, ctx))) goto done;
       }
-      kg_search_tell(search, j, x->m.status == KG_OK ? x->m.stats.p50 : INFINITY);
+      /* a censored variant tells its lower bound: slow, but not failed */
+      kg_search_tell(search, j, x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY);
       res->evaluated++;
       pg->done++;
       if (x->m.status != KG_OK) {
@@ -732,7 +744,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     for (int p = 0; p < np; p++) {
       kg_problem_result *res = &r->problems[p];
       const kg_spec_problem *sp = &spec->problems[probs[p]];
-      kg_problem_run run = {spec, opts, db, &key, {0}, sp, NULL, NULL, NULL, false, {0}};
+      kg_problem_run run = {spec, opts, db, &key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
       run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed,
                               spec->rtol, spec->atol};
       if (any) {
@@ -759,6 +771,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
         kg_variant *v = &batch[i];
         if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
           continue; /* kgen bench: this problem re-measures its own winner only */
+        run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
         kg_result *x = &res->results[res->nresults++];
         if (v->compile == KG_ENOTFOUND || v->module) {
           kg_run_fn fn = v->module ? (kg_run_fn)kg_module_sym(v->module, "kg_run") : NULL;

@@ -72,6 +72,11 @@ typedef struct kg_tune_opts {
   int rounds;                /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
   FILE *progress;            /**< progress lines (default stderr); NULL = silent */
+  double cutoff;             /**< early cut-off during the search (0 = none, the default here;
+                                  `kgen tune --cutoff`, default 2): a variant whose first samples are
+                                  all at least cutoff x slower than the best p50 of its problem so far
+                                  is stopped and recorded KG_ECENSORED with a lower bound (never
+                                  wins).  Baselines and the final rounds are never cut off. */
 } kg_tune_opts;
 
 void kg_tune_opts_default(kg_tune_opts *o);

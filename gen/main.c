@@ -51,6 +51,8 @@ static const char kg_usage[] =
     "                                  (gen/search/kg_search.h), one search per problem\n"
     "      --budget N                  evaluate at most N variants (default all; guided strategies:\n"
     "                                  10% of the space, at least 32, per problem)\n"
+    "      --cutoff F                  stop a variant whose first samples are all >= F x slower than the\n"
+    "                                  best of its problem so far; recorded as censored (default 2; 0 = off)\n"
     "      --seed N                    seed of the shuffled measuring order and of the random strategy\n"
     "                                  (default 1)\n"
     "      --backend jit|cc            compiler backend (default jit)\n"
@@ -478,9 +480,11 @@ static int cmd_tune(int argc, char **argv) {
       {"seed", required_argument, 0, 'r'},     {"out", required_argument, 0, 'o'},
       {"db", required_argument, 0, 'd'},       {"resume", no_argument, 0, 'R'},
       {"csv", required_argument, 0, 'c'},      {"help", no_argument, 0, 'h'},
-      KG_MEASURE_OPTIONS,                      {0, 0, 0, 0}};
+      {"cutoff", required_argument, 0, 'X'},   KG_MEASURE_OPTIONS,
+      {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
+  o.cutoff = 2; /* kgen tune's default (OpenTuner's); the library's is none */
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
   long v;
@@ -498,6 +502,12 @@ static int cmd_tune(int argc, char **argv) {
     case 'B':
       if ((rc = kg_parse_long("--budget", optarg, &o.budget))) return rc;
       break;
+    case 'X': {
+      char *end;
+      o.cutoff = strtod(optarg, &end);
+      if (*end || !(o.cutoff == 0 || o.cutoff >= 1)) return kg_usage_error("--cutoff must be 0 (none) or >= 1, not %s", optarg);
+      break;
+    }
     case 'r':
       if ((rc = kg_parse_long("--seed", optarg, &v))) return rc;
       o.seed = (uint64_t)v;

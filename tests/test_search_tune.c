@@ -1,10 +1,12 @@
 /*
  * test_search_tune.c - `kgen tune --strategy <guided>` end to end on small test specs: the budget
  * is never exceeded, no variant is measured twice, failing variants are data and never win, the
- * report names the strategy, and an unknown strategy is a usage error.
+ * report names the strategy, and an unknown strategy is a usage error.  Early cut-off
+ * (--cutoff): ten times slower variants measured after a fast one are censored, fast ones never.
  */
 #include <glob.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,11 +127,69 @@ static void test_unknown_strategy(void **state) {
                    2);
 }
 
+/* tests/specs/cutoff.lua: work=10 is ten times slower than work=1.  In the database's insertion
+ * order, every slow variant measured after a fast one is censored, no fast one is, and the winner
+ * is fast; with --cutoff 0 nothing is censored. */
+static void check_cutoff(const char *db, double cutoff) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT variant, status, p50_ns FROM measurements WHERE variant NOT LIKE "
+                                         "'final:%' AND variant NOT LIKE 'baseline:%' ORDER BY rowid",
+                                      -1, &q, NULL),
+                   SQLITE_OK);
+  bool fast_seen = false;
+  sqlite3_stmt *lb = NULL; /* a censored row keeps its lower bound: at least the cutoff over the best */
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM measurements WHERE status = 'censored' AND "
+                                         "(min_ns IS NULL OR samples != 3)", -1, &lb, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(lb), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(lb, 0), 0);
+  sqlite3_finalize(lb);
+  int rows = 0, censored = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(q, 0), *status = (const char *)sqlite3_column_text(q, 1);
+    bool slow = strstr(v, "work=10") != NULL, cut = !strcmp(status, "censored");
+    rows++;
+    censored += cut;
+    if (!slow) assert_false(cut);                        /* a fast variant is never cut off */
+    if (slow && fast_seen && cutoff > 0) assert_true(cut); /* 10x slower than the best so far */
+    if (cutoff == 0) assert_string_equal(status, "ok");
+    fast_seen |= !slow;
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+  assert_int_equal(rows, 8);
+  if (cutoff > 0) assert_true(censored >= 1); /* the seed's order puts a slow one after a fast one */
+}
+
+static void test_cutoff(void **state) {
+  (void)state;
+  const double cutoffs[] = {2, 0};
+  for (int k = 0; k < 2; k++) {
+    char db[400];
+    snprintf(db, sizeof db, "%s/cut%d.db", tmp, k);
+    assert_int_equal(run("'%s' tune '%s/tests/specs/cutoff.lua' --cutoff %g --out '%s/out-cut%d' --db '%s' "
+                         "--min-time 0.02 --rounds 1 --quiet > /dev/null 2>&1",
+                         bin, root, cutoffs[k], tmp, k, db),
+                     0);
+    check_cutoff(db, cutoffs[k]);
+    char sub[64];
+    snprintf(sub, sizeof sub, "out-cut%d/cutoff", k);
+    json_t *doc = load_report(sub);
+    assert_non_null(doc);
+    json_t *w = json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"), "params");
+    assert_int_equal(json_integer_value(json_object_get(w, "work")), 1); /* the winner is fast */
+    json_decref(doc);
+  }
+  assert_int_equal(run("'%s' tune '%s/tests/specs/cutoff.lua' --cutoff 0.5 --quiet > /dev/null 2>&1", bin, root), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_budget),
       cmocka_unit_test(test_failures_are_data),
       cmocka_unit_test(test_unknown_strategy),
+      cmocka_unit_test(test_cutoff),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,7 +42,7 @@ kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char 
       " AND variant NOT LIKE 'final:%' GROUP BY template_hash, machine_id, backend, mode"
       " ORDER BY n DESC, max(measured_at) DESC LIMIT 1";
   static const char rows_sql[] =
-      "SELECT variant, status_code, reason, samples, p50_ns, p90_ns, compile_ms FROM measurements"
+      "SELECT variant, status_code, reason, samples, p50_ns, p90_ns, compile_ms, min_ns FROM measurements"
       " WHERE kernel = ?1 AND spec_hash = ?2 AND problem = ?3 AND template_hash = ?4 AND machine_id = ?5"
       " AND backend = ?6 AND mode = ?7 AND variant NOT LIKE 'baseline:%' AND variant NOT LIKE 'final:%'"
       " ORDER BY variant";
@@ -118,6 +118,8 @@ kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char 
     } else {
       json_object_set_new(e, "time", json_string(code == KG_ECOMPILE ? "CompilationFailedConfig" : "RuntimeFailedConfig"));
       json_object_set_new(e, "kgen_reason", json_string((const char *)sqlite3_column_text(rows, 2)));
+      if (code == KG_ECENSORED && sqlite3_column_type(rows, 7) != SQLITE_NULL) /* stopped early: at least this */
+        json_object_set_new(e, "kgen_lower_bound", json_real(sqlite3_column_double(rows, 7) / 1e6));
     }
     if (sqlite3_column_type(rows, 6) != SQLITE_NULL)
       json_object_set_new(e, "compile_time", json_real(sqlite3_column_double(rows, 6)));

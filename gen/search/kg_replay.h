@@ -108,7 +108,8 @@ struct kg_spec;
  * spec (values in the spec's order), one cache entry per measured variant of the spec's current
  * hash (baseline and final-round rows are left out) with `time` = the median in milliseconds,
  * `compile_time` (ms), `samples`, `p90`, or, for a failed variant, "CompilationFailedConfig" /
- * "RuntimeFailedConfig" and `kgen_reason`.  When rows of several (template hash, machine, backend,
+ * "RuntimeFailedConfig" and `kgen_reason` (a censored one, stopped by the early cut-off, is a
+ * RuntimeFailedConfig with `kgen_lower_bound`, ms).  When rows of several (template hash, machine, backend,
  * mode) groups exist, the group with the most rows is exported (named in device_name and
  * `kgen_key`).  Errors: KG_EDB (unreadable database), KG_ENOTFOUND (unknown problem, no rows for
  * it under the spec's hash), KG_ENOMEM.  *out is a new reference.
