@@ -156,6 +156,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   double noise_sum[NOISE_N] = {0}, nv[NOISE_N], xv[KG_MAX_EVENTS];
   uint64_t measured = 0, min_measured = (uint64_t)(o->min_time_s * 1e9);
   size_t kept = 0;
+  bool cut = false;
   while (kept < cap && (kept < (size_t)o->min_samples || measured < min_measured)) {
     if (flush) flush_caches(flush, flush_words);
     kg_counters_start(noise);
@@ -170,6 +171,14 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
     }
     samples[kept++] = (double)dt / reps;
     measured += dt;
+    if (o->cutoff_ns > 0 && kept == KG_CUTOFF_SAMPLES) {
+      double fastest = samples[0];
+      for (size_t i = 1; i < kept; i++) fastest = fmin(fastest, samples[i]);
+      if (fastest > o->cutoff_ns) {
+        cut = true;
+        break;
+      }
+    }
     for (int i = 0; i < NOISE_N; i++) noise_sum[i] += nv[i]; /* NAN stays NAN */
     for (int i = 0; i < o->nevents; i++) ev_sum[i] += xv[i];
   }
@@ -185,6 +194,11 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   m->page_faults = noise_sum[NOISE_PF] / (double)kept;
   for (int i = 0; i < o->nevents; i++) m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
   m->status = KG_OK;
+  if (cut) {
+    m->status = KG_ECENSORED;
+    snprintf(m->reason, sizeof m->reason, "censored after %d samples: at least %.4g ns per call, over the cutoff %.4g ns",
+             KG_CUTOFF_SAMPLES, m->stats.min, o->cutoff_ns);
+  }
 
 done:
   free(samples);

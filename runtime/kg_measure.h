@@ -48,7 +48,14 @@ typedef struct kg_measure_opts {
                               this after the retakes (default 0.05) */
   int nevents;          /**< extra counter events to read around the timed region */
   const char *events[KG_MAX_EVENTS];
+  double cutoff_ns;      /**< early cut-off (0 = none, the default): when the fastest of the first
+                              KG_CUTOFF_SAMPLES samples is slower than this (ns per call), sampling
+                              stops and the measurement is KG_ECENSORED, its stats a lower bound
+                              (OpenTuner's cut-off, Ansel et al., PACT 2014) */
 } kg_measure_opts;
+
+/** Samples taken before an early cut-off is decided. */
+#define KG_CUTOFF_SAMPLES 3
 
 void kg_measure_opts_default(kg_measure_opts *o);
 

@@ -22,6 +22,7 @@ const char *kg_strerror(kg_status st) {
   case KG_EDB: return "database error";
   case KG_ENORESULT: return "no valid result";
   case KG_EINTERNAL: return "internal error";
+  case KG_ECENSORED: return "censored";
   }
   return "unknown status";
 }

@@ -26,7 +26,9 @@ typedef enum kg_status {
   KG_EVERIFY,      /**< a variant computed a wrong result */
   KG_EDB,          /**< the tuning database failed */
   KG_ENORESULT,    /**< the work finished but produced nothing valid (every variant failed) */
-  KG_EINTERNAL     /**< a bug in kgen */
+  KG_EINTERNAL,    /**< a bug in kgen */
+  KG_ECENSORED     /**< a variant stopped early: its first samples were at least the cutoff times
+                        slower than the best of its problem so far (its stats are a lower bound) */
 } kg_status;
 
 /** Short static description of a status ("compile error"); never NULL. */

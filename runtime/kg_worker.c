@@ -32,6 +32,7 @@ struct kg_worker {
 typedef struct kg_request {
   kg_run_fn run;
   kg_verify_fn verify;
+  double cutoff_ns; /* this request's early cut-off (kg_measure_opts.cutoff_ns) */
 } kg_request;
 
 static bool kg_read_all(int fd, void *buf, size_t len) {
@@ -65,7 +66,9 @@ static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_
   while (kg_read_all(req, &r, sizeof r) && r.run) {
     uint64_t t0 = kg_now_ns();
     kg_measurement_init(&m, o);
-    kg_measure_state(state, r.run, r.verify, o, &m);
+    kg_measure_opts oc = *o;
+    oc.cutoff_ns = r.cutoff_ns;
+    kg_measure_state(state, r.run, r.verify, &oc, &m);
     m.wall_s = (double)(kg_now_ns() - t0) * 1e-9;
     if (!kg_measure_send(resp, &m)) break;
   }
@@ -132,10 +135,16 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_f
   return KG_OK;
 }
 
-kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out, kg_ctx *ctx) {
+kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out,
+                            kg_ctx *ctx) {
+  return kg_worker_measure_cutoff(w, run, verify, w ? w->opts.cutoff_ns : 0, out, ctx);
+}
+
+kg_status kg_worker_measure_cutoff(kg_worker *w, kg_run_fn run, kg_verify_fn verify, double cutoff_ns,
+                                   kg_measurement *out, kg_ctx *ctx) {
   if (!w || !w->alive || !run) return kg_ctx_set(ctx, KG_EINVAL, "worker: not running, or no function");
   kg_measurement_init(out, &w->opts);
-  kg_request r = {run, verify};
+  kg_request r = {run, verify, cutoff_ns};
   uint64_t t0 = kg_now_ns();
   if (!kg_measure_write(w->req, &r, sizeof r)) {
     /* It died between requests: reap it and say how. */
@@ -154,7 +163,7 @@ bool kg_worker_alive(const kg_worker *w) { return w && w->alive; }
 void kg_worker_stop(kg_worker *w) {
   if (!w) return;
   if (w->alive) {
-    kg_request quit = {NULL, NULL};
+    kg_request quit = {NULL, NULL, 0};
     kg_measure_write(w->req, &quit, sizeof quit);
     close(w->req);
     w->req = -1;

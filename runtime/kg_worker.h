@@ -36,6 +36,12 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_f
  */
 kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out, kg_ctx *ctx);
 
+/** kg_worker_measure with this request's early cut-off (kg_measure_opts.cutoff_ns; 0 = none):
+ *  a variant whose first samples are all slower than cutoff_ns ns per call comes back
+ *  KG_ECENSORED with a lower bound in its stats. */
+kg_status kg_worker_measure_cutoff(kg_worker *w, kg_run_fn run, kg_verify_fn verify, double cutoff_ns,
+                                   kg_measurement *out, kg_ctx *ctx);
+
 /** Whether the worker is still running. */
 bool kg_worker_alive(const kg_worker *w);
 

@@ -80,7 +80,7 @@ static void test_bad_variants_are_data(void **state) {
   snprintf(db, sizeof db, "%s/v.db", tmp);
   snprintf(csv, sizeof csv, "%s/v.csv", tmp);
   int rc = run("'%s' tune '%s/tests/specs/variants.lua' --out '%s' --db '%s' --csv '%s' "
-               "--min-time 0.01 --timeout 2 --quiet > '%s/log1' 2>&1",
+               "--min-time 0.01 --timeout 2 --cutoff 0 --quiet > '%s/log1' 2>&1",
                bin, root, out, db, csv, tmp);
   assert_int_equal(rc, 0);
   /* Every failure is stored with its status and reason. */

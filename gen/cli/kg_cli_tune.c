@@ -14,10 +14,12 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"resume", no_argument, 0, 'R'},
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
+                                        {"cutoff", required_argument, 0, 'X'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
+  o.cutoff = 2; /* kgen tune's default (OpenTuner's); the library's is none */
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
   long v;
@@ -35,6 +37,13 @@ int kg_cli_tune(int argc, char **argv) {
     case 'B':
       if ((rc = kg_parse_long("--budget", optarg, &o.budget))) return rc;
       break;
+    case 'X': {
+      char *end;
+      o.cutoff = strtod(optarg, &end);
+      if (end == optarg || *end || !(o.cutoff == 0 || o.cutoff >= 1))
+        return kg_usage_error("--cutoff must be 0 (none) or >= 1, not %s", optarg);
+      break;
+    }
     case 'r':
       if ((rc = kg_parse_long("--seed", optarg, &v))) return rc;
       o.seed = (uint64_t)v;

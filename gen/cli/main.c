@@ -9,6 +9,7 @@
 
 #include "kg_calibrate.h"
 #include "kg_cli.h"
+#include "kg_replay.h"
 #include "kg_ship.h"
 
 #ifndef KG_VERSION
@@ -30,8 +31,13 @@ const char kg_usage[] =
     "                                  compile one variant; print compile time and diagnostics\n"
     "  tune SPEC [options]             search, verify, measure, write OUT/<kernel>/...\n"
     "      --problem NAME              only this problem (repeatable)\n"
-    "      --strategy exhaustive|random   (default exhaustive)\n"
-    "      --budget N                  evaluate at most N variants (default all)\n"
+    "      --strategy exhaustive|random|knn|bandit|ga|anneal|ils   (default exhaustive); the last\n"
+    "                                  five choose each next variant from the measurements so far\n"
+    "                                  (gen/search/kg_search.h), one search per problem\n"
+    "      --budget N                  evaluate at most N variants (default all; guided strategies:\n"
+    "                                  10% of the space, at least 32, per problem)\n"
+    "      --cutoff F                  stop a variant whose first samples are all >= F x slower than the\n"
+    "                                  best of its problem so far; recorded as censored (default 2; 0 = off)\n"
     "      --seed N                    seed of the shuffled measuring order and of the random strategy\n"
     "                                  (default 1)\n"
     "      --backend jit|cc            compiler backend (default jit)\n"
@@ -78,6 +84,12 @@ const char kg_usage[] =
     "      --rounds N                  peak and bandwidth: at least N rounds (default 4), then more, up\n"
     "                                  to 3N, for the figures no second round came within 2% of\n"
     "\n"
+    "  replay FILE [--strategy S] [--budget N] [--runs R] [--seed S] [--json OUT] [--noise resample|F]\n"
+    "                                  a search strategy's quality on a fully measured space (Kernel Tuner\n"
+    "                                  cache file): share of runs within 3% of the optimum per budget\n"
+    "  export-cache SPEC --problem P [--db FILE] -o FILE.json[.gz]\n"
+    "                                  one problem's measurements as a Kernel Tuner cache file (replayable)\n"
+    "\n"
     "  ship [SPEC...] [--tuned DIR] --out DIR\n"
     "                                  the tuned kernels as a C library: a CMake project with kgen/kgen.h,\n"
     "                                  dispatch by machine and shape, find_package(kgen), kgen.pc\n"
@@ -107,7 +119,8 @@ int main(int argc, char **argv) {
     int (*fn)(int, char **);
   } cmds[] = {{"list", kg_cli_list},       {"show", kg_cli_show},      {"emit", kg_cli_emit},
               {"compile", kg_cli_compile}, {"tune", kg_cli_tune},      {"calibrate", kg_cli_calibrate},
-              {"bench", kg_cli_bench},     {"compare", kg_cli_compare},  {"ship", kg_cli_ship}};
+              {"bench", kg_cli_bench},     {"compare", kg_cli_compare},  {"ship", kg_cli_ship},
+              {"replay", kg_cli_replay},   {"export-cache", kg_cli_export_cache}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;

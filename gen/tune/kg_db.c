@@ -124,7 +124,7 @@ kg_status kg_db_put(kg_db *db, const kg_db_key *key, const kg_db_row *row, kg_ct
   sqlite3_bind_text(s, 9, m->status == KG_OK ? "ok" : kg_strerror(m->status), -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 10, (int)m->status);
   sqlite3_bind_text(s, 11, m->reason, -1, SQLITE_TRANSIENT);
-  if (m->status == KG_OK) {
+  if (m->status == KG_OK || m->status == KG_ECENSORED) { /* censored: its few samples, a lower bound */
     sqlite3_bind_int64(s, 12, (sqlite3_int64)x->n);
     double v[] = {x->p50, x->p90, x->p99, x->mean, x->std, x->min, x->max, x->ci_lo, x->ci_hi};
     for (int i = 0; i < 9; i++) kg_db_bind_real(s, 13 + i, v[i]);

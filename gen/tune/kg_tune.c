@@ -1,21 +1,31 @@
 /* kg_tune.c - the search loop: compile, verify, measure, store, choose (see kg_tune.h). */
 #include "kg_tune.h"
 
+#include <math.h>
 #include <unistd.h>
 
 #include "kg_template.h"
 #include "kg_timer.h"
 #include "kg_util.h" /* kg_rand_next: splitmix64, shared with the templates */
+#include "kg_search.h"
 #include "kg_tune_internal.h"
 
+static const char *const kg_strategy_names[] = {"exhaustive", "random", "knn", "bandit", "ga", "anneal", "ils"};
+#define KG_NSTRATEGIES ((int)(sizeof kg_strategy_names / sizeof *kg_strategy_names))
+
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
-  if (strcmp(name, "exhaustive") == 0) *out = KG_STRATEGY_EXHAUSTIVE;
-  else if (strcmp(name, "random") == 0) *out = KG_STRATEGY_RANDOM;
-  else return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive or random)", name);
-  return KG_OK;
+  for (int i = 0; i < KG_NSTRATEGIES; i++)
+    if (strcmp(name, kg_strategy_names[i]) == 0) {
+      *out = (kg_strategy)i;
+      return KG_OK;
+    }
+  return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive, random, knn, bandit, ga, anneal or ils)",
+                    name);
 }
 
-const char *kg_strategy_name(kg_strategy s) { return s == KG_STRATEGY_RANDOM ? "random" : "exhaustive"; }
+const char *kg_strategy_name(kg_strategy s) {
+  return (int)s >= 0 && (int)s < KG_NSTRATEGIES ? kg_strategy_names[s] : "exhaustive";
+}
 
 void kg_tune_opts_default(kg_tune_opts *o) {
   memset(o, 0, sizeof *o);
@@ -177,7 +187,7 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
   for (int i = 0; i < nb && !any; i++) any = batch[i].module;
   kg_problem_result *res = &t->r->problems[p];
   const kg_spec_problem *sp = &spec->problems[t->probs[p]];
-  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, false, {0}};
+  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   if (any) {
     run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
@@ -202,6 +212,7 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
     kg_variant *v = &batch[i];
     if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
       continue; /* kgen bench: this problem re-measures its own winner only */
+    run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
     kg_result *x = &res->results[res->nresults++];
     if (v->compile == KG_ENOTFOUND || v->module) {
       kg_run_fn fn = v->module ? (kg_run_fn)kg_module_sym(v->module, "kg_run") : NULL;
@@ -237,6 +248,105 @@ static void kg_batch_free(kg_variant *batch, int nb) {
     batch[i].module = NULL;
     batch[i].name = NULL;
   }
+}
+
+/* ---- guided search (gen/search/): one search per problem, each next variant chosen from the
+ * measurements so far (kg_search.h).  A variant's code must exist before its worker forks
+ * (kg_worker.h), so each evaluation starts a worker.  Errors as kg_tune_measure_batch. ---- */
+static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
+  const kg_spec *spec = t->spec;
+  const kg_tune_opts *opts = t->opts;
+  kg_tune_report *r = t->r;
+  kg_progress *pg = &t->pg;
+  long total = (long)spec->npoints, budget = opts->budget;
+  if (budget <= 0) budget = total / 10 > 32 ? total / 10 : 32; /* the default: 10%, at least 32 */
+  if (budget > total) budget = total;
+  r->nvariants = budget;
+  pg->total = budget * r->nproblems;
+  if (pg->f)
+    fprintf(pg->f, "%s search: %ld of %ld variants per problem\n", kg_strategy_name(opts->strategy), budget, total);
+  kg_status st = KG_OK;
+  kg_search_space *space = NULL;
+  kg_search *search = NULL;
+  kg_variant v = {0};
+  int32_t *card = malloc(sizeof *card * (size_t)spec->nparams);
+  long *spec_index = malloc(sizeof *spec_index * (size_t)total); /* search index -> spec point */
+  if (!card || !spec_index) {
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (int d = 0; d < spec->nparams; d++) card[d] = spec->params[d].nvalues;
+  if ((st = kg_search_space_new(spec->nparams, card, (size_t)total, spec->points, &space, ctx))) goto done;
+  for (long i = 0; i < total; i++) {
+    long j = kg_search_space_find(space, spec->points + (size_t)i * (size_t)spec->nparams);
+    if (j >= 0) spec_index[j] = i;
+  }
+  for (int p = 0; p < r->nproblems && !st; p++) {
+    kg_problem_result *res = &r->problems[p];
+    const kg_spec_problem *sp = &spec->problems[t->probs[p]];
+    if ((st = kg_search_new(space, kg_strategy_name(opts->strategy), opts->seed, &search, ctx))) goto done;
+    size_t j;
+    while (res->nresults < budget && kg_search_ask(search, &j)) {
+      long point = spec_index[j];
+      if ((st = kg_tune_compile_batch(t, &point, &v, 1, ctx))) goto done;
+      kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
+      run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol,
+                              spec->atol};
+      run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
+      kg_result *x = &res->results[res->nresults++];
+      if (v.module) {
+        run.create = (kg_create_fn)kg_module_sym(v.module, "kg_create");
+        run.destroy = (kg_destroy_fn)kg_module_sym(v.module, "kg_destroy");
+        for (int bl = 0; bl < spec->nbaselines && !res->baselines_done && !st; bl++) {
+          char name[256], sym[256];
+          snprintf(name, sizeof name, "baseline:%s", spec->baselines[bl]);
+          snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
+          kg_run_fn fn = (kg_run_fn)kg_module_sym(v.module, sym);
+          double keep = run.cutoff_ns;
+          run.cutoff_ns = 0; /* baselines are never cut off */
+          if (fn) st = kg_problem_measure(&run, name, -1, fn, NULL, 0, &res->baselines[bl], ctx);
+          else kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
+          run.cutoff_ns = keep;
+        }
+        res->baselines_done = true;
+      }
+      if (!st && (v.module || v.compile == KG_ENOTFOUND)) {
+        kg_run_fn fn = v.module ? (kg_run_fn)kg_module_sym(v.module, "kg_run") : NULL;
+        kg_verify_fn vf = v.module ? (kg_verify_fn)kg_module_sym(v.module, "kg_verify") : NULL;
+        st = kg_problem_measure(&run, v.name, v.point, fn, vf, v.compile_ms, x, ctx);
+      } else if (!st) {
+        kg_result_fail(x, v.point, v.compile, v.reason);
+        x->compile_ms = v.compile_ms;
+        st = kg_tune_store_failure(t->db, &t->key, sp->name, &v, ctx);
+      }
+      kg_worker_stop(run.worker);
+      if (st) goto done;
+      /* a censored variant tells its lower bound: slow, but not failed */
+      kg_search_tell(search, j, x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY);
+      res->evaluated++;
+      pg->done++;
+      if (x->m.status != KG_OK) {
+        res->failed++;
+        pg->failed++;
+        if (pg->f && v.compile == KG_OK && !x->resumed)
+          fprintf(pg->f, "%svariant %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", v.name, sp->name,
+                  kg_strerror(x->m.status), x->m.reason);
+      }
+      char best[640];
+      kg_tune_best_label(r, res, best, sizeof best);
+      kg_progress_line(pg, sp->name, best, false);
+      kg_batch_free(&v, 1);
+    }
+    kg_search_free(search);
+    search = NULL;
+  }
+done:
+  kg_batch_free(&v, 1);
+  kg_search_free(search);
+  kg_search_space_free(space);
+  free(card);
+  free(spec_index);
+  return st;
 }
 
 kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx) {
@@ -281,6 +391,10 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
             opts->npoints > 0 ? "bench" : "tune", spec->name, nsel, spec->npoints, np, r->backend, r->mode,
             r->machine.id);
 
+  if (opts->strategy >= KG_STRATEGY_KNN && opts->npoints <= 0) {
+    if ((st = kg_tune_guided(&t, ctx))) goto fail;
+    nsel = 0; /* the batch loop below has nothing left to do */
+  }
   for (long b0 = 0; b0 < nsel; b0 += bsize) {
     int nb = (int)(nsel - b0 < bsize ? nsel - b0 : bsize);
     if ((st = kg_tune_compile_batch(&t, sel + b0, batch, nb, ctx))) goto fail;

@@ -27,9 +27,23 @@
 #include "kg_spec.h"
 #include "kg_status.h"
 
-typedef enum kg_strategy { KG_STRATEGY_EXHAUSTIVE, KG_STRATEGY_RANDOM } kg_strategy;
+/**
+ * exhaustive and random select their variants up front; the guided ones (gen/search/kg_search.h:
+ * knn, bandit, ga, anneal, ils) choose each next variant of a problem from the measurements so far,
+ * one search per problem, within --budget evaluations per problem (default: 10% of the space, at
+ * least 32, at most all of it).
+ */
+typedef enum kg_strategy {
+  KG_STRATEGY_EXHAUSTIVE,
+  KG_STRATEGY_RANDOM,
+  KG_STRATEGY_KNN,
+  KG_STRATEGY_BANDIT,
+  KG_STRATEGY_GA,
+  KG_STRATEGY_ANNEAL,
+  KG_STRATEGY_ILS
+} kg_strategy;
 
-/** Parse "exhaustive" or "random"; KG_EINVAL otherwise. */
+/** Parse a strategy name; KG_EINVAL (listing the names) otherwise. */
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx);
 const char *kg_strategy_name(kg_strategy s);
 
@@ -57,7 +71,12 @@ typedef struct kg_tune_opts {
                                   (default 8): the fastest of the search by p50 */
   int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
-  FILE *progress;             /**< progress lines (default stderr); NULL = silent */
+  FILE *progress;            /**< progress lines (default stderr); NULL = silent */
+  double cutoff;             /**< early cut-off during the search (0 = none, the default here;
+                                  `kgen tune --cutoff`, default 2): a variant whose first samples are
+                                  all at least cutoff x slower than the best p50 of its problem so far
+                                  is stopped and recorded KG_ECENSORED with a lower bound (never
+                                  wins).  Baselines and the final rounds are never cut off. */
 } kg_tune_opts;
 
 void kg_tune_opts_default(kg_tune_opts *o);

@@ -48,7 +48,11 @@ typedef struct kg_problem_run {
   kg_destroy_fn destroy;
   bool create_failed;
   kg_measurement create_failure;
+  double cutoff_ns; /* this measurement's early cut-off (0 = none); see kg_tune_cutoff_ns */
 } kg_problem_run;
+
+/* The early cut-off for the next variant of a problem: opts->cutoff x the best p50 so far (0 = none). */
+double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res);
 
 /** Print the progress line: at most every 0.1 s on a tty, every 10 s otherwise, unless force. */
 void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bool force);

@@ -79,7 +79,7 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     if (pr->create_failed) {
       res->m = pr->create_failure;
     } else {
-      st = kg_worker_measure(pr->worker, run, verify, &res->m, ctx);
+      st = kg_worker_measure_cutoff(pr->worker, run, verify, pr->cutoff_ns, &res->m, ctx);
       if (st) return st;
       if (!kg_worker_alive(pr->worker)) {
         kg_worker_stop(pr->worker);
@@ -108,4 +108,11 @@ kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *pro
   snprintf(row.m.reason, sizeof row.m.reason, "%s", v->reason);
   row.compile_ms = v->compile_ms;
   return kg_db_put(db, key, &row, ctx);
+}
+
+double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res) {
+  double best = INFINITY;
+  for (long i = 0; i < res->nresults; i++)
+    if (res->results[i].m.status == KG_OK && res->results[i].m.stats.p50 < best) best = res->results[i].m.stats.p50;
+  return opts->cutoff > 0 && isfinite(best) ? opts->cutoff * best : 0;
 }

@@ -1,0 +1,7 @@
+-- Test spec: four fast variants (work = 1) and four ten times slower (work = 10), for the early
+-- cut-off (tests/test_search_tune.c).
+return kernel "cutoff" {
+  template = "cutoff.c",
+  params = { work = values { 1, 10 }, pad = values { 0, 1, 2, 3 } },
+  problems = { problem "p" { n = 4096 } },
+}

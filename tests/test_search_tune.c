@@ -1,0 +1,195 @@
+/*
+ * test_search_tune.c - `kgen tune --strategy <guided>` end to end on small test specs: the budget
+ * is never exceeded, no variant is measured twice, failing variants are data and never win, the
+ * report names the strategy, and an unknown strategy is a usage error.  Early cut-off
+ * (--cutoff): ten times slower variants measured after a fast one are censored, fast ones never.
+ */
+#include <glob.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+static char root[2048], bin[2048], tmp[256];
+
+static int run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
+  snprintf(root, sizeof root, "%s", r ? r : ".");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-search-tune-XXXXXX");
+  return mkdtemp(tmp) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return run("rm -rf '%s'", tmp) == 0 ? 0 : -1;
+}
+
+static long db_long(const char *db, const char *sql) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  long v = -1;
+  if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+    v = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+  return v;
+}
+
+/* the autotune JSON under tmp/sub (the one *.json there), or NULL */
+static json_t *load_report(const char *sub) {
+  char pat[600];
+  snprintf(pat, sizeof pat, "%s/%s/*.json", tmp, sub);
+  glob_t g;
+  if (glob(pat, 0, NULL, &g) != 0) return NULL;
+  json_error_t err;
+  json_t *doc = g.gl_pathc == 1 ? json_load_file(g.gl_pathv[0], 0, &err) : NULL;
+  globfree(&g);
+  return doc;
+}
+
+static const char search_rows[] =
+    "FROM measurements WHERE variant NOT LIKE 'final:%' AND variant NOT LIKE 'baseline:%'";
+
+static void test_budget(void **state) {
+  (void)state;
+  const char *names[] = {"knn", "bandit", "ga", "anneal", "ils"};
+  for (int k = 0; k < 5; k++) {
+    char db[400], sql[256];
+    snprintf(db, sizeof db, "%s/%s.db", tmp, names[k]);
+    assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --strategy %s --budget 9 --out '%s/out-%s' --db '%s' "
+                         "--min-time 0.005 --timeout 2 --rounds 1 --quiet > /dev/null 2>&1",
+                         bin, root, names[k], tmp, names[k], db),
+                     0);
+    snprintf(sql, sizeof sql, "SELECT count(*) %s", search_rows);
+    assert_int_equal(db_long(db, sql), 9); /* the budget, exactly: the space holds 40 */
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
+    assert_int_equal(db_long(db, sql), 9); /* none measured twice */
+  }
+  /* the report names the strategy and the budget */
+  json_t *doc = load_report("out-knn/many");
+  assert_non_null(doc);
+  assert_string_equal(json_string_value(json_object_get(doc, "strategy")), "knn");
+  assert_int_equal(json_integer_value(json_object_get(doc, "budget")), 9);
+  json_decref(doc);
+}
+
+/* the whole of a space with failing variants: every variant once, the winner one that passed */
+static void test_failures_are_data(void **state) {
+  (void)state;
+  char db[400];
+  snprintf(db, sizeof db, "%s/rt.db", tmp);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/replay_rt.lua' --strategy ga --budget 100 --out '%s/out-rt' "
+                       "--db '%s' --min-time 0.005 --timeout 2 --rounds 1 --quiet > /dev/null 2>&1",
+                       bin, root, tmp, db),
+                   0);
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
+  assert_int_equal(db_long(db, sql), 14); /* the budget is capped at the space */
+  snprintf(sql, sizeof sql, "SELECT count(*) %s AND status != 'ok'", search_rows);
+  assert_true(db_long(db, sql) >= 6);
+  json_t *doc = load_report("out-rt/replay_rt");
+  assert_non_null(doc);
+  const char *mode = json_string_value(
+      json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"),
+                                      "params"),
+                      "mode"));
+  assert_non_null(mode);
+  assert_true(!strcmp(mode, "ok") || !strcmp(mode, "unrolled"));
+  json_decref(doc);
+}
+
+static void test_unknown_strategy(void **state) {
+  (void)state;
+  assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --strategy hillclimb --quiet > /dev/null 2>&1", bin, root),
+                   2);
+}
+
+/* tests/specs/cutoff.lua: work=10 is ten times slower than work=1.  In the database's insertion
+ * order, every slow variant measured after a fast one is censored, no fast one is, and the winner
+ * is fast; with --cutoff 0 nothing is censored. */
+static void check_cutoff(const char *db, double cutoff) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT variant, status, p50_ns FROM measurements WHERE variant NOT LIKE "
+                                         "'final:%' AND variant NOT LIKE 'baseline:%' ORDER BY rowid",
+                                      -1, &q, NULL),
+                   SQLITE_OK);
+  bool fast_seen = false;
+  sqlite3_stmt *lb = NULL; /* a censored row keeps its lower bound: at least the cutoff over the best */
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM measurements WHERE status = 'censored' AND "
+                                         "(min_ns IS NULL OR samples != 3)", -1, &lb, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(lb), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(lb, 0), 0);
+  sqlite3_finalize(lb);
+  int rows = 0, censored = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(q, 0), *status = (const char *)sqlite3_column_text(q, 1);
+    bool slow = strstr(v, "work=10") != NULL, cut = !strcmp(status, "censored");
+    rows++;
+    censored += cut;
+    if (!slow) assert_false(cut);                        /* a fast variant is never cut off */
+    if (slow && fast_seen && cutoff > 0) assert_true(cut); /* 10x slower than the best so far */
+    if (cutoff == 0) assert_string_equal(status, "ok");
+    fast_seen |= !slow;
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+  assert_int_equal(rows, 8);
+  if (cutoff > 0) assert_true(censored >= 1); /* the seed's order puts a slow one after a fast one */
+}
+
+static void test_cutoff(void **state) {
+  (void)state;
+  const double cutoffs[] = {2, 0};
+  for (int k = 0; k < 2; k++) {
+    char db[400];
+    snprintf(db, sizeof db, "%s/cut%d.db", tmp, k);
+    assert_int_equal(run("'%s' tune '%s/tests/specs/cutoff.lua' --cutoff %g --out '%s/out-cut%d' --db '%s' "
+                         "--min-time 0.02 --rounds 1 --quiet > /dev/null 2>&1",
+                         bin, root, cutoffs[k], tmp, k, db),
+                     0);
+    check_cutoff(db, cutoffs[k]);
+    char sub[64];
+    snprintf(sub, sizeof sub, "out-cut%d/cutoff", k);
+    json_t *doc = load_report(sub);
+    assert_non_null(doc);
+    json_t *w = json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"), "params");
+    assert_int_equal(json_integer_value(json_object_get(w, "work")), 1); /* the winner is fast */
+    json_decref(doc);
+  }
+  assert_int_equal(run("'%s' tune '%s/tests/specs/cutoff.lua' --cutoff 0.5 --quiet > /dev/null 2>&1", bin, root), 2);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_budget),
+      cmocka_unit_test(test_failures_are_data),
+      cmocka_unit_test(test_unknown_strategy),
+      cmocka_unit_test(test_cutoff),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
