@@ -218,6 +218,7 @@ typedef struct kg_problem_run {
   const kg_spec_problem *sp;
   kg_worker *worker;
   kg_create_fn create;
+  kg_prepare_fn prepare; /* optional */
   kg_destroy_fn destroy;
   bool create_failed;
   kg_measurement create_failure;
@@ -246,7 +247,7 @@ static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, lon
     res->m = pr->create_failure;
   } else {
     if (!pr->worker) {
-      st = kg_worker_start(&pr->prob, pr->create, pr->destroy, &pr->opts->measure, &pr->worker,
+      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &pr->opts->measure, &pr->worker,
                            &pr->create_failure, ctx);
       if (st) return st;
       if (!pr->worker) pr->create_failed = true;
@@ -404,9 +405,10 @@ static kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db
             nitems - nfin == 1 ? "" : "s", rounds);
   kg_tune_opts fresh = *opts;
   fresh.resume = false; /* always measure now */
-  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, false, {0}};
+  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+  run.prepare = (kg_prepare_fn)kg_module_sym(any, "kg_prepare");
   run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
   for (int k = 0; k < rounds; k++)
     for (int j = 0; j < nitems; j++) {
@@ -597,11 +599,12 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     for (int p = 0; p < np; p++) {
       kg_problem_result *res = &r->problems[p];
       const kg_spec_problem *sp = &spec->problems[probs[p]];
-      kg_problem_run run = {spec, opts, db, &key, {0}, sp, NULL, NULL, NULL, false, {0}};
+      kg_problem_run run = {spec, opts, db, &key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}};
       run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed,
                               spec->rtol, spec->atol};
       if (any) {
         run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+        run.prepare = (kg_prepare_fn)kg_module_sym(any, "kg_prepare");
         run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
       }
       /* Baselines, once per problem, in the first batch that has code. */
