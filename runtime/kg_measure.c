@@ -5,7 +5,7 @@
  * passes (then SIGKILL), waitpid, and turn a signal or an early exit into a recorded outcome.
  * Worker: restore default crash handlers (so a sanitizer's or the caller's handler does not
  * turn a crash into an exit code), pin, open counters, create, verify, warm up, pick the inner
- * repetitions, sample, compute statistics, write the struct whole and _exit(0) (never exit(),
+ * repetitions, sample, compute statistics, verify again, write the struct whole and _exit(0) (never exit(),
  * which would flush the parent's stdio buffers a second time and run its atexit handlers).
  */
 #ifndef _GNU_SOURCE
@@ -228,6 +228,19 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   m->page_faults = noise_sum[NOISE_PF] / (double)kept;
   for (int i = 0; i < o->nevents; i++)
     m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
+  /* Verify again: a variant that is right on its first call and then changes the state (shrinks
+   * the problem, stops computing) would otherwise be timed doing less than the work. */
+  if (verify) {
+    char msg[sizeof m->reason - 64];
+    msg[0] = '\0';
+    int rc = verify(state, msg, sizeof msg);
+    if (rc != 0) {
+      m->status = KG_EVERIFY;
+      snprintf(m->reason, sizeof m->reason, "wrong after it was timed: %s",
+               msg[0] ? msg : "verification failed");
+      goto done;
+    }
+  }
   m->status = KG_OK;
 
 done:

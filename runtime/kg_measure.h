@@ -3,7 +3,8 @@
  *
  * The protocol (DESIGN.md): the worker pins itself to a core, creates the problem (seeded
  * inputs), verifies the variant against the template's reference, warms up, then takes samples
- * until both a minimum measured time and a minimum sample count are reached.  Kernels shorter
+ * until both a minimum measured time and a minimum sample count are reached, and verifies again
+ * (a variant must still be right after it was timed).  Kernels shorter
  * than `min_sample_ns` are repeated inside a sample (inner repetitions) so the timer's
  * resolution does not matter.  Each sample also reads context switches and CPU migrations
  * (perf software events); a disturbed sample is retaken, up to a bound, and counted.  A crash
