@@ -224,6 +224,12 @@ typedef struct kg_problem_run {
   kg_measurement create_failure;
 } kg_problem_run;
 
+/* Whether a stored row stands with --resume: a success always; a failure (a timeout on a loaded
+ * machine, a crash) only with --keep-failures, else it is measured again. */
+static bool kg_row_stands(const kg_tune_opts *o, const kg_db_row *row) {
+  return row->m.status == KG_OK || o->keep_failures;
+}
+
 static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point,
                                     kg_run_fn run, kg_verify_fn verify, double compile_ms,
                                     kg_result *res, kg_ctx *ctx) {
@@ -236,7 +242,7 @@ static kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, lon
     bool found = false;
     st = kg_db_get(pr->db, pr->key, pr->sp->name, variant, &row, &found, ctx);
     if (st) return st;
-    if (found) {
+    if (found && kg_row_stands(pr->opts, &row)) {
       res->m = row.m;
       res->compile_ms = row.compile_ms;
       res->resumed = true;
@@ -564,7 +570,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
           kg_db_row row;
           bool found = false;
           if ((st = kg_db_get(db, &key, spec->problems[probs[p]].name, v->name, &row, &found, ctx))) goto fail;
-          all = found;
+          all = found && kg_row_stands(opts, &row);
         }
         if (all) {
           v->compile = KG_ENOTFOUND; /* resumed: every result comes from the database */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,9 @@ static const char kg_usage[] =
     "      --backend jit|cc            compiler backend (default jit)\n"
     "      --out DIR                   output root (default tuned)\n"
     "      --db FILE                   tuning database (default OUT/<kernel>/<machine-id>.db)\n"
-    "      --resume                    skip what the database already holds\n"
+    "      --resume                    skip what the database already holds (failures are measured\n"
+    "                                  again: a timeout may have been a loaded machine)\n"
+    "      --keep-failures             with --resume: keep stored failures too\n"
     "      --csv FILE                  one row per measured variant\n"
     "      --min-time S                minimum measured time per variant (default 0.2)\n"
     "      --timeout S                 a variant running longer is killed (default 60)\n"
@@ -67,6 +70,8 @@ static const char kg_usage[] =
     "      --finalists N               candidates per problem measured again in the final rounds (default 8)\n"
     "      --rounds N                  final rounds: the finalists and the baselines measured side by side,\n"
     "                                  interleaved; each keeps its median round (default 3; 0 = none)\n"
+    "      --mem-limit SIZE            memory a measuring worker may allocate (e.g. 8G; default half of\n"
+    "                                  the RAM; none = no limit); past it an allocation fails\n"
     "\n"
     "  bench SPEC [options]            re-measure the shipped winners of this machine (or --set) and\n"
     "                                  the baselines in one run; exit 1 when tuned/ has no result here\n"
@@ -418,7 +423,7 @@ static int kg_load_profile(const char *path, const char *machine_id, kg_profile 
  * clash with a command's own). */
 enum {
   OPT_PROBLEM = -100, OPT_MIN_TIME, OPT_TIMEOUT, OPT_COLD, OPT_CPU, OPT_QUIET, OPT_EVENTS, OPT_PROFILE,
-  OPT_BACKEND, OPT_FINALISTS, OPT_ROUNDS
+  OPT_BACKEND, OPT_FINALISTS, OPT_ROUNDS, OPT_MEM_LIMIT
 };
 #define KG_MEASURE_OPTIONS                                                                                     \
   {"problem", required_argument, 0, OPT_PROBLEM}, {"min-time", required_argument, 0, OPT_MIN_TIME},            \
@@ -426,7 +431,7 @@ enum {
       {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                             \
       {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},             \
       {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS},       \
-      {"rounds", required_argument, 0, OPT_ROUNDS}
+      {"rounds", required_argument, 0, OPT_ROUNDS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}
 
 /* Apply one shared option to o (and *profile).  Returns 0 when applied, EXIT_USAGE on a bad
  * value, -1 when c is not a shared option. */
@@ -458,6 +463,20 @@ static int kg_measure_option(int c, kg_tune_opts *o, const char **profile) {
       return kg_usage_error("%s must be between 0 (1 for --finalists) and 64", c == OPT_ROUNDS ? "--rounds" : "--finalists");
     *(c == OPT_ROUNDS ? &o->rounds : &o->finalists) = (int)v;
     return 0;
+  case OPT_MEM_LIMIT: { /* SIZE[K|M|G], or none */
+    if (!strcmp(optarg, "none")) {
+      o->measure.mem_limit_bytes = -1;
+      return 0;
+    }
+    char *end;
+    double x = strtod(optarg, &end);
+    double unit = !strcmp(end, "") ? 1 : !strcmp(end, "K") ? 1024.0 : !strcmp(end, "M") ? 1048576.0
+                : !strcmp(end, "G") ? 1073741824.0 : 0;
+    if (end == optarg || unit == 0 || !(x > 0) || !isfinite(x))
+      return kg_usage_error("--mem-limit: '%s' is not a size (e.g. 512M, 8G, or none)", optarg);
+    o->measure.mem_limit_bytes = x * unit;
+    return 0;
+  }
   default: return -1;
   }
 }
@@ -466,7 +485,7 @@ static int cmd_tune(int argc, char **argv) {
   static const struct option longs[] = {
       {"strategy", required_argument, 0, 'S'}, {"budget", required_argument, 0, 'B'},
       {"seed", required_argument, 0, 'r'},     {"out", required_argument, 0, 'o'},
-      {"db", required_argument, 0, 'd'},       {"resume", no_argument, 0, 'R'},
+      {"db", required_argument, 0, 'd'},       {"resume", no_argument, 0, 'R'}, {"keep-failures", no_argument, 0, 'K'},
       {"csv", required_argument, 0, 'c'},      {"help", no_argument, 0, 'h'},
       KG_MEASURE_OPTIONS,                      {0, 0, 0, 0}};
   kg_tune_opts o;
@@ -495,6 +514,7 @@ static int cmd_tune(int argc, char **argv) {
     case 'o': out = optarg; break;
     case 'd': db = optarg; break;
     case 'R': o.resume = true; break;
+    case 'K': o.keep_failures = true; break;
     case 'c': csv = optarg; break;
     case 'h':
       fputs(strstr(kg_usage, "  tune SPEC"), stdout);

@@ -12,6 +12,7 @@
 #define MODE_sloppy 3
 #define MODE_forkcrash 4
 #define MODE_heap 5
+#define MODE_hog 6
 #ifndef MODE
 #define MODE MODE_ok
 #endif
@@ -55,6 +56,11 @@ static void axpy(st *s, float *y) {
   *(volatile int *)(uintptr_t)16 = 1;
 #elif MODE == MODE_heap
   ((size_t *)s->victim)[-1] = 0x12345; /* malloc's size field of the block: free() will object */
+#elif MODE == MODE_hog
+  static char *volatile big; /* volatile: the compiler may not elide the allocation */
+  big = malloc((size_t)1 << 30);
+  memset(big, 1, (size_t)1 << 30); /* no NULL check, as careless code has none */
+  free(big);
 #endif
   for (int64_t i = 0; i < s->n; i++) y[i] = 2.0f * s->x[i] + y[i] + (MODE == MODE_sloppy ? 0.5f : 0.0f);
 #if MODE == MODE_shrink
