@@ -143,11 +143,11 @@ static void test_memory_limit(void **state) {
 #else
   char db[600];
   snprintf(db, sizeof db, "%s/m.db", tmp);
-  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/hostile.lua' --out o2 --db '%s' --rounds 0 "
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/hostile_hog.lua' --out o2 --db '%s' --rounds 0 "
                        "--min-time 0.01 --quiet --mem-limit 256M > /dev/null 2>&1", tmp, bin, root, db), 0);
   assert_int_equal(db_count(db, "variant = 'mode=hog' AND status = 'crashed' AND reason LIKE 'SIGSEGV%'"), 1);
   assert_int_equal(db_count(db, "variant = 'mode=ok' AND status = 'ok'"), 1);
-  assert_int_equal(run("'%s' tune '%s/tests/specs/hostile.lua' --mem-limit 12X > /dev/null 2>&1", bin, root), 2);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/hostile_hog.lua' --mem-limit 12X > /dev/null 2>&1", bin, root), 2);
 #endif
 }
 
