@@ -75,11 +75,23 @@ static kg_status kg_params_point(const kg_spec *spec, const json_t *params, cons
   size_t n = 0;
   const char *k;
   const json_t *v;
+  if (!json_is_object(params)) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner has no params", problem);
+  /* Every parameter of the spec, no other: a missing one would silently take the template's
+   * default, a variant that never won. */
+  for (int i = 0; i < spec->nparams; i++)
+    if (!json_object_get(params, spec->params[i].name))
+      return kg_ctx_set(ctx, KG_EINVAL,
+                        "problem %s: the tuned winner does not set parameter '%s' (the spec changed since "
+                        "the tuning run? tune again)",
+                        problem, spec->params[i].name);
   json_object_foreach((json_t *)params, k, v) {
     if (json_is_integer(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", k, (long long)json_integer_value(v));
     else if (json_is_string(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
+    else
+      return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner's parameter '%s' is neither an integer nor a "
+                        "string", problem, k);
     if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
   }
   int32_t *pt = calloc((size_t)spec->nparams + 1, sizeof *pt);

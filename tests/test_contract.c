@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -151,11 +152,38 @@ static void test_memory_limit(void **state) {
 #endif
 }
 
+/* A tuned entry that lacks a parameter of the spec is refused, not measured as the template's
+ * default (a variant that never won). */
+static void test_bench_refuses_partial_params(void **state) {
+  (void)state;
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out t --db t.db --problem small --timeout 2 --rounds 0 "
+                       "--min-time 0.01 --quiet > /dev/null 2>&1", tmp, bin, root), 0);
+  char cmd[1024], file[1024] = "";
+  snprintf(cmd, sizeof cmd, "ls %s/t/variants/*.json | head -n1", tmp);
+  FILE *f = popen(cmd, "r");
+  if (f && fgets(file, sizeof file, f)) file[strcspn(file, "\n")] = 0;
+  if (f) pclose(f);
+  json_error_t err;
+  json_t *r = json_load_file(file, 0, &err);
+  assert_non_null(r);
+  json_t *params = json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params");
+  assert_true(json_is_object(params));
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned t --problem small --rounds 1 "
+                       "--min-time 0.01 --quiet > /dev/null 2>&1", tmp, bin, root), 0);
+  assert_int_equal(json_object_del(params, "mode"), 0);
+  assert_int_equal(json_dump_file(r, file, JSON_INDENT(2)), 0);
+  json_decref(r);
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned t --problem small --quiet "
+                       "> /dev/null 2> bench.err", tmp, bin, root), 2);
+  assert_int_equal(run("grep -q \"does not set parameter 'mode'\" '%s/bench.err'", tmp), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_compare_contract),
       cmocka_unit_test(test_resume_retries_failures),
       cmocka_unit_test(test_memory_limit),
+      cmocka_unit_test(test_bench_refuses_partial_params),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
