@@ -92,6 +92,7 @@ enum { NOISE_CS, NOISE_MIG, NOISE_PF, NOISE_N };
 #endif
 #endif
 
+#ifndef KG_ASAN
 /* VmData of this process in bytes (private writable memory, what RLIMIT_DATA bounds), or 0. */
 static double kg_vm_data(void) {
   FILE *f = fopen("/proc/self/status", "r");
@@ -103,6 +104,7 @@ static double kg_vm_data(void) {
   fclose(f);
   return kb * 1024.0;
 }
+#endif
 
 double kg_measure_mem_limit(const kg_measure_opts *o) {
   if (o->mem_limit_bytes < 0) return 0;
