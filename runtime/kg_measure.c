@@ -5,7 +5,7 @@
  * passes (then SIGKILL), waitpid, and turn a signal or an early exit into a recorded outcome.
  * Worker: restore default crash handlers (so a sanitizer's or the caller's handler does not
  * turn a crash into an exit code), pin, open counters, create, verify, warm up, pick the inner
- * repetitions, sample, compute statistics, write the struct whole and _exit(0) (never exit(),
+ * repetitions, sample, compute statistics, verify again, write the struct whole and _exit(0) (never exit(),
  * which would flush the parent's stdio buffers a second time and run its atexit handlers).
  */
 #ifndef _GNU_SOURCE
@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kg_timer.h"
@@ -83,6 +84,47 @@ static uint64_t time_reps(kg_run_fn run, void *state, int reps) {
 enum { NOISE_CS, NOISE_MIG, NOISE_PF, NOISE_N };
 
 /* A core this machine lacks: run unpinned. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KG_ASAN 1
+#endif
+#endif
+
+#ifndef KG_ASAN
+/* VmData of this process in bytes (private writable memory, what RLIMIT_DATA bounds), or 0. */
+static double kg_vm_data(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmData: %lf kB", &kb) == 1) break;
+  fclose(f);
+  return kb * 1024.0;
+}
+#endif
+
+double kg_measure_mem_limit(const kg_measure_opts *o) {
+  if (o->mem_limit_bytes < 0) return 0;
+  if (o->mem_limit_bytes > 0) return o->mem_limit_bytes;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? 0.5 * (double)pages * (double)page : 0;
+}
+
+void kg_measure_limit_memory(const kg_measure_opts *o) {
+#ifndef KG_ASAN /* AddressSanitizer's shadow memory counts as data: a limit would break it */
+  double limit = kg_measure_mem_limit(o);
+  if (limit <= 0) return;
+  double cap = kg_vm_data() + limit;
+  struct rlimit rl = {(rlim_t)cap, (rlim_t)cap};
+  (void)setrlimit(RLIMIT_DATA, &rl);
+#else
+  (void)o;
+#endif
+}
+
 void kg_measure_pin(const kg_measure_opts *o) {
   if (o->cpu >= 0 && o->cpu < CPU_SETSIZE) {
     cpu_set_t set;
@@ -192,7 +234,21 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   m->ctx_switches = noise_sum[NOISE_CS] / (double)kept;
   m->migrations = noise_sum[NOISE_MIG] / (double)kept;
   m->page_faults = noise_sum[NOISE_PF] / (double)kept;
-  for (int i = 0; i < o->nevents; i++) m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
+  for (int i = 0; i < o->nevents; i++)
+    m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
+  /* Verify again: a variant that is right on its first call and then changes the state (shrinks
+   * the problem, stops computing) would otherwise be timed doing less than the work. */
+  if (verify) {
+    char msg[sizeof m->reason - 64];
+    msg[0] = '\0';
+    int rc = verify(state, msg, sizeof msg);
+    if (rc != 0) {
+      m->status = KG_EVERIFY;
+      snprintf(m->reason, sizeof m->reason, "wrong after it was timed: %s",
+               msg[0] ? msg : "verification failed");
+      goto done;
+    }
+  }
   m->status = KG_OK;
   if (cut) {
     m->status = KG_ECENSORED;
@@ -211,6 +267,7 @@ done:
 /* The one-shot worker: create, measure, destroy. */
 static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts *o, kg_measurement *m) {
   kg_measure_pin(o);
+  kg_measure_limit_memory(o);
   void *state = e->create(p);
   if (!state) {
     m->status = KG_EINTERNAL;
@@ -223,7 +280,7 @@ static void worker(const kg_problem *p, const kg_entry *e, const kg_measure_opts
 
 /* ---- parent ---- */
 
-static const char *signal_name(int sig, char *buf, size_t cap) {
+const char *kg_measure_signal_name(int sig, char *buf, size_t cap) {
   switch (sig) {
   case SIGSEGV: return "SIGSEGV";
   case SIGABRT: return "SIGABRT (abort)";
@@ -283,11 +340,11 @@ kg_status kg_measure(const kg_problem *p, const kg_entry *e, const kg_measure_op
     _exit(kg_measure_send(fds[1], &m) ? 0 : 3);
   }
 
+  setpgid(pid, pid); /* also here: no race with the child's own call */
   close(fds[1]);
   if (kg_measure_receive(fds[0], pid, t0 + (uint64_t)(o.timeout_s * 1e9), o.timeout_s, out)) {
     int wst;
-    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
-    }
+    kg_measure_reap(pid, kg_now_ns() + (uint64_t)5e9, &wst);
   }
   close(fds[0]);
   double wall = (double)(kg_now_ns() - t0) * 1e-9;
@@ -310,6 +367,7 @@ bool kg_measure_write(int fd, const void *buf, size_t len) {
 bool kg_measure_send(int fd, const kg_measurement *m) { return kg_measure_write(fd, m, sizeof *m); }
 
 void kg_measure_child_setup(void) {
+  setpgid(0, 0);                    /* its own group: killed as one, with what it forks */
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the caller */
   static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
   for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) signal(crash[i], SIG_DFL);
@@ -317,22 +375,63 @@ void kg_measure_child_setup(void) {
   setrlimit(RLIMIT_CORE, &nocore); /* a crashing variant is data, not a core file */
 }
 
+/* Whether process pid has ended (without reaping it). */
+static bool kg_exited(int pid) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+void kg_measure_kill(int pid) {
+  if (pid <= 0) return;
+  kill(-pid, SIGKILL); /* its process group: whatever it forked */
+  kill(pid, SIGKILL);
+}
+
+kg_status kg_measure_reap(int pid, uint64_t deadline, int *wstatus) {
+  for (;;) {
+    int wst = 0;
+    pid_t r = waitpid(pid, &wst, WNOHANG);
+    if (r == pid) {
+      *wstatus = wst;
+      kg_measure_kill(pid); /* stragglers of its group */
+      return KG_OK;
+    }
+    if (r < 0 && errno != EINTR) return KG_EINTERNAL;
+    if (kg_now_ns() >= deadline) {
+      kg_measure_kill(pid);
+      while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+      }
+      *wstatus = wst;
+      return KG_ETIMEOUT;
+    }
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+}
+
 bool kg_measure_receive(int fd, int pid, uint64_t deadline, double timeout_s, kg_measurement *out) {
   kg_measurement got;
   size_t have = 0;
-  bool timed_out = false;
+  bool timed_out = false, dead = false;
   while (have < sizeof got) {
     uint64_t now = kg_now_ns();
     if (now >= deadline) {
       timed_out = true;
       break;
     }
+    /* Wake up every 50 ms to see whether the process died: a child it forked may hold the pipe
+     * open, so EOF alone would not say it. */
     uint64_t left_ms = (deadline - now + 999999) / 1000000;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r = poll(&pfd, 1, left_ms > 60000 ? 60000 : (int)left_ms);
+    int r = poll(&pfd, 1, dead ? 0 : left_ms > 50 ? 50 : (int)left_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
-    if (r == 0) continue; /* re-check the deadline */
+    if (r == 0) {
+      if (dead) break; /* dead and nothing more to read */
+      dead = kg_exited(pid);
+      continue;
+    }
     ssize_t n = read(fd, (char *)&got + have, sizeof got - have);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break; /* EOF: the worker is gone */
@@ -342,17 +441,16 @@ bool kg_measure_receive(int fd, int pid, uint64_t deadline, double timeout_s, kg
     *out = got;
     return true;
   }
-  if (timed_out) kill(pid, SIGKILL);
   int wst = 0;
-  while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
-  }
+  if (timed_out) kg_measure_kill(pid);
+  kg_measure_reap(pid, kg_now_ns() + (uint64_t)5e9, &wst);
   if (timed_out) {
     out->status = KG_ETIMEOUT;
     snprintf(out->reason, sizeof out->reason, "timed out after %g s", timeout_s);
   } else if (WIFSIGNALED(wst)) {
     char buf[64];
     out->status = KG_ECRASH;
-    snprintf(out->reason, sizeof out->reason, "%s", signal_name(WTERMSIG(wst), buf, sizeof buf));
+    snprintf(out->reason, sizeof out->reason, "%s", kg_measure_signal_name(WTERMSIG(wst), buf, sizeof buf));
   } else {
     out->status = KG_ECRASH;
     snprintf(out->reason, sizeof out->reason, "worker exited with code %d before reporting",

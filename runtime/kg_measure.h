@@ -3,7 +3,8 @@
  *
  * The protocol (DESIGN.md): the worker pins itself to a core, creates the problem (seeded
  * inputs), verifies the variant against the template's reference, warms up, then takes samples
- * until both a minimum measured time and a minimum sample count are reached.  Kernels shorter
+ * until both a minimum measured time and a minimum sample count are reached, and verifies again
+ * (a variant must still be right after it was timed).  Kernels shorter
  * than `min_sample_ns` are repeated inside a sample (inner repetitions) so the timer's
  * resolution does not matter.  Each sample also reads context switches and CPU migrations
  * (perf software events); a disturbed sample is retaken, up to a bound, and counted.  A crash
@@ -43,8 +44,12 @@ typedef struct kg_measure_opts {
                               inherit the pin: an OpenMP variant pinned to one core runs on one
                               core (libomp sizes its team from the affinity mask), so pass -1
                               to measure parallel variants */
-  int max_retakes;      /**< bound on retaken disturbed samples (default 100) */
-  double noisy_rel_ci;  /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
+  int max_retakes;       /**< bound on retaken disturbed samples (default 100) */
+  double mem_limit_bytes;/**< a worker may allocate this much beyond what it holds when it starts
+                              (RLIMIT_DATA; an allocation past it fails); 0 = half of physical
+                              memory (default), < 0 = no limit.  Not applied under
+                              AddressSanitizer, whose shadow memory counts as data */
+  double noisy_rel_ci;   /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
                               this after the retakes (default 0.05) */
   int nevents;          /**< extra counter events to read around the timed region */
   const char *events[KG_MAX_EVENTS];
@@ -113,8 +118,28 @@ bool kg_measure_write(int fd, const void *buf, size_t len);
 /** Write *m whole to fd (a worker's answer); false when the pipe broke. */
 bool kg_measure_send(int fd, const kg_measurement *m);
 
-/** In a freshly forked worker: default crash signals, no core files, die with the parent. */
+/** Kill process pid and its process group (what it forked) with SIGKILL.  pid <= 0: no-op. */
+void kg_measure_kill(int pid);
+
+/**
+ * Wait until process pid ends, at most until deadline_ns (then kill it and its group, and return
+ * KG_ETIMEOUT); *wstatus gets its waitpid status.  What is left of its process group is killed.
+ * Errors: KG_EINTERNAL (not our child).
+ */
+kg_status kg_measure_reap(int pid, uint64_t deadline_ns, int *wstatus);
+
+/** In a freshly forked worker: its own process group, default crash signals, no core files, die
+ *  with the parent. */
 void kg_measure_child_setup(void);
+
+/** The memory limit o asks for, in bytes (0: none); see kg_measure_opts.mem_limit_bytes. */
+double kg_measure_mem_limit(const kg_measure_opts *o);
+
+/** In a worker, before it creates anything: apply o's memory limit to the calling process. */
+void kg_measure_limit_memory(const kg_measure_opts *o);
+
+/** "SIGSEGV", "SIGABRT (abort)", ... or "signal N (description)" written into buf. */
+const char *kg_measure_signal_name(int sig, char *buf, size_t cap);
 
 /** Pin the calling process to o->cpu when it is >= 0. */
 void kg_measure_pin(const kg_measure_opts *o);

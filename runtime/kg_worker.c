@@ -5,6 +5,15 @@
  * because it was forked after the code was loaded), kg_measurements come up.  The first answer
  * reports whether kg_create succeeded.  EOF on the request pipe, or a request with run == NULL,
  * makes the worker destroy its state and exit.
+ *
+ * The worker never runs a variant itself: for each request it forks a child that gets a
+ * copy-on-write image of the pristine state, verifies and measures the variant there, sends its
+ * kg_measurement over a pipe of its own, then destroys its copy of the state (which frees every
+ * block a heap-corrupting variant may have damaged) and exits.  The worker waits for that exit:
+ * a child that dies after reporting is recorded as a crash of the variant.  Whatever the variant
+ * changed (problem sizes, tolerances, inputs) dies with the child, so the next variant and the
+ * baselines see the state kg_create made.  A child that exceeds the timeout is killed with its
+ * process group (anything it forked), and the worker lives on.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -47,11 +56,65 @@ static bool kg_read_all(int fd, void *buf, size_t len) {
   return true;
 }
 
-static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy, const kg_measure_opts *o,
-                           int req, int resp) {
+/* In the worker: measure one variant in a forked child on a copy of the state. */
+static void kg_worker_isolated(void *state, kg_destroy_fn destroy, const kg_request *r,
+                               const kg_measure_opts *o, kg_measurement *m) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "worker: pipe: %s", strerror(errno));
+    return;
+  }
+  uint64_t t0 = kg_now_ns();
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]), close(fds[1]);
+    m->status = KG_EINTERNAL;
+    snprintf(m->reason, sizeof m->reason, "worker: fork: %s", strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    kg_measure_child_setup();
+    kg_measure_opts oc = *o;
+    oc.cutoff_ns = r->cutoff_ns;
+    kg_measure_state(state, r->run, r->verify, &oc, m);
+    if (!kg_measure_send(fds[1], m)) _exit(3);
+    /* Health check: free what the state holds.  A variant that wrote past its buffers has
+     * damaged the heap, and glibc aborts on it here, after the figure was sent. */
+    if (destroy) destroy(state);
+    _exit(0);
+  }
+  setpgid(pid, pid);
+  close(fds[1]);
+  uint64_t deadline = t0 + (uint64_t)(o->timeout_s * 1e9);
+  if (kg_measure_receive(fds[0], pid, deadline, o->timeout_s, m)) {
+    int wst = 0;
+    kg_status st = kg_measure_reap(pid, kg_now_ns() + (uint64_t)(KG_WORKER_REAP_S * 1e9), &wst);
+    char sig[64];
+    if (st == KG_ETIMEOUT) {
+      m->status = KG_ECRASH;
+      snprintf(m->reason, sizeof m->reason, "did not finish within %g s after its measurement "
+               "(hung while its state was freed)", KG_WORKER_REAP_S);
+    } else if (st == KG_OK && WIFSIGNALED(wst)) {
+      m->status = KG_ECRASH;
+      snprintf(m->reason, sizeof m->reason, "died after its measurement (%s, while its state was "
+               "freed: heap corruption?)", kg_measure_signal_name(WTERMSIG(wst), sig, sizeof sig));
+    } else if (st == KG_OK && WIFEXITED(wst) && WEXITSTATUS(wst) != 0) {
+      m->status = KG_ECRASH;
+      snprintf(m->reason, sizeof m->reason, "exited with code %d after its measurement",
+               WEXITSTATUS(wst));
+    }
+  }
+  close(fds[0]);
+}
+
+static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare,
+                           kg_destroy_fn destroy, const kg_measure_opts *o, int req, int resp) {
   static kg_measurement m; /* static: keep the worker's stack small */
   kg_measure_child_setup();
   kg_measure_pin(o);
+  kg_measure_limit_memory(o);
   kg_measurement_init(&m, o);
   void *state = create(p);
   if (!state) {
@@ -60,15 +123,14 @@ static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_
     kg_measure_send(resp, &m);
     _exit(0);
   }
+  if (prepare) prepare(state);
   m.status = KG_OK;
   if (!kg_measure_send(resp, &m)) _exit(3);
   kg_request r;
   while (kg_read_all(req, &r, sizeof r) && r.run) {
     uint64_t t0 = kg_now_ns();
     kg_measurement_init(&m, o);
-    kg_measure_opts oc = *o;
-    oc.cutoff_ns = r.cutoff_ns;
-    kg_measure_state(state, r.run, r.verify, &oc, &m);
+    kg_worker_isolated(state, destroy, &r, o, &m);
     m.wall_s = (double)(kg_now_ns() - t0) * 1e-9;
     if (!kg_measure_send(resp, &m)) break;
   }
@@ -76,8 +138,9 @@ static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_destroy_
   _exit(0);
 }
 
-kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_fn destroy, const kg_measure_opts *opts,
-                          kg_worker **out, kg_measurement *create_failure, kg_ctx *ctx) {
+kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare,
+                          kg_destroy_fn destroy, const kg_measure_opts *opts, kg_worker **out,
+                          kg_measurement *create_failure, kg_ctx *ctx) {
   *out = NULL;
   kg_worker *w = calloc(1, sizeof *w);
   if (!w) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
@@ -102,8 +165,9 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_destroy_f
   if (pid == 0) {
     close(down[1]);
     close(up[0]);
-    kg_worker_main(p, create, destroy, &w->opts, down[0], up[1]);
+    kg_worker_main(p, create, prepare, destroy, &w->opts, down[0], up[1]);
   }
+  setpgid(pid, pid);
   close(down[0]);
   close(up[1]);
   w->pid = pid;
@@ -152,7 +216,9 @@ kg_status kg_worker_measure_cutoff(kg_worker *w, kg_run_fn run, kg_verify_fn ver
     w->alive = false;
     return KG_OK;
   }
-  uint64_t deadline = t0 + (uint64_t)(w->opts.timeout_s * 1e9);
+  /* The worker enforces the variant's timeout and the reap itself; this deadline only catches a
+   * worker that stopped answering. */
+  uint64_t deadline = t0 + (uint64_t)((w->opts.timeout_s + KG_WORKER_REAP_S + 10) * 1e9);
   if (!kg_measure_receive(w->resp, w->pid, deadline, w->opts.timeout_s, out)) w->alive = false;
   out->wall_s = (double)(kg_now_ns() - t0) * 1e-9;
   return KG_OK;
@@ -171,6 +237,7 @@ void kg_worker_stop(kg_worker *w) {
     kg_measurement m;
     kg_measure_receive(w->resp, w->pid, kg_now_ns() + (uint64_t)(5e9), 5, &m);
   }
+  kg_measure_kill(w->pid); /* its group: nothing it started outlives it */
   if (w->req >= 0) close(w->req);
   close(w->resp);
   free(w);

@@ -15,6 +15,11 @@
  *                                                          accuracy figures (e.g. {"rel_err": 1e-3}),
  *                                                          which the reports carry as "accuracy"
  *   void  kg_destroy(void *state);                         free everything kg_create made
+ *   void  kg_prepare(void *state);                         optional: once, on the fresh state,
+ *                                                          before any variant runs: what every
+ *                                                          kg_verify needs (the reference output),
+ *                                                          so that each variant's isolated copy of
+ *                                                          the state (kg_worker.h) finds it done
  *   void  kg_baseline_<name>(void *state);                 one step of each baseline the spec names
  *
  * Public API: each template also exports its kernel's public entry points (kgen/kgen.h), named
@@ -66,5 +71,6 @@ typedef void *(*kg_create_fn)(const kg_problem *p);
 typedef void (*kg_run_fn)(void *state);
 typedef int (*kg_verify_fn)(void *state, char *msg, size_t cap);
 typedef void (*kg_destroy_fn)(void *state);
+typedef void (*kg_prepare_fn)(void *state);
 
 #endif

@@ -474,38 +474,49 @@ static void qm_error(const float *approx, const float *exact_f, const double *ex
   *rel = sx > 0 ? sqrt(se / sx) : 0.0;
 }
 
+/* The reference, its tolerances and the weights' error, computed once per state: 0, or 1 when
+ * out of memory. */
+static int qm_reference(qm_state *s) {
+  if (s->ref && s->tol && s->ref32) return 0;
+  free(s->ref), free(s->tol), free(s->ref32);
+  const int64_t M = s->M, n = s->n, k = s->k;
+  s->ref = malloc((size_t)(M * n) * sizeof(double));
+  s->tol = malloc((size_t)(2 * M * n) * sizeof(double));
+  s->ref32 = malloc((size_t)(M * n) * sizeof(double));
+  if (!s->ref || !s->tol || !s->ref32) return 1;
+  for (int64_t i = 0; i < M; i++) {
+    const float *x = s->x + i * k;
+    float mx = 0.0f;
+    for (int64_t t = 0; t < k; t++) mx = fmaxf(mx, fabsf(x[t]));
+    for (int64_t r = 0; r < n; r++) {
+      double acc = 0.0, mag = 0.0, wabs = 0.0;
+      for (int64_t t = 0; t < k; t++) {
+        acc += (double)x[t] * s->wd[r * k + t];
+        mag += fabs((double)x[t] * s->wd[r * k + t]);
+        wabs += fabs((double)s->wd[r * k + t]);
+      }
+      s->ref[i * n + r] = acc;
+      double acc32 = 0.0;
+      for (int64_t t = 0; t < k; t++) acc32 += (double)x[t] * s->w[r * k + t];
+      s->ref32[i * n + r] = acc32;
+      /* fp32 accumulation, plus the rounding of int8 activations (vnni): |dx| <= sx / 2 */
+      s->tol[i * n + r] = 5e-5 * mag + 1e-6;
+      s->tol[M * n + i * n + r] = 0.5 * (mx / 127.0) * wabs * 1.001;
+    }
+  }
+  qm_error(s->wd, s->w, NULL, n * k, &s->w_rmse, &s->w_max, &s->w_rel); /* the weights' quantization */
+  return 0;
+}
+
+/* Once, on the pristine state (kg_abi.h): isolated variants then share the reference. */
+void kg_prepare(void *state) { (void)qm_reference(state); }
+
 int kg_verify(void *state, char *msg, size_t cap) {
   qm_state *s = state;
-  const int64_t M = s->M, n = s->n, k = s->k;
-  if (!s->ref) {
-    s->ref = malloc((size_t)(M * n) * sizeof(double));
-    s->tol = malloc((size_t)(2 * M * n) * sizeof(double));
-    s->ref32 = malloc((size_t)(M * n) * sizeof(double));
-    if (!s->ref || !s->tol || !s->ref32) {
-      snprintf(msg, cap, "out of memory for the reference");
-      return 1;
-    }
-    for (int64_t i = 0; i < M; i++) {
-      const float *x = s->x + i * k;
-      float mx = 0.0f;
-      for (int64_t t = 0; t < k; t++) mx = fmaxf(mx, fabsf(x[t]));
-      for (int64_t r = 0; r < n; r++) {
-        double acc = 0.0, mag = 0.0, wabs = 0.0;
-        for (int64_t t = 0; t < k; t++) {
-          acc += (double)x[t] * s->wd[r * k + t];
-          mag += fabs((double)x[t] * s->wd[r * k + t]);
-          wabs += fabs((double)s->wd[r * k + t]);
-        }
-        s->ref[i * n + r] = acc;
-        double acc32 = 0.0;
-        for (int64_t t = 0; t < k; t++) acc32 += (double)x[t] * s->w[r * k + t];
-        s->ref32[i * n + r] = acc32;
-        /* fp32 accumulation, plus the rounding of int8 activations (vnni): |dx| <= sx / 2 */
-        s->tol[i * n + r] = 5e-5 * mag + 1e-6;
-        s->tol[M * n + i * n + r] = 0.5 * (mx / 127.0) * wabs * 1.001;
-      }
-    }
-    qm_error(s->wd, s->w, NULL, n * k, &s->w_rmse, &s->w_max, &s->w_rel); /* the weights' quantization */
+  const int64_t M = s->M, n = s->n;
+  if (qm_reference(s)) {
+    snprintf(msg, cap, "out of memory for the reference");
+    return 1;
   }
   memset(s->y, 0, (size_t)(M * n) * sizeof(float));
   if (KG_NAME(kgen_qmatmul)(s->qw, M, s->x, s->y)) {

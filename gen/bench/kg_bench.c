@@ -75,11 +75,23 @@ static kg_status kg_params_point(const kg_spec *spec, const json_t *params, cons
   size_t n = 0;
   const char *k;
   const json_t *v;
+  if (!json_is_object(params)) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner has no params", problem);
+  /* Every parameter of the spec, no other: a missing one would silently take the template's
+   * default, a variant that never won. */
+  for (int i = 0; i < spec->nparams; i++)
+    if (!json_object_get(params, spec->params[i].name))
+      return kg_ctx_set(ctx, KG_EINVAL,
+                        "problem %s: the tuned winner does not set parameter '%s' (the spec changed since "
+                        "the tuning run? tune again)",
+                        problem, spec->params[i].name);
   json_object_foreach((json_t *)params, k, v) {
     if (json_is_integer(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", k, (long long)json_integer_value(v));
     else if (json_is_string(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
+    else
+      return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner's parameter '%s' is neither an integer nor a "
+                        "string", problem, k);
     if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
   }
   int32_t *pt = calloc((size_t)spec->nparams + 1, sizeof *pt);
@@ -155,18 +167,38 @@ static bool kg_winner_timing(const json_t *p, double *p50, double *lo, double *h
   return json_is_number(json_object_get(w, "p50_ns"));
 }
 
+/* Check one report's problems: a name each, and a winner (when not null) whose p50 is a positive
+ * finite number inside its CI.  `which` is "BASE" or "NEW". */
+static kg_status kg_compare_check(const json_t *doc, const char *which, kg_ctx *ctx) {
+  const json_t *probs = json_object_get(doc, "problems"), *x;
+  if (!json_is_array(probs))
+    return kg_ctx_set(ctx, KG_EINVAL, "%s is not a kgen report: no \"problems\" array", which);
+  size_t i;
+  json_array_foreach(probs, i, x) {
+    const char *name = json_string_value(json_object_get(x, "name"));
+    if (!name) return kg_ctx_set(ctx, KG_EINVAL, "%s: problem %zu has no name", which, i);
+    if (json_is_null(json_object_get(x, "winner")) || !json_object_get(x, "winner")) continue;
+    double p50, lo, hi;
+    if (!kg_winner_timing(x, &p50, &lo, &hi))
+      return kg_ctx_set(ctx, KG_EINVAL, "%s: problem '%s': the winner has no p50_ns", which, name);
+    if (!(p50 > 0) || !isfinite(p50) || !isfinite(lo) || !isfinite(hi) || !(lo <= p50 && p50 <= hi))
+      return kg_ctx_set(ctx, KG_EINVAL,
+                        "%s: problem '%s': invalid timing (p50_ns %g, ci95_ns [%g, %g]): a p50 must be a "
+                        "positive number inside its interval",
+                        which, name, p50, lo, hi);
+  }
+  return KG_OK;
+}
+
 kg_status kg_bench_compare(const json_t *base, const json_t *cur, double threshold_pct, FILE *f, int *regressions,
                            kg_ctx *ctx) {
   const json_t *bp = json_object_get(base, "problems"), *cp = json_object_get(cur, "problems"), *x, *y;
-  if (!json_is_array(bp) || !json_is_array(cp))
-    return kg_ctx_set(ctx, KG_EINVAL, "not a kgen report: no \"problems\" array");
+  kg_status st;
+  if ((st = kg_compare_check(base, "BASE", ctx)) || (st = kg_compare_check(cur, "NEW", ctx))) return st;
+  if (!(threshold_pct >= 0) || !isfinite(threshold_pct))
+    return kg_ctx_set(ctx, KG_EINVAL, "threshold %g: expected a finite percentage >= 0", threshold_pct);
+  if (json_array_size(bp) == 0) return kg_ctx_set(ctx, KG_EINVAL, "BASE has no problems: nothing to compare");
   size_t i, j;
-  json_array_foreach(bp, i, x) {
-    double a, b, c;
-    if (!json_is_string(json_object_get(x, "name")) ||
-        (json_is_object(json_object_get(x, "winner")) && !kg_winner_timing(x, &a, &b, &c)))
-      return kg_ctx_set(ctx, KG_EINVAL, "not a kgen report: problem %zu has no name or a winner without p50_ns", i);
-  }
   *regressions = 0;
   fprintf(f, "%-14s %12s %12s %9s  %s (threshold %.1f%%, noise: 95%% CIs of the median)\n", "problem", "base p50",
           "new p50", "change", "verdict", threshold_pct);
@@ -176,8 +208,9 @@ kg_status kg_bench_compare(const json_t *base, const json_t *cur, double thresho
     json_array_foreach(cp, j, y) if (!strcmp(json_string_value(json_object_get(y, "name")) ?: "", name)) match = y;
     double b50, blo, bhi, n50, nlo, nhi;
     bool hb = kg_winner_timing(x, &b50, &blo, &bhi);
-    if (!match) {
-      fprintf(f, "%-14s %12s %12s %9s  missing in NEW\n", name, "", "", "");
+    if (!match) { /* a gate must not pass on a report that lost problems */
+      fprintf(f, "%-14s %12s %12s %9s  REGRESSION (missing in NEW)\n", name, "", "", "");
+      ++*regressions;
       continue;
     }
     bool hn = kg_winner_timing(match, &n50, &nlo, &nhi);

@@ -49,8 +49,11 @@ kg_status kg_bench_points(const kg_spec *spec, const json_t *tuned, int nproblem
  * Compare NEW with BASE (autotune or bench JSON), problem by problem (matched by name): NEW's
  * winner p50 against BASE's.  A regression is NEW slower beyond noise (its 95% CI of the median
  * lies entirely above BASE's) and by more than threshold_pct percent; a problem whose winner
- * vanished (null in NEW) is a regression too.  Prints a table to f; *regressions gets the count.
- * Errors: KG_EINVAL (not a report: no "problems" array, a winner without p50_ns).
+ * vanished (null in NEW) or that NEW lacks is a regression too.  Prints a table to f;
+ * *regressions gets the count.  Errors: KG_EINVAL, the same for either file (not a report: no
+ * "problems" array, a problem without a name, a winner without p50_ns or with a p50 that is not
+ * a positive finite number inside its CI; BASE without problems; a threshold that is negative
+ * or not finite).
  */
 kg_status kg_bench_compare(const json_t *base, const json_t *cur, double threshold_pct, FILE *f, int *regressions,
                            kg_ctx *ctx);

@@ -175,7 +175,8 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
       kg_measurement fail;
       kg_create_fn create = (kg_create_fn)kg_module_sym(vs[0].mod, "kg_create");
       kg_destroy_fn destroy = (kg_destroy_fn)kg_module_sym(vs[0].mod, "kg_destroy");
-      if (kg_worker_start(&prob, create, destroy, &mo, &w, &fail, ctx) != KG_OK || !w) {
+      kg_prepare_fn prepare = (kg_prepare_fn)kg_module_sym(vs[0].mod, "kg_prepare");
+      if (kg_worker_start(&prob, create, prepare, destroy, &mo, &w, &fail, ctx) != KG_OK || !w) {
         json_array_append_new(res, json_pack("{s:s, s:s, s:f, s:s}", "op", opname, "level", lv[l].level, "bytes", bytes,
                                              "error", w ? "" : fail.reason));
         continue;

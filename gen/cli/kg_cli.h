@@ -79,16 +79,16 @@ enum {
   OPT_PROFILE,
   OPT_BACKEND,
   OPT_FINALISTS,
-  OPT_ROUNDS
+  OPT_ROUNDS,
+  OPT_MEM_LIMIT
 };
 #define KG_MEASURE_OPTIONS                                                                                             \
   {"problem", required_argument, 0, OPT_PROBLEM}, {"min-time", required_argument, 0, OPT_MIN_TIME},                    \
       {"timeout", required_argument, 0, OPT_TIMEOUT}, {"cold", no_argument, 0, OPT_COLD},                              \
       {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                                    \
       {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},                    \
-      {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS}, {            \
-    "rounds", required_argument, 0, OPT_ROUNDS                                                                         \
-  }
+      {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS},              \
+      {"rounds", required_argument, 0, OPT_ROUNDS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}
 
 /** Apply one shared option c (value optarg) to o (and *profile).  Returns 0 when applied,
  *  EXIT_USAGE on a bad value, -1 when c is not a shared option. */

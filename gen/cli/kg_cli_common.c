@@ -1,6 +1,7 @@
 /* kg_cli_common.c - what the commands share: error and usage reporting, option parsing, the
  * options tune and bench share, spec and profile loading (kg_cli.h). */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -144,6 +145,23 @@ int kg_measure_option(int c, kg_tune_opts *o, const char **profile) {
                             c == OPT_ROUNDS ? "--rounds" : "--finalists");
     *(c == OPT_ROUNDS ? &o->rounds : &o->finalists) = (int)v;
     return 0;
+  case OPT_MEM_LIMIT: { /* SIZE[K|M|G], or none */
+    if (!strcmp(optarg, "none")) {
+      o->measure.mem_limit_bytes = -1;
+      return 0;
+    }
+    char *end;
+    double x = strtod(optarg, &end);
+    double unit = !strcmp(end, "")    ? 1
+                  : !strcmp(end, "K") ? 1024.0
+                  : !strcmp(end, "M") ? 1048576.0
+                  : !strcmp(end, "G") ? 1073741824.0
+                                      : 0;
+    if (end == optarg || unit == 0 || !(x > 0) || !isfinite(x))
+      return kg_usage_error("--mem-limit: '%s' is not a size (e.g. 512M, 8G, or none)", optarg);
+    o->measure.mem_limit_bytes = x * unit;
+    return 0;
+  }
   default: return -1;
   }
 }

@@ -12,6 +12,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"out", required_argument, 0, 'o'},
                                         {"db", required_argument, 0, 'd'},
                                         {"resume", no_argument, 0, 'R'},
+                                        {"keep-failures", no_argument, 0, 'K'},
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
@@ -51,6 +52,7 @@ int kg_cli_tune(int argc, char **argv) {
     case 'o': out = optarg; break;
     case 'd': db = optarg; break;
     case 'R': o.resume = true; break;
+    case 'K': o.keep_failures = true; break;
     case 'c': csv = optarg; break;
     case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }

@@ -143,7 +143,7 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_varia
         kg_db_row row;
         bool found = false;
         if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx))) return st;
-        all = found;
+        all = found && kg_tune_row_stands(t->opts, &row);
       }
       if (all) {
         v->compile = KG_ENOTFOUND; /* resumed: every result comes from the database */
@@ -187,10 +187,11 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
   for (int i = 0; i < nb && !any; i++) any = batch[i].module;
   kg_problem_result *res = &t->r->problems[p];
   const kg_spec_problem *sp = &spec->problems[t->probs[p]];
-  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
+  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   if (any) {
     run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+    run.prepare = (kg_prepare_fn)kg_module_sym(any, "kg_prepare");
     run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
   }
   for (int bl = 0; bl < spec->nbaselines && any && !res->baselines_done; bl++) {
@@ -289,13 +290,14 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
     while (res->nresults < budget && kg_search_ask(search, &j)) {
       long point = spec_index[j];
       if ((st = kg_tune_compile_batch(t, &point, &v, 1, ctx))) goto done;
-      kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
+      kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
       run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol,
                               spec->atol};
       run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
       kg_result *x = &res->results[res->nresults++];
       if (v.module) {
         run.create = (kg_create_fn)kg_module_sym(v.module, "kg_create");
+        run.prepare = (kg_prepare_fn)kg_module_sym(v.module, "kg_prepare");
         run.destroy = (kg_destroy_fn)kg_module_sym(v.module, "kg_destroy");
         for (int bl = 0; bl < spec->nbaselines && !res->baselines_done && !st; bl++) {
           char name[256], sym[256];

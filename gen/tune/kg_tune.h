@@ -51,13 +51,15 @@ const char *kg_strategy_name(kg_strategy s);
 
 /** Options of kg_tune; kg_tune_opts_default fills the documented defaults. */
 typedef struct kg_tune_opts {
-  kg_strategy strategy;    /**< default exhaustive */
-  long budget;             /**< most variants to evaluate; 0 = all (default) */
-  uint64_t seed;           /**< of the shuffled measuring order and the random strategy (default 1) */
-  kg_compile_opts compile; /**< backend and flags */
-  const char *db_path;     /**< tuning database; NULL = store nothing (kgen bench) */
-  bool resume;             /**< skip (variant, problem) pairs already in the database */
-  int nproblems;           /**< 0 = every problem of the spec */
+  kg_strategy strategy;      /**< default exhaustive */
+  long budget;               /**< most variants to evaluate; 0 = all (default) */
+  uint64_t seed;             /**< of the shuffled measuring order and the random strategy (default 1) */
+  kg_compile_opts compile;   /**< backend and flags */
+  const char *db_path;       /**< tuning database; NULL = store nothing (kgen bench) */
+  bool resume;               /**< skip (variant, problem) pairs already in the database; their
+                                  failures are measured again unless keep_failures */
+  bool keep_failures;        /**< with resume: a stored failure stands too */
+  int nproblems;             /**< 0 = every problem of the spec */
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
   int batch;                  /**< variants compiled before the workers run them (default 64) */

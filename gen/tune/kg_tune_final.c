@@ -119,9 +119,10 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
             nitems - nfin == 1 ? "" : "s", rounds);
   kg_tune_opts fresh = *opts;
   fresh.resume = false; /* always measure now */
-  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, false, {0}, 0};
+  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
+  run.prepare = (kg_prepare_fn)kg_module_sym(any, "kg_prepare");
   run.destroy = (kg_destroy_fn)kg_module_sym(any, "kg_destroy");
   for (int k = 0; k < rounds; k++)
     for (int j = 0; j < nitems; j++) {

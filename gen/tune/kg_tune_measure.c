@@ -60,7 +60,7 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     bool found = false;
     st = kg_db_get(pr->db, pr->key, pr->sp->name, variant, &row, &found, ctx);
     if (st) return st;
-    if (found) {
+    if (found && kg_tune_row_stands(pr->opts, &row)) {
       res->m = row.m;
       res->compile_ms = row.compile_ms;
       res->resumed = true;
@@ -71,7 +71,7 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     res->m = pr->create_failure;
   } else {
     if (!pr->worker) {
-      st = kg_worker_start(&pr->prob, pr->create, pr->destroy, &pr->opts->measure, &pr->worker, &pr->create_failure,
+      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &pr->opts->measure, &pr->worker, &pr->create_failure,
                            ctx);
       if (st) return st;
       if (!pr->worker) pr->create_failed = true;
@@ -115,4 +115,8 @@ double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res)
   for (long i = 0; i < res->nresults; i++)
     if (res->results[i].m.status == KG_OK && res->results[i].m.stats.p50 < best) best = res->results[i].m.stats.p50;
   return opts->cutoff > 0 && isfinite(best) ? opts->cutoff * best : 0;
+}
+
+bool kg_tune_row_stands(const kg_tune_opts *o, const kg_db_row *row) {
+  return row->m.status == KG_OK || o->keep_failures;
 }

@@ -1,0 +1,189 @@
+/*
+ * test_contract.c - the CLI's contract on bad input and reruns: `kgen compare` fails a report
+ * that lost problems or holds invalid figures (the same exit code in BASE and NEW); `--resume`
+ * measures stored failures again unless --keep-failures; a worker's memory limit turns a runaway
+ * allocation into a failed variant.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KG_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KG_TEST_ASAN 1
+#endif
+#endif
+
+static char root[2048], bin[2048], tmp[256];
+
+static int run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
+  snprintf(root, sizeof root, "%s", r ? r : ".");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-contract-XXXXXX");
+  assert_non_null(mkdtemp(tmp));
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  run("rm -rf '%s'", tmp);
+  return 0;
+}
+
+/* Write tmp/<name> with the given JSON text. */
+static void put(const char *name, const char *json) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", tmp, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(json, f);
+  fclose(f);
+}
+
+static int compare(const char *base, const char *cur, const char *extra) {
+  return run("cd '%s' && '%s' compare %s %s %s > cmp.out 2> cmp.err", tmp, bin, base, cur, extra);
+}
+
+#define PROB(name, p50) "{\"name\": \"" name "\", \"winner\": {\"p50_ns\": " p50 ", \"ci95_ns\": [" p50 ", " p50 "]}}"
+
+static void test_compare_contract(void **state) {
+  (void)state;
+  put("two.json", "{\"problems\": [" PROB("a", "100") ", " PROB("b", "200") "]}");
+  put("one.json", "{\"problems\": [" PROB("a", "100") "]}");
+  put("none.json", "{\"problems\": []}");
+  put("neg.json", "{\"problems\": [" PROB("a", "-5") ", " PROB("b", "200") "]}");
+  put("zero.json", "{\"problems\": [" PROB("a", "0") ", " PROB("b", "200") "]}");
+  put("str.json", "{\"problems\": [{\"name\": \"a\", \"winner\": {\"p50_ns\": \"fast\"}}]}");
+  assert_int_equal(compare("two.json", "two.json", ""), 0);
+  /* A report that lost problems, or has none, is no pass. */
+  assert_int_equal(compare("two.json", "one.json", ""), 1);
+  assert_int_equal(run("grep -q 'REGRESSION (missing in NEW)' '%s/cmp.out'", tmp), 0);
+  assert_int_equal(compare("two.json", "none.json", ""), 1);
+  /* A new problem is no regression. */
+  assert_int_equal(compare("one.json", "two.json", ""), 0);
+  /* Invalid figures: the same exit code whichever side holds them, naming the side. */
+  assert_int_equal(compare("neg.json", "two.json", ""), 2);
+  assert_int_equal(run("grep -q 'BASE: problem .a.: invalid timing' '%s/cmp.err'", tmp), 0);
+  assert_int_equal(compare("two.json", "neg.json", ""), 2);
+  assert_int_equal(run("grep -q 'NEW: problem .a.: invalid timing' '%s/cmp.err'", tmp), 0);
+  assert_int_equal(compare("zero.json", "two.json", ""), 2);
+  assert_int_equal(compare("two.json", "zero.json", ""), 2);
+  assert_int_equal(compare("str.json", "two.json", ""), 2);
+  assert_int_equal(compare("two.json", "str.json", ""), 2);
+  assert_int_equal(compare("none.json", "two.json", ""), 2); /* nothing to compare */
+  /* The threshold is a finite percentage. */
+  assert_int_equal(compare("two.json", "two.json", "--threshold nan"), 2);
+  assert_int_equal(compare("two.json", "two.json", "--threshold -1"), 2);
+  assert_int_equal(compare("two.json", "two.json", "--threshold inf"), 2);
+}
+
+static long db_count(const char *db, const char *where) {
+  sqlite3 *h;
+  sqlite3_stmt *s;
+  char sql[512];
+  long n = -1;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM measurements WHERE %s", where);
+  if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+    n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+  return n;
+}
+
+/* A timeout on a loaded machine is not forever: --resume measures it again (here with a longer
+ * timeout, so its reason changes), --resume --keep-failures keeps it. */
+static void test_resume_retries_failures(void **state) {
+  (void)state;
+  char db[600];
+  snprintf(db, sizeof db, "%s/r.db", tmp);
+  const char *common = "--problem small --rounds 0 --min-time 0.01 --quiet";
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 0.5 "
+                       "> /dev/null 2>&1", tmp, bin, root, db, common), 0);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 0.5 s'"), 2);
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 1 "
+                       "--resume --keep-failures > /dev/null 2>&1", tmp, bin, root, db, common), 0);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 0.5 s'"), 2);
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 1 "
+                       "--resume > /dev/null 2>&1", tmp, bin, root, db, common), 0);
+  assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 1 s'"), 2);
+  /* what succeeded was not measured again: the ok rows are still those of the first run */
+  assert_int_equal(db_count(db, "variant LIKE 'mode=ok%' AND status = 'ok'"), 2);
+}
+
+/* Past --mem-limit an allocation fails: the careless variant that then writes through NULL is
+ * a crash, and the others are measured. */
+static void test_memory_limit(void **state) {
+  (void)state;
+#ifdef KG_TEST_ASAN
+  skip(); /* no RLIMIT_DATA under AddressSanitizer: its shadow memory counts as data */
+#else
+  char db[600];
+  snprintf(db, sizeof db, "%s/m.db", tmp);
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/hostile_hog.lua' --out o2 --db '%s' --rounds 0 "
+                       "--min-time 0.01 --quiet --mem-limit 256M > /dev/null 2>&1", tmp, bin, root, db), 0);
+  assert_int_equal(db_count(db, "variant = 'mode=hog' AND status = 'crashed' AND reason LIKE 'SIGSEGV%'"), 1);
+  assert_int_equal(db_count(db, "variant = 'mode=ok' AND status = 'ok'"), 1);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/hostile_hog.lua' --mem-limit 12X > /dev/null 2>&1", bin, root), 2);
+#endif
+}
+
+/* A tuned entry that lacks a parameter of the spec is refused, not measured as the template's
+ * default (a variant that never won). */
+static void test_bench_refuses_partial_params(void **state) {
+  (void)state;
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out t --db t.db --problem small --timeout 2 --rounds 0 "
+                       "--min-time 0.01 --quiet > /dev/null 2>&1", tmp, bin, root), 0);
+  char cmd[1024], file[1024] = "";
+  snprintf(cmd, sizeof cmd, "ls %s/t/variants/*.json | head -n1", tmp);
+  FILE *f = popen(cmd, "r");
+  if (f && fgets(file, sizeof file, f)) file[strcspn(file, "\n")] = 0;
+  if (f) pclose(f);
+  json_error_t err;
+  json_t *r = json_load_file(file, 0, &err);
+  assert_non_null(r);
+  json_t *params = json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params");
+  assert_true(json_is_object(params));
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned t --problem small --rounds 1 "
+                       "--min-time 0.01 --quiet > /dev/null 2>&1", tmp, bin, root), 0);
+  assert_int_equal(json_object_del(params, "mode"), 0);
+  assert_int_equal(json_dump_file(r, file, JSON_INDENT(2)), 0);
+  json_decref(r);
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned t --problem small --quiet "
+                       "> /dev/null 2> bench.err", tmp, bin, root), 2);
+  assert_int_equal(run("grep -q \"does not set parameter 'mode'\" '%s/bench.err'", tmp), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_compare_contract),
+      cmocka_unit_test(test_resume_retries_failures),
+      cmocka_unit_test(test_memory_limit),
+      cmocka_unit_test(test_bench_refuses_partial_params),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

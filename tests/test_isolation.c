@@ -1,0 +1,137 @@
+/*
+ * test_isolation.c - variants cannot fool the harness through the state they share
+ * (tests/specs/hostile.lua): one that shrinks the problem after a right first call is failed
+ * and does not speed up the variants and baselines measured after it; one that widens the
+ * tolerance in the state does not let a wrong variant pass; a variant that forks a sleeper and
+ * crashes is a crash (not a timeout) and leaves no process behind; one that damages the heap is
+ * failed though its results are right.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KG_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KG_TEST_ASAN 1
+#endif
+#endif
+
+static char root[2048], bin[2048], tmp[256];
+
+static int run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
+  snprintf(root, sizeof root, "%s", r ? r : ".");
+  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
+  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-isolation-XXXXXX");
+  assert_non_null(mkdtemp(tmp));
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  run("rm -rf '%s'", tmp);
+  return 0;
+}
+
+/* The single value of a query on the database (a count or a number), or -1. */
+static double db_value(const char *db, const char *sql) {
+  sqlite3 *h;
+  sqlite3_stmt *s;
+  double v = -1;
+  if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+      sqlite3_column_type(s, 0) != SQLITE_NULL)
+    v = sqlite3_column_double(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+  return v;
+}
+
+static long db_count(const char *db, const char *where) {
+  char sql[1024];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM measurements WHERE %s", where);
+  return (long)db_value(db, sql);
+}
+
+static void test_hostile_variants(void **state) {
+  (void)state;
+  char out[512], db[600];
+  snprintf(out, sizeof out, "%s/out", tmp);
+  snprintf(db, sizeof db, "%s/h.db", tmp);
+  /* Several seeds: the measuring order is shuffled, so the hostile variants come before and
+   * after the honest ones. */
+  for (int seed = 1; seed <= 3; seed++) {
+    int rc = run("'%s' tune '%s/tests/specs/hostile.lua' --out '%s' --db '%s' --seed %d --min-time 0.02 "
+                 "--timeout 30 --quiet > '%s/log' 2>&1",
+                 bin, root, out, db, seed, tmp);
+    if (rc != 0) {
+      run("cat '%s/log'", tmp);
+      fail_msg("kgen tune exited %d", rc);
+    }
+    /* The shrinking variant is caught by the second verification... */
+    assert_int_equal(db_count(db, "variant = 'mode=shrink' AND status = 'wrong result' AND reason LIKE 'wrong after it was timed%'"), 1);
+    /* ...and the widened tolerance does not reach the wrong variant. */
+    assert_int_equal(db_count(db, "variant = 'mode=sloppy' AND status = 'wrong result'"), 1);
+    assert_int_equal(db_count(db, "variant = 'mode=loosen' AND status = 'ok'"), 1);
+    /* The forking crash is a crash, seen as soon as it happens. */
+    assert_int_equal(db_count(db, "variant = 'mode=forkcrash' AND status = 'crashed' AND reason LIKE 'SIGSEGV%'"), 1);
+    /* The heap-damaging variant fails (under ASan, ASan stops it before the harness's check). */
+    assert_int_equal(db_count(db, "variant = 'mode=heap' AND status = 'crashed'"), 1);
+#ifndef KG_TEST_ASAN
+    assert_int_equal(db_count(db, "variant = 'mode=heap' AND reason LIKE 'died after its measurement%'"), 1);
+#endif
+    /* Nobody ran on a shrunk problem: 65536 elements take microseconds, a shrunk one a few ns.
+     * (A bound three orders of magnitude below the real figure, not a timing assertion.) */
+    double fastest = db_value(db, "SELECT min(p50_ns) FROM measurements WHERE status = 'ok'");
+    if (!(fastest > 500)) fail_msg("a measurement of %g ns: something ran on a shrunk problem", fastest);
+    /* The sleeper the crashing variant forked did not outlive the run. */
+    /* "[/]tmp...": the pattern must not match the shell that runs pgrep */
+    assert_int_equal(run("pgrep -f '[%c]%s' > /dev/null", out[0], out + 1), 1);
+    json_error_t err;
+    char path[700];
+    snprintf(path, sizeof path, "%s/hostile", out);
+    char cmd[1024], file[1024] = "";
+    snprintf(cmd, sizeof cmd, "ls %s/*.json | head -n1", path);
+    FILE *f = popen(cmd, "r");
+    if (f && fgets(file, sizeof file, f)) file[strcspn(file, "\n")] = 0;
+    if (f) pclose(f);
+    json_t *r = json_load_file(file, 0, &err);
+    assert_non_null(r);
+    const char *mode = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params"), "mode"));
+    assert_non_null(mode);
+    if (strcmp(mode, "ok") != 0 && strcmp(mode, "loosen") != 0) fail_msg("winner: mode=%s", mode);
+    json_decref(r);
+    run("rm -rf '%s' '%s'", out, db);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_hostile_variants, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
