@@ -121,7 +121,7 @@ static void test_resume_retries_failures(void **state) {
   (void)state;
   char db[600];
   snprintf(db, sizeof db, "%s/r.db", tmp);
-  const char *common = "--problem small --rounds 0 --min-time 0.01 --quiet";
+  const char *common = "--problem small --rounds 0 --min-time 0.01 --cutoff 0 --quiet";
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 0.5 "
                        "> /dev/null 2>&1", tmp, bin, root, db, common), 0);
   assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 0.5 s'"), 2);
@@ -144,7 +144,7 @@ static void test_memory_limit(void **state) {
 #else
   char db[600];
   snprintf(db, sizeof db, "%s/m.db", tmp);
-  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/hostile_hog.lua' --out o2 --db '%s' --rounds 0 "
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/hostile_hog.lua' --out o2 --db '%s' --rounds 0 --cutoff 0 "
                        "--min-time 0.01 --quiet --mem-limit 256M > /dev/null 2>&1", tmp, bin, root, db), 0);
   assert_int_equal(db_count(db, "variant = 'mode=hog' AND status = 'crashed' AND reason LIKE 'SIGSEGV%'"), 1);
   assert_int_equal(db_count(db, "variant = 'mode=ok' AND status = 'ok'"), 1);

@@ -157,7 +157,8 @@ static void test_kill_and_resume(void **state) {
     char spec[4096];
     snprintf(spec, sizeof spec, "%s/tests/specs/many.lua", root);
     freopen("/dev/null", "w", stderr);
-    execl(bin, bin, "tune", spec, "--out", out, "--db", db, "--min-time", "0.05", "--quiet", (char *)NULL);
+    execl(bin, bin, "tune", spec, "--out", out, "--db", db, "--min-time", "0.05", "--cutoff", "0", "--quiet",
+          (char *)NULL);
     _exit(127);
   }
   long before = 0;
@@ -175,7 +176,8 @@ static void test_kill_and_resume(void **state) {
   snprintf(snap, sizeof snap, "%s/snap.db", tmp);
   assert_int_equal(run("cp '%s' '%s' && (cp '%s-wal' '%s-wal' 2>/dev/null; true)", db, snap, db, snap), 0);
   int rc =
-      run("'%s' tune '%s/tests/specs/many.lua' --out '%s' --db '%s' --min-time 0.05 --resume --quiet > /dev/null 2>&1",
+      run("'%s' tune '%s/tests/specs/many.lua' --out '%s' --db '%s' --min-time 0.05 --cutoff 0 --resume --quiet "
+          "> /dev/null 2>&1",
           bin, root, out, db);
   assert_int_equal(rc, 0);
   assert_int_equal(db_count(db, "variant NOT LIKE 'final:%'"), 40);

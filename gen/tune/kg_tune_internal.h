@@ -53,8 +53,8 @@ typedef struct kg_problem_run {
 } kg_problem_run;
 
 /* The early cut-off for the next variant of a problem: opts->cutoff x the best p50 so far (0 = none). */
-/* Whether a stored row stands with --resume: a success always; a failure (a timeout on a loaded
- * machine, a crash) only with --keep-failures, else it is measured again. */
+/* Whether a stored row stands with --resume: a success or a censored variant always; a failure (a
+ * timeout on a loaded machine, a crash) only with --keep-failures, else it is measured again. */
 bool kg_tune_row_stands(const kg_tune_opts *o, const kg_db_row *row);
 
 double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res);

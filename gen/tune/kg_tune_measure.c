@@ -118,5 +118,5 @@ double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res)
 }
 
 bool kg_tune_row_stands(const kg_tune_opts *o, const kg_db_row *row) {
-  return row->m.status == KG_OK || o->keep_failures;
+  return row->m.status == KG_OK || row->m.status == KG_ECENSORED || o->keep_failures;
 }
