@@ -45,14 +45,14 @@ for t in "${targets[@]}"; do
   log="$build/fuzz_$t.log"
   maxlen=16384
   [ "$t" = json ] && maxlen=262144 # shipped reports are larger than the default
-  if (cd "$build" && "./fuzz_$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=4096 -max_len=$maxlen \
+  if (cd "$build" && "./fuzz_$t" -max_total_time="$secs" -timeout=60 -rss_limit_mb=4096 -max_len=$maxlen \
         "$corpus" "$s" >"$log" 2>&1); then
     verdict="0 crashes"
   else
     verdict="CRASH (see $log)"
     status=1
   fi
-  stats=$(grep -E '^#[0-9]+' "$log" | tail -n1 | sed -E 's/^#([0-9]+)\s+\w+\s+/\1 executions, /')
+  stats=$(grep -E '^#[0-9]+' "$log" | tail -n1 | sed -E 's/^#([0-9]+)\s+\w+\s+/\1 executions, /' || true)
   echo "fuzz_$t: ${secs} s, ${stats:-no stats}; $verdict"
 done
 exit $status

@@ -9,7 +9,7 @@
 
 #include "kg_timer.h"
 
-#define KG_LUA_HOOK_STEP 1000
+#define KG_LUA_HOOK_STEP 256 /* instructions between checks: a loop of costly C calls (string.rep) is seen soon */
 
 /* Counting allocator: refuses growth past mem_limit, so a spec cannot exhaust the process. */
 static void *kg_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
