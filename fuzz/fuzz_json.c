@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     }
     valid = json_loads("{\"problems\": [{\"name\": \"small\", \"winner\": {\"params\": {\"mode\": \"ok\", \"pad\": 0},"
-                       " \"p50_ns\": 100, \"ci95_ns\": [90, 110]}}]}", 0, NULL);
+                       " \"p50_ns\": 100, \"ci95_ns\": [90, 110]}}]}",
+                       0, NULL);
     sink = fopen("/dev/null", "w");
     if (!valid || !sink) abort();
   }

@@ -234,8 +234,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   m->ctx_switches = noise_sum[NOISE_CS] / (double)kept;
   m->migrations = noise_sum[NOISE_MIG] / (double)kept;
   m->page_faults = noise_sum[NOISE_PF] / (double)kept;
-  for (int i = 0; i < o->nevents; i++)
-    m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
+  for (int i = 0; i < o->nevents; i++) m->events[i] = m->event_available[i] ? ev_sum[i] / ((double)kept * reps) : NAN;
   /* Verify again: a variant that is right on its first call and then changes the state (shrinks
    * the problem, stops computing) would otherwise be timed doing less than the work. */
   if (verify) {
@@ -244,16 +243,16 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
     int rc = verify(state, msg, sizeof msg);
     if (rc != 0) {
       m->status = KG_EVERIFY;
-      snprintf(m->reason, sizeof m->reason, "wrong after it was timed: %s",
-               msg[0] ? msg : "verification failed");
+      snprintf(m->reason, sizeof m->reason, "wrong after it was timed: %s", msg[0] ? msg : "verification failed");
       goto done;
     }
   }
   m->status = KG_OK;
   if (cut) {
     m->status = KG_ECENSORED;
-    snprintf(m->reason, sizeof m->reason, "censored after %d samples: at least %.4g ns per call, over the cutoff %.4g ns",
-             KG_CUTOFF_SAMPLES, m->stats.min, o->cutoff_ns);
+    snprintf(m->reason, sizeof m->reason,
+             "censored after %d samples: at least %.4g ns per call, over the cutoff %.4g ns", KG_CUTOFF_SAMPLES,
+             m->stats.min, o->cutoff_ns);
   }
 
 done:

@@ -31,29 +31,29 @@ typedef struct kg_entry {
 
 /** Measurement options; kg_measure_opts_default fills the documented defaults. */
 typedef struct kg_measure_opts {
-  double min_time_s;    /**< minimum total measured time (default 0.2 s) */
-  int min_samples;      /**< at least this many samples (default 10) */
-  int max_samples;      /**< at most this many (default 100000) */
-  double warmup_s;      /**< warm-up time before sampling (default 0.05 s) */
-  double min_sample_ns; /**< inner repetition until a sample takes this long, twice in a row
+  double min_time_s;      /**< minimum total measured time (default 0.2 s) */
+  int min_samples;        /**< at least this many samples (default 10) */
+  int max_samples;        /**< at most this many (default 100000) */
+  double warmup_s;        /**< warm-up time before sampling (default 0.05 s) */
+  double min_sample_ns;   /**< inner repetition until a sample takes this long, twice in a row
                               (default 20 us: the per-sample counter reads then cost a few percent) */
-  double timeout_s;     /**< the worker is killed after this long (default 60 s) */
-  bool cold;            /**< flush caches (write a buffer of 2x the LLC) before each sample */
-  int cpu;              /**< pin the worker to this core; -1 = do not pin (default -1).  A core
+  double timeout_s;       /**< the worker is killed after this long (default 60 s) */
+  bool cold;              /**< flush caches (write a buffer of 2x the LLC) before each sample */
+  int cpu;                /**< pin the worker to this core; -1 = do not pin (default -1).  A core
                               this machine lacks means no pinning.  Threads the variant creates
                               inherit the pin: an OpenMP variant pinned to one core runs on one
                               core (libomp sizes its team from the affinity mask), so pass -1
                               to measure parallel variants */
-  int max_retakes;       /**< bound on retaken disturbed samples (default 100) */
-  double mem_limit_bytes;/**< a worker may allocate this much beyond what it holds when it starts
+  int max_retakes;        /**< bound on retaken disturbed samples (default 100) */
+  double mem_limit_bytes; /**< a worker may allocate this much beyond what it holds when it starts
                               (RLIMIT_DATA; an allocation past it fails); 0 = half of physical
                               memory (default), < 0 = no limit.  Not applied under
                               AddressSanitizer, whose shadow memory counts as data */
-  double noisy_rel_ci;   /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
+  double noisy_rel_ci;    /**< the result is flagged noisy when (ci_hi - ci_lo) / p50 exceeds
                               this after the retakes (default 0.05) */
-  int nevents;          /**< extra counter events to read around the timed region */
+  int nevents;            /**< extra counter events to read around the timed region */
   const char *events[KG_MAX_EVENTS];
-  double cutoff_ns;      /**< early cut-off (0 = none, the default): when the fastest of the first
+  double cutoff_ns; /**< early cut-off (0 = none, the default): when the fastest of the first
                               KG_CUTOFF_SAMPLES samples is slower than this (ns per call), sampling
                               stops and the measurement is KG_ECENSORED, its stats a lower bound
                               (OpenTuner's cut-off, Ansel et al., PACT 2014) */

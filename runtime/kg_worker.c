@@ -57,8 +57,8 @@ static bool kg_read_all(int fd, void *buf, size_t len) {
 }
 
 /* In the worker: measure one variant in a forked child on a copy of the state. */
-static void kg_worker_isolated(void *state, kg_destroy_fn destroy, const kg_request *r,
-                               const kg_measure_opts *o, kg_measurement *m) {
+static void kg_worker_isolated(void *state, kg_destroy_fn destroy, const kg_request *r, const kg_measure_opts *o,
+                               kg_measurement *m) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     m->status = KG_EINTERNAL;
@@ -94,23 +94,26 @@ static void kg_worker_isolated(void *state, kg_destroy_fn destroy, const kg_requ
     char sig[64];
     if (st == KG_ETIMEOUT) {
       m->status = KG_ECRASH;
-      snprintf(m->reason, sizeof m->reason, "did not finish within %g s after its measurement "
-               "(hung while its state was freed)", KG_WORKER_REAP_S);
+      snprintf(m->reason, sizeof m->reason,
+               "did not finish within %g s after its measurement "
+               "(hung while its state was freed)",
+               KG_WORKER_REAP_S);
     } else if (st == KG_OK && WIFSIGNALED(wst)) {
       m->status = KG_ECRASH;
-      snprintf(m->reason, sizeof m->reason, "died after its measurement (%s, while its state was "
-               "freed: heap corruption?)", kg_measure_signal_name(WTERMSIG(wst), sig, sizeof sig));
+      snprintf(m->reason, sizeof m->reason,
+               "died after its measurement (%s, while its state was "
+               "freed: heap corruption?)",
+               kg_measure_signal_name(WTERMSIG(wst), sig, sizeof sig));
     } else if (st == KG_OK && WIFEXITED(wst) && WEXITSTATUS(wst) != 0) {
       m->status = KG_ECRASH;
-      snprintf(m->reason, sizeof m->reason, "exited with code %d after its measurement",
-               WEXITSTATUS(wst));
+      snprintf(m->reason, sizeof m->reason, "exited with code %d after its measurement", WEXITSTATUS(wst));
     }
   }
   close(fds[0]);
 }
 
-static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare,
-                           kg_destroy_fn destroy, const kg_measure_opts *o, int req, int resp) {
+static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare, kg_destroy_fn destroy,
+                           const kg_measure_opts *o, int req, int resp) {
   static kg_measurement m; /* static: keep the worker's stack small */
   kg_measure_child_setup();
   kg_measure_pin(o);
@@ -138,9 +141,8 @@ static void kg_worker_main(const kg_problem *p, kg_create_fn create, kg_prepare_
   _exit(0);
 }
 
-kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare,
-                          kg_destroy_fn destroy, const kg_measure_opts *opts, kg_worker **out,
-                          kg_measurement *create_failure, kg_ctx *ctx) {
+kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare, kg_destroy_fn destroy,
+                          const kg_measure_opts *opts, kg_worker **out, kg_measurement *create_failure, kg_ctx *ctx) {
   *out = NULL;
   kg_worker *w = calloc(1, sizeof *w);
   if (!w) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
@@ -199,8 +201,7 @@ kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_prepare_f
   return KG_OK;
 }
 
-kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out,
-                            kg_ctx *ctx) {
+kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_measurement *out, kg_ctx *ctx) {
   return kg_worker_measure_cutoff(w, run, verify, w ? w->opts.cutoff_ns : 0, out, ctx);
 }
 

@@ -36,9 +36,8 @@ typedef struct kg_worker kg_worker;
  * done once on the pristine state).  On success *out is a live worker.  When kg_create fails or crashes, returns KG_OK with *out NULL and
  * *create_failure filled (status and reason).  Errors: KG_EINTERNAL (fork or pipe failed).
  */
-kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare,
-                          kg_destroy_fn destroy, const kg_measure_opts *opts, kg_worker **out,
-                          kg_measurement *create_failure, kg_ctx *ctx);
+kg_status kg_worker_start(const kg_problem *p, kg_create_fn create, kg_prepare_fn prepare, kg_destroy_fn destroy,
+                          const kg_measure_opts *opts, kg_worker **out, kg_measurement *create_failure, kg_ctx *ctx);
 
 /**
  * Verify (when verify is not NULL) and measure `run` in the worker under the options given at

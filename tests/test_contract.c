@@ -123,13 +123,19 @@ static void test_resume_retries_failures(void **state) {
   snprintf(db, sizeof db, "%s/r.db", tmp);
   const char *common = "--problem small --rounds 0 --min-time 0.01 --cutoff 0 --quiet";
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 0.5 "
-                       "> /dev/null 2>&1", tmp, bin, root, db, common), 0);
+                       "> /dev/null 2>&1",
+                       tmp, bin, root, db, common),
+                   0);
   assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 0.5 s'"), 2);
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 1 "
-                       "--resume --keep-failures > /dev/null 2>&1", tmp, bin, root, db, common), 0);
+                       "--resume --keep-failures > /dev/null 2>&1",
+                       tmp, bin, root, db, common),
+                   0);
   assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 0.5 s'"), 2);
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out o --db '%s' %s --timeout 1 "
-                       "--resume > /dev/null 2>&1", tmp, bin, root, db, common), 0);
+                       "--resume > /dev/null 2>&1",
+                       tmp, bin, root, db, common),
+                   0);
   assert_int_equal(db_count(db, "variant LIKE 'mode=hang%' AND reason = 'timed out after 1 s'"), 2);
   /* what succeeded was not measured again: the ok rows are still those of the first run */
   assert_int_equal(db_count(db, "variant LIKE 'mode=ok%' AND status = 'ok'"), 2);
@@ -145,7 +151,9 @@ static void test_memory_limit(void **state) {
   char db[600];
   snprintf(db, sizeof db, "%s/m.db", tmp);
   assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/hostile_hog.lua' --out o2 --db '%s' --rounds 0 --cutoff 0 "
-                       "--min-time 0.01 --quiet --mem-limit 256M > /dev/null 2>&1", tmp, bin, root, db), 0);
+                       "--min-time 0.01 --quiet --mem-limit 256M > /dev/null 2>&1",
+                       tmp, bin, root, db),
+                   0);
   assert_int_equal(db_count(db, "variant = 'mode=hog' AND status = 'crashed' AND reason LIKE 'SIGSEGV%'"), 1);
   assert_int_equal(db_count(db, "variant = 'mode=ok' AND status = 'ok'"), 1);
   assert_int_equal(run("'%s' tune '%s/tests/specs/hostile_hog.lua' --mem-limit 12X > /dev/null 2>&1", bin, root), 2);
@@ -156,8 +164,11 @@ static void test_memory_limit(void **state) {
  * default (a variant that never won). */
 static void test_bench_refuses_partial_params(void **state) {
   (void)state;
-  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out t --db t.db --problem small --timeout 2 --rounds 0 "
-                       "--min-time 0.01 --quiet > /dev/null 2>&1", tmp, bin, root), 0);
+  assert_int_equal(
+      run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --out t --db t.db --problem small --timeout 2 --rounds 0 "
+          "--min-time 0.01 --quiet > /dev/null 2>&1",
+          tmp, bin, root),
+      0);
   char cmd[1024], file[1024] = "";
   snprintf(cmd, sizeof cmd, "ls %s/t/variants/*.json | head -n1", tmp);
   FILE *f = popen(cmd, "r");
@@ -166,15 +177,20 @@ static void test_bench_refuses_partial_params(void **state) {
   json_error_t err;
   json_t *r = json_load_file(file, 0, &err);
   assert_non_null(r);
-  json_t *params = json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params");
+  json_t *params =
+      json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params");
   assert_true(json_is_object(params));
   assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned t --problem small --rounds 1 "
-                       "--min-time 0.01 --quiet > /dev/null 2>&1", tmp, bin, root), 0);
+                       "--min-time 0.01 --quiet > /dev/null 2>&1",
+                       tmp, bin, root),
+                   0);
   assert_int_equal(json_object_del(params, "mode"), 0);
   assert_int_equal(json_dump_file(r, file, JSON_INDENT(2)), 0);
   json_decref(r);
   assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned t --problem small --quiet "
-                       "> /dev/null 2> bench.err", tmp, bin, root), 2);
+                       "> /dev/null 2> bench.err",
+                       tmp, bin, root),
+                   2);
   assert_int_equal(run("grep -q \"does not set parameter 'mode'\" '%s/bench.err'", tmp), 0);
 }
 

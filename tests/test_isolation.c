@@ -92,7 +92,9 @@ static void test_hostile_variants(void **state) {
       fail_msg("kgen tune exited %d", rc);
     }
     /* The shrinking variant is caught by the second verification... */
-    assert_int_equal(db_count(db, "variant = 'mode=shrink' AND status = 'wrong result' AND reason LIKE 'wrong after it was timed%'"), 1);
+    assert_int_equal(
+        db_count(db, "variant = 'mode=shrink' AND status = 'wrong result' AND reason LIKE 'wrong after it was timed%'"),
+        1);
     /* ...and the widened tolerance does not reach the wrong variant. */
     assert_int_equal(db_count(db, "variant = 'mode=sloppy' AND status = 'wrong result'"), 1);
     assert_int_equal(db_count(db, "variant = 'mode=loosen' AND status = 'ok'"), 1);
@@ -121,7 +123,8 @@ static void test_hostile_variants(void **state) {
     json_t *r = json_load_file(file, 0, &err);
     assert_non_null(r);
     const char *mode = json_string_value(json_object_get(
-        json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params"), "mode"));
+        json_object_get(json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner"), "params"),
+        "mode"));
     assert_non_null(mode);
     if (strcmp(mode, "ok") != 0 && strcmp(mode, "loosen") != 0) fail_msg("winner: mode=%s", mode);
     json_decref(r);

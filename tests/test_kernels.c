@@ -46,7 +46,8 @@ static void tune_all_ok(const char *name) {
   char cmd[8192], csv[512], line[4096];
   snprintf(csv, sizeof csv, "%s/%s.csv", tmp, name);
   snprintf(cmd, sizeof cmd,
-           "'%s' tune '%s/tests/specs/%s.lua' --min-time 0.01 --cutoff 0 --out '%s/out' --db '%s/%s.db' --csv '%s' 2>/dev/null "
+           "'%s' tune '%s/tests/specs/%s.lua' --min-time 0.01 --cutoff 0 --out '%s/out' --db '%s/%s.db' --csv '%s' "
+           "2>/dev/null "
            ">/dev/null",
            bin, root, name, tmp, tmp, name, csv);
   int st = system(cmd);

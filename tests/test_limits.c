@@ -93,8 +93,10 @@ static void test_slot_runaway(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_pcall_cannot_catch_limits), cmocka_unit_test(test_gc_and_patterns_refused),
-      cmocka_unit_test(test_time_limit),                cmocka_unit_test(test_guarded_functions_work),
+      cmocka_unit_test(test_pcall_cannot_catch_limits),
+      cmocka_unit_test(test_gc_and_patterns_refused),
+      cmocka_unit_test(test_time_limit),
+      cmocka_unit_test(test_guarded_functions_work),
       cmocka_unit_test(test_slot_runaway),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

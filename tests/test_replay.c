@@ -90,7 +90,7 @@ static void test_run_tiny(void **state) {
   kg_replay_opts o = {.strategy = "random", .runs = 50, .seed = 1, .noise = KG_NOISE_LOGNORMAL, .noise_spread = 0.5};
   kg_replay_budget b[1] = {{.budget = 19, .pct = 100}};
   assert_int_equal(kg_replay_run(r, &o, b, 1, &ctx), KG_OK);
-  assert_true(b[0].p < 1.0);  /* a 50% spread hides the 5% gap to the runner-up in some runs */
+  assert_true(b[0].p < 1.0); /* a 50% spread hides the 5% gap to the runner-up in some runs */
   assert_true(b[0].p > 0.0);
   o.noise = KG_NOISE_RESAMPLE;
   assert_int_equal(kg_replay_run(r, &o, b, 1, &ctx), KG_OK);
@@ -199,7 +199,12 @@ static void test_cli(void **state) {
   assert_int_equal(json_integer_value(json_object_get(doc, "size")), 19);
   json_t *budgets = json_object_get(doc, "budgets");
   assert_int_equal(json_array_size(budgets), 8);
-  const char *bkeys[] = {"budget", "budget_pct", "p_within_3pct", "ci95", "evals_to_3pct_p50", "evals_to_3pct_p90",
+  const char *bkeys[] = {"budget",
+                         "budget_pct",
+                         "p_within_3pct",
+                         "ci95",
+                         "evals_to_3pct_p50",
+                         "evals_to_3pct_p90",
                          "random_p_within_3pct"};
   size_t i;
   json_t *b;
@@ -216,7 +221,8 @@ static void test_cli(void **state) {
   json_decref(doc);
   /* --strategy all: one report per strategy */
   assert_int_equal(run("%s replay %s --runs 3 --budget 5 --strategy all --noise 0.1 --json %s > /dev/null", bin,
-                       data("replay_tiny.json"), out), 0);
+                       data("replay_tiny.json"), out),
+                   0);
   doc = json_load_file(out, 0, &err);
   assert_non_null(doc);
   assert_true(json_array_size(doc) >= 7);
@@ -240,9 +246,12 @@ static void test_export_roundtrip(void **state) {
   char spec[2400];
   snprintf(spec, sizeof spec, "%s/tests/specs/replay_rt.lua", root);
   assert_int_equal(run("'%s' tune '%s' --out '%s/out' --db '%s/t.db' --min-time 0.01 --timeout 2 --rounds 0 "
-                       "--quiet > '%s/log' 2>&1", bin, spec, tmp, tmp, tmp), 0);
-  assert_int_equal(run("'%s' export-cache '%s' --problem small --db '%s/t.db' -o '%s/rt.json.gz' 2> /dev/null", bin,
-                       spec, tmp, tmp), 0);
+                       "--quiet > '%s/log' 2>&1",
+                       bin, spec, tmp, tmp, tmp),
+                   0);
+  assert_int_equal(
+      run("'%s' export-cache '%s' --problem small --db '%s/t.db' -o '%s/rt.json.gz' 2> /dev/null", bin, spec, tmp, tmp),
+      0);
   char gz[300];
   snprintf(gz, sizeof gz, "%s/rt.json.gz", tmp);
   kg_replay *r = NULL;
@@ -250,8 +259,8 @@ static void test_export_roundtrip(void **state) {
   assert_int_equal(kg_replay_load(gz, &r, &ctx), KG_OK);
   assert_int_equal(r->ndims, 2);
   assert_string_equal(r->param_names[0], "mode");
-  assert_int_equal(r->sp->npoints, 14);      /* 5 x 3 less the one the constraint excludes */
-  int32_t excluded[2] = {1, 2};              /* mode=unrolled, pad=2 */
+  assert_int_equal(r->sp->npoints, 14); /* 5 x 3 less the one the constraint excludes */
+  int32_t excluded[2] = {1, 2};         /* mode=unrolled, pad=2 */
   assert_int_equal(kg_search_space_find(r->sp, excluded), -1);
   /* every database row is in the file with its median (ms) or as failed */
   char dbp[300];
@@ -259,9 +268,11 @@ static void test_export_roundtrip(void **state) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open_v2(dbp, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
   sqlite3_stmt *q = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT variant, status_code, p50_ns FROM measurements WHERE problem = 'small'"
-                                          " AND variant NOT LIKE 'baseline:%' AND variant NOT LIKE 'final:%'",
-                                      -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT variant, status_code, p50_ns FROM measurements WHERE problem = 'small'"
+                                      " AND variant NOT LIKE 'baseline:%' AND variant NOT LIKE 'final:%'",
+                                      -1, &q, NULL),
+                   SQLITE_OK);
   const char *modes[] = {"ok", "unrolled", "broken", "segv", "wrong"};
   size_t rows = 0, failed = 0;
   double best = INFINITY;
@@ -292,28 +303,32 @@ static void test_export_roundtrip(void **state) {
   assert_true(fabs(r->optimum - best) <= 1e-9 * best);
   kg_replay_free(r);
   /* the exported space replays: exhaustive over all of it always ends at the optimum */
-  assert_int_equal(run("'%s' replay '%s' --strategy exhaustive --budget 14 --runs 2 --json '%s/r.json' > /dev/null",
-                       bin, gz, tmp), 0);
+  assert_int_equal(
+      run("'%s' replay '%s' --strategy exhaustive --budget 14 --runs 2 --json '%s/r.json' > /dev/null", bin, gz, tmp),
+      0);
   char rj[300];
   snprintf(rj, sizeof rj, "%s/r.json", tmp);
   json_error_t err;
   json_t *doc = json_load_file(rj, 0, &err);
   assert_non_null(doc);
-  assert_true(json_real_value(json_object_get(json_array_get(json_object_get(doc, "budgets"), 0), "p_within_3pct")) == 1.0);
+  assert_true(json_real_value(json_object_get(json_array_get(json_object_get(doc, "budgets"), 0), "p_within_3pct")) ==
+              1.0);
   json_decref(doc);
   /* errors: an unknown problem is a usage error, an unreadable database a failure */
-  assert_int_equal(run("'%s' export-cache '%s' --problem nosuch --db '%s/t.db' -o '%s/x.json' 2> /dev/null", bin, spec,
-                       tmp, tmp), 2);
+  assert_int_equal(
+      run("'%s' export-cache '%s' --problem nosuch --db '%s/t.db' -o '%s/x.json' 2> /dev/null", bin, spec, tmp, tmp),
+      2);
   assert_int_equal(run("'%s' export-cache '%s' --problem small --db '%s/none/t.db' -o '%s/x.json' 2> /dev/null", bin,
-                       spec, tmp, tmp), 1);
+                       spec, tmp, tmp),
+                   1);
   assert_int_equal(run("'%s' export-cache '%s' -o '%s/x.json' 2> /dev/null", bin, spec, tmp), 2);
   assert_int_equal(run("rm -rf '%s'", tmp), 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_load_tiny), cmocka_unit_test(test_run_tiny),     cmocka_unit_test(test_gzip),
-      cmocka_unit_test(test_bad_files), cmocka_unit_test(test_random_exact), cmocka_unit_test(test_wilson),
+      cmocka_unit_test(test_load_tiny), cmocka_unit_test(test_run_tiny),         cmocka_unit_test(test_gzip),
+      cmocka_unit_test(test_bad_files), cmocka_unit_test(test_random_exact),     cmocka_unit_test(test_wilson),
       cmocka_unit_test(test_cli),       cmocka_unit_test(test_export_roundtrip),
   };
   return cmocka_run_group_tests(tests, setup, NULL);

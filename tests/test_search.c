@@ -128,9 +128,9 @@ static size_t drive(const kg_search_space *sp, const char *name, uint64_t seed, 
   size_t n = 0, p;
   *found_at = -1;
   while (n < budget && kg_search_ask(s, &p)) {
-    assert_true(p < sp->npoints);                          /* a valid point */
+    assert_true(p < sp->npoints); /* a valid point */
     assert_true(valid(kg_search_space_point(sp, p)));
-    assert_int_equal(asked[p], 0);                         /* never measured twice */
+    assert_int_equal(asked[p], 0); /* never measured twice */
     asked[p] = 1;
     traj[n++] = p;
     double c = cost_of(kg_search_space_point(sp, p));
@@ -142,7 +142,8 @@ static size_t drive(const kg_search_space *sp, const char *name, uint64_t seed, 
   long best = kg_search_best(s);
   if (n) {
     assert_true(best >= 0);
-    for (size_t i = 0; i < n; i++) assert_true(cost_of(kg_search_space_point(sp, (size_t)best)) <= cost_of(kg_search_space_point(sp, traj[i])));
+    for (size_t i = 0; i < n; i++)
+      assert_true(cost_of(kg_search_space_point(sp, (size_t)best)) <= cost_of(kg_search_space_point(sp, traj[i])));
   }
   assert_string_equal(kg_search_name(s), name);
   free(asked);
@@ -244,9 +245,12 @@ static void test_rng(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_space_lookup),     cmocka_unit_test(test_space_neighbours),
-      cmocka_unit_test(test_space_errors),     cmocka_unit_test(test_strategies),
-      cmocka_unit_test(test_guided_beat_random), cmocka_unit_test(test_unknown_strategy),
+      cmocka_unit_test(test_space_lookup),
+      cmocka_unit_test(test_space_neighbours),
+      cmocka_unit_test(test_space_errors),
+      cmocka_unit_test(test_strategies),
+      cmocka_unit_test(test_guided_beat_random),
+      cmocka_unit_test(test_unknown_strategy),
       cmocka_unit_test(test_rng),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

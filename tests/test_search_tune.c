@@ -112,10 +112,9 @@ static void test_failures_are_data(void **state) {
   assert_true(db_long(db, sql) >= 6);
   json_t *doc = load_report("out-rt/replay_rt");
   assert_non_null(doc);
-  const char *mode = json_string_value(
-      json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"),
-                                      "params"),
-                      "mode"));
+  const char *mode = json_string_value(json_object_get(
+      json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"), "params"),
+      "mode"));
   assert_non_null(mode);
   assert_true(!strcmp(mode, "ok") || !strcmp(mode, "unrolled"));
   json_decref(doc);
@@ -134,14 +133,18 @@ static void check_cutoff(const char *db, double cutoff) {
   sqlite3 *h = NULL;
   sqlite3_stmt *q = NULL;
   assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT variant, status, p50_ns FROM measurements WHERE variant NOT LIKE "
-                                         "'final:%' AND variant NOT LIKE 'baseline:%' ORDER BY rowid",
+  assert_int_equal(sqlite3_prepare_v2(h,
+                                      "SELECT variant, status, p50_ns FROM measurements WHERE variant NOT LIKE "
+                                      "'final:%' AND variant NOT LIKE 'baseline:%' ORDER BY rowid",
                                       -1, &q, NULL),
                    SQLITE_OK);
   bool fast_seen = false;
   sqlite3_stmt *lb = NULL; /* a censored row keeps its lower bound: at least the cutoff over the best */
-  assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM measurements WHERE status = 'censored' AND "
-                                         "(min_ns IS NULL OR samples != 3)", -1, &lb, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(h,
+                                      "SELECT count(*) FROM measurements WHERE status = 'censored' AND "
+                                      "(min_ns IS NULL OR samples != 3)",
+                                      -1, &lb, NULL),
+                   SQLITE_OK);
   assert_int_equal(sqlite3_step(lb), SQLITE_ROW);
   assert_int_equal(sqlite3_column_int(lb, 0), 0);
   sqlite3_finalize(lb);
@@ -151,7 +154,7 @@ static void check_cutoff(const char *db, double cutoff) {
     bool slow = strstr(v, "work=10") != NULL, cut = !strcmp(status, "censored");
     rows++;
     censored += cut;
-    if (!slow) assert_false(cut);                        /* a fast variant is never cut off */
+    if (!slow) assert_false(cut);                          /* a fast variant is never cut off */
     if (slow && fast_seen && cutoff > 0) assert_true(cut); /* 10x slower than the best so far */
     if (cutoff == 0) assert_string_equal(status, "ok");
     fast_seen |= !slow;
@@ -177,7 +180,8 @@ static void test_cutoff(void **state) {
     snprintf(sub, sizeof sub, "out-cut%d/cutoff", k);
     json_t *doc = load_report(sub);
     assert_non_null(doc);
-    json_t *w = json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"), "params");
+    json_t *w =
+        json_object_get(json_object_get(json_array_get(json_object_get(doc, "problems"), 0), "winner"), "params");
     assert_int_equal(json_integer_value(json_object_get(w, "work")), 1); /* the winner is fast */
     json_decref(doc);
   }

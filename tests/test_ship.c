@@ -54,7 +54,8 @@ static int setup(void **state) {
          "cmake --install '%s/dist/build' --prefix '%s/prefix' >/dev/null",
          tmp, tmp, tmp, tmp, tmp))
     return -1;
-  if (sh("cc -O1 '%s/tests/ship/check_lib.c' $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config --cflags --libs kgen) "
+  if (sh("cc -O1 '%s/tests/ship/check_lib.c' $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config --cflags --libs "
+         "kgen) "
          "-ldl -lm -Wl,-rpath,'%s/prefix/lib' -o '%s/check_lib'",
          root, tmp, tmp, tmp))
     return -1;
@@ -71,12 +72,15 @@ static void test_ship_reproducible(void **state) {
   assert_int_equal(sh("diff -r -x build '%s/dist' '%s/dist2' >/dev/null", tmp, tmp), 0);
   /* the shipped sources: one per variant, each namespaced, the dispatch tables, the package */
   assert_int_equal(sh("grep -q 'define KG_NAME(x) kgv_gemm_0_##x' '%s/dist/src/v_gemm_000.c'", tmp), 0);
-  assert_int_equal(sh("test -f '%s/prefix/lib/cmake/kgen/kgenConfig.cmake' && test -f '%s/prefix/lib/pkgconfig/kgen.pc' "
-                      "&& test -f '%s/prefix/include/kgen/kgen.h'", tmp, tmp, tmp), 0);
+  assert_int_equal(
+      sh("test -f '%s/prefix/lib/cmake/kgen/kgenConfig.cmake' && test -f '%s/prefix/lib/pkgconfig/kgen.pc' "
+         "&& test -f '%s/prefix/include/kgen/kgen.h'",
+         tmp, tmp, tmp),
+      0);
 }
 
 static void test_ship_bad_usage(void **state) {
-  assert_int_equal(sh("'%s' ship 2>/dev/null", bin), 2);                       /* no --out */
+  assert_int_equal(sh("'%s' ship 2>/dev/null", bin), 2);                                               /* no --out */
   assert_int_equal(sh("'%s' ship '%s/specs/stream.lua' --out '%s/x' 2>/dev/null", bin, root, tmp), 2); /* no front */
 }
 
@@ -124,12 +128,16 @@ static void test_ship_absent_machine(void **state) {
 
 static void test_ship_examples(void **state) {
   assert_int_equal(sh("cmake -S '%s/examples' -B '%s/ex' -DCMAKE_PREFIX_PATH='%s/prefix' >/dev/null && "
-                      "cmake --build '%s/ex' >/dev/null 2>&1", root, tmp, tmp, tmp), 0);
+                      "cmake --build '%s/ex' >/dev/null 2>&1",
+                      root, tmp, tmp, tmp),
+                   0);
   assert_int_equal(sh("'%s/ex/moe_paired_cache' >/dev/null && '%s/ex/quantized_linear' >/dev/null", tmp, tmp), 0);
   const char *ex[] = {"moe_paired_cache", "quantized_linear"};
   for (int i = 0; i < 2; i++) {
     assert_int_equal(sh("cc '%s/examples/%s.c' -o '%s/pc_%s' $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config "
-                        "--cflags --libs kgen) -lm -Wl,-rpath,'%s/prefix/lib'", root, ex[i], tmp, ex[i], tmp, tmp), 0);
+                        "--cflags --libs kgen) -lm -Wl,-rpath,'%s/prefix/lib'",
+                        root, ex[i], tmp, ex[i], tmp, tmp),
+                     0);
     assert_int_equal(sh("'%s/pc_%s' >/dev/null", tmp, ex[i]), 0);
     assert_int_equal(sh("KGEN_MACHINE=some-other-id KGEN_MAX_ISA=avx2 '%s/pc_%s' >/dev/null", tmp, ex[i]), 0);
   }

@@ -175,10 +175,9 @@ static void test_kill_and_resume(void **state) {
   char snap[600];
   snprintf(snap, sizeof snap, "%s/snap.db", tmp);
   assert_int_equal(run("cp '%s' '%s' && (cp '%s-wal' '%s-wal' 2>/dev/null; true)", db, snap, db, snap), 0);
-  int rc =
-      run("'%s' tune '%s/tests/specs/many.lua' --out '%s' --db '%s' --min-time 0.05 --cutoff 0 --resume --quiet "
-          "> /dev/null 2>&1",
-          bin, root, out, db);
+  int rc = run("'%s' tune '%s/tests/specs/many.lua' --out '%s' --db '%s' --min-time 0.05 --cutoff 0 --resume --quiet "
+               "> /dev/null 2>&1",
+               bin, root, out, db);
   assert_int_equal(rc, 0);
   assert_int_equal(db_count(db, "variant NOT LIKE 'final:%'"), 40);
   /* The eight fastest were measured again side by side in the final rounds (default 8). */

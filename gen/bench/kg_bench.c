@@ -90,8 +90,10 @@ static kg_status kg_params_point(const kg_spec *spec, const json_t *params, cons
     else if (json_is_string(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
     else
-      return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner's parameter '%s' is neither an integer nor a "
-                        "string", problem, k);
+      return kg_ctx_set(ctx, KG_EINVAL,
+                        "problem %s: the tuned winner's parameter '%s' is neither an integer nor a "
+                        "string",
+                        problem, k);
     if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
   }
   int32_t *pt = calloc((size_t)spec->nparams + 1, sizeof *pt);
@@ -171,8 +173,7 @@ static bool kg_winner_timing(const json_t *p, double *p50, double *lo, double *h
  * finite number inside its CI.  `which` is "BASE" or "NEW". */
 static kg_status kg_compare_check(const json_t *doc, const char *which, kg_ctx *ctx) {
   const json_t *probs = json_object_get(doc, "problems"), *x;
-  if (!json_is_array(probs))
-    return kg_ctx_set(ctx, KG_EINVAL, "%s is not a kgen report: no \"problems\" array", which);
+  if (!json_is_array(probs)) return kg_ctx_set(ctx, KG_EINVAL, "%s is not a kgen report: no \"problems\" array", which);
   size_t i;
   json_array_foreach(probs, i, x) {
     const char *name = json_string_value(json_object_get(x, "name"));

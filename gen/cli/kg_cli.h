@@ -88,7 +88,9 @@ enum {
       {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                                    \
       {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},                    \
       {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS},              \
-      {"rounds", required_argument, 0, OPT_ROUNDS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}
+      {"rounds", required_argument, 0, OPT_ROUNDS}, {                                                                  \
+    "mem-limit", required_argument, 0, OPT_MEM_LIMIT                                                                   \
+  }
 
 /** Apply one shared option c (value optarg) to o (and *profile).  Returns 0 when applied,
  *  EXIT_USAGE on a bad value, -1 when c is not a shared option. */

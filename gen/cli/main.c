@@ -121,10 +121,17 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*fn)(int, char **);
-  } cmds[] = {{"list", kg_cli_list},       {"show", kg_cli_show},      {"emit", kg_cli_emit},
-              {"compile", kg_cli_compile}, {"tune", kg_cli_tune},      {"calibrate", kg_cli_calibrate},
-              {"bench", kg_cli_bench},     {"compare", kg_cli_compare},  {"ship", kg_cli_ship},
-              {"replay", kg_cli_replay},   {"export-cache", kg_cli_export_cache}};
+  } cmds[] = {{"list", kg_cli_list},
+              {"show", kg_cli_show},
+              {"emit", kg_cli_emit},
+              {"compile", kg_cli_compile},
+              {"tune", kg_cli_tune},
+              {"calibrate", kg_cli_calibrate},
+              {"bench", kg_cli_bench},
+              {"compare", kg_cli_compare},
+              {"ship", kg_cli_ship},
+              {"replay", kg_cli_replay},
+              {"export-cache", kg_cli_export_cache}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;

@@ -20,8 +20,7 @@ static json_t *kg_param_value(const kg_param *p, int32_t i) {
   return p->kind == KG_PARAM_INT ? json_integer((json_int_t)p->ivalues[i]) : json_string(p->svalues[i]);
 }
 
-kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char *problem, json_t **out,
-                           kg_ctx *ctx) {
+kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char *problem, json_t **out, kg_ctx *ctx) {
   *out = NULL;
   int pi = kg_spec_problem_index(spec, problem);
   if (pi < 0) return kg_ctx_set(ctx, KG_ENOTFOUND, "%s: no problem '%s' in spec '%s'", spec->path, problem, spec->name);
@@ -62,7 +61,8 @@ kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char 
                            : kg_ctx_set(ctx, KG_EDB, "%s: %s", db_path, sqlite3_errmsg(db));
     goto done;
   }
-  for (int c = 0; c < 4; c++) sqlite3_bind_text(rows, 4 + c, (const char *)sqlite3_column_text(grp, c), -1, SQLITE_TRANSIENT);
+  for (int c = 0; c < 4; c++)
+    sqlite3_bind_text(rows, 4 + c, (const char *)sqlite3_column_text(grp, c), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(rows, 1, spec->name, -1, SQLITE_STATIC);
   sqlite3_bind_text(rows, 2, hash, -1, SQLITE_STATIC);
   sqlite3_bind_text(rows, 3, problem, -1, SQLITE_STATIC);
@@ -79,11 +79,10 @@ kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char 
   for (int d = 0; d < pr->ndims; d++) json_array_append_new(size, json_integer((json_int_t)pr->dims[d]));
   doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s}}", "device_name",
                   (const char *)sqlite3_column_text(grp, 1), "kernel_name", spec->name, "problem", problem,
-                  "problem_size", size, "tune_params_keys", keys, "tune_params", params, "objective", "time",
-                  "cache", cache, "kgen_key", "spec_hash", hash, "template_hash",
-                  (const char *)sqlite3_column_text(grp, 0), "machine_id", (const char *)sqlite3_column_text(grp, 1),
-                  "backend", (const char *)sqlite3_column_text(grp, 2), "mode",
-                  (const char *)sqlite3_column_text(grp, 3));
+                  "problem_size", size, "tune_params_keys", keys, "tune_params", params, "objective", "time", "cache",
+                  cache, "kgen_key", "spec_hash", hash, "template_hash", (const char *)sqlite3_column_text(grp, 0),
+                  "machine_id", (const char *)sqlite3_column_text(grp, 1), "backend",
+                  (const char *)sqlite3_column_text(grp, 2), "mode", (const char *)sqlite3_column_text(grp, 3));
   if (!doc) {
     st = kg_ctx_set(ctx, KG_ENOMEM, "export-cache: out of memory");
     goto done;
@@ -116,7 +115,8 @@ kg_status kg_replay_export(const kg_spec *spec, const char *db_path, const char 
       json_object_set_new(e, "p90", json_real(sqlite3_column_double(rows, 5) / 1e6));
       json_object_set_new(e, "samples", json_integer(sqlite3_column_int(rows, 3)));
     } else {
-      json_object_set_new(e, "time", json_string(code == KG_ECOMPILE ? "CompilationFailedConfig" : "RuntimeFailedConfig"));
+      json_object_set_new(e, "time",
+                          json_string(code == KG_ECOMPILE ? "CompilationFailedConfig" : "RuntimeFailedConfig"));
       json_object_set_new(e, "kgen_reason", json_string((const char *)sqlite3_column_text(rows, 2)));
       if (code == KG_ECENSORED && sqlite3_column_type(rows, 7) != SQLITE_NULL) /* stopped early: at least this */
         json_object_set_new(e, "kgen_lower_bound", json_real(sqlite3_column_double(rows, 7) / 1e6));

@@ -34,8 +34,8 @@ static int kg_replay_bad(const char *fmt, const char *arg) {
 static void kg_replay_print(const kg_replay *r, const kg_replay_opts *o, const kg_replay_budget *b, int nb) {
   printf("%s: %zu configurations (%zu failed), optimum %.6g ms, %zu within 3%%; strategy %s, %d runs\n", r->name,
          r->sp->npoints, r->nfailed, r->optimum, r->ngood, o->strategy, o->runs);
-  printf("%8s %6s  %-22s %6s %6s  %8s %6s %6s\n", "budget", "%", "within 3% [95% CI]", "p50", "p90", "random",
-         "r.p50", "r.p90");
+  printf("%8s %6s  %-22s %6s %6s  %8s %6s %6s\n", "budget", "%", "within 3% [95% CI]", "p50", "p90", "random", "r.p50",
+         "r.p90");
   for (int k = 0; k < nb; k++) {
     char pct[32] = "-", q[4][32];
     if (!isnan(b[k].pct)) snprintf(pct, sizeof pct, "%g", b[k].pct);
@@ -93,7 +93,8 @@ int kg_cli_replay(int argc, char **argv) {
         o.noise = KG_NOISE_LOGNORMAL;
       }
       break;
-    case OPT_HELP: case 'h': fputs(kg_replay_usage, stdout); return 0;
+    case OPT_HELP:
+    case 'h': fputs(kg_replay_usage, stdout); return 0;
     default: return kg_replay_bad("unknown option or missing value: '%s'", argv[optind - 1]);
     }
   }

@@ -159,8 +159,8 @@ kg_status kg_replay_load(const char *path, kg_replay **out, kg_ctx *ctx) {
     }
     json_t *t = json_object_get(e, "time");
     if (!json_is_number(t) && !json_is_string(t)) {
-      st = kg_ctx_set(ctx, KG_EINVAL, "%s: cache entry \"%s\": time is neither a number nor a failure string",
-                      path, key);
+      st = kg_ctx_set(ctx, KG_EINVAL, "%s: cache entry \"%s\": time is neither a number nor a failure string", path,
+                      key);
       free(vals);
       goto fail;
     }
@@ -171,8 +171,8 @@ kg_status kg_replay_load(const char *path, kg_replay **out, kg_ctx *ctx) {
   st = kg_search_space_new(r->ndims, card, n, pts, &r->sp, ctx);
   if (st) goto fail;
   if (r->sp->npoints != n) {
-    st = kg_ctx_set(ctx, KG_EINVAL, "%s: %zu cache entries name the same configuration twice", path,
-                    n - r->sp->npoints);
+    st =
+        kg_ctx_set(ctx, KG_EINVAL, "%s: %zu cache entries name the same configuration twice", path, n - r->sp->npoints);
     goto fail;
   }
   for (i = 0; i < n; i++) {
@@ -270,8 +270,7 @@ static double kg_replay_draw(const kg_replay *r, const kg_replay_opts *o, size_t
   double t = r->time[p];
   if (isfinite(t) && o->noise == KG_NOISE_RESAMPLE && r->nsamples[p] > 0)
     t = r->samples[p][kg_rng_below(noise, (uint64_t)r->nsamples[p])];
-  else if (isfinite(t) && o->noise == KG_NOISE_LOGNORMAL)
-    t *= exp(o->noise_spread * kg_rng_normal(noise));
+  else if (isfinite(t) && o->noise == KG_NOISE_LOGNORMAL) t *= exp(o->noise_spread * kg_rng_normal(noise));
   return t;
 }
 
@@ -296,8 +295,7 @@ static void kg_finalists_add(kg_finalists *f, long p, double t) {
   if (at < KG_REPLAY_FINALISTS) f->p[at] = p, f->t[at] = t;
 }
 
-static double kg_finalists_choose(const kg_replay *r, const kg_replay_opts *o, const kg_finalists *f,
-                                  kg_rng *noise) {
+static double kg_finalists_choose(const kg_replay *r, const kg_replay_opts *o, const kg_finalists *f, kg_rng *noise) {
   double best = INFINITY, choice = INFINITY;
   for (int i = 0; i < f->n; i++) {
     double d[KG_REPLAY_ROUNDS];
@@ -312,15 +310,14 @@ static double kg_finalists_choose(const kg_replay *r, const kg_replay_opts *o, c
   return choice;
 }
 
-kg_status kg_replay_run(const kg_replay *r, const kg_replay_opts *o, kg_replay_budget *out, int nbudgets,
-                        kg_ctx *ctx) {
+kg_status kg_replay_run(const kg_replay *r, const kg_replay_opts *o, kg_replay_budget *out, int nbudgets, kg_ctx *ctx) {
   size_t n = r->sp->npoints, maxb = 0;
   for (int k = 0; k < nbudgets; k++) {
     if (out[k].budget > n) out[k].budget = n;
     if (out[k].budget > maxb) maxb = out[k].budget;
   }
   size_t runs = (size_t)(o->runs > 0 ? o->runs : 1);
-  size_t *reach = malloc(sizeof *reach * runs);  /* evaluations to within 3% (SIZE_MAX: never) */
+  size_t *reach = malloc(sizeof *reach * runs); /* evaluations to within 3% (SIZE_MAX: never) */
   double *final = malloc(sizeof *final * runs * (size_t)(nbudgets ? nbudgets : 1)); /* true time at budget */
   size_t *sorted = malloc(sizeof *sorted * runs);
   if (!reach || !final || !sorted) {
@@ -387,13 +384,12 @@ kg_status kg_replay_run(const kg_replay *r, const kg_replay_opts *o, kg_replay_b
 json_t *kg_replay_json(const kg_replay *r, const kg_replay_opts *o, const kg_replay_budget *b, int nbudgets) {
   json_t *list = json_array();
   for (int k = 0; k < nbudgets; k++)
-    json_array_append_new(
-        list, json_pack("{s:I, s:o, s:f, s:[f,f], s:o, s:o, s:f}", "budget", (json_int_t)b[k].budget, "budget_pct",
-                        isnan(b[k].pct) ? json_null() : json_real(b[k].pct), "p_within_3pct", b[k].p, "ci95",
-                        b[k].lo, b[k].hi, "evals_to_3pct_p50",
-                        b[k].p50 < 0 ? json_null() : json_integer(b[k].p50), "evals_to_3pct_p90",
-                        b[k].p90 < 0 ? json_null() : json_integer(b[k].p90), "random_p_within_3pct",
-                        b[k].random_p));
-  return json_pack("{s:s, s:I, s:f, s:s, s:i, s:o}", "space", r->name, "size", (json_int_t)r->sp->npoints,
-                   "optimum", r->optimum, "strategy", o->strategy, "runs", o->runs, "budgets", list);
+    json_array_append_new(list, json_pack("{s:I, s:o, s:f, s:[f,f], s:o, s:o, s:f}", "budget", (json_int_t)b[k].budget,
+                                          "budget_pct", isnan(b[k].pct) ? json_null() : json_real(b[k].pct),
+                                          "p_within_3pct", b[k].p, "ci95", b[k].lo, b[k].hi, "evals_to_3pct_p50",
+                                          b[k].p50 < 0 ? json_null() : json_integer(b[k].p50), "evals_to_3pct_p90",
+                                          b[k].p90 < 0 ? json_null() : json_integer(b[k].p90), "random_p_within_3pct",
+                                          b[k].random_p));
+  return json_pack("{s:s, s:I, s:f, s:s, s:i, s:o}", "space", r->name, "size", (json_int_t)r->sp->npoints, "optimum",
+                   r->optimum, "strategy", o->strategy, "runs", o->runs, "budgets", list);
 }

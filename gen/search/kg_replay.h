@@ -27,7 +27,7 @@
 
 /** A loaded replay space. */
 typedef struct kg_replay {
-  char *name;          /**< the file's base name without .json / .json.gz */
+  char *name; /**< the file's base name without .json / .json.gz */
   int ndims;
   char **param_names;  /**< [ndims] */
   kg_search_space *sp; /**< the stored configurations */
@@ -35,8 +35,8 @@ typedef struct kg_replay {
   double **samples;    /**< [sp->npoints] the stored `times` (NULL when absent) */
   int *nsamples;       /**< [sp->npoints] */
   size_t nfailed;
-  double optimum;      /**< the smallest stored time (ms) */
-  size_t ngood;        /**< configurations within 3% of the optimum */
+  double optimum; /**< the smallest stored time (ms) */
+  size_t ngood;   /**< configurations within 3% of the optimum */
 } kg_replay;
 
 /**
@@ -57,8 +57,8 @@ void kg_replay_free(kg_replay *r);
  */
 typedef enum kg_replay_noise {
   KG_NOISE_NONE,
-  KG_NOISE_RESAMPLE,  /**< one of the stored samples, uniformly */
-  KG_NOISE_LOGNORMAL  /**< time * exp(F * z), z standard normal (F = 0.05: about 5% spread) */
+  KG_NOISE_RESAMPLE, /**< one of the stored samples, uniformly */
+  KG_NOISE_LOGNORMAL /**< time * exp(F * z), z standard normal (F = 0.05: about 5% spread) */
 } kg_replay_noise;
 
 typedef struct kg_replay_opts {
@@ -66,18 +66,18 @@ typedef struct kg_replay_opts {
   int runs;             /**< >= 1 */
   uint64_t seed;        /**< run i uses a seed derived from (seed, i) */
   kg_replay_noise noise;
-  double noise_spread;  /**< F for KG_NOISE_LOGNORMAL */
+  double noise_spread; /**< F for KG_NOISE_LOGNORMAL */
 } kg_replay_opts;
 
 /** The figures of one budget. */
 typedef struct kg_replay_budget {
-  size_t budget;        /**< evaluations */
-  double pct;           /**< percent of the space, NAN for an absolute budget */
-  double p;             /**< fraction of runs whose final choice is within 3% */
-  double lo, hi;        /**< its 95% Wilson interval */
-  long p50, p90;        /**< evaluations to within 3% (median, 90th percentile, nearest rank); -1 when
+  size_t budget;               /**< evaluations */
+  double pct;                  /**< percent of the space, NAN for an absolute budget */
+  double p;                    /**< fraction of runs whose final choice is within 3% */
+  double lo, hi;               /**< its 95% Wilson interval */
+  long p50, p90;               /**< evaluations to within 3% (median, 90th percentile, nearest rank); -1 when
                              more than that share of runs did not get there within the budget */
-  double random_p;      /**< random search's exact fraction */
+  double random_p;             /**< random search's exact fraction */
   long random_p50, random_p90; /**< random search's exact quantiles of evaluations (-1 as above) */
 } kg_replay_budget;
 

@@ -56,8 +56,8 @@ double kg_rng_normal(kg_rng *rng) {
 
 /* ---- the driver ---- */
 
-static const kg_strategy_ops *const kg_all[] = {&kg_strategy_knn,    &kg_strategy_bandit, &kg_strategy_ga,
-                                                &kg_strategy_anneal, &kg_strategy_ils,    &kg_strategy_random,
+static const kg_strategy_ops *const kg_all[] = {&kg_strategy_knn,       &kg_strategy_bandit, &kg_strategy_ga,
+                                                &kg_strategy_anneal,    &kg_strategy_ils,    &kg_strategy_random,
                                                 &kg_strategy_exhaustive};
 enum { KG_NSTRATEGIES = sizeof kg_all / sizeof kg_all[0] };
 
@@ -67,8 +67,7 @@ const char *const *kg_search_strategies(void) {
   return names;
 }
 
-kg_status kg_search_new(const kg_search_space *sp, const char *name, uint64_t seed, kg_search **out,
-                        kg_ctx *ctx) {
+kg_status kg_search_new(const kg_search_space *sp, const char *name, uint64_t seed, kg_search **out, kg_ctx *ctx) {
   *out = NULL;
   const kg_strategy_ops *ops = NULL;
   for (int i = 0; i < KG_NSTRATEGIES; i++)
@@ -182,5 +181,5 @@ static long kg_exhaustive_propose(void *st, kg_search *s) {
   return *next < s->sp->npoints ? (long)*next : -1;
 }
 
-const kg_strategy_ops kg_strategy_exhaustive = {"exhaustive", kg_plain_create, kg_exhaustive_propose,
-                                                kg_plain_observe, kg_plain_destroy};
+const kg_strategy_ops kg_strategy_exhaustive = {"exhaustive", kg_plain_create, kg_exhaustive_propose, kg_plain_observe,
+                                                kg_plain_destroy};

@@ -73,11 +73,11 @@ double kg_rng_normal(kg_rng *rng);
 /** A set of valid points over ndims dimensions; immutable once built. */
 typedef struct kg_search_space {
   int ndims;
-  int32_t *card;      /**< [ndims] number of values of each dimension (>= 1) */
-  uint64_t *radix;    /**< [ndims] mixed-radix weights: radix[ndims-1] = 1 */
-  size_t npoints;     /**< valid points (>= 1) */
-  uint64_t *codes;    /**< [npoints] sorted ascending, distinct */
-  int32_t *points;    /**< [npoints][ndims] value indices, in the order of codes */
+  int32_t *card;   /**< [ndims] number of values of each dimension (>= 1) */
+  uint64_t *radix; /**< [ndims] mixed-radix weights: radix[ndims-1] = 1 */
+  size_t npoints;  /**< valid points (>= 1) */
+  uint64_t *codes; /**< [npoints] sorted ascending, distinct */
+  int32_t *points; /**< [npoints][ndims] value indices, in the order of codes */
 } kg_search_space;
 
 /**
@@ -133,8 +133,7 @@ const char *const *kg_search_strategies(void);
  * search) with the given seed.  Errors: KG_EINVAL (unknown strategy: the message lists the
  * known ones), KG_ENOMEM.
  */
-kg_status kg_search_new(const kg_search_space *sp, const char *name, uint64_t seed, kg_search **out,
-                        kg_ctx *ctx);
+kg_status kg_search_new(const kg_search_space *sp, const char *name, uint64_t seed, kg_search **out, kg_ctx *ctx);
 
 /** Free; NULL is a no-op. */
 void kg_search_free(kg_search *s);

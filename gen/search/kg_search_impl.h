@@ -17,7 +17,7 @@
 
 typedef struct kg_strategy_ops {
   const char *name;
-  void *(*create)(kg_search *s);                     /**< NULL = out of memory */
+  void *(*create)(kg_search *s); /**< NULL = out of memory */
   long (*propose)(void *st, kg_search *s);
   void (*observe)(void *st, kg_search *s, size_t point, double cost, bool improved);
   void (*destroy)(void *st);
@@ -28,15 +28,15 @@ struct kg_search {
   const kg_strategy_ops *ops;
   void *st;
   kg_rng rng;
-  double *cost;        /**< [npoints] told cost (INFINITY = failed); valid where seen[i] */
-  uint8_t *seen;       /**< [npoints] */
-  size_t *unseen;      /**< [nunseen] indices not told yet, in any order */
-  size_t *unseen_pos;  /**< [npoints] position of i in unseen */
+  double *cost;       /**< [npoints] told cost (INFINITY = failed); valid where seen[i] */
+  uint8_t *seen;      /**< [npoints] */
+  size_t *unseen;     /**< [nunseen] indices not told yet, in any order */
+  size_t *unseen_pos; /**< [npoints] position of i in unseen */
   size_t nunseen;
   size_t nevals;
   long best;
   double best_cost;
-  long pending;        /**< the point asked and not yet told, or -1 */
+  long pending; /**< the point asked and not yet told, or -1 */
 };
 
 /** A uniformly random unmeasured point (the search must have one: nunseen > 0). */
@@ -52,7 +52,7 @@ size_t kg_search_fresh(kg_search *s, const kg_strategy_ops *ops, void *st);
 /** Cost used for comparisons: failed points (NaN, INFINITY) rank last. */
 static inline double kg_search_cost(const kg_search *s, size_t i) { return s->cost[i]; }
 
-extern const kg_strategy_ops kg_strategy_random, kg_strategy_exhaustive, kg_strategy_ga,
-    kg_strategy_anneal, kg_strategy_ils, kg_strategy_bandit, kg_strategy_knn;
+extern const kg_strategy_ops kg_strategy_random, kg_strategy_exhaustive, kg_strategy_ga, kg_strategy_anneal,
+    kg_strategy_ils, kg_strategy_bandit, kg_strategy_knn;
 
 #endif

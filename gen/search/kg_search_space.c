@@ -16,8 +16,7 @@ kg_status kg_search_space_new(int ndims, const int32_t *card, size_t npoints, co
   *out = NULL;
   kg_status st = KG_ENOMEM;
   if (ndims < 1 || npoints < 1)
-    return kg_ctx_set(ctx, KG_EINVAL, "search space: %d dimensions, %zu points (need >= 1 of each)",
-                      ndims, npoints);
+    return kg_ctx_set(ctx, KG_EINVAL, "search space: %d dimensions, %zu points (need >= 1 of each)", ndims, npoints);
   kg_search_space *sp = calloc(1, sizeof *sp);
   if (!sp) return kg_ctx_set(ctx, KG_ENOMEM, "search space: out of memory");
   sp->ndims = ndims;
@@ -44,8 +43,8 @@ kg_status kg_search_space_new(int ndims, const int32_t *card, size_t npoints, co
     for (int d = 0; d < ndims; d++) {
       int32_t v = points[i * (size_t)ndims + (size_t)d];
       if (v < 0 || v >= card[d]) {
-        st = kg_ctx_set(ctx, KG_EINVAL, "search space: point %zu has value index %d in dimension %d (of %d values)",
-                   i, v, d, card[d]);
+        st = kg_ctx_set(ctx, KG_EINVAL, "search space: point %zu has value index %d in dimension %d (of %d values)", i,
+                        v, d, card[d]);
         goto fail;
       }
       c += (uint64_t)v * sp->radix[d];

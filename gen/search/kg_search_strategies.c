@@ -33,11 +33,11 @@ static long kg_perturb(kg_search *s, size_t i, int changes, int tries, int32_t *
 enum { KG_GA_POP = 20, KG_GA_MUTATION = 10, KG_GA_TRIES = 20 };
 
 typedef struct kg_ga {
-  long pop[2 * KG_GA_POP];   /* parents [0, npop) then this generation's children */
+  long pop[2 * KG_GA_POP]; /* parents [0, npop) then this generation's children */
   double cost[2 * KG_GA_POP];
   int npop, nchild;
-  long expect;               /* the child proposed last, -1 when none */
-  int32_t *a;                /* [ndims] scratch */
+  long expect; /* the child proposed last, -1 when none */
+  int32_t *a;  /* [ndims] scratch */
 } kg_ga;
 
 static void *kg_ga_create(kg_search *s) {
@@ -189,8 +189,7 @@ static void kg_sa_observe(void *st, kg_search *s, size_t point, double cost, boo
   }
 }
 
-const kg_strategy_ops kg_strategy_anneal = {"anneal", kg_sa_create, kg_sa_propose, kg_sa_observe,
-                                            kg_sa_destroy};
+const kg_strategy_ops kg_strategy_anneal = {"anneal", kg_sa_create, kg_sa_propose, kg_sa_observe, kg_sa_destroy};
 
 /* ==== greedy iterated local search ========================================================= */
 
@@ -200,12 +199,12 @@ enum { KG_ILS_NO_IMPROVEMENT = 50 };
 typedef struct kg_ils {
   long cur, expect;
   double cur_cost;
-  long *nb;          /* [cap] Hamming neighbours of cur, shuffled */
+  long *nb; /* [cap] Hamming neighbours of cur, shuffled */
   size_t cap, nnb, next;
-  long best_nb;      /* best neighbour of this scan */
+  long best_nb; /* best neighbour of this scan */
   double best_nb_cost;
-  size_t last_best;  /* evaluations at the search's last new best */
-  bool walking;      /* expect is a random-walk step */
+  size_t last_best; /* evaluations at the search's last new best */
+  bool walking;     /* expect is a random-walk step */
   int32_t *buf;
 } kg_ils;
 
@@ -375,7 +374,7 @@ typedef struct kg_knn {
   int ntop;
   long ref[KG_KNN_REF]; /* the most recent measured points (ring) */
   int nref, head;
-  double worst;         /* largest finite cost seen */
+  double worst; /* largest finite cost seen */
   int32_t *buf;
 } kg_knn;
 

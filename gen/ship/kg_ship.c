@@ -30,10 +30,13 @@
 #define SHIP_MAX 1024
 
 /* ISA features a variant can be compiled for: JSON name, runtime bit (kgen_rt.h), flag. */
-static const struct { const char *name, *flag; } ship_isa[] = {
-    {"avx2", "-mavx2"},         {"fma", "-mfma"},           {"f16c", "-mf16c"},       {"bmi2", "-mbmi2"},
-    {"avx512f", "-mavx512f"},   {"avx512dq", "-mavx512dq"}, {"avx512cd", "-mavx512cd"},
-    {"avx512bw", "-mavx512bw"}, {"avx512vl", "-mavx512vl"}, {"avx512_vnni", "-mavx512vnni"}};
+static const struct {
+  const char *name, *flag;
+} ship_isa[] = {{"avx2", "-mavx2"},         {"fma", "-mfma"},
+                {"f16c", "-mf16c"},         {"bmi2", "-mbmi2"},
+                {"avx512f", "-mavx512f"},   {"avx512dq", "-mavx512dq"},
+                {"avx512cd", "-mavx512cd"}, {"avx512bw", "-mavx512bw"},
+                {"avx512vl", "-mavx512vl"}, {"avx512_vnni", "-mavx512vnni"}};
 #define SHIP_NISA 10
 #define SHIP_AVX2_TIER 0xfu
 
@@ -80,19 +83,19 @@ typedef struct ship_machine {
 typedef struct ship_variant {
   int32_t *point; /* [nparams] */
   unsigned isa;
-  int index;      /* after sorting */
+  int index; /* after sorting */
 } ship_variant;
 
 typedef struct ship_entry {
-  int machine;    /* index into the (sorted) machine list */
-  int variant;    /* index into the kernel's variants (before sorting: remapped at the end) */
+  int machine; /* index into the (sorted) machine list */
+  int variant; /* index into the kernel's variants (before sorting: remapped at the end) */
   char *problem;
-  int64_t *dims;  /* [ndims] of the kernel */
+  int64_t *dims; /* [ndims] of the kernel */
 } ship_entry;
 
 typedef struct ship_kernel {
   kg_spec *spec;
-  char *stem;     /* template path without ".c" */
+  char *stem; /* template path without ".c" */
   ship_variant v[SHIP_MAX];
   int nv;
   ship_entry *e;
@@ -156,8 +159,12 @@ static int point_of(const kg_spec *spec, const json_t *params, int32_t *point) {
   const json_t *v;
   set[0] = 0;
   json_object_foreach((json_t *)params, key, v) {
-    if (json_is_integer(v)) n += (size_t)snprintf(set + n, n < sizeof set ? sizeof set - n : 0, "%s%s=%" JSON_INTEGER_FORMAT, n ? "," : "", key, json_integer_value(v));
-    else if (json_is_string(v)) n += (size_t)snprintf(set + n, n < sizeof set ? sizeof set - n : 0, "%s%s=%s", n ? "," : "", key, json_string_value(v));
+    if (json_is_integer(v))
+      n += (size_t)snprintf(set + n, n < sizeof set ? sizeof set - n : 0, "%s%s=%" JSON_INTEGER_FORMAT, n ? "," : "",
+                            key, json_integer_value(v));
+    else if (json_is_string(v))
+      n += (size_t)snprintf(set + n, n < sizeof set ? sizeof set - n : 0, "%s%s=%s", n ? "," : "", key,
+                            json_string_value(v));
     else return -1;
   }
   if (n >= sizeof set) return -1;
@@ -290,7 +297,8 @@ static int collect_kernel(ship *s, ship_kernel *k) {
     json_array_foreach(json_object_get(docs[d].doc, "problems"), i, pr) {
       const json_t *w = json_object_get(pr, "winner");
       if (!w || point_of(k->spec, json_object_get(w, "params"), pt)) {
-        fprintf(stderr, "kgen ship: %s: %s: winner not in the spec's space (skipped)\n", k->spec->name, jstr(pr, "name"));
+        fprintf(stderr, "kgen ship: %s: %s: winner not in the spec's space (skipped)\n", k->spec->name,
+                jstr(pr, "name"));
         continue;
       }
       int vi = variant_add(k, pt, isa);
@@ -332,8 +340,9 @@ static int collect_kernel(ship *s, ship_kernel *k) {
       json_t *params = json_object();
       for (int p = 0; p < np; p++) {
         const kg_param *kp = &k->spec->params[p];
-        json_object_set_new(params, kp->name, kp->kind == KG_PARAM_INT ? json_integer(kp->ivalues[k->v[vi].point[p]])
-                                                                       : json_string(kp->svalues[k->v[vi].point[p]]));
+        json_object_set_new(params, kp->name,
+                            kp->kind == KG_PARAM_INT ? json_integer(kp->ivalues[k->v[vi].point[p]])
+                                                     : json_string(kp->svalues[k->v[vi].point[p]]));
       }
       double g = geomean(docs[d].doc, params);
       json_decref(params);
@@ -458,7 +467,8 @@ static int write_kernel(ship *s, ship_kernel *k, sbuf *cmake_src, sbuf *cmake_pr
   sb_printf(&f, "/* kgen ship: the public entry points of %s (from %s.front.c) */\n#define KGV_LIST(X)", name,
             strrchr(k->stem, '/') ? strrchr(k->stem, '/') + 1 : k->stem);
   for (int i = 0; i < k->nv; i++) sb_printf(&f, " X(%d, kgv_%s_%d_)", i, name, i);
-  sb_printf(&f, "\n#define KGV_TABLE kgr_table_%s\n#include \"kgen_rt.h\"\nextern const kgr_table kgr_table_%s;\n\n", name, name);
+  sb_printf(&f, "\n#define KGV_TABLE kgr_table_%s\n#include \"kgen_rt.h\"\nextern const kgr_table kgr_table_%s;\n\n",
+            name, name);
   char path[4096];
   snprintf(path, sizeof path, "%s.front.c", k->stem);
   if (read_into(path, &f)) return -1;
@@ -470,7 +480,9 @@ static int write_kernel(ship *s, ship_kernel *k, sbuf *cmake_src, sbuf *cmake_pr
   sb_printf(cmake_src, "  %s\n", rel);
   /* The header fragment. */
   sbuf h = {0};
-  sb_printf(&h, "/* kgen ship: part of kgen/kgen.h (from %s.api.h) */\n#ifndef KGEN_%s_H\n#define KGEN_%s_H\n\n#include <stddef.h>\n#include <stdint.h>\n\n",
+  sb_printf(&h,
+            "/* kgen ship: part of kgen/kgen.h (from %s.api.h) */\n#ifndef KGEN_%s_H\n#define KGEN_%s_H\n\n#include "
+            "<stddef.h>\n#include <stdint.h>\n\n",
             strrchr(k->stem, '/') ? strrchr(k->stem, '/') + 1 : k->stem, name, name);
   snprintf(path, sizeof path, "%s.api.h", k->stem);
   if (read_into(path, &h)) return -1;
@@ -482,13 +494,16 @@ static int write_kernel(ship *s, ship_kernel *k, sbuf *cmake_src, sbuf *cmake_pr
 }
 
 static void write_tables(ship *s, sbuf *b) {
-  sb_printf(b, "/* kgen ship: dispatch tables (generated from the tuned results; do not edit) */\n#include \"kgen_rt.h\"\n\n");
+  sb_printf(
+      b,
+      "/* kgen ship: dispatch tables (generated from the tuned results; do not edit) */\n#include \"kgen_rt.h\"\n\n");
   sb_printf(b, "const kgr_machine kgr_machines[%d] = {\n", s->nm ? s->nm : 1);
   for (int i = 0; i < s->nm; i++) {
     const ship_machine *m = &s->m[i];
     sb_printf(b, "  {"), c_string(b, m->id), sb_printf(b, ", "), c_string(b, m->vendor), sb_printf(b, ", ");
     c_string(b, m->microarch), sb_printf(b, ", "), c_string(b, m->cpu);
-    sb_printf(b, ", %d, %d, 0x%x, %d, %lld, %lld, %lld},\n", m->family, m->model, m->isa, m->cores, m->l1d, m->l2, m->l3);
+    sb_printf(b, ", %d, %d, 0x%x, %d, %lld, %lld, %lld},\n", m->family, m->model, m->isa, m->cores, m->l1d, m->l2,
+              m->l3);
   }
   if (!s->nm) sb_printf(b, "  {0},\n");
   sb_printf(b, "};\nconst int kgr_nmachines = %d;\n", s->nm);
@@ -503,7 +518,8 @@ static void write_tables(ship *s, sbuf *b) {
       kg_spec_format_point(k->spec, k->v[i].point, pt, sizeof pt);
       long pi = kg_spec_point_index(k->spec, k->v[i].point);
       sb_printf(b, "  {\"kgv_%s_%d_\", ", n, i), c_string(b, pt);
-      sb_printf(b, ", 0x%x, %d, kgv_%s_%d_kg_set_thread_cap},\n", k->v[i].isa, pi >= 0 ? kg_tune_point_threads(k->spec, pi) : 0, n, i);
+      sb_printf(b, ", 0x%x, %d, kgv_%s_%d_kg_set_thread_cap},\n", k->v[i].isa,
+                pi >= 0 ? kg_tune_point_threads(k->spec, pi) : 0, n, i);
     }
     sb_printf(b, "};\nstatic const char *const %s_dims[%d] = {", n, k->ndims ? k->ndims : 1);
     for (int i = 0; i < k->ndims; i++) sb_printf(b, "%s", i ? ", " : ""), c_string(b, k->dims[i]);
@@ -523,7 +539,9 @@ static void write_tables(ship *s, sbuf *b) {
     sb_printf(b, "};\nstatic const int %s_generalist[%d] = {", n, s->nm ? s->nm : 1);
     for (int i = 0; i < s->nm; i++) sb_printf(b, "%s%d", i ? ", " : "", k->generalist[i]);
     if (!s->nm) sb_printf(b, "-1");
-    sb_printf(b, "};\nconst kgr_table kgr_table_%s = {\"%s\", %d, %s_variants, %d, %s_dims, %d, %s_entries, %s_generalist, %d, %d};\n",
+    sb_printf(b,
+              "};\nconst kgr_table kgr_table_%s = {\"%s\", %d, %s_variants, %d, %s_dims, %d, %s_entries, "
+              "%s_generalist, %d, %d};\n",
               n, n, k->nv, n, k->ndims, n, k->ne, n, n, k->fb_avx2, k->fb_portable);
   }
   sb_printf(b, "\nconst kgr_table *const kgr_tables[%d] = {", s->nk);
@@ -553,7 +571,8 @@ static const char ship_cmake_head[] =
 static const char ship_cmake_tail[] =
     ")\n"
     "add_library(kgen::kgen ALIAS kgen)\n"
-    "set_target_properties(kgen PROPERTIES VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR} EXPORT_NAME kgen)\n"
+    "set_target_properties(kgen PROPERTIES VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR} EXPORT_NAME "
+    "kgen)\n"
     "# Variants need the ISA flags of the machine they won on; the dispatch stays at baseline x86-64.\n"
     "target_compile_options(kgen PRIVATE -O3 -fno-strict-aliasing -w)\n"
     "target_include_directories(kgen PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>\n"
@@ -572,35 +591,35 @@ static const char ship_cmake_tail[] =
     "install(EXPORT kgenTargets NAMESPACE kgen:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kgen)\n"
     "configure_package_config_file(cmake/kgenConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/kgenConfig.cmake\n"
     "                              INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kgen)\n"
-    "write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/kgenConfigVersion.cmake COMPATIBILITY SameMajorVersion)\n"
+    "write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/kgenConfigVersion.cmake COMPATIBILITY "
+    "SameMajorVersion)\n"
     "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/kgenConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/kgenConfigVersion.cmake\n"
     "        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kgen)\n"
-    "file(RELATIVE_PATH KGEN_PC_REL \"/${CMAKE_INSTALL_LIBDIR}/pkgconfig\" \"/\") # relocatable: --prefix at install time\n"
+    "file(RELATIVE_PATH KGEN_PC_REL \"/${CMAKE_INSTALL_LIBDIR}/pkgconfig\" \"/\") # relocatable: --prefix at install "
+    "time\n"
     "configure_file(kgen.pc.in ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc @ONLY)\n"
     "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)\n";
 
-static const char ship_config[] =
-    "# kgen's shipped kernels: target kgen::kgen\n"
-    "@PACKAGE_INIT@\n"
-    "include(CMakeFindDependencyMacro)\n"
-    "if(NOT @BUILD_SHARED_LIBS@)\n"
-    "  find_dependency(Threads)\n"
-    "  find_dependency(OpenMP COMPONENTS C)\n"
-    "endif()\n"
-    "include(${CMAKE_CURRENT_LIST_DIR}/kgenTargets.cmake)\n"
-    "check_required_components(kgen)\n";
+static const char ship_config[] = "# kgen's shipped kernels: target kgen::kgen\n"
+                                  "@PACKAGE_INIT@\n"
+                                  "include(CMakeFindDependencyMacro)\n"
+                                  "if(NOT @BUILD_SHARED_LIBS@)\n"
+                                  "  find_dependency(Threads)\n"
+                                  "  find_dependency(OpenMP COMPONENTS C)\n"
+                                  "endif()\n"
+                                  "include(${CMAKE_CURRENT_LIST_DIR}/kgenTargets.cmake)\n"
+                                  "check_required_components(kgen)\n";
 
-static const char ship_pc[] =
-    "prefix=${pcfiledir}/@KGEN_PC_REL@\n"
-    "libdir=${prefix}/@CMAKE_INSTALL_LIBDIR@\n"
-    "includedir=${prefix}/@CMAKE_INSTALL_INCLUDEDIR@\n"
-    "\n"
-    "Name: kgen\n"
-    "Description: kgen's tuned CPU kernels (GEMM, quantized matmul, paired weight cache)\n"
-    "Version: @PROJECT_VERSION@\n"
-    "Libs: -L${libdir} -lkgen\n"
-    "Libs.private: @KGEN_PC_PRIVATE@\n"
-    "Cflags: -I${includedir}\n";
+static const char ship_pc[] = "prefix=${pcfiledir}/@KGEN_PC_REL@\n"
+                              "libdir=${prefix}/@CMAKE_INSTALL_LIBDIR@\n"
+                              "includedir=${prefix}/@CMAKE_INSTALL_INCLUDEDIR@\n"
+                              "\n"
+                              "Name: kgen\n"
+                              "Description: kgen's tuned CPU kernels (GEMM, quantized matmul, paired weight cache)\n"
+                              "Version: @PROJECT_VERSION@\n"
+                              "Libs: -L${libdir} -lkgen\n"
+                              "Libs.private: @KGEN_PC_PRIVATE@\n"
+                              "Cflags: -I${includedir}\n";
 
 /* The folder of kgen's dispatch runtime sources. */
 static void runtime_dir(char *buf, size_t cap) {
@@ -610,7 +629,9 @@ static void runtime_dir(char *buf, size_t cap) {
   else snprintf(buf, cap, "%s/gen/ship/runtime", KG_SOURCE_ROOT);
 }
 
-static int cmp_machine(const void *a, const void *b) { return strcmp(((const ship_machine *)a)->id, ((const ship_machine *)b)->id); }
+static int cmp_machine(const void *a, const void *b) {
+  return strcmp(((const ship_machine *)a)->id, ((const ship_machine *)b)->id);
+}
 
 /* Sort machines by id and remap the kernels' entries and generalists. */
 static void sort_machines(ship *s) {
@@ -740,8 +761,10 @@ static int cmp_kernel(const void *a, const void *b) {
 }
 
 int kg_cli_ship(int argc, char **argv) {
-  static const struct option longs[] = {{"tuned", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
-                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option longs[] = {{"tuned", required_argument, 0, 't'},
+                                        {"out", required_argument, 0, 'o'},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
   ship *s = calloc(1, sizeof *s);
   if (!s) return 1;
   s->tuned = "tuned";

@@ -67,8 +67,8 @@ static void kg_lua_hook(lua_State *L, lua_Debug *ar) {
     kg_lua_trip(kl, L, line, what);
   }
   if (kg_now_ns() > kl->deadline_ns) {
-    snprintf(what, sizeof what, "time limit exceeded (%g s of wall-clock time; runaway %s?)",
-             kl->time_limit_s, kl->what);
+    snprintf(what, sizeof what, "time limit exceeded (%g s of wall-clock time; runaway %s?)", kl->time_limit_s,
+             kl->what);
     kg_lua_trip(kl, L, line, what);
   }
 }
@@ -124,7 +124,8 @@ static int kg_lua_setmetatable(lua_State *L) {
     lua_pop(L, 1);
     if (t != LUA_TNIL) {
       kg_lua *kl = kg_lua_of(L);
-      return luaL_error(L, "%s:%d: setmetatable: __gc finalizers are not available in a %s (they "
+      return luaL_error(L,
+                        "%s:%d: setmetatable: __gc finalizers are not available in a %s (they "
                         "would run outside the time limit)",
                         kl->chunkname + 1, kg_lua_caller_line(L), kl->what);
     }
@@ -175,8 +176,7 @@ static int kg_lua_pattern_guard(lua_State *L) {
       snprintf(msg, sizeof msg,
                "%s:%d: string.%s: pattern \"%.40s\" is too costly on a %zu-byte subject (%d "
                "repetition items: up to %.2g backtracking steps, limit %.0e)",
-               kl->chunkname + 1, kg_lua_caller_line(L), name, p, slen, reps, steps,
-               KG_LUA_PATTERN_STEPS);
+               kl->chunkname + 1, kg_lua_caller_line(L), name, p, slen, reps, steps, KG_LUA_PATTERN_STEPS);
       lua_pushstring(L, msg);
       return lua_error(L);
     }

@@ -24,8 +24,9 @@
 
 #include "kg_status.h"
 
-#define KG_LUA_INSTR_LIMIT 50000000LL        /**< instructions per top-level call */
-#define KG_LUA_TIME_LIMIT_S 10.0             /**< wall-clock seconds per top-level call
+#define KG_LUA_INSTR_LIMIT 50000000LL /**< instructions per top-level call */
+#define KG_LUA_TIME_LIMIT_S                                                                                            \
+  10.0                                       /**< wall-clock seconds per top-level call
                                                   (environment: KGEN_LUA_TIME_LIMIT) */
 #define KG_LUA_PATTERN_STEPS 1e8             /**< bound on a pattern match's estimated steps */
 #define KG_LUA_MEM_LIMIT ((size_t)256 << 20) /**< bytes for the whole state */
@@ -38,14 +39,14 @@ typedef struct kg_lua {
   long long instr, instr_limit;
   unsigned long long deadline_ns; /**< CLOCK_MONOTONIC deadline of the running top-level call */
   double time_limit_s;            /**< wall-clock limit per top-level call */
-  int tripped;        /**< a limit was hit: every hook raises again, and the sandbox's pcall
+  int tripped;                    /**< a limit was hit: every hook raises again, and the sandbox's pcall
                            re-raises, until the top-level call has unwound */
-  char trip_msg[256]; /**< the message of the limit that was hit */
-  int mem_hit;        /**< the allocator refused a request: the memory limit was hit */
-  int last_line;      /**< last line seen by the count hook (for memory-limit messages) */
-  const char *what;   /**< "spec" or "template slot": used in sandbox messages */
-  const char *path;   /**< file of the chunk being run (for messages); borrowed */
-  char chunkname[128];/**< "=basename": Lua's short source, rewritten to path in messages */
+  char trip_msg[256];             /**< the message of the limit that was hit */
+  int mem_hit;                    /**< the allocator refused a request: the memory limit was hit */
+  int last_line;                  /**< last line seen by the count hook (for memory-limit messages) */
+  const char *what;               /**< "spec" or "template slot": used in sandbox messages */
+  const char *path;               /**< file of the chunk being run (for messages); borrowed */
+  char chunkname[128];            /**< "=basename": Lua's short source, rewritten to path in messages */
 } kg_lua;
 
 /** Open a sandboxed state into kl (`what` names the user in messages; borrowed).

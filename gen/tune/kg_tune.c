@@ -19,8 +19,8 @@ kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
       *out = (kg_strategy)i;
       return KG_OK;
     }
-  return kg_ctx_set(ctx, KG_EINVAL, "unknown strategy '%s' (expected exhaustive, random, knn, bandit, ga, anneal or ils)",
-                    name);
+  return kg_ctx_set(ctx, KG_EINVAL,
+                    "unknown strategy '%s' (expected exhaustive, random, knn, bandit, ga, anneal or ils)", name);
 }
 
 const char *kg_strategy_name(kg_strategy s) {
@@ -291,8 +291,8 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
       long point = spec_index[j];
       if ((st = kg_tune_compile_batch(t, &point, &v, 1, ctx))) goto done;
       kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
-      run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol,
-                              spec->atol};
+      run.prob =
+          (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
       run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
       kg_result *x = &res->results[res->nresults++];
       if (v.module) {

@@ -51,15 +51,15 @@ const char *kg_strategy_name(kg_strategy s);
 
 /** Options of kg_tune; kg_tune_opts_default fills the documented defaults. */
 typedef struct kg_tune_opts {
-  kg_strategy strategy;      /**< default exhaustive */
-  long budget;               /**< most variants to evaluate; 0 = all (default) */
-  uint64_t seed;             /**< of the shuffled measuring order and the random strategy (default 1) */
-  kg_compile_opts compile;   /**< backend and flags */
-  const char *db_path;       /**< tuning database; NULL = store nothing (kgen bench) */
-  bool resume;               /**< skip (variant, problem) pairs already in the database; their
+  kg_strategy strategy;    /**< default exhaustive */
+  long budget;             /**< most variants to evaluate; 0 = all (default) */
+  uint64_t seed;           /**< of the shuffled measuring order and the random strategy (default 1) */
+  kg_compile_opts compile; /**< backend and flags */
+  const char *db_path;     /**< tuning database; NULL = store nothing (kgen bench) */
+  bool resume;             /**< skip (variant, problem) pairs already in the database; their
                                   failures are measured again unless keep_failures */
-  bool keep_failures;        /**< with resume: a stored failure stands too */
-  int nproblems;             /**< 0 = every problem of the spec */
+  bool keep_failures;      /**< with resume: a stored failure stands too */
+  int nproblems;           /**< 0 = every problem of the spec */
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
   int batch;                  /**< variants compiled before the workers run them (default 64) */
@@ -73,8 +73,8 @@ typedef struct kg_tune_opts {
                                   (default 8): the fastest of the search by p50 */
   int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
-  FILE *progress;            /**< progress lines (default stderr); NULL = silent */
-  double cutoff;             /**< early cut-off during the search (0 = none, the default here;
+  FILE *progress;             /**< progress lines (default stderr); NULL = silent */
+  double cutoff;              /**< early cut-off during the search (0 = none, the default here;
                                   `kgen tune --cutoff`, default 2): a variant whose first samples are
                                   all at least cutoff x slower than the best p50 of its problem so far
                                   is stopped and recorded KG_ECENSORED with a lower bound (never

@@ -71,8 +71,8 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     res->m = pr->create_failure;
   } else {
     if (!pr->worker) {
-      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &pr->opts->measure, &pr->worker, &pr->create_failure,
-                           ctx);
+      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &pr->opts->measure, &pr->worker,
+                           &pr->create_failure, ctx);
       if (st) return st;
       if (!pr->worker) pr->create_failed = true;
     }

@@ -75,7 +75,8 @@ static void check_gemm(const char *who, sgemm_fn f) {
           }
         for (int64_t i = 0; i < m && !rc; i++) /* the padding between rows is never written */
           for (int64_t j = n; j < ldc; j++)
-            if (C[i * ldc + j] != C0[i * ldc + j]) FAIL("%s: wrote C outside n (ldc %lld)", who, (long long)ldc), i = m, j = ldc;
+            if (C[i * ldc + j] != C0[i * ldc + j])
+              FAIL("%s: wrote C outside n (ldc %lld)", who, (long long)ldc), i = m, j = ldc;
         free(A), free(B), free(C), free(C0);
       }
 }
@@ -217,7 +218,8 @@ static void check_bad_input(void) {
   if (kgen_sgemm(2, 2, 2, 1, a, 1, b, 2, 0, c, 2) != KGEN_EINVAL) FAIL("sgemm: lda < k accepted");
   if (!*kgen_last_error()) FAIL("no last error after a failed call");
   if (kgen_qweight_new(a, 2, 2, "int3wo") || kgen_qweight_new(a, 2, 2, NULL)) FAIL("qweight: unknown recipe accepted");
-  if (kgen_qweight_new(a, -2, 2, "int8wo") || kgen_qweight_new(NULL, 2, 2, "int8wo")) FAIL("qweight: bad shape accepted");
+  if (kgen_qweight_new(a, -2, 2, "int8wo") || kgen_qweight_new(NULL, 2, 2, "int8wo"))
+    FAIL("qweight: bad shape accepted");
   if (kgen_qmatmul(NULL, 1, a, c) != KGEN_EINVAL) FAIL("qmatmul: NULL weight accepted");
   if (kgen_paired_cache_new(-1, 1, 1, 0, a, b, NULL) || kgen_paired_cache_new(4, 1, 1, 1, a, b, NULL))
     FAIL("paired_cache_new: bad size or missing gate accepted");
@@ -238,7 +240,8 @@ static int avx512_ok(void) {
   const char *max = getenv("KGEN_MAX_ISA");
   __builtin_cpu_init();
   return !(max && strcmp(max, "avx512")) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vnni");
 }
 
 int main(int argc, char **argv) {
@@ -275,15 +278,18 @@ int main(int argc, char **argv) {
     snprintf(who, sizeof who, "variant %s", name);
     check_qmatmul(who, qn, (qmm_fn)dlsym(lib, b), (qfree_fn)dlsym(lib, c));
   }
-  pc_api pub = {kgen_paired_cache_new, kgen_paired_cache_update, kgen_paired_cache_size, kgen_paired_cache_concat,
+  pc_api pub = {kgen_paired_cache_new,    kgen_paired_cache_update,  kgen_paired_cache_size, kgen_paired_cache_concat,
                 kgen_paired_cache_down_t, kgen_paired_cache_indices, kgen_paired_cache_free};
   check_paired("kgen_paired_cache", &pub);
   for (int i = 0;; i++, nvar++) {
     pc_api v;
-#define SYM(field, fn) (snprintf(name, sizeof name, "kgv_paired_cache_%d_%s", i, fn), *(void **)&v.field = dlsym(lib, name))
+#define SYM(field, fn)                                                                                                 \
+  (snprintf(name, sizeof name, "kgv_paired_cache_%d_%s", i, fn), *(void **)&v.field = dlsym(lib, name))
     if (!SYM(new_, "kgen_paired_cache_new")) break;
-    SYM(update, "kgen_paired_cache_update"), SYM(size, "kgen_paired_cache_size"), SYM(concat, "kgen_paired_cache_concat");
-    SYM(down_t, "kgen_paired_cache_down_t"), SYM(indices, "kgen_paired_cache_indices"), SYM(free_, "kgen_paired_cache_free");
+    SYM(update, "kgen_paired_cache_update"), SYM(size, "kgen_paired_cache_size"),
+        SYM(concat, "kgen_paired_cache_concat");
+    SYM(down_t, "kgen_paired_cache_down_t"), SYM(indices, "kgen_paired_cache_indices"),
+        SYM(free_, "kgen_paired_cache_free");
     if (i >= 2 && !wide) continue;
     snprintf(who, sizeof who, "variant kgv_paired_cache_%d_", i);
     check_paired(who, &v);

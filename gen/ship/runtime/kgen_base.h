@@ -21,10 +21,10 @@ extern "C" {
 
 /* Status codes. */
 #define KGEN_OK 0
-#define KGEN_EINVAL 1      /* bad argument: NULL, negative or inconsistent size, bad mask value */
-#define KGEN_ENOMEM 2      /* out of memory */
-#define KGEN_ERECIPE 3     /* unknown quantization recipe */
-#define KGEN_ENOVARIANT 4  /* no variant this CPU can run */
+#define KGEN_EINVAL 1     /* bad argument: NULL, negative or inconsistent size, bad mask value */
+#define KGEN_ENOMEM 2     /* out of memory */
+#define KGEN_ERECIPE 3    /* unknown quantization recipe */
+#define KGEN_ENOVARIANT 4 /* no variant this CPU can run */
 
 /** What the library chose for `kernel` ("gemm", "qmatmul", "paired_cache"), and why: the CPU,
  *  the machine entry and its distance, the last decision's variant parameters and shape
@@ -40,4 +40,3 @@ const char *kgen_last_error(void);
 #ifdef __cplusplus
 }
 #endif
-

@@ -27,9 +27,9 @@
 static struct {
   char vendor[16];
   int family, model;
-  unsigned isa;        /* usable: the CPU has it and the OS saves its state, after KGEN_MAX_ISA */
-  unsigned isa_cpu;    /* before KGEN_MAX_ISA */
-  int cores;           /* usable (affinity), capped by OMP_NUM_THREADS */
+  unsigned isa;     /* usable: the CPU has it and the OS saves its state, after KGEN_MAX_ISA */
+  unsigned isa_cpu; /* before KGEN_MAX_ISA */
+  int cores;        /* usable (affinity), capped by OMP_NUM_THREADS */
   int64_t l1d, l2, l3;
   int machine;         /* kgr_machines index, or -1: the per-tier fallbacks */
   double machine_dist; /* its distance (0: this CPU's own entry) */
@@ -82,9 +82,7 @@ static void kgr_detect_id(void) {
 #endif
 }
 
-static int kgr_level(unsigned isa) {
-  return (isa & KGR_AVX512_ANY) ? 2 : (isa & KGR_AVX2) ? 1 : 0;
-}
+static int kgr_level(unsigned isa) { return (isa & KGR_AVX512_ANY) ? 2 : (isa & KGR_AVX2) ? 1 : 0; }
 
 static double kgr_log2_ratio(double a, double b) {
   if (a <= 0 || b <= 0) return 0.0;
@@ -97,9 +95,9 @@ static double kgr_machine_distance(const kgr_machine *m) {
   double d = 1000.0 * (kgr_level(kgr_cpu.isa) - kgr_level(m->isa));
   const int vendor = strcmp(m->vendor, kgr_cpu.vendor) == 0;
   d += vendor && m->family == kgr_cpu.family && m->model == kgr_cpu.model ? 0
-       : vendor && m->family == kgr_cpu.family                             ? 100
-       : vendor                                                            ? 200
-                                                                           : 300;
+       : vendor && m->family == kgr_cpu.family                            ? 100
+       : vendor                                                           ? 200
+                                                                          : 300;
   d += 10.0 * kgr_log2_ratio(m->cores, kgr_cpu.cores);
   d += kgr_log2_ratio((double)m->l1d, (double)kgr_cpu.l1d) + kgr_log2_ratio((double)m->l2, (double)kgr_cpu.l2) +
        kgr_log2_ratio((double)m->l3, (double)kgr_cpu.l3);
@@ -143,10 +141,8 @@ static void kgr_init(void) {
                            : "";
     if (kgr_cpu.machine < 0)
       snprintf(kgr_cpu.how, sizeof kgr_cpu.how, "%sno compatible machine entry: per-tier fallback", why);
-    else if (best < 1.0)
-      snprintf(kgr_cpu.how, sizeof kgr_cpu.how, "%sthis CPU's own entry", why);
-    else
-      snprintf(kgr_cpu.how, sizeof kgr_cpu.how, "%snearest compatible entry (distance %.2f)", why, best);
+    else if (best < 1.0) snprintf(kgr_cpu.how, sizeof kgr_cpu.how, "%sthis CPU's own entry", why);
+    else snprintf(kgr_cpu.how, sizeof kgr_cpu.how, "%snearest compatible entry (distance %.2f)", why, best);
   }
   for (int t = 0; t < kgr_ntables; t++)
     for (int v = 0; v < kgr_tables[t]->nvariants; v++)
@@ -251,7 +247,8 @@ static int kgr_decide(const kgr_table *t, const kgr_front *f, const int64_t *key
       if (ok && (best < 0 || d < bd)) best = e, bd = d;
     }
     if (best >= 0) {
-      why->entry = best, why->dist = bd, why->how = bd == 0 ? "exact tuned problem" : "nearest tuned problem (log2 distance)";
+      why->entry = best, why->dist = bd,
+      why->how = bd == 0 ? "exact tuned problem" : "nearest tuned problem (log2 distance)";
       return why->variant = t->entries[best].variant;
     }
     if (kgr_usable(t, t->generalist[mi])) {
@@ -293,8 +290,8 @@ int kgr_choose(const kgr_table *t, const kgr_front *f, const int64_t *key) {
 /* ---- explain -------------------------------------------------------------------------------- */
 
 static void kgr_isa_str(unsigned isa, char *buf, size_t cap) {
-  static const char *const names[] = {"avx2", "fma", "f16c", "bmi2", "avx512f", "avx512dq", "avx512cd",
-                                      "avx512bw", "avx512vl", "avx512_vnni"};
+  static const char *const names[] = {"avx2",     "fma",      "f16c",     "bmi2",     "avx512f",
+                                      "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni"};
   size_t n = 0;
   buf[0] = 0;
   for (int i = 0; i < 10; i++)
@@ -314,8 +311,8 @@ int kgen_explain(const char *kernel, char *buf, size_t cap) {
   kgr_isa_str(kgr_cpu.isa, isa, sizeof isa);
   size_t n = 0;
 #define KGR_PUT(...) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
-  KGR_PUT("kernel %s\ncpu: %s family %d model %d, usable isa %s, %d usable cores, l1d %lld l2 %lld l3 %lld\n",
-          kernel, kgr_cpu.vendor, kgr_cpu.family, kgr_cpu.model, isa, kgr_cpu.cores, (long long)kgr_cpu.l1d,
+  KGR_PUT("kernel %s\ncpu: %s family %d model %d, usable isa %s, %d usable cores, l1d %lld l2 %lld l3 %lld\n", kernel,
+          kgr_cpu.vendor, kgr_cpu.family, kgr_cpu.model, isa, kgr_cpu.cores, (long long)kgr_cpu.l1d,
           (long long)kgr_cpu.l2, (long long)kgr_cpu.l3);
   if (kgr_cpu.machine >= 0) {
     const kgr_machine *m = &kgr_machines[kgr_cpu.machine];

@@ -22,9 +22,16 @@
 
 /* ISA features the variants are compiled for (bit masks). */
 enum {
-  KGR_AVX2 = 1 << 0, KGR_FMA = 1 << 1, KGR_F16C = 1 << 2, KGR_BMI2 = 1 << 3,
-  KGR_AVX512F = 1 << 4, KGR_AVX512DQ = 1 << 5, KGR_AVX512CD = 1 << 6, KGR_AVX512BW = 1 << 7,
-  KGR_AVX512VL = 1 << 8, KGR_AVX512VNNI = 1 << 9
+  KGR_AVX2 = 1 << 0,
+  KGR_FMA = 1 << 1,
+  KGR_F16C = 1 << 2,
+  KGR_BMI2 = 1 << 3,
+  KGR_AVX512F = 1 << 4,
+  KGR_AVX512DQ = 1 << 5,
+  KGR_AVX512CD = 1 << 6,
+  KGR_AVX512BW = 1 << 7,
+  KGR_AVX512VL = 1 << 8,
+  KGR_AVX512VNNI = 1 << 9
 };
 #define KGR_AVX2_TIER (KGR_AVX2 | KGR_FMA | KGR_F16C | KGR_BMI2)
 #define KGR_AVX512_ANY (KGR_AVX512F | KGR_AVX512DQ | KGR_AVX512CD | KGR_AVX512BW | KGR_AVX512VL | KGR_AVX512VNNI)
@@ -62,7 +69,7 @@ typedef struct kgr_table {
   const char *const *dim_names; /* sorted */
   int nentries;
   const kgr_entry *entries;
-  const int *generalist;        /* [nmachines]: variant, or -1 when the machine has no entry */
+  const int *generalist;                /* [nmachines]: variant, or -1 when the machine has no entry */
   int fallback_avx2, fallback_portable; /* variants; -1 when none */
 } kgr_table;
 
