@@ -8,7 +8,6 @@
 
 #include "kg_search_impl.h"
 
-static inline bool kg_better(double a, double b) { return a < b; }
 
 /* Random valid point that differs from point i in `changes` random dimensions (each set to a random
  * other value); retries `tries` times, then -1. */
