@@ -1,0 +1,107 @@
+/*
+ * kg_ship_internal.h - shared by the parts of `kgen ship` (kg_ship.h): kg_ship_collect.c reads
+ * tuned/ into the machines, kernels, variants and dispatch entries below; kg_ship_write.c writes
+ * the library's CMake project from them; kg_ship.c is the command.  Internal to gen/ship/.
+ */
+#ifndef KG_SHIP_INTERNAL_H
+#define KG_SHIP_INTERNAL_H
+
+#include "kg_report.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kg_file.h"
+#include "kg_spec.h"
+#include "kg_template.h"
+#include "kg_tune.h"
+
+#ifndef KG_VERSION
+#define KG_VERSION "0"
+#endif
+#ifndef KG_SOURCE_ROOT
+#define KG_SOURCE_ROOT "."
+#endif
+
+#define SHIP_CLOSE 1.03 /* runners-up within 3% of the winner's p50 are shipped too */
+#define SHIP_MAX 1024
+
+/* ISA features a variant can be compiled for: JSON name, compiler flag (bit i = entry i). */
+typedef struct kg_ship_isa_entry {
+  const char *name, *flag;
+} kg_ship_isa_entry;
+extern const kg_ship_isa_entry kg_ship_isa[];
+#define SHIP_NISA 10
+#define SHIP_AVX2_TIER 0xfu
+
+/* A growable string. */
+typedef struct sbuf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+/* Append printf output to b (grows it; b->oom on failure). */
+void kg_ship_sbprintf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct ship_machine {
+  char *id, *vendor, *microarch, *cpu;
+  int family, model, cores;
+  unsigned isa;
+  long long l1d, l2, l3;
+} ship_machine;
+
+typedef struct ship_variant {
+  int32_t *point; /* [nparams] */
+  unsigned isa;
+  int index; /* after sorting */
+} ship_variant;
+
+typedef struct ship_entry {
+  int machine; /* index into the (sorted) machine list */
+  int variant; /* index into the kernel's variants (before sorting: remapped at the end) */
+  char *problem;
+  int64_t *dims; /* [ndims] of the kernel */
+} ship_entry;
+
+typedef struct ship_kernel {
+  kg_spec *spec;
+  char *stem; /* template path without ".c" */
+  ship_variant v[SHIP_MAX];
+  int nv;
+  ship_entry *e;
+  int ne;
+  char *dims[64];
+  int ndims;
+  int *generalist; /* [nmachines] variant or -1 */
+  int fb_avx2, fb_portable;
+} ship_kernel;
+
+typedef struct ship {
+  ship_machine m[256];
+  int nm;
+  ship_kernel k[32];
+  int nk;
+  const char *tuned, *out;
+} ship;
+
+/* strcmp on two char * array elements (qsort). */
+int kg_ship_cmp_str(const void *a, const void *b);
+
+/* Read the tuned reports of kernel k (its spec loaded) into s: machines, shipped variants, entries,
+ * generalists and fallbacks.  0, or -1 with a message on stderr. */
+int kg_ship_collect_kernel(ship *s, ship_kernel *k);
+
+/* Write the whole project under s->out.  0, or -1 with a message on stderr. */
+int kg_ship_write(ship *s);
+
+#endif
