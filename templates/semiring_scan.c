@@ -50,9 +50,9 @@
  *            Entropy forward only; Max is max-plus, the backward always shifts per row.
  *   THREADS  OpenMP threads over the batch.
  * AVX-512 paths (AVX512F) for C <= 16; portable scalar loops otherwise.  The vector exp and log
- * are Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992: the same range reduction
- * and minimax polynomials), with _mm512_scalef_ps for the 2^n and _mm512_getexp/getmant_ps for
- * the frexp.
+ * follow Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992): logf's range reduction
+ * and minimax polynomial as published; expf's range reduction with a one-step ln 2 and a Taylor
+ * core (see ss_exp); _mm512_scalef_ps for the 2^n and _mm512_getexp/getmant_ps for the frexp.
  *
  * Verification (kg_verify): a plain scalar double-precision pull recursion (ss_ref_*); tolerance
  * |d log Z| <= 1e-4 max(1, |log Z|), marginals and gradients within 1e-4 absolute (gradients of
@@ -118,20 +118,25 @@ const char *kgen_semimarkov_strerror(int code) {
 /* ---- vector exp and log (Cephes expf / logf, see the banner) ------------------------------ */
 
 #if SS_AVX
+/*
+ * exp(x): n = round(x / ln 2), r = x - n ln 2 (|r| <= ln 2 / 2; one fused step, exact enough for
+ * |n| <= 150), e^r by its degree-6 Taylor polynomial (relative error <= 1.3e-7 on that range), then
+ * 2^n by scalef (which also gives 0 and inf beyond float's range).  Cephes' expf has the same
+ * reduction with a two-constant ln 2 and a degree-5 minimax core; one fewer step and no upper clamp
+ * here (x = +inf gives NaN, any other overflow gives inf).  x = -inf and NaN: 0 and NaN.
+ */
 static inline __m512 ss_exp(__m512 x) {
-  x = _mm512_min_ps(_mm512_set1_ps(88.7228f), _mm512_max_ps(_mm512_set1_ps(-103.9721f), x));
+  x = _mm512_max_ps(_mm512_set1_ps(-103.9721f), x); /* NaN stays NaN (second operand) */
   __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
-  __m512 z = _mm512_mul_ps(x, x);
-  __m512 y = _mm512_set1_ps(1.9875691500E-4f);
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
-  y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693147180559945f), x);
+  __m512 y = _mm512_set1_ps(1.0f / 720.0f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120.0f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24.0f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6.0f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(y, n);
 }
 
@@ -189,6 +194,20 @@ SS_TREE(ss_tree_max, _mm512_max_ps)
 static inline __mmask16 ss_lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xFFFF : ((1u << n) - 1u)); }
 #endif
 
+/*
+ * Denormals: exp of very negative arguments and products of small factors land in the subnormal
+ * range, where every instruction takes a microcode assist (10x slower scans).  The scans flush
+ * them to zero (MXCSR FTZ and DAZ) and restore the caller's MXCSR before returning.
+ */
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#define SS_FTZ_ON() const unsigned ss_csr_ = _mm_getcsr(); _mm_setcsr(ss_csr_ | 0x8040u)
+#define SS_FTZ_OFF() _mm_setcsr(ss_csr_)
+#else
+#define SS_FTZ_ON() ((void)0)
+#define SS_FTZ_OFF() ((void)0)
+#endif
+
 /* ---- shapes, workspace ---------------------------------------------------------------------- */
 
 typedef struct ss_dims {
@@ -197,6 +216,11 @@ typedef struct ss_dims {
   int64_t CP; /* C rounded up to 16: the stride of every per-label row */
   int64_t RS; /* ring rows, D + 1 */
 } ss_dims;
+
+/* Ring rows without a division per access: (r - d) mod RS and (r + d) mod RS for r in [0, RS),
+ * 0 <= d <= RS. */
+static inline int64_t ss_back(int64_t r, int64_t d, int64_t RS) { return r - d < 0 ? r - d + RS : r - d; }
+static inline int64_t ss_fwd(int64_t r, int64_t d, int64_t RS) { return r + d >= RS ? r + d - RS : r + d; }
 
 static inline int64_t ss_slot(const ss_dims *g, int64_t d) { return d < g->K - 1 ? d : g->K - 1; }
 
@@ -214,11 +238,12 @@ typedef struct ss_work {
   float *al;           /* [CP]: log alpha (Max: alpha) of the row last finalised */
   float *slab;         /* [K C C] decomposed form: edge[m] built on the fly */
   float *mu;           /* [K C C] decomposed marginals: one slab of marginals */
+  const float **rp;    /* [2 (D + 1)]: row pointers of the Max pull */
 } ss_work;
 
 static size_t ss_work_bytes(const ss_dims *g, int decomposed) {
   size_t rs = (size_t)(g->RS * g->CP), row = (size_t)(g->D * g->C + 16);
-  size_t b = rs * 4 * 4 + row * 3 * 4 + (size_t)g->CP * 3 * 4;
+  size_t b = rs * 4 * 4 + row * 3 * 4 + (size_t)g->CP * 3 * 4 + (size_t)(2 * (g->D + 1)) * sizeof(float *);
   if (decomposed) b += (size_t)(g->K * g->C * g->C) * 2 * 4;
   return b;
 }
@@ -226,7 +251,7 @@ static size_t ss_work_bytes(const ss_dims *g, int decomposed) {
 static void ss_work_free(ss_work *w) {
   if (!w) return;
   free(w->ra), free(w->rg), free(w->rr), free(w->rd), free(w->w), free(w->gw), free(w->sh);
-  free(w->at), free(w->ht), free(w->al), free(w->slab), free(w->mu);
+  free(w->at), free(w->ht), free(w->al), free(w->slab), free(w->mu), free((void *)w->rp);
   memset(w, 0, sizeof *w);
 }
 
@@ -236,11 +261,12 @@ static int ss_work_init(ss_work *w, const ss_dims *g, int decomposed) {
   w->ra = kg_alloc(rs * 4), w->rg = kg_alloc(rs * 4), w->rr = kg_alloc(rs * 4), w->rd = kg_alloc(rs * 4);
   w->w = kg_alloc(row * 4), w->gw = kg_alloc(row * 4), w->sh = kg_alloc(row * 4);
   w->at = kg_alloc((size_t)g->CP * 4), w->ht = kg_alloc((size_t)g->CP * 4), w->al = kg_alloc((size_t)g->CP * 4);
+  w->rp = kg_alloc((size_t)(2 * (g->D + 1)) * sizeof(float *));
   if (decomposed) {
     w->slab = kg_alloc((size_t)(g->K * g->C * g->C) * 4);
     w->mu = kg_alloc((size_t)(g->K * g->C * g->C) * 4);
   }
-  if (!w->ra || !w->rg || !w->rr || !w->rd || !w->w || !w->gw || !w->sh || !w->at || !w->ht || !w->al ||
+  if (!w->ra || !w->rg || !w->rr || !w->rd || !w->w || !w->gw || !w->sh || !w->at || !w->ht || !w->al || !w->rp ||
       (decomposed && (!w->slab || !w->mu))) {
     ss_work_free(w);
     return SS_ENOMEM;
@@ -545,7 +571,7 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
     }
     /* merge into the ring */
     for (int64_t d = 1; d <= dm; d++) {
-      const int64_t t = (m + d) % RS;
+      const int64_t t = ss_fwd(m % RS, d, RS);
       float *ta = wk->ra + t * CP, *tg = wk->rg + t * CP, *tr = wk->rr + t * CP;
       int32_t *td = wk->rd + t * CP;
       const float *w = wk->w + (d - 1) * C, *gw = wk->gw + (d - 1) * C, *sh = wk->sh + (d - 1) * C;
@@ -615,6 +641,83 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
   out->nan = nan;
 }
 
+#if SS_AVX
+/*
+ * Max forward of one edge-form sequence as a pull (C <= 16): for each (n, c), lanes over c', a
+ * running max over the durations and one horizontal max; with bp_all, each lane keeps the first
+ * (smallest) duration reaching its maximum and the row takes the smallest among the lanes that
+ * reach the row's maximum: the push's tie rule.  A max drops NaN, so the used part of every slab
+ * is also summed (one add per 16 floats); a non-finite sum sets out->nan and the caller looks.
+ * ring: [RS][CP] when alpha_all is NULL.
+ */
+static void ss_max_pull_seq(const ss_dims *g, const float *edge, int64_t L, float *ring, const float **wk_rp,
+                            float *alpha_all, int32_t *bp_all, ss_out *out) {
+  const int64_t C = g->C, CP = g->CP, K = g->K, D = g->D, RS = g->RS, CC = C * C, KCC = K * CC;
+  const __mmask16 mc = ss_lanes(C);
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  float *base = alpha_all ? alpha_all : ring;
+#define SS_ROW(n) (base + (alpha_all ? (n) : (n) % RS) * CP)
+#define SS_BACK(d) (base + (alpha_all ? n - (d) : ss_back(nr, d, RS)) * CP)
+  _mm512_storeu_ps(SS_ROW(0), _mm512_mask_mov_ps(ninf, mc, _mm512_setzero_ps()));
+  if (bp_all) memset(bp_all, 0, (size_t)CP * 4);
+  __m512 chk0 = _mm512_setzero_ps(), chk1 = _mm512_setzero_ps();
+  for (int64_t n = 1; n < L; n++) {
+    const int64_t dn = D < n ? D : n, dm = D < L - n ? D : L - n;
+    {
+      const float *sl = edge + (n - 1) * KCC + ss_slot_off(g);
+      const int64_t len = dm * CC;
+      int64_t i = 0;
+      for (; i + 32 <= len; i += 32) {
+        chk0 = _mm512_add_ps(chk0, _mm512_loadu_ps(sl + i));
+        chk1 = _mm512_add_ps(chk1, _mm512_loadu_ps(sl + i + 16));
+      }
+      for (; i < len; i += 16) chk0 = _mm512_add_ps(chk0, _mm512_maskz_loadu_ps(ss_lanes(len - i), sl + i));
+    }
+    float *an = SS_ROW(n);
+    const int64_t nr = n % RS;
+    const float **rp = wk_rp; /* rp[d]: alpha row n - d; ep[d]: edge[n - d, s(d)] */
+    const float **ep = wk_rp + D + 1;
+    for (int64_t d = 1; d <= dn; d++) rp[d] = SS_BACK(d), ep[d] = edge + ((n - d) * K + ss_slot(g, d)) * CC;
+    if (!bp_all) {
+      for (int64_t c = 0; c < C; c++) {
+        __m512 acc0 = ninf, acc1 = ninf;
+        int64_t d = 1;
+        for (; d + 1 <= dn; d += 2) {
+          acc0 = _mm512_max_ps(acc0, _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, ep[d] + c * C), _mm512_loadu_ps(rp[d])));
+          acc1 = _mm512_max_ps(acc1, _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, ep[d + 1] + c * C), _mm512_loadu_ps(rp[d + 1])));
+        }
+        if (d <= dn)
+          acc0 = _mm512_max_ps(acc0, _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, ep[d] + c * C), _mm512_loadu_ps(rp[d])));
+        an[c] = _mm512_reduce_max_ps(_mm512_max_ps(acc0, acc1));
+      }
+    } else
+      for (int64_t c = 0; c < C; c++) {
+        __m512 acc = ninf;
+        __m512i dv = _mm512_set1_epi32(1);
+        for (int64_t d = 1; d <= dn; d++) {
+          __m512 x = _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, ep[d] + c * C), _mm512_loadu_ps(rp[d]));
+          __mmask16 gt = _mm512_cmp_ps_mask(x, acc, _CMP_GT_OQ);
+          acc = _mm512_mask_mov_ps(acc, gt, x);
+          dv = _mm512_mask_mov_epi32(dv, gt, _mm512_set1_epi32((int)d));
+        }
+        const float mx = _mm512_reduce_max_ps(acc);
+        an[c] = mx;
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(mc, acc, _mm512_set1_ps(mx), _CMP_EQ_OQ);
+        bp_all[n * CP + c] = eq ? _mm512_mask_reduce_min_epi32(eq, dv) : 1;
+      }
+    for (int64_t c = C; c < CP; c++) an[c] = -INFINITY;
+  }
+  const float *aL = SS_ROW(L - 1);
+#undef SS_ROW
+#undef SS_BACK
+  float best = -INFINITY;
+  for (int64_t c = 0; c < C; c++) best = aL[c] > best ? aL[c] : best;
+  out->value = best;
+  const __m512 chk = _mm512_add_ps(chk0, chk1);
+  out->nan = _mm512_cmp_ps_mask(chk, chk, _CMP_UNORD_Q) != 0 || !isfinite(best);
+}
+#endif
+
 /* ---- backward (outside) pass of one sequence: marginals, or decomposed gradients --------------- */
 
 /*
@@ -653,21 +756,22 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
     const float *rows = slab + ss_slot_off(g);
     float *murows = mu + ss_slot_off(g);
     float M = -INFINITY;
+    const int64_t mr = m % RS;
     for (int64_t d = 1; d <= dm; d++)
       for (int64_t c = 0; c < C; c++) {
-        const float b = beta[((m + d) % RS) * CP + c];
+        const float b = beta[ss_fwd(mr, d, RS) * CP + c];
         if (b > M) M = b;
       }
     if (!(M > -INFINITY)) M = 0.0f;
     const float *al = alpha_all + m * CP;
-    float *bm = beta + (m % RS) * CP;
+    float *bm = beta + mr * CP;
 #if SS_AVX
     if (avx) {
       const __mmask16 mc = ss_lanes(C);
       __m512 vf = _mm512_maskz_mov_ps(mc, ss_exp(_mm512_add_ps(_mm512_loadu_ps(al), _mm512_set1_ps(M - logZ))));
       __m512 vs = _mm512_setzero_ps();
       for (int64_t d = 1; d <= dm; d++) {
-        const float *bt = beta + ((m + d) % RS) * CP;
+        const float *bt = beta + ss_fwd(mr, d, RS) * CP;
         for (int64_t c = 0; c < C; c++) {
           const int64_t r = (d - 1) * C + c;
           __m512 u = ss_exp(_mm512_add_ps(_mm512_maskz_loadu_ps(mc, rows + r * C), _mm512_set1_ps(bt[c] - M)));
@@ -683,7 +787,7 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
     {
       for (int64_t cp = 0; cp < C; cp++) f[cp] = expf(al[cp] + M - logZ), S[cp] = 0.0f;
       for (int64_t d = 1; d <= dm; d++) {
-        const float *bt = beta + ((m + d) % RS) * CP;
+        const float *bt = beta + ss_fwd(mr, d, RS) * CP;
         for (int64_t c = 0; c < C; c++) {
           const int64_t r = (d - 1) * C + c;
           const float sh = bt[c] - M;
@@ -701,9 +805,9 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
       for (int64_t d = 1; d <= dm; d++) {
         const int64_t s = ss_slot(g, d);
         for (int64_t c = 0; c < C; c++) {
-          const float *mr = murows + ((d - 1) * C + c) * C;
+          const float *mrow = murows + ((d - 1) * C + c) * C;
           float rs = 0.0f;
-          for (int64_t cp = 0; cp < C; cp++) rs += mr[cp], gtrans[cp * C + c] += mr[cp];
+          for (int64_t cp = 0; cp < C; cp++) rs += mrow[cp], gtrans[cp * C + c] += mrow[cp];
           gcum[(m + d) * C + c] += rs;
           gcum[m * C + c] -= rs;
           gbias[s * C + c] += rs;
@@ -783,7 +887,7 @@ static float ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *et
     for (int64_t c = 0; c < C; c++) gm[c] = logf(u[c]) + lam + tmax - cm[c];
 #endif
     /* alpha[n, c] = cum[n, c] + log sum_d exp(bias[s(d), c] + gamma[n-d, c]) */
-    const int64_t dn = D < n ? D : n;
+    const int64_t dn = D < n ? D : n, nr = n % RS;
     const float *cn = dc->cum + n * C;
 #if SS_AVX
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
@@ -791,12 +895,12 @@ static float ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *et
       const __m512 ninf = _mm512_set1_ps(-INFINITY);
       __m512 mx = ninf;
       for (int64_t d = 1; d <= dn; d++)
-        mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, gam + ((n - d) % RS) * CP + c0),
+        mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, gam + ss_back(nr, d, RS) * CP + c0),
                                              _mm512_maskz_loadu_ps(mc, dc->bias + ss_slot(g, d) * C + c0)));
       mx = _mm512_max_ps(mx, _mm512_set1_ps(SS_NEG));
       __m512 s = _mm512_setzero_ps();
       for (int64_t d = 1; d <= dn; d++)
-        s = _mm512_add_ps(s, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, gam + ((n - d) % RS) * CP + c0),
+        s = _mm512_add_ps(s, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, gam + ss_back(nr, d, RS) * CP + c0),
                                                                  _mm512_maskz_loadu_ps(mc, dc->bias + ss_slot(g, d) * C + c0)),
                                                   mx)));
       _mm512_mask_storeu_ps(al + c0, mc, _mm512_add_ps(_mm512_add_ps(mx, ss_log(s)), _mm512_maskz_loadu_ps(mc, cn + c0)));
@@ -805,12 +909,12 @@ static float ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *et
     for (int64_t c = 0; c < C; c++) {
       float mx = -INFINITY;
       for (int64_t d = 1; d <= dn; d++) {
-        const float x = gam[((n - d) % RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c];
+        const float x = gam[ss_back(nr, d, RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c];
         if (x > mx) mx = x;
       }
       if (!(mx > SS_NEG)) mx = SS_NEG;
       float s = 0.0f;
-      for (int64_t d = 1; d <= dn; d++) s += expf(gam[((n - d) % RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c] - mx);
+      for (int64_t d = 1; d <= dn; d++) s += expf(gam[ss_back(nr, d, RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c] - mx);
       u[c] = mx + logf(s) + cn[c];
     }
     for (int64_t c = 0; c < C; c++) al[c] = u[c];
@@ -891,7 +995,11 @@ static int ss_seq(const ss_call *k, int64_t b, ss_work *wk, float *alpha_all, in
     if (!isfinite(o.value) && ss_has_nan(k, b)) return SS_ENAN;
     return 0;
   case SS_OP_VIT:
-    ss_forward_seq(SS_MAX, g, edge, &dc, L, wk, k->ind ? alpha_all : NULL, k->ind ? bp_all : NULL, &o);
+#if SS_AVX
+    if (edge && C <= 16) ss_max_pull_seq(g, edge, L, wk->ra, wk->rp, k->ind ? alpha_all : NULL, k->ind ? bp_all : NULL, &o);
+    else
+#endif
+      ss_forward_seq(SS_MAX, g, edge, &dc, L, wk, k->ind ? alpha_all : NULL, k->ind ? bp_all : NULL, &o);
     k->logZ[b] = o.value;
     if ((o.nan || !isfinite(o.value)) && ss_has_nan(k, b)) return SS_ENAN;
     if (k->ind) ss_backtrack_seq(g, edge, &dc, L, alpha_all, bp_all, k->ind + b * (T - 1) * KCC);
@@ -927,6 +1035,7 @@ static int ss_batch(const ss_call *k) {
 #pragma omp parallel num_threads(THREADS)
 #endif
   {
+    SS_FTZ_ON();
     ss_work wk;
     float *alpha_all = store ? kg_alloc((size_t)(g->T * g->CP) * 4) : NULL;
     int32_t *bp_all = store && k->op == SS_OP_VIT ? kg_alloc((size_t)(g->T * g->CP) * 4) : NULL;
@@ -947,6 +1056,7 @@ static int ss_batch(const ss_call *k) {
     ss_work_free(&wk);
     free(alpha_all);
     free(bp_all);
+    SS_FTZ_OFF();
   }
   return err;
 }
@@ -1045,6 +1155,7 @@ int kgen_semimarkov_logpartition_decomposed(int64_t B, int64_t T, int64_t K, int
 #pragma omp parallel num_threads(THREADS)
 #endif
   {
+    SS_FTZ_ON();
     float *gam = kg_alloc((size_t)(g.RS * g.CP) * 4), *buf = kg_alloc((size_t)g.CP * 3 * 4);
 #if THREADS > 1 && defined(_OPENMP)
 #pragma omp for schedule(dynamic, 1)
@@ -1059,6 +1170,7 @@ int kgen_semimarkov_logpartition_decomposed(int64_t B, int64_t T, int64_t K, int
     }
     free(gam);
     free(buf);
+    SS_FTZ_OFF();
   }
   free(et);
   return err;
@@ -1558,6 +1670,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
 
 /* scalar float32: the recurrences as written (two passes per (n, c) in log space). */
 void kg_baseline_scalar32(void *state) {
+  SS_FTZ_ON(); /* as the variants: no subnormal assists */
   ss_state *s = state;
   const ss_dims *g = &s->g;
   const int64_t T = g->T, K = g->K, C = g->C, D = g->D, CP = g->CP;
@@ -1602,6 +1715,7 @@ void kg_baseline_scalar32(void *state) {
     for (int64_t c = 0; c < C; c++) sum += expf(al[(L - 1) * CP + c] - mx);
     s->logZ[b] = s->sr == SS_MAX ? mx : mx + logf(sum);
   }
+  SS_FTZ_OFF();
 }
 
 /*
@@ -1611,6 +1725,7 @@ void kg_baseline_scalar32(void *state) {
  */
 void kg_baseline_vec32(void *state) {
 #if SS_AVX
+  SS_FTZ_ON(); /* as the variants: no subnormal assists */
   ss_state *s = state;
   const ss_dims *g = &s->g;
   const int64_t T = g->T, K = g->K, C = g->C, D = g->D, CP = g->CP;
@@ -1654,6 +1769,7 @@ void kg_baseline_vec32(void *state) {
       for (int64_t c = 0; c < C; c++) sum += expf(al[(L - 1) * CP + c] - mx);
       s->logZ[b] = s->sr == SS_MAX ? mx : mx + logf(sum);
     }
+    SS_FTZ_OFF();
     return;
   }
   if (s->cum && s->sr == SS_LOG) {
@@ -1679,10 +1795,10 @@ void kg_baseline_vec32(void *state) {
           const __mmask16 mk = ss_lanes(C - c0);
           __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
           for (int64_t d = 1; d <= dn; d++)
-            mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ((n - d) % g->RS) * CP + c0),
+            mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ss_back(n % g->RS, d, g->RS) * CP + c0),
                                                  _mm512_maskz_loadu_ps(mk, s->bias + ss_slot(g, d) * C + c0)));
           for (int64_t d = 1; d <= dn; d++)
-            sum = _mm512_add_ps(sum, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ((n - d) % g->RS) * CP + c0),
+            sum = _mm512_add_ps(sum, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ss_back(n % g->RS, d, g->RS) * CP + c0),
                                                                         _mm512_maskz_loadu_ps(mk, s->bias + ss_slot(g, d) * C + c0)),
                                                           mx)));
           _mm512_mask_storeu_ps(x, mk, _mm512_add_ps(_mm512_add_ps(mx, ss_log(sum)), _mm512_maskz_loadu_ps(mk, cum + n * C + c0)));
@@ -1694,8 +1810,10 @@ void kg_baseline_vec32(void *state) {
       for (int64_t c = 0; c < C; c++) sum += expf(al[c] - mx);
       s->logZ[b] = mx + logf(sum);
     }
+    SS_FTZ_OFF();
     return;
   }
+  SS_FTZ_OFF();
 #endif
   kg_baseline_scalar32(state); /* no AVX-512, C > 16 or a decomposed Max/Entropy problem */
 }
