@@ -39,8 +39,9 @@ return kernel "semiring_scan" {
   params = {
     vec     = enum { "cp", "c" },       -- lanes over c' (rows + transpose-tree reduction) or over c (gathered columns)
     scan    = enum { "prob", "log" },   -- Log and Entropy forward: scaled probability space or log space
-    threads = values { 1, 2 },          -- threads over the batch (and over c when B = 1)
+    threads = values(thread_counts()),  -- OpenMP threads over the batch (1, 2, 4, ..., cores)
   },
+  roles = { threads = "threads" },
   problems = {
     -- Log forward over the grid: per T, one shape in each K*C bucket, with the corners
     edge("log", "fwd", 128, 4, 3), edge("log", "fwd", 128, 8, 9), edge("log", "fwd", 128, 24, 12),
