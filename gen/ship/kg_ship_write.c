@@ -254,16 +254,17 @@ static const char ship_config[] = "# kgen's shipped kernels: target kgen::kgen\n
                                   "include(${CMAKE_CURRENT_LIST_DIR}/kgenTargets.cmake)\n"
                                   "check_required_components(kgen)\n";
 
-static const char ship_pc[] = "prefix=${pcfiledir}/@KGEN_PC_REL@\n"
-                              "libdir=${prefix}/@CMAKE_INSTALL_LIBDIR@\n"
-                              "includedir=${prefix}/@CMAKE_INSTALL_INCLUDEDIR@\n"
-                              "\n"
-                              "Name: kgen\n"
-                              "Description: kgen's tuned CPU kernels (GEMM, quantized matmul, paired weight cache)\n"
-                              "Version: @PROJECT_VERSION@\n"
-                              "Libs: -L${libdir} -lkgen\n"
-                              "Libs.private: @KGEN_PC_PRIVATE@\n"
-                              "Cflags: -I${includedir}\n";
+static const char ship_pc[] =
+    "prefix=${pcfiledir}/@KGEN_PC_REL@\n"
+    "libdir=${prefix}/@CMAKE_INSTALL_LIBDIR@\n"
+    "includedir=${prefix}/@CMAKE_INSTALL_INCLUDEDIR@\n"
+    "\n"
+    "Name: kgen\n"
+    "Description: kgen's tuned CPU kernels (the shipped specs' public APIs, dispatched by machine and shape)\n"
+    "Version: @PROJECT_VERSION@\n"
+    "Libs: -L${libdir} -lkgen\n"
+    "Libs.private: @KGEN_PC_PRIVATE@\n"
+    "Cflags: -I${includedir}\n";
 
 /* The folder of kgen's dispatch runtime sources. */
 static void runtime_dir(char *buf, size_t cap) {
