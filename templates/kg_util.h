@@ -27,6 +27,13 @@ static inline int kg_threads(int threads) { return threads < kg_thread_cap_ ? th
 void KG_NAME(kg_set_thread_cap)(int n);
 void KG_NAME(kg_set_thread_cap)(int n) { kg_thread_cap_ = n < 1 ? 1 : n; }
 
+#ifndef KG_PUBLIC_ONLY
+/** The harness ABI this template speaks (kg_abi.h); kgen refuses a template without it or with
+ *  another version.  Data, not code: the harness reads it without running the template. */
+extern const int kg_abi_version;
+const int kg_abi_version = KG_ABI_VERSION;
+#endif
+
 /** Value of dimension `name` in p, or `fallback` when the problem does not define it. */
 static inline int64_t kg_dim(const kg_problem *p, const char *name, int64_t fallback) {
   for (int i = 0; i < p->ndims; i++)

@@ -194,12 +194,45 @@ static void test_bench_refuses_partial_params(void **state) {
   assert_int_equal(run("grep -q \"does not set parameter 'mode'\" '%s/bench.err'", tmp), 0);
 }
 
+/* Verification is not optional: a template without kg_verify is refused, unless the spec declares
+ * verify = false with a reason, and then every report says UNVERIFIED; a template of another
+ * harness ABI is refused either way. */
+static void test_verification_mandatory(void **state) {
+  (void)state;
+  const char *o = "--rounds 0 --min-time 0.01 --cutoff 0";
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/noverify.lua' --out nv --db nv.db %s > nv.out 2> nv.err",
+                       tmp, bin, root, o),
+                   1);
+  assert_int_equal(run("grep -q 'template does not export kg_verify' '%s/nv.err'", tmp), 0);
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/noverify_noreason.lua' --out nv --db nv.db %s "
+                       "> /dev/null 2> nr.err",
+                       tmp, bin, root, o),
+                   2);
+  assert_int_equal(run("grep -q 'noverify_noreason.lua:2: verify = false needs verify_reason' '%s/nr.err'", tmp), 0);
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/noverify_optout.lua' --out nv --db nv.db %s > no.out "
+                       "2> no.err",
+                       tmp, bin, root, o),
+                   0);
+  assert_int_equal(run("grep -q 'UNVERIFIED' '%s/no.out'", tmp), 0);
+  assert_int_equal(run("grep -q 'old_abi=1: template error: template speaks harness ABI 99' '%s/no.err'", tmp), 0);
+  char cmd[1024], file[1024] = "";
+  snprintf(cmd, sizeof cmd, "ls %s/nv/noverify_optout/*.json | head -n1", tmp);
+  FILE *f = popen(cmd, "r");
+  if (f && fgets(file, sizeof file, f)) file[strcspn(file, "\n")] = 0;
+  if (f) pclose(f);
+  json_error_t err;
+  json_t *r = json_load_file(file, 0, &err);
+  assert_non_null(r);
+  assert_true(json_is_false(json_object_get(r, "verified")));
+  assert_non_null(strstr(json_string_value(json_object_get(r, "unverified")), "UNVERIFIED"));
+  json_decref(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_compare_contract),
-      cmocka_unit_test(test_resume_retries_failures),
-      cmocka_unit_test(test_memory_limit),
-      cmocka_unit_test(test_bench_refuses_partial_params),
+      cmocka_unit_test(test_compare_contract),       cmocka_unit_test(test_resume_retries_failures),
+      cmocka_unit_test(test_memory_limit),           cmocka_unit_test(test_bench_refuses_partial_params),
+      cmocka_unit_test(test_verification_mandatory),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -210,6 +210,10 @@ static json_t *kg_report_json(const kg_tune_report *r) {
                            "machine", machine, "strategy", kg_strategy_name(r->strategy), "budget",
                            (json_int_t)r->budget, "backend", r->backend, "mode", r->mode, "elapsed_s", r->elapsed_s);
   json_object_set_new(root, "command", json_string(r->command[0] ? r->command : "tune"));
+  json_object_set_new(root, "verified", json_boolean(!s->verify_off));
+  if (s->verify_off)
+    json_object_set_new(root, "unverified",
+                        json_sprintf("UNVERIFIED: the spec declares verify = false (%s)", s->verify_reason));
   json_t *evs = json_array();
   for (int i = 0; i < r->nevents; i++) json_array_append_new(evs, json_string(r->events[i]));
   json_object_set_new(root, "events", evs);

@@ -217,6 +217,9 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
           "%ld variants x %d problems; %ld failed measurements (compile errors, crashes, timeouts, "
           "wrong results)\n",
           r->nvariants, r->nproblems, failed);
+  if (r->spec->verify_off)
+    fprintf(f, "UNVERIFIED: no result was checked against a reference (the spec declares verify = false: %s)\n",
+            r->spec->verify_reason);
 }
 
 /* One Markdown table row of a measurement. */

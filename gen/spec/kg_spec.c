@@ -141,9 +141,9 @@ size_t kg_spec_count_keys(lua_State *L, int idx) {
 
 /* ---------- field checks (the kernel's def table is at index `def`) ---------- */
 
-static const char *const kernel_fields[] = {"description",      "template",  "params",    "constraints", "problems",
-                                            "metrics",          "tolerance", "reference", "baselines",   "seed",
-                                            "baseline_threads", "roles",     NULL};
+static const char *const kernel_fields[] = {"description",      "template",  "params",    "constraints",   "problems",
+                                            "metrics",          "tolerance", "reference", "baselines",     "seed",
+                                            "baseline_threads", "roles",     "verify",    "verify_reason", NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 kg_status kg_spec_check_keys(kg_spec_loader *ld, int t, const char *const *known, const char *where, int line) {
@@ -224,6 +224,18 @@ static kg_status load(kg_spec_loader *ld, const char *src, size_t len) {
   char *tmpl = NULL;
   if ((st = kg_spec_get_string(ld, def, "description", "", &s->description))) return st;
   if ((st = kg_spec_get_string(ld, def, "reference", "", &s->reference))) return st;
+  /* verify = false opts out of verification, and only with a reason (every report says so) */
+  lua_getfield(L, def, "verify");
+  int vt = lua_type(L, -1);
+  if (vt != LUA_TNIL && vt != LUA_TBOOLEAN)
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "verify: expected true or false, got %s", lua_typename(L, vt));
+  s->verify_off = vt == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if ((st = kg_spec_get_string(ld, def, "verify_reason", "", &s->verify_reason))) return st;
+  if (s->verify_off && !s->verify_reason[0])
+    return kg_spec_fail(ld, ld->kline, KG_ESPEC,
+                        "verify = false needs verify_reason = \"why the results cannot be checked\" (reports then "
+                        "mark every result unverified)");
   if ((st = kg_spec_read_params(ld, def))) return st;
   if ((st = kg_spec_read_constraints(ld, def))) return st;
   if ((st = kg_spec_read_problems(ld, def))) return st;
@@ -312,6 +324,7 @@ void kg_spec_free(kg_spec *spec) {
   free(spec->description);
   free(spec->template_path);
   free(spec->reference);
+  free(spec->verify_reason);
   free(spec);
 }
 

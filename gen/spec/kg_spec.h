@@ -52,6 +52,7 @@
 #ifndef KG_SPEC_H
 #define KG_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,8 @@ typedef struct kg_spec {
   char *description;   /**< may be "" */
   char *template_path; /**< resolved path of the template file */
   char *reference;     /**< description of the reference, may be "" */
+  bool verify_off;     /**< the spec declared verify = false: nothing is checked, reports say so */
+  char *verify_reason; /**< why (required with verify = false), else "" */
   int nparams;
   kg_param *params;
   size_t nraw;     /**< size of the cartesian product */

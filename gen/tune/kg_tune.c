@@ -122,6 +122,31 @@ static kg_status kg_tune_report_new(kg_tune_run *t, kg_ctx *ctx) {
   return KG_OK;
 }
 
+/* The harness contract of a compiled variant (kg_abi.h): the entry points, kg_verify unless the
+ * spec declared verify = false, and the ABI version.  0, or 1 with the reason in msg. */
+static int kg_tune_check_abi(const kg_spec *spec, kg_module *m, char *msg, size_t cap) {
+  if (!kg_module_sym(m, "kg_create") || !kg_module_sym(m, "kg_run") || !kg_module_sym(m, "kg_destroy")) {
+    snprintf(msg, cap, "template does not export kg_create, kg_run and kg_destroy");
+    return 1;
+  }
+  if (!spec->verify_off && !kg_module_sym(m, "kg_verify")) {
+    snprintf(msg, cap,
+             "template does not export kg_verify: every variant is checked against the reference (a spec that "
+             "cannot check its results declares verify = false with a verify_reason)");
+    return 1;
+  }
+  const int *abi = kg_module_sym(m, "kg_abi_version");
+  if (!abi) {
+    snprintf(msg, cap, "template does not declare its harness ABI (kg_abi_version: include templates/kg_util.h)");
+    return 1;
+  }
+  if (*abi != KG_ABI_VERSION) {
+    snprintf(msg, cap, "template speaks harness ABI %d; this kgen speaks %d", *abi, KG_ABI_VERSION);
+    return 1;
+  }
+  return 0;
+}
+
 /* Compile batch[0..nb) (points pts[0..nb)).  With --resume, a variant already measured on every
  * problem is not compiled again (its compile status becomes KG_ENOTFOUND).  A variant that fails
  * to compile is data (v->compile, v->reason); errors: KG_ENOMEM, KG_EDB. */
@@ -156,10 +181,8 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_varia
     v->compile = kg_template_emit(spec, pt, &src, NULL, &vctx);
     if (v->compile == KG_OK) v->compile = kg_compiler_compile(t->cc, v->name, src, &v->module, &diag, &vctx);
     v->compile_ms = ((double)kg_now_ns() - c0) * 1e-6;
-    if (v->compile == KG_OK && (!kg_module_sym(v->module, "kg_create") || !kg_module_sym(v->module, "kg_run") ||
-                                !kg_module_sym(v->module, "kg_destroy"))) {
+    if (v->compile == KG_OK && kg_tune_check_abi(spec, v->module, vctx.msg, sizeof vctx.msg)) {
       v->compile = KG_ETEMPLATE;
-      snprintf(vctx.msg, sizeof vctx.msg, "template does not export kg_create, kg_run and kg_destroy");
       kg_module_free(v->module);
       v->module = NULL;
     }
@@ -217,7 +240,7 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
     kg_result *x = &res->results[res->nresults++];
     if (v->compile == KG_ENOTFOUND || v->module) {
       kg_run_fn fn = v->module ? (kg_run_fn)kg_module_sym(v->module, "kg_run") : NULL;
-      kg_verify_fn vf = v->module ? (kg_verify_fn)kg_module_sym(v->module, "kg_verify") : NULL;
+      kg_verify_fn vf = v->module && !spec->verify_off ? (kg_verify_fn)kg_module_sym(v->module, "kg_verify") : NULL;
       if ((st = kg_problem_measure(&run, v->name, v->point, fn, vf, v->compile_ms, x, ctx))) goto done;
     } else {
       kg_result_fail(x, v->point, v->compile, v->reason);
@@ -314,7 +337,7 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
       }
       if (!st && (v.module || v.compile == KG_ENOTFOUND)) {
         kg_run_fn fn = v.module ? (kg_run_fn)kg_module_sym(v.module, "kg_run") : NULL;
-        kg_verify_fn vf = v.module ? (kg_verify_fn)kg_module_sym(v.module, "kg_verify") : NULL;
+        kg_verify_fn vf = v.module && !spec->verify_off ? (kg_verify_fn)kg_module_sym(v.module, "kg_verify") : NULL;
         st = kg_problem_measure(&run, v.name, v.point, fn, vf, v.compile_ms, x, ctx);
       } else if (!st) {
         kg_result_fail(x, v.point, v.compile, v.reason);
