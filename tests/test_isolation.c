@@ -100,10 +100,13 @@ static void test_hostile_variants(void **state) {
     assert_int_equal(db_count(db, "variant = 'mode=loosen' AND status = 'ok'"), 1);
     /* The forking crash is a crash, seen as soon as it happens. */
     assert_int_equal(db_count(db, "variant = 'mode=forkcrash' AND status = 'crashed' AND reason LIKE 'SIGSEGV%'"), 1);
-    /* The heap-damaging variant fails (under ASan, ASan stops it before the harness's check). */
-    assert_int_equal(db_count(db, "variant = 'mode=heap' AND status = 'crashed'"), 1);
+    /* The heap-damaging variant fails when glibc's allocator frees the damaged block.  (Under ASan
+     * the allocator is ASan's, whose chunk headers differ, and the JIT'd variant is not
+     * instrumented: nothing sees the damage, so there is nothing to check.) */
 #ifndef KG_TEST_ASAN
-    assert_int_equal(db_count(db, "variant = 'mode=heap' AND reason LIKE 'died after its measurement%'"), 1);
+    assert_int_equal(db_count(db, "variant = 'mode=heap' AND status = 'crashed' AND reason LIKE 'died after its "
+                                  "measurement%'"),
+                     1);
 #endif
     /* Nobody ran on a shrunk problem: 65536 elements take microseconds, a shrunk one a few ns.
      * (A bound three orders of magnitude below the real figure, not a timing assertion.) */
