@@ -175,10 +175,11 @@ static void test_bench_tuned(void **state) {
       json_object_get(json_object_get(json_array_get(json_object_get(t, "problems"), 0), "winner"), "params")));
   json_decref(t);
   json_decref(r);
-  /* compare: identical files, the tune against its bench (no regression beyond 50%), and a
-   * doctored report twice as slow. */
+  /* compare: identical files; a tune report against a bench report (the two formats match problem
+   * by problem; the threshold is wide: two runs of a 50 ns kernel on a loaded machine differ by more
+   * than 50%, and this checks the mechanism, not the machine); a doctored report far slower. */
   assert_int_equal(run("cd '%s' && '%s' compare tb.json tb.json > c1.out", tmp, bin), 0);
-  assert_int_equal(run("cd '%s' && '%s' compare %s tb.json --threshold 50 > c2.out", tmp, bin, path), 0);
+  assert_int_equal(run("cd '%s' && '%s' compare %s tb.json --threshold 1000 > c2.out", tmp, bin, path), 0);
   assert_int_equal(
       run("cd '%s' && sed -E 's/\"(p50_ns|p90_ns)\": ([0-9.e+-]+)/\"\\1\": 1e9/; "
           "/\"ci95_ns\": \\[/,/\\]/{s/^( *)[0-9][0-9.e+-]*,$/\\11e9,/; s/^( *)[0-9][0-9.e+-]*$/\\11.1e9/}' "

@@ -91,6 +91,25 @@ static void test_slot_runaway(void **state) {
   kg_spec_free(s);
 }
 
+/* Templates stay inside their tree, and are regular files. */
+static void test_template_paths(void **state) {
+  (void)state;
+  expect_spec_error("template_dir", "template_dir.lua:2:", "is not a regular file", NULL);
+  expect_spec_error("template_escape", "template_escape.lua:2:", "lies outside the spec's folder", NULL);
+  char path[4096];
+  kg_ctx ctx = {0};
+  kg_spec *s = NULL;
+  kg_status st = kg_spec_load(path_of("tests/specs/include_escape.lua", path, sizeof path), &s, &ctx);
+  if (st != KG_OK) fail_msg("include_escape: %s", ctx.msg);
+  int32_t pt[1] = {0};
+  char *src = (char *)1;
+  assert_int_equal(kg_template_emit(s, pt, &src, NULL, &ctx), KG_ETEMPLATE);
+  assert_null(src);
+  if (!strstr(ctx.msg, "include_escape.c:2:") || !strstr(ctx.msg, "lies outside"))
+    fail_msg("message lacks include_escape.c:2: ... lies outside:\n%s", ctx.msg);
+  kg_spec_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pcall_cannot_catch_limits),
@@ -98,6 +117,7 @@ int main(void) {
       cmocka_unit_test(test_time_limit),
       cmocka_unit_test(test_guarded_functions_work),
       cmocka_unit_test(test_slot_runaway),
+      cmocka_unit_test(test_template_paths),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -286,6 +286,11 @@ static kg_status walk_text(expander *ex, const char *path, const char *src, size
       FILE *f = fopen(ipath, "rb");
       if (f) {
         fclose(f);
+        if (!kg_spec_template_allowed(ex->spec->path, ipath))
+          return kg_ctx_set(ex->ctx, KG_ETEMPLATE,
+                            "%s:%d: \"%s\" lies outside the spec's folder and the templates folders: not inlined, "
+                            "refused",
+                            path, line, inc);
         bool seen = false;
         for (int i = 0; i < ex->nseen && !seen; i++) seen = strcmp(ex->seen[i], ipath) == 0;
         if (seen) {

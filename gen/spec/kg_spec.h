@@ -149,6 +149,13 @@ int kg_spec_role_param(const kg_spec *spec, const char *role);
 /** Free a spec; NULL is a no-op. */
 void kg_spec_free(kg_spec *spec);
 
+/**
+ * Whether file (which must exist) lies where a spec's template and the files it includes may come
+ * from: the spec's folder, <spec folder>/../templates, or kgen's templates ($KGEN_ROOT/templates,
+ * else the source tree's).  Symbolic links and ".." are resolved first.
+ */
+bool kg_spec_template_allowed(const char *spec_path, const char *file);
+
 /** Index of parameter `name`, or -1. */
 int kg_spec_param_index(const kg_spec *spec, const char *name);
 

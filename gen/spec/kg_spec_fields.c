@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "kg_abi.h"
+#include <limits.h>
+#include <sys/stat.h>
+#include <stdlib.h>
 #include "kg_spec_internal.h"
 
 /* ---------- problems and metrics ---------- */
@@ -356,6 +359,29 @@ static void normalize_path(char *p) {
   strcpy(p, out); /* never longer than the input */
 }
 
+/* Whether realpath rp lies inside folder root (resolved here; a missing root contains nothing). */
+static bool kg_path_under(const char *rp, const char *root) {
+  char rr[PATH_MAX];
+  if (!realpath(root, rr)) return false;
+  size_t n = strlen(rr);
+  return strncmp(rp, rr, n) == 0 && (rp[n] == '/' || rp[n] == '\0' || (n == 1 && rr[0] == '/'));
+}
+
+bool kg_spec_template_allowed(const char *spec_path, const char *file) {
+  char rp[PATH_MAX], dir[4096], root[4200];
+  if (!realpath(file, rp)) return false;
+  snprintf(dir, sizeof dir, "%s", spec_path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  else snprintf(dir, sizeof dir, ".");
+  if (kg_path_under(rp, dir)) return true;
+  snprintf(root, sizeof root, "%s/../templates", dir);
+  if (kg_path_under(rp, root)) return true;
+  const char *env = getenv("KGEN_ROOT");
+  snprintf(root, sizeof root, "%s/templates", env && env[0] ? env : KG_SOURCE_ROOT);
+  return kg_path_under(rp, root);
+}
+
 kg_status kg_spec_resolve_template(kg_spec_loader *ld, const char *tmpl) {
   char dir[4096], cand[2][8192];
   int ncand = 0;
@@ -371,12 +397,18 @@ kg_status kg_spec_resolve_template(kg_spec_loader *ld, const char *tmpl) {
   }
   for (int i = 0; i < ncand; i++) {
     normalize_path(cand[i]);
-    FILE *f = fopen(cand[i], "rb");
-    if (f) {
-      fclose(f);
-      if (!(ld->spec->template_path = kg_spec_strdup(cand[i]))) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
-      return KG_OK;
-    }
+    struct stat sb;
+    if (stat(cand[i], &sb) != 0) continue;
+    /* a folder, a device (/dev/zero reads forever) or a FIFO is no template */
+    if (!S_ISREG(sb.st_mode))
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "template '%s' (%s) is not a regular file", tmpl, cand[i]);
+    /* templates stay inside their tree: the spec's folder, its ../templates, kgen's templates */
+    if (!kg_spec_template_allowed(ld->path, cand[i]))
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC,
+                          "template '%s' (%s) lies outside the spec's folder and the templates folders: refused", tmpl,
+                          cand[i]);
+    if (!(ld->spec->template_path = kg_spec_strdup(cand[i]))) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
+    return KG_OK;
   }
   return kg_spec_fail(ld, ld->kline, KG_ETEMPLATE, "template '%s' not found (looked for %s%s%s)", tmpl, cand[0],
                       ncand > 1 ? " and " : "", ncand > 1 ? cand[1] : "");

@@ -1,0 +1,3 @@
+/* include_escape.c - includes a file outside every allowed folder: expansion refuses it. */
+#include "../../../../../../../../etc/passwd"
+int f(void) { return 0; }
