@@ -18,35 +18,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#define KG_TEST_NAME "bench"
+#include "kg_cli_test.h"
 #include <jansson.h>
-
-static char root[2048], bin[2048], tmp[256];
-
-static int run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int setup(void **state) {
-  (void)state;
-  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
-  snprintf(root, sizeof root, "%s", r ? r : ".");
-  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
-  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-bench-XXXXXX");
-  assert_non_null(mkdtemp(tmp));
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  run("rm -rf '%s'", tmp);
-  return 0;
-}
 
 static json_t *load(const char *fmt, const char *arg) {
   char path[4096];

@@ -15,44 +15,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#define KG_TEST_NAME "contract"
+#include "kg_cli_test.h"
 #include <jansson.h>
 #include <sqlite3.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define KG_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KG_TEST_ASAN 1
-#endif
-#endif
-
-static char root[2048], bin[2048], tmp[256];
-
-static int run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int setup(void **state) {
-  (void)state;
-  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
-  snprintf(root, sizeof root, "%s", r ? r : ".");
-  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
-  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-contract-XXXXXX");
-  assert_non_null(mkdtemp(tmp));
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  run("rm -rf '%s'", tmp);
-  return 0;
-}
 
 /* Write tmp/<name> with the given JSON text. */
 static void put(const char *name, const char *json) {
@@ -99,20 +66,6 @@ static void test_compare_contract(void **state) {
   assert_int_equal(compare("two.json", "two.json", "--threshold nan"), 2);
   assert_int_equal(compare("two.json", "two.json", "--threshold -1"), 2);
   assert_int_equal(compare("two.json", "two.json", "--threshold inf"), 2);
-}
-
-static long db_count(const char *db, const char *where) {
-  sqlite3 *h;
-  sqlite3_stmt *s;
-  char sql[512];
-  long n = -1;
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM measurements WHERE %s", where);
-  if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
-  if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-    n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(h);
-  return n;
 }
 
 /* A timeout on a loaded machine is not forever: --resume measures it again (here with a longer

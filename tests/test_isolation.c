@@ -17,64 +17,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#define KG_TEST_NAME "isolation"
+#include "kg_cli_test.h"
 #include <jansson.h>
 #include <sqlite3.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define KG_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KG_TEST_ASAN 1
-#endif
-#endif
-
-static char root[2048], bin[2048], tmp[256];
-
-static int run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int setup(void **state) {
-  (void)state;
-  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
-  snprintf(root, sizeof root, "%s", r ? r : ".");
-  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
-  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-isolation-XXXXXX");
-  assert_non_null(mkdtemp(tmp));
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  run("rm -rf '%s'", tmp);
-  return 0;
-}
-
-/* The single value of a query on the database (a count or a number), or -1. */
-static double db_value(const char *db, const char *sql) {
-  sqlite3 *h;
-  sqlite3_stmt *s;
-  double v = -1;
-  if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
-  if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
-      sqlite3_column_type(s, 0) != SQLITE_NULL)
-    v = sqlite3_column_double(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(h);
-  return v;
-}
-
-static long db_count(const char *db, const char *where) {
-  char sql[1024];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM measurements WHERE %s", where);
-  return (long)db_value(db, sql);
-}
 
 static void test_hostile_variants(void **state) {
   (void)state;

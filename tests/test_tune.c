@@ -17,61 +17,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#define KG_TEST_NAME "tune"
+#include "kg_cli_test.h"
 #include <jansson.h>
 #include <sqlite3.h>
-
-static char root[2048], bin[2048], tmp[256];
-
-static int run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int setup(void **state) {
-  (void)state;
-  const char *r = getenv("KGEN_ROOT"), *b = getenv("KGEN_BIN");
-  snprintf(root, sizeof root, "%s", r ? r : ".");
-  snprintf(bin, sizeof bin, "%s", b ? b : "build/kgen");
-  snprintf(tmp, sizeof tmp, "/tmp/kgen-test-tune-XXXXXX");
-  assert_non_null(mkdtemp(tmp));
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  run("rm -rf '%s'", tmp);
-  return 0;
-}
-
-/* Count rows of the database matching a WHERE clause. */
-static long db_count(const char *db, const char *where) {
-  sqlite3 *h;
-  sqlite3_stmt *s;
-  char sql[512];
-  long n = -1;
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM measurements WHERE %s", where);
-  if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
-  if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-    n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(h);
-  return n;
-}
-
-static json_t *load_report(const char *dir, const char *kernel) {
-  char cmd[4096], path[4096] = "";
-  snprintf(cmd, sizeof cmd, "ls %s/%s/*.json 2>/dev/null | head -n1", dir, kernel);
-  FILE *f = popen(cmd, "r");
-  if (f && fgets(path, sizeof path, f)) path[strcspn(path, "\n")] = 0;
-  if (f) pclose(f);
-  json_error_t err;
-  return path[0] ? json_load_file(path, 0, &err) : NULL;
-}
 
 static void test_bad_variants_are_data(void **state) {
   (void)state;
