@@ -1,4 +1,4 @@
-/* kg_lua.c - the sandboxed Lua state: libraries, stubs, instruction, time and memory limits. */
+/* kg_lua.c - the sandboxed Lua state: libraries, blocked functions, instruction, time and memory limits. */
 #include "kg_lua.h"
 
 #include <lualib.h>
@@ -207,7 +207,7 @@ static void kg_lua_guard(lua_State *L) {
   lua_pop(L, 1);
 }
 
-/* Stub for a removed function or library: raises "'io' is not available in a spec (...)". */
+/* Blocker for a removed function or library: raises "'io' is not available in a spec (...)". */
 static int kg_lua_blocked(lua_State *L) {
   void *ud;
   lua_getallocf(L, &ud);
