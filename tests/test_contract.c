@@ -168,6 +168,11 @@ static void test_verification_mandatory(void **state) {
                    0);
   assert_int_equal(run("grep -q 'UNVERIFIED' '%s/no.out'", tmp), 0);
   assert_int_equal(run("grep -q 'old_abi=1: template error: template speaks harness ABI 99' '%s/no.err'", tmp), 0);
+  /* no ABI declaration at all (kgen defines kg_abi_version itself: no fallback to the process) */
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/noabi.lua' --out nv --db nv.db %s > /dev/null 2> na.err",
+                       tmp, bin, root, o),
+                   1);
+  assert_int_equal(run("grep -q 'does not declare its harness ABI' '%s/na.err'", tmp), 0);
   char cmd[1024], file[1024] = "";
   snprintf(cmd, sizeof cmd, "ls %s/nv/noverify_optout/*.json | head -n1", tmp);
   FILE *f = popen(cmd, "r");
