@@ -55,7 +55,11 @@ static void axpy(st *s, float *y) {
   }
   *(volatile int *)(uintptr_t)16 = 1;
 #elif MODE == MODE_heap
-  ((size_t *)s->victim)[-1] = 0x12345; /* malloc's size field of the block: free() will object */
+  /* malloc's size field of the block: 0x10 | PREV_INUSE, below glibc's minimum chunk size, so
+   * free() reports "invalid size" and aborts, wherever the block lies (no arena bit: a size
+   * with NON_MAIN_ARENA set sends free() to read an arena at an address that depends on the
+   * layout, and what happens then does too). */
+  ((size_t *)s->victim)[-1] = 0x11;
 #elif MODE == MODE_hog
   static char *volatile big; /* volatile: the compiler may not elide the allocation */
   big = malloc((size_t)1 << 30);
