@@ -2,8 +2,37 @@
 #include <string.h>
 
 #include "kg_cli.h"
+#include "kg_db.h"
 #include "kg_file.h"
 #include "kg_report.h"
+
+/* The folder of path into buf ("." when it has none). */
+static const char *kg_parent_dir(const char *path, char *buf, size_t size) {
+  snprintf(buf, size, "%s", path);
+  char *slash = strrchr(buf, '/');
+  if (slash == buf) slash[1] = '\0';
+  else if (slash) *slash = '\0';
+  else snprintf(buf, size, ".");
+  return buf;
+}
+
+/* Exit 2 with a message naming the path when the output folder, the database or the CSV's
+ * folder cannot be written; 0 when all can. */
+static int kg_tune_preflight(const char *dir, const char *db, const char *csv) {
+  kg_ctx ctx = {0};
+  kg_db *h = NULL;
+  char parent[4600];
+  if (kg_file_check_writable(dir, &ctx)) goto bad;
+  kg_tune_output_recover(dir); /* what an interrupted earlier write left: finished or removed */
+  if (kg_file_mkdirs(kg_parent_dir(db, parent, sizeof parent), &ctx)) goto bad;
+  if (kg_db_open(db, &h, &ctx)) goto bad; /* created now: the run fills it from the start */
+  kg_db_close(h);
+  if (csv && kg_file_check_writable(kg_parent_dir(csv, parent, sizeof parent), &ctx)) goto bad;
+  return 0;
+bad:
+  fprintf(stderr, "kgen: %s (nothing was measured)\n", kg_ctx_message(&ctx));
+  return EXIT_USAGE;
+}
 
 int kg_cli_tune(int argc, char **argv) {
   static const struct option longs[] = {{"strategy", required_argument, 0, 'S'},
@@ -74,11 +103,10 @@ int kg_cli_tune(int argc, char **argv) {
   if (!db) {
     snprintf(dbpath, sizeof dbpath, "%.4200s/%.80s.db", dir, mach.id);
     db = dbpath;
-    if ((st = kg_file_mkdirs(dir, &ctx))) { /* the database's directory */
-      rc = kg_fail(&ctx, st);
-      goto done;
-    }
   }
+  /* Every place the run writes to is checked before anything is measured (exit 2): the output,
+   * the database, the CSV's folder. */
+  if ((rc = kg_tune_preflight(dir, db, csv))) goto done;
   o.db_path = db;
   static kg_profile prof;
   const kg_profile *profile = NULL;

@@ -5,9 +5,15 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
 
 #include "kg_file.h"
 #include "kg_template.h"
@@ -323,52 +329,100 @@ static char *kg_report_public(const kg_tune_report *r, const char *problem, cons
   return out;
 }
 
+/* Name of the report inside a staged output set: hidden, so that readers listing
+ * the .json files of OUT/<kernel> never take it for a machine's report. */
+#define KG_STAGED_REPORT ".report.json"
+
+int kg_tune_output_recover(const char *kernel_dir) {
+  DIR *d = opendir(kernel_dir);
+  if (!d) return 0;
+  int fixed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp.")) continue;
+    char staged[4400], json[4400];
+    snprintf(staged, sizeof staged, "%.4000s/%.200s/" KG_STAGED_REPORT, kernel_dir, e->d_name);
+    snprintf(json, sizeof json, "%.4000s/%.200s.json", kernel_dir, e->d_name);
+    if (access(staged, F_OK) == 0 && rename(staged, json) == 0) fixed++; /* the set was swapped in: finish */
+  }
+  closedir(d);
+  return fixed + kg_file_clean_stale(kernel_dir);
+}
+
+/* One winner's public source into stage/<problem>.c; its XXH64 into hex[17]. */
+static kg_status kg_write_winner(const kg_tune_report *r, const kg_problem_result *pr, const char *stage,
+                                 char hex[17], kg_ctx *ctx) {
+  const kg_spec *s = r->spec;
+  const char *name = s->problems[pr->problem].name;
+  char *src = NULL, path[4600];
+  size_t len = 0;
+  kg_status st = kg_template_emit(s, kg_report_point(s, pr->results[pr->winner].point), &src, &len, ctx);
+  char *pub = st ? NULL : kg_report_public(r, name, src, len, &len);
+  if (!st && !pub) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  snprintf(path, sizeof path, "%.4300s/%.200s.c", stage, name);
+  if (!st) st = kg_file_write_synced(path, pub, len, ctx);
+  if (!st) snprintf(hex, 17, "%016" PRIx64, (uint64_t)XXH64(pub, len, 0));
+  free(src), free(pub);
+  return st;
+}
+
 kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx) {
   const kg_spec *s = r->spec;
-  char dir[4096], path[4200];
+  const char *mid = r->machine.id;
+  char kdir[4096], target[4200], stage[4300], json_path[4300], path[4400];
   kg_status st;
-  snprintf(dir, sizeof dir, "%s/%s/%s", out_dir, s->name, r->machine.id);
-  if ((st = kg_file_mkdirs(dir, ctx))) return st;
-  /* Stage every file, then rename them all: nothing changes unless everything was written. */
-  int staged = 0;
+  snprintf(kdir, sizeof kdir, "%.2048s/%.1024s", out_dir, s->name);
+  snprintf(target, sizeof target, "%s/%s", kdir, mid);
+  snprintf(json_path, sizeof json_path, "%s.json", target);
+  snprintf(stage, sizeof stage, "%s.tmp.%d", target, (int)getpid());
+  if ((st = kg_file_mkdirs(kdir, ctx))) return st;
+  kg_tune_output_recover(kdir);
+  /* Stage the whole set (sources and report) in a directory beside the target... */
+  kg_file_remove_tree(stage);
+  if (mkdir(stage, 0777) != 0) return kg_ctx_set(ctx, KG_EIO, "%s: cannot create directory: %s", stage, strerror(errno));
+  json_t *root = kg_report_json(r), *problems = json_object_get(root, "problems");
+  char *text = NULL;
+  if (!root) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   for (int p = 0; p < r->nproblems && !st; p++) {
     const kg_problem_result *pr = &r->problems[p];
     if (pr->winner < 0) continue;
-    char *src = NULL;
-    size_t len = 0;
-    st = kg_template_emit(s, kg_report_point(s, pr->results[pr->winner].point), &src, &len, ctx);
-    snprintf(path, sizeof path, "%s/%s.c", dir, s->problems[pr->problem].name);
-    char *pub = st ? NULL : kg_report_public(r, s->problems[pr->problem].name, src, len, &len);
-    if (!st && !pub) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
-    if (!st) st = kg_file_stage(path, pub, len, ctx);
-    free(src), free(pub);
-    staged = p + 1;
+    char hex[17];
+    if ((st = kg_write_winner(r, pr, stage, hex, ctx))) break;
+    snprintf(path, sizeof path, "%s/%s.c", mid, s->problems[pr->problem].name);
+    json_object_set_new(json_array_get(problems, (size_t)p), "source",
+                        json_pack("{s:s, s:s}", "file", path, "xxh64", hex));
   }
-  json_t *root = st ? NULL : kg_report_json(r);
-  char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-  json_decref(root);
-  snprintf(path, sizeof path, "%s/%s/%s.json", out_dir, s->name, r->machine.id);
-  if (!st && !text) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  if (!st && !(text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)))
+    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   if (!st) {
     size_t n = strlen(text);
     text[n] = '\n'; /* json_dumps leaves room for the NUL only: write n bytes then a newline */
-    st = kg_file_stage(path, text, n + 1, ctx);
-    text[n] = '\0';
+    snprintf(path, sizeof path, "%s/" KG_STAGED_REPORT, stage);
+    st = kg_file_write_synced(path, text, n + 1, ctx);
   }
   free(text);
-  for (int p = 0; p < staged; p++) {
-    const kg_problem_result *pr = &r->problems[p];
-    if (pr->winner < 0) continue;
-    char cpath[4200];
-    snprintf(cpath, sizeof cpath, "%s/%s.c", dir, s->problems[pr->problem].name);
-    if (st) kg_file_discard(cpath);
-    else if ((st = kg_file_commit(cpath, ctx))) break;
-  }
+  json_decref(root);
+  if (!st) st = kg_file_sync_dir(stage, ctx);
   if (st) {
-    kg_file_discard(path);
+    kg_file_remove_tree(stage);
     return st;
   }
-  return kg_file_commit(path, ctx);
+  /* ...then swap it in: one rename decides old set or new.  A kill after it leaves the new set's
+   * report inside it (KG_STAGED_REPORT), which kg_tune_output_recover moves out on the next run. */
+  kg_file_fault("tune-output-staged");
+  if ((st = kg_file_swap_dir(stage, target, ctx))) {
+    kg_file_remove_tree(stage);
+    return st;
+  }
+  kg_file_sync_dir(kdir, NULL);
+  kg_file_fault("tune-output-swapped");
+  snprintf(path, sizeof path, "%s/" KG_STAGED_REPORT, target);
+  /* ENOENT: a concurrent writer's recovery moved it already (to the same place). */
+  if (rename(path, json_path) != 0 && errno != ENOENT)
+    st = kg_ctx_set(ctx, KG_EIO, "%s: rename failed: %s", json_path, strerror(errno));
+  kg_file_sync_dir(kdir, NULL);
+  kg_file_remove_tree(stage); /* the old set, after the exchange */
+  return st;
 }
 
 kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *ctx) {

@@ -15,11 +15,24 @@
 #include "kg_tune.h"
 
 /**
- * Write the report under out_dir atomically: out_dir/<kernel>/<machine-id>.json (the autotune
- * JSON of DESIGN.md) and out_dir/<kernel>/<machine-id>/<problem>.c (each winner's source).
- * Problems without a winner get no .c.  Errors: KG_EIO (the message names the path).
+ * Write the report under out_dir as one set: out_dir/<kernel>/<machine-id>.json (the autotune
+ * JSON of DESIGN.md; each problem's "source" names its file and the file's XXH64) and
+ * out_dir/<kernel>/<machine-id>/<problem>.c (each winner's source; problems without a winner get
+ * none).  The set is staged in <machine-id>.tmp.<pid>/ beside the target and swapped in with one
+ * rename, so a reader or a kill at any moment sees the old set or the new one, never a mix (a
+ * kill just after the swap leaves the new report inside the new directory, moved into place by
+ * kg_tune_output_recover, which this calls first).  Errors: KG_EIO (the message names the path;
+ * the old set is left as it was), KG_ENOMEM.
  */
 kg_status kg_tune_write(const kg_tune_report *r, const char *out_dir, kg_ctx *ctx);
+
+/**
+ * Finish what an interrupted kg_tune_write left in kernel_dir (out_dir/<kernel>): a swapped-in
+ * set whose report is still inside it gets its report moved into place, and staging leftovers of
+ * processes that no longer exist (NAME.tmp.<pid>) are removed.  Returns how many entries it fixed
+ * or removed.  Never fails: what it cannot fix stays as it was.
+ */
+int kg_tune_output_recover(const char *kernel_dir);
 
 /** One CSV row per measured variant and baseline: problem, variant, every parameter, status,
  *  reason, p50/p90/p99/ci in ns, samples, GB/s, GFLOP/s.  Errors: KG_EIO. */

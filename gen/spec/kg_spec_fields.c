@@ -2,6 +2,7 @@
  * baselines, baseline_threads, roles, and the template's path (kg_spec.h). */
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kg_abi.h"
@@ -121,6 +122,24 @@ kg_status kg_spec_read_problems(kg_spec_loader *ld, int def) {
 
 static const char *const metric_names[] = {"bytes", "flops", NULL};
 
+/* The metric function at stack index f evaluated on the problem's dimensions as floats into
+ * *out: Lua's integers wrap around silently (12 * 2^62 is 0), floats do not, so the two results
+ * differ when the integer one overflowed.  false when that evaluation fails (then nothing is
+ * known: the integer result stands). */
+static bool metric_in_floats(kg_spec_loader *ld, int f, const kg_spec_problem *pr, double *out) {
+  lua_State *L = ld->kl.L;
+  lua_pushvalue(L, f);
+  lua_createtable(L, 0, pr->ndims);
+  for (int k = 0; k < pr->ndims; k++) {
+    lua_pushnumber(L, (lua_Number)pr->dims[k]);
+    lua_setfield(L, -2, pr->dim_names[k]);
+  }
+  bool ok = kg_lua_pcall(&ld->kl, 1, 1) == LUA_OK && lua_type(L, -1) == LUA_TNUMBER;
+  if (ok) *out = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return ok;
+}
+
 kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def) {
   lua_State *L = ld->kl.L;
   kg_spec *s = ld->spec;
@@ -168,6 +187,12 @@ kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def) {
         return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s returned %s for problem '%s', expected a number",
                             metric_names[m], kg_spec_describe(L, -1, d, sizeof d), pr->name);
       double v = lua_tonumber(L, -1);
+      double exact;
+      if (lua_isinteger(L, -1) && metric_in_floats(ld, f, pr, &exact) && fabs(exact - v) > 1e-9 * fabs(exact) + 0.5)
+        return kg_spec_fail(ld, ar.linedefined, KG_ESPEC,
+                            "metrics.%s overflows 64-bit integers for problem '%s': %.17g in integers, %g in "
+                            "floating point (are its dimensions that large?)",
+                            metric_names[m], pr->name, v, exact);
       if (!(v >= 0) || isinf(v))
         return kg_spec_fail(ld, ar.linedefined, KG_ESPEC,
                             "metrics.%s returned %g for problem '%s', expected a finite number >= 0", metric_names[m],
