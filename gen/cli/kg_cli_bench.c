@@ -5,11 +5,39 @@
 
 #include "kg_bench.h"
 #include "kg_cli.h"
+#include "kg_plot.h"
 #include "kg_report.h"
 
 /* ---- bench --------------------------------------------------------------------------------- */
 
 #define KG_BENCH_MAX_SETS 16
+
+/* The report's charts (kg_plot.h) drawn into <md without .md>-plots/ and linked at the end of the
+ * Markdown file md.  A chart that cannot be drawn (no gnuplot) is a note on stderr, not a
+ * failure: the figures are in the Markdown already. */
+static void kg_bench_md_charts(const kg_tune_report *r, const char *md) {
+  char dir[4200], json[4400];
+  size_t n = strlen(md);
+  if (n > 3 && !strcmp(md + n - 3, ".md")) n -= 3;
+  snprintf(dir, sizeof dir, "%.*s-plots", (int)(n < 4000 ? n : 4000), md);
+  snprintf(json, sizeof json, "%s/%s.json", dir, r->spec->name);
+  kg_ctx ctx = {0};
+  static kg_plot_result res;
+  if (kg_tune_write_json(r, json, &ctx) || kg_plot_report(json, dir, &res, &ctx)) {
+    fprintf(stderr, "kgen: no charts in %s: %s\n", md, kg_ctx_message(&ctx));
+    return;
+  }
+  FILE *f = fopen(md, "a");
+  if (!f) return;
+  const char *rel = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+  fprintf(f, "\n## Charts\n\n");
+  for (int i = 0; i < res.ncharts; i++) {
+    const char *chart = strrchr(res.charts[i], '/') ? strrchr(res.charts[i], '/') + 1 : res.charts[i];
+    fprintf(f, "![%s](%s/%s.svg)\n\n", chart, rel, chart);
+  }
+  for (int i = 0; i < res.nskipped; i++) fprintf(f, "- not drawn: %s\n", res.skipped[i]);
+  fclose(f);
+}
 
 int kg_cli_bench(int argc, char **argv) {
   static const struct option longs[] = {{"tuned", required_argument, 0, 'D'},
@@ -108,6 +136,7 @@ int kg_cli_bench(int argc, char **argv) {
   if (csv && (st = kg_tune_write_csv(r, csv, &ctx))) rc = kg_fail(&ctx, st);
   if (json && (st = kg_tune_write_json(r, json, &ctx))) rc = kg_fail(&ctx, st);
   if (md && (st = kg_tune_write_md(r, md, &ctx))) rc = kg_fail(&ctx, st);
+  if (md && !st) kg_bench_md_charts(r, md);
   for (int p = 0; p < r->nproblems && !rc; p++)
     if (r->problems[p].winner < 0) {
       fprintf(stderr, "kgen: the variant of problem %s failed: %s\n", s->problems[r->problems[p].problem].name,

@@ -81,6 +81,11 @@ const char kg_usage[] =
     "                                  slower beyond noise (CIs apart) and beyond PCT (default 5);\n"
     "                                  exit 1 when any regression, 2 on bad input\n"
     "\n"
+    "  plot REPORT.json [-o DIR]       pictures of a report (SVG and PNG, gnuplot): roofline, speedup per\n"
+    "                                  problem and baseline, p50 against each swept dimension (log-log),\n"
+    "                                  speedup heatmap over two dimensions; default DIR: REPORT's folder\n"
+    "                                  + /plots; each chart's .gp and .dat stay beside it\n"
+    "\n"
     "  calibrate [-o FILE] [--quick]   the machine profile: peak FLOP/s (FMA microkernel, fp32/fp64, 1..all\n"
     "                                  cores), STREAM bandwidth L1..DRAM, OpenBLAS sgemm (default and\n"
     "                                  SkylakeX dispatch); default FILE tuned/machines/<machine-id>.json\n"
@@ -129,6 +134,7 @@ int main(int argc, char **argv) {
               {"calibrate", kg_cli_calibrate},
               {"bench", kg_cli_bench},
               {"compare", kg_cli_compare},
+              {"plot", kg_cli_plot},
               {"ship", kg_cli_ship},
               {"replay", kg_cli_replay},
               {"export-cache", kg_cli_export_cache}};
