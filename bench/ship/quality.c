@@ -4,8 +4,8 @@
  * shipped gemm variant this CPU can run (called directly through its namespaced symbol), all
  * measured in the same run, interleaved per shape: the library's slowdown against the best
  * shipped variant for that shape (median and worst over the shapes).  With arguments m n k
- * instead, prints the library's median time for that one shape (the script sets it beside
- * `kgen bench` of the same winner).
+ * instead, prints the library's median time for that one shape and the parameters of the
+ * variant it chose (the script sets it beside `kgen bench` of that variant).
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -32,8 +32,8 @@ static int cmp(const void *a, const void *b) {
 
 /* Median ns of one call of f on the shape, over `reps` samples of enough calls for ~1 ms. */
 static double time_call(sgemm_fn f, int64_t m, int64_t n, int64_t k, const float *A, const float *B, float *C, int reps) {
-  /* Let the helper threads of the previous candidate (gemm's direct-path team spins 20 ms after
-   * its last job; OpenMP's pool spins too) fall asleep: on 2 cores they would steal this one's. */
+  /* Let the helper threads of the previous candidate (the library's team spins 0.1 ms after its
+   * last job; OpenMP's pool spins longer) fall asleep: on 2 cores they would steal this one's. */
   usleep(60000);
   f(m, n, k, 1, A, k, B, n, 0, C, n);
   double t0 = now_ns();
@@ -56,8 +56,12 @@ int main(int argc, char **argv) {
   const int64_t cap = 1500 * 1500;
   float *A = malloc(sizeof(float) * cap), *B = malloc(sizeof(float) * cap), *C = malloc(sizeof(float) * cap);
   for (int64_t i = 0; i < cap; i++) A[i] = B[i] = (float)(i % 13) / 13.0f;
-  if (argc == 5) {
-    printf("%.0f\n", time_call(kgen_sgemm, atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), A, B, C, 15));
+  if (argc == 5) { /* one shape: "<median ns> <params of the variant the library chose>" */
+    const double ns = time_call(kgen_sgemm, atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), A, B, C, 15);
+    char buf[4096], params[1024] = "?";
+    const char *pp = kgen_explain("gemm", buf, sizeof buf) ? NULL : strstr(buf, "(params ");
+    if (pp) sscanf(pp + 8, "%1000[^;]", params);
+    printf("%.1f %s\n", ns, params);
     return 0;
   }
   sgemm_fn vs[256];
