@@ -1,0 +1,76 @@
+/*
+ * after.c - what the library's idle helper threads cost the program's next step (built by
+ * bench/ship_bench.sh against an installed `kgen ship` library).  The next step is a fixed
+ * piece of work on every usable core (one pthread each, ~2 ms of arithmetic); it is timed right
+ * after ~5 ms of kgen_sgemm calls on d x d x d (argument; default 64, whose variants use the
+ * library's helper team; larger ones use OpenMP variants), and, as the
+ * baseline of the same run, after 50 ms of sleep (helpers asleep), interleaved, 21 times each:
+ * the medians and their ratio.  Run it with KGEN_SPIN_US set to compare helper spin times.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kgen/kgen.h>
+
+static double now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static volatile double sink;
+static void *work(void *arg) {
+  double s = 1.0;
+  for (long i = 0; i < (long)(intptr_t)arg; i++) s = s * 1.0000001 + 1e-9;
+  sink = s;
+  return NULL;
+}
+
+/* The next step: the same work on each of n threads; wall ns. */
+static double step(int n, long iters) {
+  pthread_t th[64];
+  double t0 = now_ns();
+  for (int i = 0; i < n; i++) pthread_create(&th[i], NULL, work, (void *)(intptr_t)iters);
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  return now_ns() - t0;
+}
+
+int main(int argc, char **argv) {
+  const int64_t d = argc > 1 ? atoll(argv[1]) : 64; /* the gemm shape: d x d x d */
+  cpu_set_t set;
+  int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 2;
+  if (n > 64) n = 64;
+  float *A = malloc(sizeof(float) * (size_t)(d * d)), *B = malloc(sizeof(float) * (size_t)(d * d));
+  float *C = malloc(sizeof(float) * (size_t)(d * d));
+  for (int64_t i = 0; i < d * d; i++) A[i] = B[i] = 0.25f;
+  double t0 = now_ns();
+  kgen_sgemm(d, d, d, 1, A, d, B, d, 0, C, d);
+  const int calls = (int)(5e6 / (now_ns() - t0 + 1)) + 1; /* ~5 ms of calls */
+  long iters = 1000000;
+  while (step(n, iters) < 2e6 && iters < (1L << 30)) iters *= 2; /* ~2 ms or more */
+  enum { R = 21 };
+  double idle[R], after[R];
+  for (int r = 0; r < R; r++) {
+    usleep(50000);
+    idle[r] = step(n, iters);
+    for (int i = 0; i < calls; i++) kgen_sgemm(d, d, d, 1, A, d, B, d, 0, C, d);
+    after[r] = step(n, iters);
+  }
+  qsort(idle, R, sizeof(double), cmp), qsort(after, R, sizeof(double), cmp);
+  const char *spin = getenv("KGEN_SPIN_US");
+  printf("next step on %d threads (gemm %lld^3, KGEN_SPIN_US=%s): right after kgen_sgemm %.0f us, after 50 ms idle %.0f us "
+         "(baseline, same run); ratio %.3f\n",
+         n, (long long)d, spin ? spin : "default 100", after[R / 2] / 1e3, idle[R / 2] / 1e3, after[R / 2] / idle[R / 2]);
+  free(A), free(B), free(C);
+  return 0;
+}
