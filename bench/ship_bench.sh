@@ -3,7 +3,8 @@
 #  1. dispatch overhead: kgen_sgemm on hot small shapes against a direct call of the variant it
 #     chose (bench/ship/dispatch.c, interleaved blocks), and the first use's cost;
 #  2. what idle helper threads cost the program's next step (bench/ship/after.c): work on every
-#     core right after gemm calls against the same work after 50 ms idle, with the library's
+#     core right after gemm calls against the same work after as long busy on the calling
+#     thread alone (helpers asleep), with the library's
 #     default helper spin and with KGEN_SPIN_US=20000 (the 20 ms spin gemm's helpers had before
 #     the library shared one team);
 #  3. shipped quality on the tuned problems: the library's call (bench/ship/quality.c) against
