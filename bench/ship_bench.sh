@@ -7,7 +7,8 @@
 #     thread alone (helpers asleep), with the library's
 #     default helper spin and with KGEN_SPIN_US=20000 (the 20 ms spin gemm's helpers had before
 #     the library shared one team);
-#  3. shipped quality on the tuned problems: the library's call (bench/ship/quality.c) against
+#  3. shipped quality on the tuned problems: the library's call (bench/ship/quality.c, measured
+#     as kgen bench measures: warm-up, samples of >= 20 us, disturbed samples retaken) against
 #     `kgen bench` of the variant the library chose for that problem, alternated ROUNDS times
 #     (default 3) so drift hits both alike; medians and the ratio library / kgen bench (the
 #     issue's target: within 3%);
