@@ -77,7 +77,9 @@ int main(int argc, char **argv) {
   void *lib = dlopen(argc > 1 ? argv[1] : "libkgen.so", RTLD_NOW);
   if (!lib) return 1;
   const int64_t cap = 1500 * 1500;
-  float *A = malloc(sizeof(float) * cap), *B = malloc(sizeof(float) * cap), *C = malloc(sizeof(float) * cap);
+  /* 64-byte aligned, as kgen bench's inputs (kg_alloc): misaligned rows cost vector loads a line split */
+  float *A = aligned_alloc(64, sizeof(float) * cap), *B = aligned_alloc(64, sizeof(float) * cap);
+  float *C = aligned_alloc(64, sizeof(float) * cap);
   for (int64_t i = 0; i < cap; i++) A[i] = B[i] = (float)(i % 13) / 13.0f;
   if (argc == 5) { /* one shape: "<median ns> <params of the variant the library chose>" */
     const double ns = time_call(kgen_sgemm, atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), A, B, C, 15);
