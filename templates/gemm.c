@@ -14,15 +14,16 @@
  * NR column slivers (BLIS's jr loop) are split between them.  Without packing, the MR x NR tiles
  * (column-sliver major) are split into THREADS contiguous ranges, so a single column sliver
  * (n = 64, NR = 64) is split by rows, and run by a small team of spinning helper threads
- * (gemm_team) rather than OpenMP: on the 2-core VM we tune on, an omp parallel region costs
- * ~1.1 us of fork/join, the team ~0.45 us; a 64^3 GEMM takes 2.3 us on one core.
+ * (kg_team.h) rather than OpenMP: on the 2-core VM we tune on, an omp parallel region costs
+ * ~1.1 us of fork/join, the team ~0.45 us; a 64^3 GEMM takes 2.3 us on one core.  In the shipped
+ * library every variant shares the library's one team (KG_SHARED_TEAM, gemm_team_run).
  *
  * ABI note: the harness creates the state with one variant's kg_create and runs every other
  * variant on it, so the state layout does not depend on any tunable.  Packing buffers live in a
  * per-state workspace that kg_run grows on first use to what this variant needs (the first call
  * is a warm-up call; later calls never allocate); kg_destroy frees it.  Likewise the helper
  * team is started by the first kg_run that needs it and stopped by kg_destroy; its threads run
- * the code of the variant that started them, which the harness keeps loaded (the worker holds
+ * the code (kg_team.h, inlined) of the variant that started them, which the harness keeps loaded (the worker holds
  * every variant of its batch until it exits).
  *
  * Problem dimensions: m, k, n; beta (integer, default 0: C is overwritten, never read).
@@ -34,6 +35,7 @@
 #ifndef KG_PUBLIC_ONLY
 #include "kg_blas.h"
 #endif
+#include "kg_team.h"
 #include "kg_util.h"
 
 #include <pthread.h>
@@ -89,7 +91,7 @@
 typedef struct gemm_ctx {
   float *ws;
   size_t ws_floats;
-  struct gemm_team *team; /* helper threads of the direct path, or NULL */
+  kg_team *team; /* helper threads of the direct path (harness), or NULL */
   int solo;               /* 1: never start a team (a contended call of the public API) */
 } gemm_ctx;
 
@@ -249,153 +251,38 @@ static int gemm_reserve(gemm_ctx *cx, size_t floats) {
   return cx->ws ? 0 : -1;
 }
 
-/* ---- helper team (the direct path's threads) ------------------------------------------------
- * The caller and nth - 1 helpers run job(arg, id, nth), id 0 being the caller.  Each helper has
- * a cache line with its job and `go` word: job j is posted as go = 4j + 1 and taken by a
- * compare-and-swap, to 4j + 2 by the helper, or to 4j + 3 by the caller once it has run its own
- * share: a helper that has not started (descheduled on a shared machine, or asleep) never
- * stalls a call, its share runs on the caller.  Helpers spin on the swap itself, which takes
- * the line in one transfer (spinning on a load, then swapping, costs a second one: 1.33 against
- * 1.10 us for 2 x 0.64 us of work), and report in a line of their own (`done`), so a call costs
- * one round trip: ~0.45 us on the 2-core VM, against ~1.1 us for an omp parallel region.
- * Idle helpers spin for GEMM_SPIN_NS, less than the harness's 50 ms warm-up so a team left by
- * one variant is asleep before the next variant's samples, then sleep on a condition variable.
+/* ---- helper team (the direct path's threads, kg_team.h) -------------------------------------
+ * In the harness each state has its own team (started by the first kg_run that needs it,
+ * stopped by kg_destroy); idle helpers spin GEMM_SPIN_NS, less than the harness's 50 ms warm-up
+ * so a team left by one variant is asleep before the next variant's samples (0.1 ms in a
+ * standalone public API, a tuned/ file: one team per variant and process).  In the shipped
+ * library (KG_SHARED_TEAM) every variant runs on the library's one team, whose helpers spin
+ * only briefly: a spinning helper would steal a core from whatever the program runs next.
  */
-#define GEMM_SPIN_NS 20000000
-#if defined(__x86_64__) || defined(__i386__)
-#define GEMM_PAUSE() __builtin_ia32_pause()
+#ifdef KG_PUBLIC_ONLY
+#define GEMM_SPIN_NS 100000 /* a standalone public API (tuned/ file): spin briefly */
 #else
-#define GEMM_PAUSE() ((void)0)
+#define GEMM_SPIN_NS 20000000
 #endif
 
-typedef void (*gemm_job)(void *arg, int id, int nth);
-
-typedef struct gemm_helper {
-  _Alignas(64) atomic_uint_fast64_t go; /* 4j + 1: posted; + 2: helper's, + 3: the caller's */
-  gemm_job job;                         /* NULL: quit */
-  void *arg;
-  int id, nth;
-  _Alignas(64) atomic_uint_fast64_t done; /* 4j + 2 once the helper has run job j */
-  struct gemm_team *team;
-  pthread_t thread;
-} gemm_helper;
-
-typedef struct gemm_team {
-  int nth, want;       /* threads (the caller included), and as asked */
-  uint_fast64_t jobs;  /* posted so far (the caller's count) */
-  _Alignas(64) atomic_int sleepers;
-  atomic_uint_fast64_t wakes; /* bumped by each wake-up, under mu */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  gemm_helper h[]; /* nth - 1 */
-} gemm_team;
-
-static int64_t gemm_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void *gemm_helper_main(void *p) {
-  gemm_helper *h = p;
-  gemm_team *t = h->team;
-  uint_fast64_t want = 5; /* go of the next job to take: 4j + 1 */
-  int64_t idle = gemm_now_ns();
-  for (unsigned spin = 1;; spin++) {
-    uint_fast64_t v = want;
-    if (atomic_compare_exchange_weak_explicit(&h->go, &v, want + 1, memory_order_acquire,
-                                              memory_order_relaxed)) {
-      if (!h->job) return NULL;
-      h->job(h->arg, h->id, h->nth);
-      atomic_store_explicit(&h->done, want + 1, memory_order_release);
-      want += 4, idle = gemm_now_ns(), spin = 0;
-      continue;
-    }
-    if (v % 4 == 1) want = v;                 /* posted while this thread slept */
-    else if (v > want) want = (v | 3) + 2;    /* job taken back by the caller */
-    GEMM_PAUSE();
-    if (spin % 1024 || gemm_now_ns() - idle < GEMM_SPIN_NS) continue;
-    /* Sleep until a job is posted or the caller wakes the team (then spin again).  sleepers
-     * before go here, the caller's swap of go before sleepers (all seq_cst): if the caller does
-     * not see this sleeper, this sleeper sees the job taken, and the next call wakes it. */
-    const uint_fast64_t wakes = atomic_load(&t->wakes);
-    atomic_fetch_add(&t->sleepers, 1);
-    pthread_mutex_lock(&t->mu);
-    while (atomic_load(&t->wakes) == wakes && atomic_load(&h->go) % 4 != 1)
-      pthread_cond_wait(&t->cv, &t->mu);
-    pthread_mutex_unlock(&t->mu);
-    atomic_fetch_sub(&t->sleepers, 1);
-    idle = gemm_now_ns();
-  }
-}
-
-/* Post job (NULL: quit) to every helper; returns its go value.  A release store, not seq_cst:
- * that one would stall the caller until the helper's line arrives. */
-static uint_fast64_t gemm_team_post(gemm_team *t, gemm_job job, void *arg) {
-  const uint_fast64_t go = 4 * ++t->jobs + 1;
-  for (int i = 0; i < t->nth - 1; i++) {
-    t->h[i].job = job, t->h[i].arg = arg; /* read by the helper only once it has taken go */
-    atomic_store_explicit(&t->h[i].go, go, memory_order_release);
-  }
-  return go;
-}
-
-static void gemm_team_wake(gemm_team *t) {
-  pthread_mutex_lock(&t->mu);
-  atomic_fetch_add(&t->wakes, 1);
-  pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
-}
-
-static void gemm_team_free(gemm_team *t) {
-  if (!t) return;
-  gemm_team_post(t, NULL, NULL);
-  gemm_team_wake(t);
-  for (int i = 0; i < t->nth - 1; i++) pthread_join(t->h[i].thread, NULL);
-  pthread_cond_destroy(&t->cv);
-  pthread_mutex_destroy(&t->mu);
-  free(t);
-}
-
-/* A team of up to nth threads (fewer if a thread cannot be created); NULL if out of memory. */
-static inline gemm_team *gemm_team_new(int nth) {
-  gemm_team *t = kg_alloc(sizeof *t + (size_t)(nth - 1) * sizeof t->h[0]);
-  if (!t) return NULL;
-  pthread_mutex_init(&t->mu, NULL);
-  pthread_cond_init(&t->cv, NULL);
-  t->nth = 1, t->want = nth;
-  for (int i = 0; i < nth - 1; i++) {
-    t->h[i].team = t, t->h[i].id = i + 1;
-    if (pthread_create(&t->h[i].thread, NULL, gemm_helper_main, &t->h[i])) break;
-    t->nth++;
-  }
-  for (int i = 0; i < t->nth - 1; i++) t->h[i].nth = t->nth; /* before the first job's go */
-  return t;
-}
-
-/* Run job on THREADS threads (capped by kg_threads(); the context's team, started on first
- * use), or on this one alone when it has fewer than 2 parts (tiles) to share: the round trip
- * would cost more. */
-static inline void gemm_team_run(gemm_ctx *cx, gemm_job job, void *arg, int64_t parts) {
+/* Run job on THREADS threads (capped by kg_threads()), or on this one alone when it has fewer
+ * than 2 parts (tiles) to share: the round trip would cost more. */
+static inline void gemm_team_run(gemm_ctx *cx, kg_team_job job, void *arg, int64_t parts) {
   const int want = kg_threads(THREADS);
-  if (want > 1 && !cx->solo && (!cx->team || cx->team->want != want)) {
-    gemm_team_free(cx->team);
-    cx->team = gemm_team_new(want);
-  }
-  gemm_team *t = cx->solo ? NULL : cx->team;
-  if (want == 1 || !t || t->nth == 1 || parts < 2) {
+  if (want == 1 || cx->solo || parts < 2) {
     job(arg, 0, 1);
     return;
   }
-  const uint_fast64_t go = gemm_team_post(t, job, arg);
-  job(arg, 0, t->nth);
-  for (int i = 0; i < t->nth - 1; i++) {
-    uint_fast64_t v = go;
-    if (atomic_compare_exchange_strong(&t->h[i].go, &v, go + 2)) job(arg, i + 1, t->nth);
-    else
-      while (atomic_load_explicit(&t->h[i].done, memory_order_acquire) != go + 1) GEMM_PAUSE();
+#ifdef KG_SHARED_TEAM
+  kgr_team_run(job, arg, want);
+#else
+  if (!cx->team || cx->team->want != want) {
+    kg_team_free(cx->team);
+    cx->team = kg_team_new(want, GEMM_SPIN_NS);
   }
-  if (atomic_load(&t->sleepers)) gemm_team_wake(t); /* for the next call */
+  if (cx->team) kg_team_run(cx->team, job, arg, want);
+  else job(arg, 0, 1);
+#endif
 }
 
 #if PACK
@@ -634,7 +521,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
 void kg_destroy(void *state) {
   gemm_state *s = state;
   if (!s) return;
-  gemm_team_free(s->cx.team);
+  kg_team_free(s->cx.team);
   free(s->a), free(s->b), free(s->c), free(s->c0), free(s->ref), free(s->cx.ws);
   /* The private OpenBLAS instance stays loaded: its threads may still be parked. */
   free(s);

@@ -56,7 +56,7 @@ static int setup(void **state) {
     return -1;
   if (sh("cc -O1 '%s/tests/ship/check_lib.c' $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config --cflags --libs "
          "kgen) "
-         "-ldl -lm -Wl,-rpath,'%s/prefix/lib' -o '%s/check_lib'",
+         "-pthread -ldl -lm -Wl,-rpath,'%s/prefix/lib' -o '%s/check_lib'",
          root, tmp, tmp, tmp))
     return -1;
   return 0;

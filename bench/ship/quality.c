@@ -4,14 +4,15 @@
  * shipped gemm variant this CPU can run (called directly through its namespaced symbol), all
  * measured in the same run, interleaved per shape: the library's slowdown against the best
  * shipped variant for that shape (median and worst over the shapes).  With arguments m n k
- * instead, prints the library's median time for that one shape (the script sets it beside
- * `kgen bench` of the same winner).
+ * instead, prints the library's median time for that one shape and the parameters of the
+ * variant it chose (the script sets it beside `kgen bench` of that variant).
  */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,34 +31,62 @@ static int cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Median ns of one call of f on the shape, over `reps` samples of enough calls for ~1 ms. */
+/* Context switches of the process so far (all its threads, voluntary or not). */
+static long switches(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_nvcsw + u.ru_nivcsw;
+}
+
+/* Median ns of one call of f on the shape, measured as `kgen bench` measures (runtime/
+ * kg_measure.c): 50 ms of warm-up; samples of enough calls for 20 us; at least `reps` samples
+ * and 0.2 s; a sample during which the process switched context (any of its threads) is
+ * retaken, at most 100 times. */
 static double time_call(sgemm_fn f, int64_t m, int64_t n, int64_t k, const float *A, const float *B, float *C, int reps) {
-  /* Let the helper threads of the previous candidate (gemm's direct-path team spins 20 ms after
-   * its last job; OpenMP's pool spins too) fall asleep: on 2 cores they would steal this one's. */
+  /* Let the helper threads of the previous candidate (the library's team spins 0.1 ms after its
+   * last job; OpenMP's pool spins longer) fall asleep: on 2 cores they would steal this one's. */
   usleep(60000);
-  f(m, n, k, 1, A, k, B, n, 0, C, n);
   double t0 = now_ns();
-  f(m, n, k, 1, A, k, B, n, 0, C, n);
-  double one = now_ns() - t0;
-  int calls = one > 1e6 ? 1 : (int)(1e6 / (one + 1)) + 1;
-  double s[64];
-  for (int r = 0; r < reps; r++) {
+  do f(m, n, k, 1, A, k, B, n, 0, C, n);
+  while (now_ns() - t0 < 5e7);
+  int calls = 1;
+  for (;; calls *= 2) {
     t0 = now_ns();
     for (int i = 0; i < calls; i++) f(m, n, k, 1, A, k, B, n, 0, C, n);
-    s[r] = (now_ns() - t0) / calls;
+    if (now_ns() - t0 >= 2e4 || calls >= (1 << 20)) break;
   }
-  qsort(s, (size_t)reps, sizeof(double), cmp);
-  return s[reps / 2];
+  static double s[4096];
+  int kept = 0, retaken = 0;
+  double measured = 0;
+  while (kept < 4096 && (kept < reps || measured < 2e8)) {
+    const long cs = switches();
+    t0 = now_ns();
+    for (int i = 0; i < calls; i++) f(m, n, k, 1, A, k, B, n, 0, C, n);
+    const double dt = now_ns() - t0;
+    if (switches() != cs && retaken < 100) {
+      retaken++;
+      continue;
+    }
+    s[kept++] = dt / calls, measured += dt;
+  }
+  qsort(s, (size_t)kept, sizeof(double), cmp);
+  return s[kept / 2];
 }
 
 int main(int argc, char **argv) {
   void *lib = dlopen(argc > 1 ? argv[1] : "libkgen.so", RTLD_NOW);
   if (!lib) return 1;
   const int64_t cap = 1500 * 1500;
-  float *A = malloc(sizeof(float) * cap), *B = malloc(sizeof(float) * cap), *C = malloc(sizeof(float) * cap);
+  /* 64-byte aligned, as kgen bench's inputs (kg_alloc): misaligned rows cost vector loads a line split */
+  float *A = aligned_alloc(64, sizeof(float) * cap), *B = aligned_alloc(64, sizeof(float) * cap);
+  float *C = aligned_alloc(64, sizeof(float) * cap);
   for (int64_t i = 0; i < cap; i++) A[i] = B[i] = (float)(i % 13) / 13.0f;
-  if (argc == 5) {
-    printf("%.0f\n", time_call(kgen_sgemm, atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), A, B, C, 15));
+  if (argc == 5) { /* one shape: "<median ns> <params of the variant the library chose>" */
+    const double ns = time_call(kgen_sgemm, atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), A, B, C, 15);
+    char buf[4096], params[1024] = "?";
+    const char *pp = kgen_explain("gemm", buf, sizeof buf) ? NULL : strstr(buf, "(params ");
+    if (pp) sscanf(pp + 8, "%1000[^;]", params);
+    printf("%.1f %s\n", ns, params);
     return 0;
   }
   sgemm_fn vs[256];

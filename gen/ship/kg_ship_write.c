@@ -88,7 +88,8 @@ static int write_kernel(ship *s, ship_kernel *k, sbuf *cmake_src, sbuf *cmake_pr
     sbuf b = {0};
     kg_ship_sbprintf(&b, "/* kgen ship: variant kgv_%s_%d_ of %s; build with: -O3 -fopenmp", name, i, name);
     if (k->v[i].isa) kg_ship_sbprintf(&b, " "), isa_flags(k->v[i].isa, &b, " ");
-    kg_ship_sbprintf(&b, " */\n#define KG_PUBLIC_ONLY 1\n#define KG_NAME(x) kgv_%s_%d_##x\n", name, i);
+    kg_ship_sbprintf(&b, " */\n#define KG_PUBLIC_ONLY 1\n#define KG_SHARED_TEAM 1\n#define KG_NAME(x) kgv_%s_%d_##x\n", name,
+                     i);
     kg_ship_sbprintf(&b, "%.*s", (int)len, src);
     free(src);
     char rel[512];
@@ -266,12 +267,13 @@ static const char ship_pc[] =
     "Libs.private: @KGEN_PC_PRIVATE@\n"
     "Cflags: -I${includedir}\n";
 
-/* The folder of kgen's dispatch runtime sources. */
-static void runtime_dir(char *buf, size_t cap) {
+/* The folder sub (gen/ship/runtime: the dispatch runtime's sources; templates: kg_team.h) of
+ * kgen's sources: under KGEN_ROOT, else the current directory, else the build's source root. */
+static void kgen_dir(const char *sub, char *buf, size_t cap) {
   const char *root = getenv("KGEN_ROOT");
-  if (root && *root) snprintf(buf, cap, "%s/gen/ship/runtime", root);
-  else if (access("gen/ship/runtime/kgen_rt.c", R_OK) == 0) snprintf(buf, cap, "gen/ship/runtime");
-  else snprintf(buf, cap, "%s/gen/ship/runtime", KG_SOURCE_ROOT);
+  if (root && *root) snprintf(buf, cap, "%s/%s", root, sub);
+  else if (access("gen/ship/runtime/kgen_rt.c", R_OK) == 0) snprintf(buf, cap, "%s", sub);
+  else snprintf(buf, cap, "%s/%s", KG_SOURCE_ROOT, sub);
 }
 
 static int cmp_machine(const void *a, const void *b) {
@@ -315,12 +317,14 @@ int kg_ship_write(ship *s) {
   write_tables(s, &t);
   if (write_file(s, "src/kgen_tables.c", &t)) return -1;
   free(t.p);
-  char rt[4096], path[4200];
-  runtime_dir(rt, sizeof rt);
-  const char *copies[] = {"kgen_rt.h", "kgen_rt.c"};
-  for (int i = 0; i < 2; i++) {
+  char rt[4096], tp[4096], path[8400];
+  kgen_dir("gen/ship/runtime", rt, sizeof rt);
+  kgen_dir("templates", tp, sizeof tp);
+  /* The runtime: dispatch, the shared helper team (kgen_pool.c over templates/kg_team.h). */
+  const char *copies[] = {"kgen_rt.h", "kgen_rt.c", "kgen_pool.c", "kg_team.h"};
+  for (int i = 0; i < 4; i++) {
     sbuf b = {0};
-    snprintf(path, sizeof path, "%s/%s", rt, copies[i]);
+    snprintf(path, sizeof path, "%s/%s", i == 3 ? tp : rt, copies[i]);
     char rel[256];
     snprintf(rel, sizeof rel, "src/%s", copies[i]);
     if (read_into(path, &b) || write_file(s, rel, &b)) return -1;
@@ -335,7 +339,7 @@ int kg_ship_write(ship *s) {
   free(h.p);
   sbuf c = {0};
   kg_ship_sbprintf(&c, ship_cmake_head, KG_VERSION);
-  kg_ship_sbprintf(&c, "  src/kgen_rt.c\n  src/kgen_tables.c\n%s", src.p ? src.p : "");
+  kg_ship_sbprintf(&c, "  src/kgen_rt.c\n  src/kgen_pool.c\n  src/kgen_tables.c\n%s", src.p ? src.p : "");
   kg_ship_sbprintf(&c, "%s%s", ship_cmake_tail, props.p ? props.p : "");
   free(src.p), free(props.p);
   if (write_file(s, "CMakeLists.txt", &c)) return -1;

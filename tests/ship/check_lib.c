@@ -4,23 +4,33 @@
  * line per failure (exit status = number of failures, capped at 100):
  *  - every shipped gemm variant this CPU can run (found with dlsym: kgv_gemm_<i>_kgen_sgemm)
  *    and the public kgen_sgemm against a double reference on untuned shapes (m, n, k in
- *    {1, 3, 17, 65, 300}, n not a multiple of the register tile, k = 1, lda > k, alpha, beta);
+ *    {1, 3, 17, 65, 1000}, m n k <= 2e7; n not a multiple of the register tile, k = 1, lda > k,
+ *    alpha, beta);
  *  - every qmatmul variant and kgen_qmatmul against the fp32 product (error bounds of the
  *    recipes) on odd shapes;
  *  - every paired cache variant and the public API bit-exact against a scalar implementation of
  *    the contract over random mask sequences that grow, shrink and keep m, with and without a
  *    gate pool;
  *  - bad input returns an error (NULL, negative sizes, unknown recipe, mask value 2);
- *  - kgen_explain names a machine entry or the fallback.
+ *  - kgen_explain names a machine entry or the fallback;
+ *  - gemm from several threads at once (the shared helper team taken by one caller, the others
+ *    running alone; each thread's choice cache) gives right results;
+ *  - the library's helper threads ("kgen-team") are one team however many variants ran: at
+ *    most usable cores - 1 of them, and once idle they sleep (state S), never spin on.
  * Variants needing an ISA this CPU lacks are skipped (their kgen_explain-reported requirement
  * is not available here: the test checks the CPU with __builtin_cpu_supports).
  */
+#define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <kgen/kgen.h>
 
@@ -47,11 +57,12 @@ static int can_run(const char *prefix, void *lib) {
 }
 
 static void check_gemm(const char *who, sgemm_fn f) {
-  static const int64_t sz[] = {1, 3, 17, 65, 300};
+  static const int64_t sz[] = {1, 3, 17, 65, 1000};
   for (int a = 0; a < 5; a++)
     for (int b = 0; b < 5; b++)
       for (int c = 0; c < 5; c++) {
-        const int64_t m = sz[a], n = sz[b], k = (c == 4 ? 1 : sz[c]); /* k = 1 included */
+        const int64_t m = sz[a], n = sz[b], k = sz[c]; /* k = 1 included */
+        if (m * n * k > 20000000) continue; /* the double reference's time: 1000 in two dimensions at most */
         const int64_t lda = k + (c & 1) * 5, ldb = n + (b & 1) * 3, ldc = n + (a & 1) * 2;
         const float alpha = (c % 2) ? 0.5f : 1.0f, beta = (a + b) % 3 == 0 ? 0.0f : 0.75f;
         float *A = malloc(sizeof(float) * (size_t)(m * lda)), *B = malloc(sizeof(float) * (size_t)(k * ldb));
@@ -234,6 +245,87 @@ static void check_bad_input(void) {
   if (strcmp(kgen_strerror(KGEN_ERECIPE), "unknown quantization recipe")) FAIL("strerror");
 }
 
+/* One of several threads calling kgen_sgemm at once on shapes of the direct and packed paths;
+ * returns the number of wrong results (own generator: check_gemm's is not thread-safe). */
+static void *gemm_thread(void *arg) {
+  uint64_t r = 777 + (uint64_t)(uintptr_t)arg;
+  static const int64_t shapes[][3] = {{64, 64, 64}, {33, 70, 97}, {128, 128, 128}, {16, 300, 200}, {1, 500, 300}};
+  long bad = 0;
+  float *A = malloc(sizeof(float) * 128 * 300), *B = malloc(sizeof(float) * 300 * 500);
+  float *C = malloc(sizeof(float) * 128 * 500);
+  double *R = malloc(sizeof(double) * 128 * 500);
+  for (int i = 0; i < 128 * 300; i++) r = r * 6364136223846793005ull + 1, A[i] = (float)(r >> 40) / 16777216.0f - 0.5f;
+  for (int i = 0; i < 300 * 500; i++) r = r * 6364136223846793005ull + 1, B[i] = (float)(r >> 40) / 16777216.0f - 0.5f;
+  for (int it = 0; it < 60; it++) {
+    const int64_t *sh = shapes[(it + (int)(uintptr_t)arg) % 5], m = sh[0], n = sh[1], k = sh[2];
+    if (kgen_sgemm(m, n, k, 1.0f, A, k, B, n, 0.0f, C, n)) {
+      bad++;
+      continue;
+    }
+    if (it >= 10) continue; /* the reference once per shape and thread */
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int64_t p = 0; p < k; p++) s += (double)A[i * k + p] * B[p * n + j];
+        R[i * n + j] = s;
+      }
+    for (int64_t i = 0; i < m * n; i++) bad += fabs(C[i] - R[i]) > 1e-5 * (double)k + 1e-5;
+  }
+  free(A), free(B), free(C), free(R);
+  return (void *)bad;
+}
+
+static void check_concurrent(void) {
+  enum { NT = 4 };
+  pthread_t th[NT];
+  for (long i = 0; i < NT; i++)
+    if (pthread_create(&th[i], NULL, gemm_thread, (void *)i)) FAIL("pthread_create");
+  for (int i = 0; i < NT; i++) {
+    void *bad = NULL;
+    pthread_join(th[i], &bad);
+    if (bad) FAIL("concurrent kgen_sgemm, thread %d: %ld wrong elements or failed calls", i, (long)bad);
+  }
+}
+
+/* The library's helper threads: how many ("kgen-team"), and how many of them are not asleep. */
+static void team_threads(int *n, int *awake) {
+  *n = *awake = 0;
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[64] = "", stat[512] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+    fclose(f);
+    if (strncmp(comm, "kgen-team", 9)) continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+    f = fopen(path, "r");
+    if (f && fgets(stat, sizeof stat, f)) {
+      const char *st = strrchr(stat, ')'); /* "tid (comm) S ..." */
+      (*n)++;
+      *awake += !(st && st[1] == ' ' && st[2] == 'S');
+    }
+    if (f) fclose(f);
+  }
+  if (d) closedir(d);
+}
+
+/* After every gemm variant has run: one team of at most cores - 1 helpers, asleep once idle
+ * (polled for up to 10 s: on a loaded machine a helper may wait long for a core to notice). */
+static void check_team(void) {
+  cpu_set_t set;
+  const int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  int n = 0, awake = 0;
+  team_threads(&n, &awake);
+  if (n > (cores > 1 ? cores - 1 : 0)) FAIL("%d kgen-team helper threads for %d usable cores: not one shared team", n, cores);
+  for (int i = 0; i < 1000 && awake; i++) usleep(10000), team_threads(&n, &awake);
+  if (awake) FAIL("%d of %d kgen-team helpers still awake after 10 s idle", awake, n);
+  printf("helper team: %d kgen-team threads (usable cores %d), all asleep when idle\n", n, cores);
+}
+
 /* Whether this CPU (and the KGEN_MAX_ISA cap) allows a variant compiled for avx512: the test
  * calls variants directly, so it must not call one the CPU cannot run. */
 static int avx512_ok(void) {
@@ -294,6 +386,8 @@ int main(int argc, char **argv) {
     snprintf(who, sizeof who, "variant kgv_paired_cache_%d_", i);
     check_paired(who, &v);
   }
+  check_concurrent();
+  check_team();
   check_bad_input();
   char buf[4096];
   const char *kernels[] = {"gemm", "qmatmul", "paired_cache"};

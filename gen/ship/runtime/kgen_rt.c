@@ -19,9 +19,6 @@
 
 #include "kgen/kgen.h"
 
-#define KGR_MAX_KEY 8
-#define KGR_CACHE 256 /* per-thread choice cache slots */
-
 /* ---- the machine, detected once ---------------------------------------------------------- */
 
 static struct {
@@ -37,6 +34,10 @@ static struct {
 } kgr_cpu;
 
 static pthread_once_t kgr_once = PTHREAD_ONCE_INIT;
+
+/* The per-thread choice cache (kgen_rt.h); the key's destructor frees a thread's at its exit. */
+__thread kgr_slot *kgr_tcache __attribute__((tls_model("initial-exec")));
+static pthread_key_t kgr_tcache_key;
 
 static unsigned kgr_detect_isa(void) {
   unsigned isa = 0;
@@ -104,7 +105,13 @@ static double kgr_machine_distance(const kgr_machine *m) {
   return d;
 }
 
+static void kgr_tcache_free(void *c) {
+  kgr_tcache = NULL;
+  free(c);
+}
+
 static void kgr_init(void) {
+  pthread_key_create(&kgr_tcache_key, kgr_tcache_free);
   kgr_detect_id();
   kgr_cpu.isa_cpu = kgr_cpu.isa = kgr_detect_isa();
   const char *max = getenv("KGEN_MAX_ISA");
@@ -182,24 +189,18 @@ const char *kgen_strerror(int status) {
 
 /* ---- choice --------------------------------------------------------------------------------- */
 
-typedef struct kgr_slot {
-  const kgr_table *t;
-  int64_t key[KGR_MAX_KEY];
-  int variant;
-} kgr_slot;
-
 /* Why the last choice of each table on this thread was made (kgen_explain). */
 typedef struct kgr_why {
   const kgr_table *t;
   int variant, entry;
   double dist;
   const char *how;
+  int machine; /* the machine entry decided on (kgr_table_machine), or -1 */
   int nkey;
   int64_t key[KGR_MAX_KEY];
   const char *const *key_names;
 } kgr_why;
 
-static __thread kgr_slot kgr_cache[KGR_CACHE];
 static __thread kgr_why kgr_whys[16];
 
 static int kgr_usable(const kgr_table *t, int v) {
@@ -211,17 +212,32 @@ __attribute__((weak)) int kgr_site_choice(const kgr_table *t, const kgr_front *f
   return -1;
 }
 
+/* The machine entry kernel t dispatches on: the chosen one when it has tuned problems of t,
+ * else the nearest compatible entry that has (the chosen one may hold other kernels only, as
+ * this CPU's own entry with a few kernels tuned here), else the chosen one. */
+static int kgr_table_machine(const kgr_table *t) {
+  const int mi = kgr_cpu.machine;
+  if (mi < 0 || t->generalist[mi] >= 0) return mi;
+  int best = -1;
+  double bd = 0;
+  for (int i = 0; i < kgr_nmachines; i++) {
+    const double d = t->generalist[i] >= 0 ? kgr_machine_distance(&kgr_machines[i]) : -1;
+    if (d >= 0 && (best < 0 || d < bd)) best = i, bd = d;
+  }
+  return best >= 0 ? best : mi;
+}
+
 /* The slow path: a site file's choice, else the entry of the chosen machine nearest to key, else its generalist, else the
  * per-tier fallbacks. */
 static int kgr_decide(const kgr_table *t, const kgr_front *f, const int64_t *key, kgr_why *why) {
-  why->t = t, why->entry = -1, why->dist = 0, why->nkey = f->nkey, why->key_names = f->key_names;
+  why->t = t, why->entry = -1, why->machine = -1, why->dist = 0, why->nkey = f->nkey, why->key_names = f->key_names;
   memcpy(why->key, key, sizeof(int64_t) * (size_t)f->nkey);
   const int site = kgr_site_choice(t, f, key);
   if (kgr_usable(t, site)) {
     why->how = "the site file's choice (tuned on this machine)";
     return why->variant = site;
   }
-  const int mi = kgr_cpu.machine;
+  const int mi = why->machine = kgr_table_machine(t);
   if (mi >= 0) {
     int col[KGR_MAX_KEY];
     for (int i = 0; i < f->nkey; i++) {
@@ -264,15 +280,15 @@ static int kgr_decide(const kgr_table *t, const kgr_front *f, const int64_t *key
   return why->variant = kgr_usable(t, t->fallback_portable) ? t->fallback_portable : -1;
 }
 
-int kgr_choose(const kgr_table *t, const kgr_front *f, const int64_t *key) {
-  uint64_t h = (uint64_t)(uintptr_t)t;
-  for (int i = 0; i < f->nkey; i++) h = (h ^ (uint64_t)key[i]) * 0x100000001b3ull;
-  kgr_slot *s = &kgr_cache[(h ^ (h >> 29)) % KGR_CACHE];
-  if (s->t == t && !memcmp(s->key, key, sizeof(int64_t) * (size_t)f->nkey)) {
-    return s->variant;
-  }
+int kgr_choose_slow(const kgr_table *t, const kgr_front *f, const int64_t *key) {
   pthread_once(&kgr_once, kgr_init);
   if (f->nkey > KGR_MAX_KEY) return kgr_fail(KGEN_ENOVARIANT, "kgen: %s: key too long", t->kernel), -1;
+  if (!kgr_tcache) {
+    kgr_slot *c = calloc(KGR_CACHE, sizeof *c);
+    if (!c) return kgr_fail(KGEN_ENOMEM, "kgen: %s: out of memory for the choice cache", t->kernel), -1;
+    kgr_tcache = c;
+    pthread_setspecific(kgr_tcache_key, c);
+  }
   int slot = 0;
   for (int i = 0; i < kgr_ntables; i++)
     if (kgr_tables[i] == t) slot = i % 16;
@@ -281,10 +297,16 @@ int kgr_choose(const kgr_table *t, const kgr_front *f, const int64_t *key) {
     kgr_fail(KGEN_ENOVARIANT, "kgen: %s: no variant this CPU can run", t->kernel);
     return -1;
   }
+  kgr_slot *s = &kgr_tcache[kgr_slot_of(t, f->nkey, key)];
   s->t = t, s->variant = v;
   memset(s->key, 0, sizeof s->key);
   memcpy(s->key, key, sizeof(int64_t) * (size_t)f->nkey);
   return v;
+}
+
+int kgr_usable_cores(void) {
+  pthread_once(&kgr_once, kgr_init);
+  return kgr_cpu.cores;
 }
 
 /* ---- explain -------------------------------------------------------------------------------- */
@@ -336,6 +358,9 @@ int kgen_explain(const char *kernel, char *buf, size_t cap) {
             v->threads, kgr_cpu.cores, w->how);
     if (w->entry >= 0) KGR_PUT(": %s, distance %.3f", t->entries[w->entry].problem, w->dist);
     KGR_PUT("\n");
+    if (w->machine >= 0 && w->machine != kgr_cpu.machine)
+      KGR_PUT("kernel's machine entry: %s (the nearest compatible entry with tuned %s problems)\n",
+              kgr_machines[w->machine].id, kernel);
   }
 #undef KGR_PUT
   return KGEN_OK;

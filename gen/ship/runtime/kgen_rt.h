@@ -9,7 +9,8 @@
  * ISA level or lower, then microarchitecture, cores, caches), else none (the per-tier
  * fallbacks: the generalist built for AVX2, or the portable variant).  Per call, a kernel's
  * front (templates/<kernel>.front.c) asks kgr_choose for a variant given its key dimensions;
- * the answer is cached per thread, so a repeated shape costs one hash look-up.
+ * the answer is cached per thread, so a repeated shape costs one hash look-up (inlined).
+ * kgr_team_run (kgen_pool.c, declared in kg_team.h) is the variants' one shared helper team.
  * A site file (per-machine tuning at install, issue 12) overrides choices through
  * kgr_site_choice: a weak hook that returns -1 (no opinion) unless a site module defines it;
  * kgr_choose consults it on the slow path, before the shipped tables.
@@ -89,11 +90,53 @@ extern const int kgr_nmachines;
 extern const kgr_table *const kgr_tables[];
 extern const int kgr_ntables;
 
+/* Internal symbols of the library: hidden, so calls between its files bind directly (no PLT). */
+#define KGR_HIDDEN __attribute__((visibility("hidden")))
+
+#define KGR_MAX_KEY 8
+#define KGR_CACHE 256 /* per-thread choice cache slots */
+
+/** One slot of a thread's choice cache: table, key (zero-padded to KGR_MAX_KEY), variant. */
+typedef struct kgr_slot {
+  const kgr_table *t;
+  int64_t key[KGR_MAX_KEY];
+  int variant;
+} kgr_slot;
+
+/** This thread's choice cache ([KGR_CACHE] slots, allocated at its first slow-path choice and
+ *  freed at its exit), or NULL before.  One initial-exec TLS word: the hot path reads it with
+ *  one load from the thread pointer, where a __thread array in a shared library costs a call
+ *  of __tls_get_addr. */
+extern __thread kgr_slot *kgr_tcache __attribute__((tls_model("initial-exec"))) KGR_HIDDEN;
+
+/** The slow path of kgr_choose: decide, cache, return (or -1 with the error set). */
+KGR_HIDDEN int kgr_choose_slow(const kgr_table *t, const kgr_front *front, const int64_t *key);
+
+/** The cache slot of (t, key). */
+static inline unsigned kgr_slot_of(const kgr_table *t, int nkey, const int64_t *key) {
+  uint64_t h = (uint64_t)(uintptr_t)t;
+  for (int i = 0; i < nkey; i++) h = (h ^ (uint64_t)key[i]) * 0x100000001b3ull;
+  return (unsigned)((h ^ (h >> 29)) % KGR_CACHE);
+}
+
 /**
  * The variant of table t for key[front->nkey], or -1 when no usable variant exists (the error
- * is then set).  Thread-safe; initialises the runtime on first use.
+ * is then set).  Thread-safe; initialises the runtime on first use.  The hot path (a shape this
+ * thread has seen): a TLS load, a hash of the key and one slot compared, inlined in the front.
  */
-int kgr_choose(const kgr_table *t, const kgr_front *front, const int64_t *key);
+static inline int kgr_choose(const kgr_table *t, const kgr_front *front, const int64_t *key) {
+  const kgr_slot *c = kgr_tcache;
+  if (__builtin_expect(c != NULL, 1)) {
+    const kgr_slot *s = &c[kgr_slot_of(t, front->nkey, key)];
+    int same = s->t == t;
+    for (int i = 0; i < front->nkey; i++) same &= s->key[i] == key[i];
+    if (__builtin_expect(same, 1)) return s->variant;
+  }
+  return kgr_choose_slow(t, front, key);
+}
+
+/** Usable cores (affinity, capped by OMP_NUM_THREADS); initialises the runtime on first use. */
+KGR_HIDDEN int kgr_usable_cores(void);
 
 /**
  * The site override: the variant of table t for key that a site file chose on this machine, or
@@ -103,6 +146,6 @@ int kgr_choose(const kgr_table *t, const kgr_front *front, const int64_t *key);
 int kgr_site_choice(const kgr_table *t, const kgr_front *front, const int64_t *key);
 
 /** Record status with a printf-style message as this thread's last error; returns status. */
-int kgr_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+KGR_HIDDEN int kgr_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
