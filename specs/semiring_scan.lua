@@ -39,7 +39,7 @@ return kernel "semiring_scan" {
   params = {
     vec     = enum { "cp", "c" },       -- lanes over c' (rows + transpose-tree reduction) or over c (gathered columns)
     scan    = enum { "prob", "log" },   -- Log and Entropy forward: scaled probability space or log space
-    threads = values(thread_counts()),  -- OpenMP threads over the batch (1, 2, 4, ..., cores)
+    threads = values(thread_counts()),  -- OpenMP threads over the batch (1, 2, 4, ..., cores); decomposed log Z with B < threads: over c
   },
   roles = { threads = "threads" },
   problems = {

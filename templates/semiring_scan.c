@@ -34,11 +34,13 @@
  *   Entropy: the expectation semiring on (w, g) pairs with a log shift s: w = sum exp(x - s),
  *   g = sum exp(x - s) (H_j - (x - s)), so that log-sum = s + log w and H = g / w + log w
  *   (Li and Eisner, "First- and second-order expectation semirings", EMNLP 2009).
+ *   Marginals of long sequences: sqrt(T K) checkpointing (ss_ckpt): O(sqrt(T K) C) floats.
  *   Decomposed Log forward: the edge factorises, so alpha[n, c] = cum[n, c] +
  *   log sum_d exp(bias[s(d), c] + gamma[n-d, c]) with gamma[m, c] = log sum_c' exp(alpha[m, c'] +
  *   transition[c', c]) - cum[m, c]: exp(transition) is computed once, the C x C product per
  *   position takes C exps, and the duration sum K C exps (O(K C) exps per position instead of
- *   K C^2).  The other decomposed functions build edge[m] (K C C floats) on the fly per position
+ *   K C^2); every row keeps a double offset so that log Z does not drift at T = 1e5 (see
+ *   ss_dec_logz_seq).  The other decomposed functions build edge[m] (K C C floats) on the fly per position
  *   and run the edge-form scans on it (never the whole tensor).
  *
  * Tunables (spec parameters; each has a default so this file compiles on its own):
@@ -48,7 +50,9 @@
  *            source row; a row whose sum under- or overflows is redone in log space);
  *            log: log space with the exact max of every (d, c) row (two passes).  Log and
  *            Entropy forward only; Max is max-plus, the backward always shifts per row.
- *   THREADS  OpenMP threads over the batch.
+ *   THREADS  OpenMP threads over the batch; the decomposed log Z of a batch smaller than the
+ *            team (the streaming problem, B = 1): threads over c (blocks of 16 labels), one
+ *            barrier per position.
  * AVX-512 paths (AVX512F) for C <= 16; portable scalar loops otherwise.  The vector exp and log
  * follow Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992): logf's range reduction
  * and minimax polynomial as published; expf's range reduction with a one-step ln 2 and a Taylor
@@ -232,6 +236,7 @@ enum { SS_LOG = 0, SS_MAX = 1, SS_ENT = 2 };
 /* Per-sequence workspace of the edge-form scans (one per thread). */
 typedef struct ss_work {
   float *ra, *rg, *rr; /* ring [RS][CP]: sum, entropy term, shift */
+  float *rb;           /* ring [RS][CP]: the backward's beta */
   int32_t *rd;         /* ring [RS][CP]: Max winning duration */
   float *w, *gw, *sh;  /* [D C + 16]: one source's contributions */
   float *at, *ht;      /* [CP]: this source's alpha (scaled or log) and entropy term */
@@ -243,14 +248,14 @@ typedef struct ss_work {
 
 static size_t ss_work_bytes(const ss_dims *g, int decomposed) {
   size_t rs = (size_t)(g->RS * g->CP), row = (size_t)(g->D * g->C + 16);
-  size_t b = rs * 4 * 4 + row * 3 * 4 + (size_t)g->CP * 3 * 4 + (size_t)(2 * (g->D + 1)) * sizeof(float *);
+  size_t b = rs * 5 * 4 + row * 3 * 4 + (size_t)g->CP * 3 * 4 + (size_t)(2 * (g->D + 1)) * sizeof(float *);
   if (decomposed) b += (size_t)(g->K * g->C * g->C) * 2 * 4;
   return b;
 }
 
 static void ss_work_free(ss_work *w) {
   if (!w) return;
-  free(w->ra), free(w->rg), free(w->rr), free(w->rd), free(w->w), free(w->gw), free(w->sh);
+  free(w->ra), free(w->rg), free(w->rr), free(w->rb), free(w->rd), free(w->w), free(w->gw), free(w->sh);
   free(w->at), free(w->ht), free(w->al), free(w->slab), free(w->mu), free((void *)w->rp);
   memset(w, 0, sizeof *w);
 }
@@ -259,6 +264,7 @@ static int ss_work_init(ss_work *w, const ss_dims *g, int decomposed) {
   memset(w, 0, sizeof *w);
   size_t rs = (size_t)(g->RS * g->CP), row = (size_t)(g->D * g->C + 16);
   w->ra = kg_alloc(rs * 4), w->rg = kg_alloc(rs * 4), w->rr = kg_alloc(rs * 4), w->rd = kg_alloc(rs * 4);
+  w->rb = kg_alloc(rs * 4);
   w->w = kg_alloc(row * 4), w->gw = kg_alloc(row * 4), w->sh = kg_alloc(row * 4);
   w->at = kg_alloc((size_t)g->CP * 4), w->ht = kg_alloc((size_t)g->CP * 4), w->al = kg_alloc((size_t)g->CP * 4);
   w->rp = kg_alloc((size_t)(2 * (g->D + 1)) * sizeof(float *));
@@ -266,7 +272,7 @@ static int ss_work_init(ss_work *w, const ss_dims *g, int decomposed) {
     w->slab = kg_alloc((size_t)(g->K * g->C * g->C) * 4);
     w->mu = kg_alloc((size_t)(g->K * g->C * g->C) * 4);
   }
-  if (!w->ra || !w->rg || !w->rr || !w->rd || !w->w || !w->gw || !w->sh || !w->at || !w->ht || !w->al || !w->rp ||
+  if (!w->ra || !w->rg || !w->rr || !w->rb || !w->rd || !w->w || !w->gw || !w->sh || !w->at || !w->ht || !w->al || !w->rp ||
       (decomposed && (!w->slab || !w->mu))) {
     ss_work_free(w);
     return SS_ENOMEM;
@@ -452,12 +458,25 @@ typedef struct ss_out {
 } ss_out;
 
 /*
+ * Checkpoints of the Log forward (the marginals of long sequences): the ring (sums and shifts,
+ * 2 RS CP floats) as it stands before row m is finalised, for m = 0, S, 2S, ...; a replay
+ * restores the one of m0 (a multiple of S) and recomputes rows m0..m1 only.
+ */
+typedef struct ss_ckpt {
+  int64_t S;   /* checkpoint spacing (positions) */
+  float *save; /* [ceil((L-1) / S)][2][RS][CP] */
+  int replay;  /* 0: a whole forward that saves; 1: rows m0..m1 from the checkpoint of m0 */
+  int64_t m0, m1;
+} ss_ckpt;
+
+/*
  * Forward scan of one sequence of length L (1 <= L <= T).  Edge form: edge = edge[b] ([T-1, K,
  * C, C]); decomposed: edge NULL and dc set.  alpha_all (may be NULL): [L][CP] log alpha (Log,
- * Entropy) or alpha (Max) of every boundary; bp_all (may be NULL): [L][CP] Max winning duration.
+ * Entropy) or alpha (Max) of every boundary (a replay: rows m0..m1 at alpha_all + (m - m0) CP);
+ * bp_all (may be NULL): [L][CP] Max winning duration.  ck (Log only, may be NULL): checkpoints.
  */
 static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss_dec *dc, int64_t L,
-                           ss_work *wk, float *alpha_all, int32_t *bp_all, ss_out *out) {
+                           ss_work *wk, float *alpha_all, int32_t *bp_all, ss_out *out, const ss_ckpt *ck) {
   const int64_t C = g->C, CP = g->CP, D = g->D, RS = g->RS, KCC = g->K * C * C;
 #if SS_AVX
   const int avx = C <= 16;
@@ -474,9 +493,21 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
     wk->rr[i] = SS_NEG;
     wk->rd[i] = 0;
   }
+  int64_t m0 = 0, m1 = L - 1;
+  if (ck && ck->replay) {
+    m0 = ck->m0, m1 = ck->m1;
+    const float *sv = ck->save + (m0 / ck->S) * 2 * RS * CP;
+    memcpy(wk->ra, sv, (size_t)(RS * CP) * 4);
+    memcpy(wk->rr, sv + RS * CP, (size_t)(RS * CP) * 4);
+  }
   float lambda = 0.0f; /* SCAN prob: alpha[m] = lambda + log at */
   float *A = wk->al;
-  for (int64_t m = 0;; m++) {
+  for (int64_t m = m0;; m++) {
+    if (ck && !ck->replay && m % ck->S == 0 && m < L - 1) {
+      float *sv = ck->save + (m / ck->S) * 2 * RS * CP;
+      memcpy(sv, wk->ra, (size_t)(RS * CP) * 4);
+      memcpy(sv + RS * CP, wk->rr, (size_t)(RS * CP) * 4);
+    }
     /* finalise row m: at, ht, lambda (and the stored alpha) */
     float *ra = wk->ra + (m % RS) * CP, *rg = wk->rg + (m % RS) * CP, *rr = wk->rr + (m % RS) * CP;
     int32_t *rd = wk->rd + (m % RS) * CP;
@@ -531,9 +562,9 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
           for (int64_t c = 0; c < CP; c++) at[c] = A[c];
       }
     }
-    if (alpha_all) memcpy(alpha_all + m * CP, A, (size_t)CP * 4);
+    if (alpha_all) memcpy(alpha_all + (m - m0) * CP, A, (size_t)CP * 4);
     if (bp_all) memcpy(bp_all + m * CP, rd, (size_t)CP * 4);
-    if (m == L - 1) break;
+    if (m == m1) break;
     /* the ring row is free again: it becomes row m + RS */
     for (int64_t c = 0; c < CP; c++) ra[c] = sr == SS_MAX ? -INFINITY : 0.0f, rg[c] = 0.0f, rr[c] = SS_NEG, rd[c] = 0;
 
@@ -721,13 +752,15 @@ static void ss_max_pull_seq(const ss_dims *g, const float *edge, int64_t L, floa
 /* ---- backward (outside) pass of one sequence: marginals, or decomposed gradients --------------- */
 
 /*
- * In: alpha_all [L][CP] (log alpha, -inf beyond C) and logZ of the sequence.  Edge form: writes
+ * Sources m = mhi down to mlo (the first call: mhi = L - 2; the beta ring wk->rb carries over to
+ * the next call, mlo - 1 down).  In: alpha rows m = mlo..mhi at alpha_all + (m - mlo) CP (log
+ * alpha, -inf beyond C) and logZ of the sequence.  Edge form: writes
  * marg ([T-1, K, C, C] of this sequence, zero where unused).  Decomposed (edge NULL): adds the
  * gradients to gcum ([T, C] of this sequence), gtrans [C, C] and gbias [K, C].  beta: ring
  * [RS][CP].  Returns 1 when beta at boundary 0 is not finite (never with finite inputs).
  */
-static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *dc, int64_t L,
-                            const float *alpha_all, float logZ, ss_work *wk, float *marg, float *gcum,
+static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *dc, int64_t L, int64_t mlo,
+                            int64_t mhi, const float *alpha_all, float logZ, ss_work *wk, float *marg, float *gcum,
                             float *gtrans, float *gbias, float *beta0) {
   const int64_t C = g->C, CP = g->CP, D = g->D, RS = g->RS, K = g->K, KCC = K * C * C;
 #if SS_AVX
@@ -736,11 +769,13 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
   const int avx = 0;
 #endif
   (void)avx;
-  float *beta = wk->rr; /* the forward's ring is free now: [RS][CP] */
+  float *beta = wk->rb;
   float *f = wk->at, *S = wk->ht;
-  if (marg && L - 1 < g->T - 1) memset(marg + (L - 1) * KCC, 0, (size_t)((g->T - L) * KCC) * 4);
-  for (int64_t c = 0; c < CP; c++) beta[((L - 1) % RS) * CP + c] = c < C ? 0.0f : -INFINITY;
-  for (int64_t m = L - 2; m >= 0; m--) {
+  if (mhi == L - 2) {
+    if (marg && L - 1 < g->T - 1) memset(marg + (L - 1) * KCC, 0, (size_t)((g->T - L) * KCC) * 4);
+    for (int64_t c = 0; c < CP; c++) beta[((L - 1) % RS) * CP + c] = c < C ? 0.0f : -INFINITY;
+  }
+  for (int64_t m = mhi; m >= mlo; m--) {
     const int64_t dm = D < L - 1 - m ? D : L - 1 - m;
     const float *slab;
     float *mu = marg ? marg + m * KCC : wk->mu;
@@ -763,7 +798,7 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
         if (b > M) M = b;
       }
     if (!(M > -INFINITY)) M = 0.0f;
-    const float *al = alpha_all + m * CP;
+    const float *al = alpha_all + (m - mlo) * CP;
     float *bm = beta + mr * CP;
 #if SS_AVX
     if (avx) {
@@ -815,17 +850,23 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
       }
     }
   }
-  if (beta0) memcpy(beta0, beta, (size_t)C * 4); /* boundary 0 is ring row 0 */
+  if (beta0 && mlo == 0) memcpy(beta0, beta, (size_t)C * 4); /* boundary 0 is ring row 0 */
 }
 
 /* ---- Viterbi backtrack of one sequence ------------------------------------------------------- */
 
+/*
+ * From alpha_all and bp_all [L][CP] of the Max forward: ind (may be NULL) the 0/1 indicator
+ * [T-1, K, C, C] of this sequence; segs (may be NULL) [L-1][3] the segments (start, duration,
+ * label) in order, *nseg their count.  Ties: the smaller c' (the duration's tie is bp_all's).
+ */
 static void ss_backtrack_seq(const ss_dims *g, const float *edge, const ss_dec *dc, int64_t L,
-                             const float *alpha_all, const int32_t *bp_all, float *ind) {
+                             const float *alpha_all, const int32_t *bp_all, float *ind, int64_t *segs,
+                             int64_t *nseg) {
   const int64_t C = g->C, CP = g->CP, K = g->K, KCC = K * C * C;
-  memset(ind, 0, (size_t)((g->T - 1) * KCC) * 4);
+  if (ind) memset(ind, 0, (size_t)((g->T - 1) * KCC) * 4);
   const float *aL = alpha_all + (L - 1) * CP;
-  int64_t c = 0;
+  int64_t c = 0, ns = 0;
   for (int64_t j = 1; j < C; j++)
     if (aL[j] > aL[c]) c = j;
   for (int64_t n = L - 1; n > 0;) {
@@ -843,90 +884,153 @@ static void ss_backtrack_seq(const ss_dims *g, const float *edge, const ss_dec *
       const float x = am[cp] + e;
       if (best < 0 || x > bv) best = cp, bv = x;
     }
-    ind[m * KCC + (s * C + c) * C + best] = 1.0f;
+    if (ind) ind[m * KCC + (s * C + c) * C + best] = 1.0f;
+    if (segs) segs[3 * ns] = m, segs[3 * ns + 1] = d, segs[3 * ns + 2] = c; /* last first; reversed below */
+    ns++;
     n = m;
     c = best;
+  }
+  if (segs) {
+    for (int64_t i = 0, j = ns - 1; i < j; i++, j--)
+      for (int k = 0; k < 3; k++) {
+        const int64_t t = segs[3 * i + k];
+        segs[3 * i + k] = segs[3 * j + k], segs[3 * j + k] = t;
+      }
+    *nseg = ns;
   }
 }
 
 /* ---- decomposed Log forward: the factorised scan, O(K C) exps per position --------------------- */
 
-/* et: [C, C] exp(transition - tmax).  gam: ring [RS][CP].  p, u: [CP]. */
-static float ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *et, float tmax, int64_t L,
-                             float *gam, float *al, float *p, float *u) {
-  const int64_t C = g->C, CP = g->CP, D = g->D, RS = g->RS;
-  (void)u; /* scratch of the portable path */
-  for (int64_t c = 0; c < CP; c++) al[c] = c < C ? 0.0f : -INFINITY;
-  for (int64_t n = 1; n < L; n++) {
-    /* gamma[n-1] = log sum_c' exp(alpha[n-1, c'] + trans[c', c]) - cum[n-1, c] */
-    const int64_t m = n - 1;
-    float lam = -INFINITY;
-    for (int64_t c = 0; c < C; c++)
-      if (al[c] > lam) lam = al[c];
-    if (!(lam > -INFINITY)) lam = 0.0f;
-    float *gm = gam + (m % RS) * CP;
-    const float *cm = dc->cum + m * C;
+/*
+ * Precision.  log alpha grows about linearly along the sequence (|log Z| ~ 4e5 at T = 1e5, K =
+ * 500, C = 24), where a float's ulp is 0.03; a float recursion on absolute values rounds at that
+ * ulp every step, the same way, and drifts ~T^2 ulp (relative error 5e-4 at T = 1e5).  So every
+ * row n keeps a double offset O_n (its maximum over labels) and the floats are relative to it:
+ *   u_n[c]  = alpha[n, c] - O_{n-1}                       (O_{n-1}: the offset of the row before)
+ *   gr[m, c] = log sum_c' exp(alpha[m, c'] - O_m) exp(transition[c', c])     (small)
+ *   u_n[c]  = log sum_d exp(gr[n-d, c] + bias[s(d), c] + (O_{n-d} - O_{n-1}) + (cum[n, c] - cum[n-d, c]))
+ * (O_{n-d} - O_{n-1} in double, then one rounding to float; cum[n] - cum[n-d] is exact in float
+ * whenever the two are within a factor 2).  No term of a float sum is large, so each step's error
+ * is a few ulp of a small number and log Z = O_{L-1} + log sum_c exp(u_{L-1}[c] - lambda) is off
+ * by ~1e-8 relative at T = 1e5.
+ *
+ * Threads over c (B smaller than the team): every thread runs the recurrence of the same
+ * sequence on its labels [c0, c1) (whole 16-lane blocks on AVX-512), reads u of every label
+ * from the shared double buffer ub[2][CP], and the team meets at one barrier per position (after
+ * writing u_n, before reading it); the offsets are computed by every thread alike.
+ */
 #if SS_AVX
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-      const __mmask16 mc = ss_lanes(C - c0);
-      _mm512_mask_storeu_ps(p + c0, mc, ss_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(mc, al + c0), _mm512_set1_ps(lam))));
-    }
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-      const __mmask16 mc = ss_lanes(C - c0);
-      __m512 acc = _mm512_setzero_ps();
-      for (int64_t cp = 0; cp < C; cp++)
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(p[cp]), _mm512_maskz_loadu_ps(mc, et + cp * C + c0), acc);
-      __m512 v = _mm512_sub_ps(_mm512_add_ps(ss_log(acc), _mm512_set1_ps(lam + tmax)), _mm512_maskz_loadu_ps(mc, cm + c0));
-      _mm512_mask_storeu_ps(gm + c0, mc, v);
-    }
+#define SS_CG 16 /* label granularity of the threads over c */
 #else
-    for (int64_t c = 0; c < C; c++) p[c] = expf(al[c] - lam);
-    for (int64_t c = 0; c < C; c++) u[c] = 0.0f;
-    for (int64_t cp = 0; cp < C; cp++)
-      for (int64_t c = 0; c < C; c++) u[c] += p[cp] * et[cp * C + c];
-    for (int64_t c = 0; c < C; c++) gm[c] = logf(u[c]) + lam + tmax - cm[c];
+#define SS_CG 1
 #endif
-    /* alpha[n, c] = cum[n, c] + log sum_d exp(bias[s(d), c] + gamma[n-d, c]) */
-    const int64_t dn = D < n ? D : n, nr = n % RS;
+
+/* Per-thread scratch of the decomposed log Z scan. */
+typedef struct ss_dls {
+  float *gr;  /* ring [RS][CP]: gr[m, c] */
+  double *O;  /* ring [RS]: O_m */
+  float *off; /* [D + 1]: (float)(O_{n-d} - O_{n-1}) */
+  float *y;   /* [D][16]: one block's duration terms */
+  float *p;   /* [CP]: exp(u_m - lambda) */
+} ss_dls;
+
+/* Bytes of one thread's ss_dls. */
+static size_t ss_dls_bytes(const ss_dims *g) {
+  return (size_t)(g->RS * g->CP) * 4 + (size_t)g->RS * 8 + (size_t)(g->D + 1) * 4 + (size_t)(g->D * 16) * 4 +
+         (size_t)g->CP * 4;
+}
+
+static void ss_dls_carve(const ss_dims *g, char *mem, ss_dls *w) {
+  w->gr = (float *)mem, mem += (size_t)(g->RS * g->CP) * 4;
+  w->O = (double *)mem, mem += (size_t)g->RS * 8;
+  w->off = (float *)mem, mem += (size_t)(g->D + 1) * 4;
+  w->y = (float *)mem, mem += (size_t)(g->D * 16) * 4;
+  w->p = (float *)mem;
+}
+
+/*
+ * One sequence of length L, labels [c0, c1) of this thread; ub [2][CP] (shared by the team when
+ * sync; ub[0] = 0 for c < C, -inf beyond, set by the caller).  et: [C, C] exp(transition - tmax).
+ * Returns log Z (double).
+ */
+static double ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *et, float tmax, int64_t L, int64_t c0,
+                              int64_t c1, float *ub, ss_dls *w, int sync) {
+  const int64_t C = g->C, CP = g->CP, D = g->D, RS = g->RS;
+  (void)sync;
+  double Ob = 0.0; /* the offset u_m is relative to */
+  for (int64_t m = 0;; m++) {
+    const float *um = ub + (m & 1) * CP;
+    float lam = -INFINITY;
+    for (int64_t c = 0; c < C; c++) lam = um[c] > lam ? um[c] : lam;
+    if (!(lam > -INFINITY)) lam = 0.0f;
+    const double Om = Ob + lam;
+    if (m == L - 1) {
+      double s = 0.0;
+      for (int64_t c = 0; c < C; c++) s += exp((double)um[c] - lam);
+      return Om + log(s);
+    }
+    const int64_t mr = m % RS, n = m + 1, nr = n % RS, dn = D < n ? D : n;
+    w->O[mr] = Om;
+    for (int64_t c = 0; c < C; c++) w->p[c] = expf(um[c] - lam);
+    for (int64_t d = 1; d <= dn; d++) w->off[d] = (float)(w->O[ss_back(nr, d, RS)] - Om);
+    float *gm = w->gr + mr * CP, *un = ub + (n & 1) * CP;
     const float *cn = dc->cum + n * C;
 #if SS_AVX
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-      const __mmask16 mc = ss_lanes(C - c0);
+    for (int64_t b0 = c0; b0 < c1; b0 += 16) {
+      const __mmask16 mc = ss_lanes(c1 - b0);
       const __m512 ninf = _mm512_set1_ps(-INFINITY);
+      /* gr[m] on this block */
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t cp = 0; cp < C; cp++)
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(w->p[cp]), _mm512_maskz_loadu_ps(mc, et + cp * C + b0), acc);
+      _mm512_storeu_ps(gm + b0, _mm512_add_ps(ss_log(acc), _mm512_set1_ps(tmax)));
+      /* u_n on this block: the duration terms, their max, the sum */
+      const __m512 vcn = _mm512_maskz_loadu_ps(mc, cn + b0);
       __m512 mx = ninf;
-      for (int64_t d = 1; d <= dn; d++)
-        mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, gam + ss_back(nr, d, RS) * CP + c0),
-                                             _mm512_maskz_loadu_ps(mc, dc->bias + ss_slot(g, d) * C + c0)));
+      for (int64_t d = 1; d <= dn; d++) {
+        __m512 y = _mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, w->gr + ss_back(nr, d, RS) * CP + b0),
+                                 _mm512_maskz_loadu_ps(mc, dc->bias + ss_slot(g, d) * C + b0));
+        y = _mm512_add_ps(y, _mm512_add_ps(_mm512_set1_ps(w->off[d]),
+                                           _mm512_sub_ps(vcn, _mm512_maskz_loadu_ps(mc, cn + b0 - d * C))));
+        _mm512_storeu_ps(w->y + (d - 1) * 16, y);
+        mx = _mm512_max_ps(mx, y);
+      }
       mx = _mm512_max_ps(mx, _mm512_set1_ps(SS_NEG));
-      __m512 s = _mm512_setzero_ps();
-      for (int64_t d = 1; d <= dn; d++)
-        s = _mm512_add_ps(s, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, gam + ss_back(nr, d, RS) * CP + c0),
-                                                                 _mm512_maskz_loadu_ps(mc, dc->bias + ss_slot(g, d) * C + c0)),
-                                                  mx)));
-      _mm512_mask_storeu_ps(al + c0, mc, _mm512_add_ps(_mm512_add_ps(mx, ss_log(s)), _mm512_maskz_loadu_ps(mc, cn + c0)));
+      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+      int64_t d = 1;
+      for (; d + 1 <= dn; d += 2) {
+        s0 = _mm512_add_ps(s0, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
+        s1 = _mm512_add_ps(s1, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + d * 16), mx)));
+      }
+      if (d <= dn) s0 = _mm512_add_ps(s0, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
+      _mm512_mask_storeu_ps(un + b0, mc, _mm512_add_ps(mx, ss_log(_mm512_add_ps(s0, s1))));
     }
 #else
-    for (int64_t c = 0; c < C; c++) {
+    for (int64_t c = c0; c < c1; c++) {
+      float acc = 0.0f;
+      for (int64_t cp = 0; cp < C; cp++) acc += w->p[cp] * et[cp * C + c];
+      gm[c] = logf(acc) + tmax;
       float mx = -INFINITY;
       for (int64_t d = 1; d <= dn; d++) {
-        const float x = gam[ss_back(nr, d, RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c];
-        if (x > mx) mx = x;
+        const float y = w->gr[ss_back(nr, d, RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c] +
+                        (w->off[d] + (cn[c] - cn[c - d * C]));
+        w->y[d - 1] = y;
+        mx = y > mx ? y : mx;
       }
       if (!(mx > SS_NEG)) mx = SS_NEG;
       float s = 0.0f;
-      for (int64_t d = 1; d <= dn; d++) s += expf(gam[ss_back(nr, d, RS) * CP + c] + dc->bias[ss_slot(g, d) * C + c] - mx);
-      u[c] = mx + logf(s) + cn[c];
+      for (int64_t d = 1; d <= dn; d++) s += expf(w->y[d - 1] - mx);
+      un[c] = mx + logf(s);
     }
-    for (int64_t c = 0; c < C; c++) al[c] = u[c];
+#endif
+    Ob = Om;
+#if THREADS > 1 && defined(_OPENMP)
+    if (sync) {
+#pragma omp barrier
+    }
 #endif
   }
-  float mx = -INFINITY;
-  for (int64_t c = 0; c < C; c++)
-    if (al[c] > mx) mx = al[c];
-  if (!(mx > -INFINITY)) mx = 0.0f;
-  double s = 0.0;
-  for (int64_t c = 0; c < C; c++) s += exp((double)al[c] - mx);
-  return (float)(mx + log(s));
 }
 
 /* ---- the drivers behind the public API -------------------------------------------------------- */
@@ -940,6 +1044,7 @@ typedef struct ss_call {
   const float *cum, *trans, *bias;         /* decomposed form */
   const int64_t *lengths;
   float *logZ, *entropy, *marg, *ind;      /* outputs (may be NULL where unused) */
+  int64_t *segs, *nseg;                    /* Viterbi segments [B][T-1][3] and counts [B], or NULL */
   float *gcum, *gtrans, *gbias;            /* decomposed gradients: gtrans, gbias summed over b */
   float *alpha_keep;                       /* SS_OP_MARG_BWD: [B][T][CP] log alpha from a forward */
   float *beta0;                            /* optional [B][C]: outside scores at boundary 0 */
@@ -979,37 +1084,89 @@ static int ss_has_nan(const ss_call *k, int64_t b) {
   return 0;
 }
 
-/* One sequence; returns an error code. */
-static int ss_seq(const ss_call *k, int64_t b, ss_work *wk, float *alpha_all, int32_t *bp_all) {
+/*
+ * The marginals keep log alpha of every boundary (T CP floats per thread) unless that exceeds
+ * ss_ckpt_min_bytes; then they checkpoint (ss_ckpt): a ring (2 RS CP floats) every S =
+ * ceil(sqrt(2 RS (T-1))) positions and one segment of S alpha rows, O(sqrt(T K) C) floats, for
+ * one more forward pass.  (Griewank, "Achieving logarithmic growth of temporal and spatial
+ * complexity in reverse automatic differentiation", 1992; sqrt(T) checkpointing as in Chen et
+ * al., "Training deep nets with sublinear memory cost", 2016.)
+ */
+static size_t ss_ckpt_min_bytes = (size_t)1 << 22;
+
+/**
+ * Set the alpha store size (bytes per thread, T * ceil16(C) * 4) above which the marginals
+ * checkpoint (default 4 MiB: T > 65536 for C <= 16); 0 checkpoints always.  Returns the previous
+ * value.  Process-wide and not synchronised: set it before calling from several threads.
+ */
+size_t kgen_semimarkov_checkpoint_bytes(size_t bytes) {
+  const size_t old = ss_ckpt_min_bytes;
+  ss_ckpt_min_bytes = bytes;
+  return old;
+}
+
+/* Checkpoint spacing of g's marginals, or 0 when they keep every alpha row. */
+static int64_t ss_ckpt_spacing(const ss_dims *g) {
+  if ((size_t)(g->T * g->CP) * 4 <= ss_ckpt_min_bytes || g->T < 3) return 0;
+  int64_t S = (int64_t)ceil(sqrt(2.0 * (double)g->RS * (double)(g->T - 1)));
+  return S < 1 ? 1 : S > g->T - 1 ? g->T - 1 : S;
+}
+
+/* One sequence; returns an error code.  ckbuf, ckS: the checkpoints of the marginals, or NULL. */
+static int ss_seq(const ss_call *k, int64_t b, ss_work *wk, float *alpha_all, int32_t *bp_all, float *ckbuf,
+                  int64_t ckS) {
   const ss_dims *g = &k->g;
   const int64_t C = g->C, T = g->T, L = k->lengths[b], KCC = g->K * C * C;
   const float *edge = k->edge ? k->edge + b * (T - 1) * KCC : NULL;
   ss_dec dc = {k->cum ? k->cum + b * T * C : NULL, k->trans, k->bias};
   ss_out o = {0};
+  const int path = k->ind || k->segs;
+  (void)path;
   switch (k->op) {
   case SS_OP_LOGZ:
   case SS_OP_ENT:
-    ss_forward_seq(k->op == SS_OP_ENT ? SS_ENT : SS_LOG, g, edge, &dc, L, wk, NULL, NULL, &o);
+    ss_forward_seq(k->op == SS_OP_ENT ? SS_ENT : SS_LOG, g, edge, &dc, L, wk, NULL, NULL, &o, NULL);
     k->logZ[b] = o.value;
     if (k->op == SS_OP_ENT) k->entropy[b] = o.entropy;
     if (!isfinite(o.value) && ss_has_nan(k, b)) return SS_ENAN;
     return 0;
   case SS_OP_VIT:
 #if SS_AVX
-    if (edge && C <= 16) ss_max_pull_seq(g, edge, L, wk->ra, wk->rp, k->ind ? alpha_all : NULL, k->ind ? bp_all : NULL, &o);
+    if (edge && C <= 16) ss_max_pull_seq(g, edge, L, wk->ra, wk->rp, path ? alpha_all : NULL, path ? bp_all : NULL, &o);
     else
 #endif
-      ss_forward_seq(SS_MAX, g, edge, &dc, L, wk, k->ind ? alpha_all : NULL, k->ind ? bp_all : NULL, &o);
+      ss_forward_seq(SS_MAX, g, edge, &dc, L, wk, path ? alpha_all : NULL, path ? bp_all : NULL, &o, NULL);
     k->logZ[b] = o.value;
     if ((o.nan || !isfinite(o.value)) && ss_has_nan(k, b)) return SS_ENAN;
-    if (k->ind) ss_backtrack_seq(g, edge, &dc, L, alpha_all, bp_all, k->ind + b * (T - 1) * KCC);
+    if (path)
+      ss_backtrack_seq(g, edge, &dc, L, alpha_all, bp_all, k->ind ? k->ind + b * (T - 1) * KCC : NULL,
+                       k->segs ? k->segs + b * (T - 1) * 3 : NULL, k->segs ? k->nseg + b : NULL);
     return 0;
   case SS_OP_MARG:
   case SS_OP_MARG_BWD: {
     float lz;
     const float *al;
+    float *mg = k->marg ? k->marg + b * (T - 1) * KCC : NULL, *gc = k->gcum ? k->gcum + b * T * C : NULL;
+    float *gt = k->gtrans ? k->gtrans + b * C * C : NULL, *gb = k->gbias ? k->gbias + b * g->K * C : NULL;
+    float *b0 = k->beta0 ? k->beta0 + b * C : NULL;
+    if (k->op == SS_OP_MARG && ckbuf) {
+      /* checkpointed: a forward that saves the ring every S positions, then per segment, last
+       * first, its alpha rows recomputed from its checkpoint and the backward over them */
+      ss_ckpt ck = {ckS, ckbuf, 0, 0, 0};
+      ss_forward_seq(SS_LOG, g, edge, &dc, L, wk, NULL, NULL, &o, &ck);
+      k->logZ[b] = lz = o.value;
+      if (!isfinite(lz) && ss_has_nan(k, b)) return SS_ENAN;
+      if (L < 2) ss_backward_seq(g, edge, &dc, L, 0, L - 2, alpha_all, lz, wk, mg, gc, gt, gb, b0);
+      for (int64_t j = L >= 2 ? (L - 2) / ckS : -1; j >= 0; j--) {
+        ck.replay = 1, ck.m0 = j * ckS, ck.m1 = j * ckS + ckS - 1 < L - 2 ? j * ckS + ckS - 1 : L - 2;
+        ss_out o2;
+        ss_forward_seq(SS_LOG, g, edge, &dc, L, wk, alpha_all, NULL, &o2, &ck);
+        ss_backward_seq(g, edge, &dc, L, ck.m0, ck.m1, alpha_all, lz, wk, mg, gc, gt, gb, b0);
+      }
+      return 0;
+    }
     if (k->op == SS_OP_MARG) {
-      ss_forward_seq(SS_LOG, g, edge, &dc, L, wk, alpha_all, NULL, &o);
+      ss_forward_seq(SS_LOG, g, edge, &dc, L, wk, alpha_all, NULL, &o, NULL);
       k->logZ[b] = lz = o.value;
       if (!isfinite(lz) && ss_has_nan(k, b)) return SS_ENAN;
       al = alpha_all;
@@ -1017,9 +1174,7 @@ static int ss_seq(const ss_call *k, int64_t b, ss_work *wk, float *alpha_all, in
       lz = k->logZ[b];
       al = k->alpha_keep + b * T * g->CP;
     }
-    ss_backward_seq(g, edge, &dc, L, al, lz, wk, k->marg ? k->marg + b * (T - 1) * KCC : NULL,
-                    k->gcum ? k->gcum + b * T * C : NULL, k->gtrans ? k->gtrans + b * C * C : NULL,
-                    k->gbias ? k->gbias + b * g->K * C : NULL, k->beta0 ? k->beta0 + b * C : NULL);
+    ss_backward_seq(g, edge, &dc, L, 0, L - 2, al, lz, wk, mg, gc, gt, gb, b0);
     return 0;
   }
   }
@@ -1030,22 +1185,24 @@ static int ss_seq(const ss_call *k, int64_t b, ss_work *wk, float *alpha_all, in
 static int ss_batch(const ss_call *k) {
   const ss_dims *g = &k->g;
   int err = 0;
-  const int store = k->op == SS_OP_MARG || (k->op == SS_OP_VIT && k->ind);
+  const int store = k->op == SS_OP_MARG || (k->op == SS_OP_VIT && (k->ind || k->segs));
+  const int64_t ckS = k->op == SS_OP_MARG ? ss_ckpt_spacing(g) : 0;
 #if THREADS > 1 && defined(_OPENMP)
 #pragma omp parallel num_threads(THREADS)
 #endif
   {
     SS_FTZ_ON();
     ss_work wk;
-    float *alpha_all = store ? kg_alloc((size_t)(g->T * g->CP) * 4) : NULL;
+    float *alpha_all = store ? kg_alloc((size_t)((ckS ? ckS : g->T) * g->CP) * 4) : NULL;
+    float *ckbuf = ckS ? kg_alloc((size_t)(((g->T - 2) / ckS + 1) * 2 * g->RS * g->CP) * 4) : NULL;
     int32_t *bp_all = store && k->op == SS_OP_VIT ? kg_alloc((size_t)(g->T * g->CP) * 4) : NULL;
     int ok = ss_work_init(&wk, g, k->edge == NULL) == 0 && (!store || alpha_all) &&
-             (!(store && k->op == SS_OP_VIT) || bp_all);
+             (!(store && k->op == SS_OP_VIT) || bp_all) && (!ckS || ckbuf);
 #if THREADS > 1 && defined(_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (int64_t b = 0; b < g->B; b++) {
-      int e = ok ? ss_seq(k, b, &wk, alpha_all, bp_all) : SS_ENOMEM;
+      int e = ok ? ss_seq(k, b, &wk, alpha_all, bp_all, ckbuf, ckS) : SS_ENOMEM;
       if (e) {
 #if THREADS > 1 && defined(_OPENMP)
 #pragma omp critical(ss_err)
@@ -1055,6 +1212,7 @@ static int ss_batch(const ss_call *k) {
     }
     ss_work_free(&wk);
     free(alpha_all);
+    free(ckbuf);
     free(bp_all);
     SS_FTZ_OFF();
   }
@@ -1107,6 +1265,21 @@ int kgen_semimarkov_viterbi(int64_t B, int64_t T, int64_t K, int64_t C, const fl
   return ss_batch(&k);
 }
 
+/**
+ * Viterbi score[B] and the best segmentation as a list: segments[B, T-1, 3] (int64), sequence
+ * b's nsegments[b] segments (start boundary, duration, label) in order from boundary 0 to
+ * lengths[b] - 1 (the rest of its T-1 rows untouched).  The same path as the indicator.
+ */
+int kgen_semimarkov_viterbi_segments(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                     const int64_t *lengths, float *score, int64_t *segments, int64_t *nsegments) {
+  ss_call k = {.op = SS_OP_VIT, .edge = edge, .lengths = lengths, .logZ = score, .segs = segments, .nseg = nsegments};
+  ss_dims_init(&k.g, B, T, K, C);
+  int e = ss_check(&k.g, lengths);
+  if (e) return e;
+  if (!edge || !score || !segments || !nsegments) return SS_EARG;
+  return ss_batch(&k);
+}
+
 /** log Z[B] and the entropy H[B] of the distribution over segmentations (nats). */
 int kgen_semimarkov_entropy(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
                             const int64_t *lengths, float *logZ, float *entropy) {
@@ -1144,35 +1317,62 @@ int kgen_semimarkov_logpartition_decomposed(int64_t B, int64_t T, int64_t K, int
   int err = ss_check_dec(&g, cum_scores, transition, duration_bias, lengths);
   if (err) return err;
   if (!logZ) return SS_EARG;
-  float *et = kg_alloc((size_t)(C * C) * 4);
-  if (!et) return SS_ENOMEM;
+  /* one block: exp(transition - tmax) [C, C], the shared u buffers [2][CP] of the threads over c,
+   * and each thread's scratch; allocated up front, so no thread of a team can fail alone */
+  const size_t per = (ss_dls_bytes(&g) + 63) / 64 * 64, head = ((size_t)(C * C) * 4 + 63) / 64 * 64;
+  char *mem = kg_alloc(head + (size_t)(2 * g.CP) * 4 * (THREADS + 1) + per * THREADS);
+  if (!mem) return SS_ENOMEM;
+  float *et = (float *)mem, *ubs = (float *)(mem + head);
+  char *scratch = mem + head + (size_t)(2 * g.CP) * 4 * (THREADS + 1);
   float tmax = -INFINITY;
   for (int64_t i = 0; i < C * C; i++)
     if (transition[i] > tmax) tmax = transition[i];
   if (!(tmax > -INFINITY)) tmax = 0.0f;
   for (int64_t i = 0; i < C * C; i++) et[i] = expf(transition[i] - tmax);
+  /* threads over the batch, or over c when the batch is smaller than the team */
+  const int byc = THREADS > 1 && B < THREADS;
+  (void)byc;
 #if THREADS > 1 && defined(_OPENMP)
 #pragma omp parallel num_threads(THREADS)
 #endif
   {
     SS_FTZ_ON();
-    float *gam = kg_alloc((size_t)(g.RS * g.CP) * 4), *buf = kg_alloc((size_t)g.CP * 3 * 4);
+#if THREADS > 1 && defined(_OPENMP)
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int t = 0, nt = 1;
+#endif
+    ss_dls w;
+    ss_dls_carve(&g, scratch + per * (size_t)t, &w);
+    if (!byc || nt == 1) {
+      float *ub = ubs + (size_t)(2 * g.CP) * (size_t)(t + 1); /* this thread's own */
 #if THREADS > 1 && defined(_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
-    for (int64_t b = 0; b < B; b++) {
-      if (!gam || !buf) {
-        err = SS_ENOMEM;
-        continue;
+      for (int64_t b = 0; b < B; b++) {
+        ss_dec dc = {cum_scores + b * T * C, transition, duration_bias};
+        for (int64_t c = 0; c < g.CP; c++) ub[c] = c < C ? 0.0f : -INFINITY, ub[g.CP + c] = -INFINITY;
+        logZ[b] = (float)ss_dec_logz_seq(&g, &dc, et, tmax, lengths[b], 0, C, ub, &w, 0);
       }
-      ss_dec dc = {cum_scores + b * T * C, transition, duration_bias};
-      logZ[b] = ss_dec_logz_seq(&g, &dc, et, tmax, lengths[b], gam, buf, buf + g.CP, buf + 2 * g.CP);
+    } else {
+      const int64_t nblk = (C + SS_CG - 1) / SS_CG, lo = nblk * t / nt, hi = nblk * (t + 1) / nt;
+      const int64_t c0 = lo * SS_CG, c1 = hi * SS_CG < C ? hi * SS_CG : C;
+      for (int64_t b = 0; b < B; b++) {
+        ss_dec dc = {cum_scores + b * T * C, transition, duration_bias};
+#if THREADS > 1 && defined(_OPENMP)
+#pragma omp single
+#endif
+        for (int64_t c = 0; c < g.CP; c++) ubs[c] = c < C ? 0.0f : -INFINITY, ubs[g.CP + c] = -INFINITY;
+        const double lz = ss_dec_logz_seq(&g, &dc, et, tmax, lengths[b], c0 < c1 ? c0 : C, c1, ubs, &w, 1);
+        if (t == 0) logZ[b] = (float)lz;
+#if THREADS > 1 && defined(_OPENMP)
+#pragma omp barrier
+#endif
+      }
     }
-    free(gam);
-    free(buf);
     SS_FTZ_OFF();
   }
-  free(et);
+  free(mem);
   return err;
 }
 
@@ -1225,6 +1425,20 @@ int kgen_semimarkov_viterbi_decomposed(int64_t B, int64_t T, int64_t K, int64_t 
   int e = ss_check_dec(&k.g, cum_scores, transition, duration_bias, lengths);
   if (e) return e;
   if (!score) return SS_EARG;
+  return ss_batch(&k);
+}
+
+/** Decomposed Viterbi segments: score[B], segments[B, T-1, 3], nsegments[B] (as the edge form). */
+int kgen_semimarkov_viterbi_segments_decomposed(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
+                                                const float *transition, const float *duration_bias,
+                                                const int64_t *lengths, float *score, int64_t *segments,
+                                                int64_t *nsegments) {
+  ss_call k = {.op = SS_OP_VIT, .cum = cum_scores, .trans = transition, .bias = duration_bias,
+               .lengths = lengths, .logZ = score, .segs = segments, .nseg = nsegments};
+  ss_dims_init(&k.g, B, T, K, C);
+  int e = ss_check_dec(&k.g, cum_scores, transition, duration_bias, lengths);
+  if (e) return e;
+  if (!score || !segments || !nsegments) return SS_EARG;
   return ss_batch(&k);
 }
 
@@ -1465,7 +1679,7 @@ void *kg_create(const kg_problem *p) {
     for (int64_t b = 0; ok && b < B; b++) {
       ss_out o;
       ss_forward_seq(SS_LOG, &s->g, s->edge + b * (T - 1) * K * C * C, NULL, s->lengths[b], &wk,
-                     s->alpha_keep + b * T * s->g.CP, NULL, &o);
+                     s->alpha_keep + b * T * s->g.CP, NULL, &o, NULL);
       s->logZ[b] = o.value;
     }
     if (ok) ss_work_free(&wk);
@@ -1585,6 +1799,13 @@ static double ss_path_score(const ss_state *s, int64_t b) {
   return segs == ones ? score : NAN;
 }
 
+/* Once, on the pristine state (kg_abi.h): the isolated variants then share the reference (the
+ * T = 100,000 problem's takes seconds; recomputed per variant it counted against each timeout). */
+void kg_prepare(void *state) {
+  ss_state *s = state;
+  if (!s->have_ref) (void)ss_reference(s);
+}
+
 int kg_verify(void *state, char *msg, size_t cap) {
   ss_state *s = state;
   const ss_dims *g = &s->g;
@@ -1665,8 +1886,10 @@ int kg_verify(void *state, char *msg, size_t cap) {
   }
   /* working memory of the scan (beyond inputs and outputs), per thread */
   size_t work = ss_work_bytes(g, s->form == 1);
-  if (s->phase >= 1 || s->ind) work += (size_t)(T * g->CP) * 4 * (s->ind ? 2 : 1);
-  if (s->form == 1 && s->sr == SS_LOG && s->phase == 0) work = (size_t)((g->RS + 3) * g->CP + C * C) * 4;
+  const int64_t ckS = s->sr == SS_LOG && s->phase == 2 ? ss_ckpt_spacing(g) : 0;
+  if (ckS) work += (size_t)(ckS * g->CP + ((T - 2) / ckS + 1) * 2 * g->RS * g->CP) * 4; /* checkpointed */
+  else if (s->phase >= 1 || s->ind) work += (size_t)(T * g->CP) * 4 * (s->ind ? 2 : 1);
+  if (s->form == 1 && s->sr == SS_LOG && s->phase == 0) work = ss_dls_bytes(g) + (size_t)(2 * g->CP + C * C) * 4;
   snprintf(msg, cap,
            "{\"value_rel_err\": %.3g, \"entropy_rel_err\": %.3g, \"marginal_max_err\": %.3g, "
            "\"work_bytes_per_thread\": %zu, \"elements\": %.0f, \"positions\": %lld}",
