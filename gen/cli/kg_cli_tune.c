@@ -16,6 +16,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
+                                        {"cache", required_argument, 0, 'C'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
@@ -54,6 +55,7 @@ int kg_cli_tune(int argc, char **argv) {
     case 'R': o.resume = true; break;
     case 'K': o.keep_failures = true; break;
     case 'c': csv = optarg; break;
+    case 'C': o.cache_path = optarg; break;
     case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }
   }

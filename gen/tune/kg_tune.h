@@ -74,6 +74,12 @@ typedef struct kg_tune_opts {
   int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
   FILE *progress;             /**< progress lines (default stderr); NULL = silent */
+  const char *cache_path;     /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
+                                  gen/search/kg_replay.h's kg_cache_load) whose configurations are
+                                  already-measured points of one problem (the file's `problem`, else
+                                  the one problem tuned): they are not measured again, guided
+                                  searches are told their times first, they cost no budget, and
+                                  they compete for the final rounds, which measure the finalists */
   double cutoff;              /**< early cut-off during the search (0 = none, the default here;
                                   `kgen tune --cutoff`, default 2): a variant whose first samples are
                                   all at least cutoff x slower than the best p50 of its problem so far
@@ -102,7 +108,8 @@ typedef struct kg_problem_result {
   long winner;          /**< index into results, or -1 when no variant passed */
   long nties;
   long *ties; /**< indices into results tied with the winner (winner excluded) */
-  long evaluated, failed;
+  long evaluated, failed; /**< measured in this run (cached results excluded); failed includes censored */
+  long cached;            /**< results read from opts.cache_path (resumed, not measured); the first ones */
   bool noisy;          /**< the winner's measurement was flagged noisy, or its final rounds
                               spread wider than the measure options' noisy_rel_ci */
   bool baselines_done; /**< the baselines were measured (or loaded) in this run */
