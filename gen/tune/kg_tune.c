@@ -24,6 +24,10 @@ kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
                     "unknown strategy '%s' (expected exhaustive, random, knn, bandit, ga, anneal or ils)", name);
 }
 
+kg_strategy kg_tune_default_strategy(const kg_spec *spec) {
+  return spec->npoints <= KG_TUNE_EXHAUSTIVE_MAX ? KG_STRATEGY_EXHAUSTIVE : KG_STRATEGY_KNN;
+}
+
 const char *kg_strategy_name(kg_strategy s) {
   return (int)s >= 0 && (int)s < KG_NSTRATEGIES ? kg_strategy_names[s] : "exhaustive";
 }

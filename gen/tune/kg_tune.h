@@ -43,6 +43,14 @@ typedef enum kg_strategy {
   KG_STRATEGY_ILS
 } kg_strategy;
 
+/** Spaces of up to this many points are tuned exhaustively by default; larger ones with the
+ *  replay benchmark's winner, knn (gen/search/kg_search.h KG_SEARCH_DEFAULT, bench/replay.sh). */
+#define KG_TUNE_EXHAUSTIVE_MAX 256
+
+/** `kgen tune`'s strategy when none is given: exhaustive up to KG_TUNE_EXHAUSTIVE_MAX points,
+ *  else knn. */
+kg_strategy kg_tune_default_strategy(const kg_spec *spec);
+
 /** Parse a strategy name; KG_EINVAL (listing the names) otherwise. */
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx);
 const char *kg_strategy_name(kg_strategy s);
