@@ -92,8 +92,7 @@ static void test_exhaustive(void **state) {
                        bin, root, opts, tmp, tmp, tmp, tmp),
                    0);
   assert_int_equal(count(("part.db"), search_rows), 2);
-  assert_int_equal(count(("part.db"), "SELECT count(*) FROM measurements WHERE variant LIKE 'mode=unrolled%'"),
-                   2);
+  assert_int_equal(count(("part.db"), "SELECT count(*) FROM measurements WHERE variant LIKE 'mode=unrolled%'"), 2);
   assert_int_equal(run("grep -q '12 read from --cache' '%s/part.txt'", tmp), 0);
   char dir[400];
   snprintf(dir, sizeof dir, "%s/o2", tmp);
@@ -118,7 +117,7 @@ static void test_guided(void **state) {
                    0);
   assert_int_equal(count(("knn.db"), search_rows), 4);
   assert_int_equal(count(("knn.db"), "SELECT count(*) FROM measurements WHERE variant LIKE 'mode=ok,%' AND "
-                                            "variant NOT LIKE 'final:%'"),
+                                     "variant NOT LIKE 'final:%'"),
                    0);
 }
 

@@ -123,21 +123,21 @@ kg_status kg_replay_read_file(const char *path, char **out, size_t *len, kg_ctx 
 
 /** One configuration of a cache file that is a point of the spec. */
 typedef struct kg_cache_entry {
-  long point;         /**< index into spec->points */
-  kg_status status;   /**< KG_OK; KG_ECOMPILE (CompilationFailedConfig); KG_ECENSORED (a failure with
+  long point;       /**< index into spec->points */
+  kg_status status; /**< KG_OK; KG_ECOMPILE (CompilationFailedConfig); KG_ECENSORED (a failure with
                            kgen_lower_bound); KG_ECRASH (any other failure) */
-  double time_ms;     /**< `time` (ms); the lower bound for KG_ECENSORED; NAN for other failures */
-  double p90_ms;      /**< `p90` (ms) when stored, else time_ms */
+  double time_ms;   /**< `time` (ms); the lower bound for KG_ECENSORED; NAN for other failures */
+  double p90_ms;    /**< `p90` (ms) when stored, else time_ms */
 } kg_cache_entry;
 
 /** A cache file read against a spec (kg_cache_load). */
 typedef struct kg_cache {
-  char *problem;        /**< the file's `problem` (kgen export-cache writes it), or NULL */
-  char *device;         /**< the file's `device_name`, or NULL */
-  size_t n;             /**< entries that are points of the spec */
-  kg_cache_entry *e;    /**< [n], by point, distinct (a point stored twice, its values written
+  char *problem;     /**< the file's `problem` (kgen export-cache writes it), or NULL */
+  char *device;      /**< the file's `device_name`, or NULL */
+  size_t n;          /**< entries that are points of the spec */
+  kg_cache_entry *e; /**< [n], by point, distinct (a point stored twice, its values written
                              differently, is kept once) */
-  size_t outside;       /**< configurations skipped: a value not in the spec's lists, or a point
+  size_t outside;    /**< configurations skipped: a value not in the spec's lists, or a point
                              that violates its constraints */
 } kg_cache;
 

@@ -110,11 +110,11 @@ typedef struct kg_spec {
   char *verify_reason; /**< why (required with verify = false), else "" */
   int nparams;
   kg_param *params;
-  size_t nraw;     /**< size of the cartesian product (< 2^62) */
-  size_t npoints;  /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS) */
+  size_t nraw;                          /**< size of the cartesian product (< 2^62) */
+  size_t npoints;                       /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS) */
   double space_seconds;                 /**< wall time the enumeration of the valid points took */
   unsigned long long nconstraint_calls; /**< constraint calls the enumeration made */
-  int32_t *points; /**< [npoints][nparams] value indices */
+  int32_t *points;                      /**< [npoints][nparams] value indices */
   int nconstraints;
   int nproblems;
   kg_spec_problem *problems;

@@ -39,7 +39,7 @@ typedef struct kg_spec_loader {
   int32_t *cstate;                     /* [nparams + 1][nconstraints]: depth to retry each constraint */
   unsigned long long nodes;            /* nodes of the backtracking visited */
   unsigned long long enum_deadline_ns; /* kg_now_ns deadline of the whole enumeration */
-  kg_machine machine; /* what the spec's `machine` table describes */
+  kg_machine machine;                  /* what the spec's `machine` table describes */
 } kg_spec_loader;
 
 /** A malloc'd copy of s, or NULL when out of memory. */

@@ -6,7 +6,7 @@
 
 #include "kg_template.h"
 #include "kg_timer.h"
-#include "kg_util.h" /* kg_rand_next: splitmix64, shared with the templates */
+#include "kg_util.h"   /* kg_rand_next: splitmix64, shared with the templates */
 #include "kg_replay.h" /* kg_cache_load: --cache */
 #include "kg_search.h"
 #include "kg_tune_internal.h"
@@ -105,8 +105,8 @@ static kg_status kg_tune_cache_read(kg_tune_run *t, kg_cache **out, int *prob, k
   kg_cache *c = *out;
   *prob = -1;
   if (!c->problem && t->r->nproblems != 1)
-    return kg_ctx_set(ctx, KG_EINVAL, "%s: the cache names no problem (no `problem` key): tune one problem with --problem",
-                      path);
+    return kg_ctx_set(ctx, KG_EINVAL,
+                      "%s: the cache names no problem (no `problem` key): tune one problem with --problem", path);
   for (int p = 0; p < t->r->nproblems && c->problem; p++)
     if (strcmp(t->spec->problems[t->probs[p]].name, c->problem) == 0) *prob = p;
   if (!c->problem) *prob = 0;
@@ -303,7 +303,7 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
   for (int i = 0; i < nb; i++) {
     kg_variant *v = &batch[i];
     if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
-      continue; /* kgen bench: this problem re-measures its own winner only */
+      continue;                                      /* kgen bench: this problem re-measures its own winner only */
     if (kg_tune_is_cached(t, p, v->point)) continue; /* --cache has it */
     run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
     kg_result *x = &res->results[res->nresults++];

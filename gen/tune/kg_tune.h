@@ -115,13 +115,13 @@ typedef struct kg_problem_result {
   kg_result *baselines; /**< [spec->nbaselines] */
   long winner;          /**< index into results, or -1 when no variant passed */
   long nties;
-  long *ties; /**< indices into results tied with the winner (winner excluded) */
+  long *ties;             /**< indices into results tied with the winner (winner excluded) */
   long evaluated, failed; /**< measured in this run (cached results excluded); failed includes censored */
   long cached;            /**< results read from opts.cache_path (resumed, not measured); the first ones */
-  bool noisy;          /**< the winner's measurement was flagged noisy, or its final rounds
+  bool noisy;             /**< the winner's measurement was flagged noisy, or its final rounds
                               spread wider than the measure options' noisy_rel_ci */
-  bool baselines_done; /**< the baselines were measured (or loaded) in this run */
-  bool finals;         /**< the final rounds ran: only results with rounds > 0 compete */
+  bool baselines_done;    /**< the baselines were measured (or loaded) in this run */
+  bool finals;            /**< the final rounds ran: only results with rounds > 0 compete */
 } kg_problem_result;
 
 /** The outcome of a tuning run.  Borrows the spec. */
