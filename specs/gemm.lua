@@ -5,25 +5,21 @@
 -- (NR a multiple of 16, accumulators MR * NR / 16 <= 28 of the 32 zmm) where machine.isa.avx512f,
 -- else AVX2 tiles (NR a multiple of 8, accumulators MR * NR / 8 <= 14 of the 16 ymm, leaving
 -- room for the B loads and the A broadcast); threads 1, 2, 4, ..., machine.cores.
--- The space is tied together by constraints, so an exhaustive tune of one problem stays at a
--- couple of minutes: a curated set of register tiles; MC a multiple of MR, NC of NR; the
--- K-unroll and the prefetch distance vary only at the default blocking; PACK = 0 (no packing,
--- for small and skinny shapes) ignores the blocking.
+-- The constraints are only the true ones: the accumulators fit the vector registers, MC is a
+-- multiple of MR and NC of NR, and PACK = 0 (no packing, for small and skinny shapes) ignores the
+-- blocking and the B prefetch (they stay at their defaults).  The space holds about 1,900 points
+-- per problem: tune it with a guided strategy (kgen tune --strategy knn; 10% of the space by
+-- default), not exhaustively.
 -- Baselines: OpenBLAS sgemm with its default dispatch and (AVX-512 machines) forced to SkylakeX
 -- (a private instance), each with 1 and 2 threads; `speedup` is against the fastest of them.
 
 local AVX512 = machine.isa.avx512f == true
 
--- Register tiles worth trying (MR x NR): packed ones, and the ones for PACK = 0.
+-- Register tile sizes (MR x NR); every pair whose accumulators fit is in the space.
 local TILES = AVX512 and {
   vw = 16, max_acc = 28, mr = { 6, 14, 8, 12, 1, 4 }, nr = { 64, 32, 48 },
-  packed = { ["6x64"] = true, ["14x32"] = true, ["8x48"] = true, ["12x32"] = true },
-  direct = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true,
-             ["14x32"] = true, ["4x32"] = true, ["8x32"] = true },
 } or {
   vw = 8, max_acc = 14, mr = { 6, 4, 12, 8, 1 }, nr = { 16, 24, 8, 32 },
-  packed = { ["6x16"] = true, ["4x24"] = true, ["12x8"] = true },
-  direct = { ["1x32"] = true, ["4x16"] = true, ["6x16"] = true, ["4x24"] = true, ["8x8"] = true },
 }
 
 local BASELINES = { "openblas", "openblas_2t" }
@@ -41,27 +37,20 @@ return kernel "gemm" {
   params = {
     mr      = values(TILES.mr),                -- microkernel rows
     nr      = values(TILES.nr),                -- microkernel columns (multiples of the vector width)
-    mc      = values { 168, 336, 96 },         -- rows of A per packed block
-    kc      = values { 384, 256, 512 },        -- depth per packed block
-    nc      = values { 3072 },                 -- columns of B per packed block
-    ku      = values { 4, 1, 2 },              -- K-unroll of the microkernel loop
-    pf      = values { 0, 8 },                 -- prefetch of the B sliver, in k iterations ahead
+    mc      = values { 168, 336, 96 }    ,    -- rows of A per packed block
+    kc      = values { 384, 256, 512 }     ,   -- depth per packed block
+    nc      = values { 3072 }      ,           -- columns of B per packed block
+    ku      = values { 4, 1, 2 }   ,           -- K-unroll of the microkernel loop
+    pf      = values { 0, 8 }    ,             -- prefetch of the B sliver, in k iterations ahead
     pack    = values { 1, 0 },                 -- pack A and B (0: read in place)
     threads = values(thread_counts()),         -- OpenMP threads: 1, 2, 4, ..., cores
   },
   constraints = {
-    function(p)
-      local t = p.mr .. "x" .. p.nr
-      if p.pack == 1 then return TILES.packed[t] == true end
-      return TILES.direct[t] == true
-    end,
     -- accumulators fit the vector registers
     function(p) return p.nr % TILES.vw == 0 and p.mr * p.nr // TILES.vw <= TILES.max_acc end,
     function(p) return p.mc % p.mr == 0 and p.nc % p.nr == 0 end,
-    -- without packing the blocking is unused: keep it at its defaults; no B-sliver prefetch
+    -- without packing the blocking and the B-sliver prefetch are unused: keep them at their defaults
     function(p) return p.pack == 1 or (p.mc == 168 and p.kc == 384 and p.pf == 0) end,
-    -- the unroll and the prefetch are tried at the default blocking only
-    function(p) return (p.ku == 4 and p.pf == 0) or (p.mc == 168 and p.kc == 384) end,
   },
   problems = {
     shapes.custom { { 64, 64, 64 }, { 128, 128, 128 }, { 256, 256, 256 }, { 1024, 1024, 1024 },

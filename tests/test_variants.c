@@ -113,7 +113,15 @@ static const small_problem gemm_probs[] = {
     {{"m=1", "k=64", "n=129", NULL}},
 };
 
-static void test_gemm(void **state) { assert_true(check_spec("gemm", gemm_probs, 3) > 0); }
+/* gemm.lua's space holds ~1,400 points here (no pruning constraint left): every microkernel
+ * (tile, packing, K-unroll, prefetch) at the default blocking, then every blocking and thread
+ * count at the default tile. */
+static void test_gemm(void **state) {
+  static const char *const kernels[] = {"mr", "nr", "pack", "ku", "pf", NULL};
+  static const char *const blocking[] = {"mc", "kc", "nc", "pack", "threads", NULL};
+  assert_true(check_spec_on("gemm", NULL, kernels, gemm_probs, 3) > 0);
+  assert_true(check_spec_on("gemm", NULL, blocking, gemm_probs, 3) > 0);
+}
 
 /* The AVX2 tiles gemm.lua offers a machine without AVX-512 (tests/machines/avx2_16c.json): each
  * tile, packed and not, at the default blocking and one thread.  This machine compiles them with

@@ -40,7 +40,8 @@ int kg_cli_show(int argc, char **argv) {
   }
   printf("%s\n", s->nbaselines ? "" : " -");
   printf("tolerance   rtol %g, atol %g%s\n", s->rtol, s->atol, s->rtol == 0 && s->atol == 0 ? " (exact)" : "");
-  printf("space       %zu points, %zu after %d constraint(s)\n", s->nraw, s->npoints, s->nconstraints);
+  printf("space       %zu points, %zu after %d constraint(s) (enumerated in %.3f s, %llu constraint calls)\n", s->nraw,
+         s->npoints, s->nconstraints, s->space_seconds, s->nconstraint_calls);
   printf("parameters  (the first value is the default)\n");
   for (int i = 0; i < s->nparams; i++) {
     const kg_param *p = &s->params[i];

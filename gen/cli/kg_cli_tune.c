@@ -45,6 +45,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
+                                        {"cache", required_argument, 0, 'C'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
@@ -54,6 +55,7 @@ int kg_cli_tune(int argc, char **argv) {
   kg_ctx ctx = {0};
   long v;
   int c, rc;
+  bool strategy_given = false;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
     if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
       if (rc) return rc;
@@ -63,6 +65,7 @@ int kg_cli_tune(int argc, char **argv) {
     case -2: return EXIT_USAGE;
     case 'S':
       if (kg_strategy_parse(optarg, &o.strategy, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      strategy_given = true;
       break;
     case 'B':
       if ((rc = kg_parse_long("--budget", optarg, &o.budget))) return rc;
@@ -83,6 +86,7 @@ int kg_cli_tune(int argc, char **argv) {
     case 'R': o.resume = true; break;
     case 'K': o.keep_failures = true; break;
     case 'c': csv = optarg; break;
+    case 'C': o.cache_path = optarg; break;
     case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }
   }
@@ -90,6 +94,7 @@ int kg_cli_tune(int argc, char **argv) {
   if (optind + 1 < argc) return kg_usage_error("tune: unexpected argument '%s'", argv[optind + 1]);
   kg_spec *s = NULL;
   if ((rc = kg_load(argv[optind], &s))) return rc;
+  if (!strategy_given) o.strategy = kg_tune_default_strategy(s);
 
   /* The default database lives under the output root, one per kernel and machine. */
   char dbpath[4400], dir[4200];

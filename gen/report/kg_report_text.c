@@ -219,12 +219,19 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
         f,
         "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = GFLOP/s over fp32 peak)\n",
         r->profile->path);
-  long failed = 0;
-  for (int p = 0; p < r->nproblems; p++) failed += r->problems[p].failed;
+  long failed = 0, censored = 0, cached = 0;
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_problem_result *pr = &r->problems[p];
+    failed += pr->failed;
+    cached += pr->cached;
+    for (long i = pr->cached; i < pr->nresults; i++) censored += pr->results[i].m.status == KG_ECENSORED;
+  }
   fprintf(f,
           "%ld variants x %d problems; %ld failed measurements (compile errors, crashes, timeouts, "
-          "wrong results)\n",
-          r->nvariants, r->nproblems, failed);
+          "wrong results); %ld censored by the early cut-off (slower than --cutoff x the best)",
+          r->nvariants, r->nproblems, failed - censored, censored);
+  if (cached) fprintf(f, "; %ld read from --cache", cached);
+  fprintf(f, "\n");
   if (r->spec->verify_off)
     fprintf(f, "UNVERIFIED: no result was checked against a reference (the spec declares verify = false: %s)\n",
             r->spec->verify_reason);

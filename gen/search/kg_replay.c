@@ -11,7 +11,7 @@
 
 /* ---- loading ---- */
 
-static kg_status kg_read_gz(const char *path, char **out, size_t *len, kg_ctx *ctx) {
+kg_status kg_replay_read_file(const char *path, char **out, size_t *len, kg_ctx *ctx) {
   gzFile f = gzopen(path, "rb");
   if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno ? errno : ENOENT));
   size_t cap = 1 << 20, n = 0;
@@ -87,7 +87,7 @@ kg_status kg_replay_load(const char *path, kg_replay **out, kg_ctx *ctx) {
   *out = NULL;
   char *text = NULL;
   size_t len = 0;
-  kg_status st = kg_read_gz(path, &text, &len, ctx);
+  kg_status st = kg_replay_read_file(path, &text, &len, ctx);
   if (st) return st;
   json_error_t jerr;
   json_t *root = json_loadb(text, len, 0, &jerr);

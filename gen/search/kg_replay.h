@@ -117,6 +117,43 @@ struct kg_spec;
 kg_status kg_replay_export(const struct kg_spec *spec, const char *db_path, const char *problem, json_t **out,
                            kg_ctx *ctx);
 
+/** The bytes of a file, gunzipped when it is gzip (zlib reads plain files as they are); *out is
+ *  malloc'd (not NUL-terminated), owned by the caller.  Errors: KG_EIO, KG_ENOMEM. */
+kg_status kg_replay_read_file(const char *path, char **out, size_t *len, kg_ctx *ctx);
+
+/** One configuration of a cache file that is a point of the spec. */
+typedef struct kg_cache_entry {
+  long point;       /**< index into spec->points */
+  kg_status status; /**< KG_OK; KG_ECOMPILE (CompilationFailedConfig); KG_ECENSORED (a failure with
+                           kgen_lower_bound); KG_ECRASH (any other failure) */
+  double time_ms;   /**< `time` (ms); the lower bound for KG_ECENSORED; NAN for other failures */
+  double p90_ms;    /**< `p90` (ms) when stored, else time_ms */
+} kg_cache_entry;
+
+/** A cache file read against a spec (kg_cache_load). */
+typedef struct kg_cache {
+  char *problem;     /**< the file's `problem` (kgen export-cache writes it), or NULL */
+  char *device;      /**< the file's `device_name`, or NULL */
+  size_t n;          /**< entries that are points of the spec */
+  kg_cache_entry *e; /**< [n], by point, distinct (a point stored twice, its values written
+                             differently, is kept once) */
+  size_t outside;    /**< configurations skipped: a value not in the spec's lists, or a point
+                             that violates its constraints */
+} kg_cache;
+
+/**
+ * Read a Kernel Tuner cache file (.json or .json.gz) as measured points of spec: each entry's
+ * parameters (by the spec's parameter names; values compare as in kg_replay_load) name a point,
+ * its `time` the measurement (milliseconds).  Errors: KG_EIO (unreadable, not JSON), KG_EINVAL
+ * (no `cache` object, an entry that lacks one of the spec's parameters, or a `time` that is
+ * neither a number nor a string: the message names the file and the entry's key), KG_ENOMEM.
+ * *out is owned by the caller (kg_cache_free).
+ */
+kg_status kg_cache_load(const struct kg_spec *spec, const char *path, kg_cache **out, kg_ctx *ctx);
+
+/** Free; NULL is a no-op. */
+void kg_cache_free(kg_cache *c);
+
 /** `kgen export-cache SPEC --problem P [--db FILE] -o FILE.json[.gz]` */
 int kg_cli_export_cache(int argc, char **argv);
 

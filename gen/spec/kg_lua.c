@@ -230,7 +230,7 @@ static int kg_lua_print(lua_State *L) {
   return 0;
 }
 
-static int kg_lua_msgh(lua_State *L) {
+int kg_lua_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);

@@ -63,6 +63,10 @@ int kg_lua_load(kg_lua *kl, const char *buf, size_t len, const char *path);
 /** lua_pcall with a traceback message handler and a fresh instruction budget. */
 int kg_lua_pcall(kg_lua *kl, int nargs, int nresults);
 
+/** The message handler kg_lua_pcall uses (lua_CFunction): the error message with the Lua
+ *  traceback appended. */
+int kg_lua_msgh(lua_State *L);
+
 /** Reset the instruction budget and the deadline (for C loops that call Lua many times in one
  *  pcall).  A limit already hit stays hit. */
 void kg_lua_rebudget(kg_lua *kl);

@@ -14,6 +14,7 @@
 #include "kg_lua.h"
 #include "kg_machine.h"
 #include "kg_spec.h"
+#include "kg_timer.h"
 
 #define MT_KERNEL "kg.kernel"
 #define MT_PROBLEM "kg.problem"
@@ -33,7 +34,12 @@ typedef struct kg_spec_loader {
   int32_t *cur;
   int cur_constraint;
   size_t cap_points;
-  kg_machine machine; /* what the spec's `machine` table describes */
+  int bound;                           /* parameters bound at the running constraint call */
+  int blocked;                         /* the unbound parameter it read first, or -1 */
+  int32_t *cstate;                     /* [nparams + 1][nconstraints]: depth to retry each constraint */
+  unsigned long long nodes;            /* nodes of the backtracking visited */
+  unsigned long long enum_deadline_ns; /* kg_now_ns deadline of the whole enumeration */
+  kg_machine machine;                  /* what the spec's `machine` table describes */
 } kg_spec_loader;
 
 /** A malloc'd copy of s, or NULL when out of memory. */
@@ -91,7 +97,7 @@ kg_status kg_spec_load_prelude(kg_spec_loader *ld);
 /** params: the parameters in declaration order (kg_spec_space.c). */
 kg_status kg_spec_read_params(kg_spec_loader *ld, int def);
 
-/** constraints: evaluated over the cartesian product into spec->points. */
+/** constraints: the valid points enumerated by backtracking into spec->points. */
 kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def);
 
 /** problems: flattened one level, dimensions sorted (kg_spec_fields.c). */

@@ -160,12 +160,23 @@ kg_status kg_spec_read_params(kg_spec_loader *ld, int def) {
 
 /* ---------- constraints ---------- */
 
-static void format_point_lua(kg_spec_loader *ld, const int32_t *pt, char *buf, size_t cap) {
-  kg_spec_format_point(ld->spec, pt, buf, cap);
-}
+/* The error value a constraint raises when it reads a parameter not bound yet (its address is
+ * the value: a light userdata no spec can forge). */
+static char blocked_key;
 
-static int l_p_unknown(lua_State *L) {
+/* p's __index: p.<name> of a parameter not bound yet records it and raises blocked_key; any other
+ * name is a mistake in the spec. */
+static int l_p_index(lua_State *L) {
   kg_spec_loader *ld = lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, 2);
+    for (int i = 0; i < ld->spec->nparams; i++)
+      if (strcmp(ld->spec->params[i].name, k) == 0) {
+        if (ld->blocked < 0) ld->blocked = i;
+        lua_pushlightuserdata(L, &blocked_key);
+        return lua_error(L);
+      }
+  }
   char all[1024];
   size_t n = 0;
   all[0] = '\0';
@@ -174,69 +185,140 @@ static int l_p_unknown(lua_State *L) {
   return luaL_error(L, "p.%s: no such parameter (parameters: %s)", luaL_tolstring(L, 2, NULL), all);
 }
 
-/* Protected: [1] kg_spec_loader, [2] constraints list.  Walks the cartesian product (last parameter
- * fastest) and keeps the points every constraint accepts. */
+/* Message handler of a constraint call: blocked_key passes through, anything else gets the
+ * sandbox's traceback. */
+static int l_constraint_msgh(lua_State *L) {
+  if (lua_touserdata(L, 1) == &blocked_key) return 1;
+  return kg_lua_msgh(L);
+}
+
+/* "a=1,b=2" for the first `bound` parameters of ld->cur (the ones a constraint could read). */
+static void format_partial(kg_spec_loader *ld, int bound, char *buf, size_t cap) {
+  const kg_spec *s = ld->spec;
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < bound && n < cap; i++) {
+    const kg_param *p = &s->params[i];
+    if (p->kind == KG_PARAM_INT)
+      n += (size_t)snprintf(buf + n, cap - n, "%s%s=%" PRId64, i ? "," : "", p->name, p->ivalues[ld->cur[i]]);
+    else n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i ? "," : "", p->name, p->svalues[ld->cur[i]]);
+  }
+  if (bound == 0) snprintf(buf, cap, "(no parameter bound)");
+}
+
+static int raise_msg(lua_State *L, kg_spec_loader *ld) {
+  lua_pushstring(L, ld->errbuf);
+  return lua_error(L);
+}
+
+/* Visit the node of depth d (parameters 0..d-1 bound in ld->cur and in p, stack index 3):
+ * evaluate the constraints whose next unbound read is now bound; a false one prunes the subtree,
+ * one that reads an unbound parameter k waits until depth k + 1.  ld->cstate[d][c] is the depth
+ * at which constraint c is tried again (INT32_MAX: it holds on this branch).  Lua errors and the
+ * limits unwind through lua_error.  Stack: [1] loader, [2] constraints, [3] p, [4] handler. */
+static void visit(lua_State *L, kg_spec_loader *ld, int d) {
+  kg_spec *s = ld->spec;
+  int np = s->nparams, nc = s->nconstraints;
+  int32_t *st = ld->cstate + (size_t)d * (size_t)nc;
+  if ((++ld->nodes & 1023) == 0 && kg_now_ns() > ld->enum_deadline_ns) {
+    snprintf(ld->errbuf, sizeof ld->errbuf,
+             "%s:%d: enumerating the space took more than %g s (%zu valid points so far, %llu constraint calls): "
+             "add constraints on the first parameters, or fewer values",
+             ld->path, ld->kline, ld->kl.time_limit_s, s->npoints, (unsigned long long)s->nconstraint_calls);
+    raise_msg(L, ld);
+  }
+  for (int c = 0; c < nc; c++) {
+    if (st[c] > d) continue;
+    ld->cur_constraint = c;
+    ld->bound = d;
+    ld->blocked = -1;
+    lua_rawgeti(L, 2, c + 1);
+    lua_pushvalue(L, 3);
+    kg_lua_rebudget(&ld->kl);
+    s->nconstraint_calls++;
+    int r = lua_pcall(L, 1, 1, 4);
+    if (ld->blocked >= 0 && !ld->kl.tripped && !ld->kl.mem_hit) { /* even if the constraint caught it */
+      lua_pop(L, 1);
+      st[c] = ld->blocked + 1;
+      continue;
+    }
+    if (r != LUA_OK) lua_error(L); /* the constraint's own error, or a limit */
+    if (lua_type(L, -1) != LUA_TBOOLEAN) {
+      char pt[1024], dsc[128];
+      lua_Debug ar;
+      lua_rawgeti(L, 2, c + 1);
+      lua_getinfo(L, ">S", &ar);
+      format_partial(ld, d, pt, sizeof pt);
+      snprintf(ld->errbuf, sizeof ld->errbuf,
+               "%s:%d: constraint %d returned %s at %s, expected a boolean (missing 'return'?)", ld->path,
+               ar.linedefined, c + 1, kg_spec_describe(L, -1, dsc, sizeof dsc), pt);
+      raise_msg(L, ld);
+    }
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!ok) return;
+    st[c] = INT32_MAX;
+  }
+  if (d == np) {
+    if (s->npoints == ld->cap_points) {
+      if (s->npoints >= KG_SPEC_MAX_POINTS) {
+        snprintf(ld->errbuf, sizeof ld->errbuf,
+                 "%s:%d: the space has more than %d valid points: too large to enumerate (add constraints or "
+                 "fewer values)",
+                 ld->path, ld->kline, KG_SPEC_MAX_POINTS);
+        raise_msg(L, ld);
+      }
+      size_t cap = ld->cap_points ? ld->cap_points * 2 : 256;
+      int32_t *np2 = realloc(s->points, cap * sizeof *np2 * (size_t)(np ? np : 1));
+      if (!np2) {
+        snprintf(ld->errbuf, sizeof ld->errbuf, "out of memory");
+        raise_msg(L, ld);
+      }
+      s->points = np2;
+      ld->cap_points = cap;
+    }
+    memcpy(s->points + s->npoints * (size_t)np, ld->cur, sizeof *ld->cur * (size_t)np);
+    s->npoints++;
+    return;
+  }
+  const kg_param *p = &s->params[d];
+  for (int v = 0; v < p->nvalues; v++) {
+    ld->cur[d] = v;
+    lua_pushstring(L, p->name);
+    if (p->kind == KG_PARAM_INT) lua_pushinteger(L, (lua_Integer)p->ivalues[v]);
+    else lua_pushstring(L, p->svalues[v]);
+    lua_rawset(L, 3);
+    memcpy(st + nc, st, sizeof *st * (size_t)nc);
+    visit(L, ld, d + 1);
+  }
+  ld->cur[d] = 0;
+  lua_pushstring(L, p->name);
+  lua_pushnil(L);
+  lua_rawset(L, 3);
+}
+
+/* Protected: [1] kg_spec_loader, [2] constraints list.  Enumerates the valid points by
+ * backtracking over the parameters in declaration order (values in list order, so the points come
+ * out in lexicographic order), each constraint checked as soon as the parameters it reads are
+ * bound. */
 static int l_eval_space(lua_State *L) {
   kg_spec_loader *ld = lua_touserdata(L, 1);
   kg_spec *s = ld->spec;
-  int np = s->nparams, nc = s->nconstraints;
+  lua_settop(L, 2);
   lua_newtable(L); /* 3: p */
   lua_newtable(L);
   lua_pushlightuserdata(L, ld);
-  lua_pushcclosure(L, l_p_unknown, 1);
+  lua_pushcclosure(L, l_p_index, 1);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, 3);
-  int32_t *cur = ld->cur;
-  memset(cur, 0, sizeof *cur * (size_t)(np ? np : 1));
-  for (size_t r = 0; r < s->nraw; r++) {
-    for (int i = 0; i < np; i++) {
-      const kg_param *p = &s->params[i];
-      if (p->kind == KG_PARAM_INT) lua_pushinteger(L, (lua_Integer)p->ivalues[cur[i]]);
-      else lua_pushstring(L, p->svalues[cur[i]]);
-      lua_setfield(L, 3, p->name);
-    }
-    bool ok = true;
-    for (int c = 0; c < nc && ok; c++) {
-      ld->cur_constraint = c;
-      lua_rawgeti(L, 2, c + 1);
-      lua_pushvalue(L, 3);
-      kg_lua_rebudget(&ld->kl);
-      lua_call(L, 1, 1);
-      if (lua_type(L, -1) != LUA_TBOOLEAN) {
-        char pt[1024], d[128];
-        lua_Debug ar;
-        lua_rawgeti(L, 2, c + 1);
-        lua_getinfo(L, ">S", &ar);
-        format_point_lua(ld, cur, pt, sizeof pt);
-        snprintf(ld->errbuf, sizeof ld->errbuf,
-                 "%s:%d: constraint %d returned %s at %s, expected a boolean (missing 'return'?)", ld->path,
-                 ar.linedefined, c + 1, kg_spec_describe(L, -1, d, sizeof d), pt);
-        lua_pushstring(L, ld->errbuf);
-        return lua_error(L);
-      }
-      ok = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-    }
-    if (ok) {
-      if (s->npoints == ld->cap_points) {
-        size_t cap = ld->cap_points ? ld->cap_points * 2 : 256;
-        int32_t *np2 = realloc(s->points, cap * sizeof *np2 * (size_t)(np ? np : 1));
-        if (!np2) {
-          snprintf(ld->errbuf, sizeof ld->errbuf, "out of memory");
-          lua_pushstring(L, ld->errbuf);
-          return lua_error(L);
-        }
-        s->points = np2;
-        ld->cap_points = cap;
-      }
-      memcpy(s->points + s->npoints * (size_t)np, cur, sizeof *cur * (size_t)np);
-      s->npoints++;
-    }
-    for (int i = np - 1; i >= 0; i--) { /* odometer: last parameter fastest */
-      if (++cur[i] < s->params[i].nvalues) break;
-      cur[i] = 0;
-    }
-  }
+  lua_pushcfunction(L, l_constraint_msgh); /* 4 */
+  size_t nst = (size_t)(s->nparams + 1) * (size_t)(s->nconstraints ? s->nconstraints : 1);
+  ld->cstate = lua_newuserdatauv(L, nst * sizeof *ld->cstate, 0); /* 5: freed by Lua's collector */
+  memset(ld->cstate, 0, nst * sizeof *ld->cstate);
+  memset(ld->cur, 0, sizeof *ld->cur * (size_t)(s->nparams ? s->nparams : 1));
+  ld->enum_deadline_ns = kg_now_ns() + (unsigned long long)(ld->kl.time_limit_s * 1e9);
+  visit(L, ld, 0);
+  ld->cstate = NULL;
   return 0;
 }
 
@@ -266,18 +348,13 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
     lua_pop(L, 1);
   }
   s->nconstraints = (int)n;
-  /* size of the product */
+  /* size of the product (the search's mixed-radix codes need it below 2^62) */
   size_t raw = 1;
   for (int i = 0; i < s->nparams; i++) {
-    if (raw > KG_SPEC_MAX_POINTS / (size_t)s->params[i].nvalues) {
-      raw = (size_t)-1;
-      break;
-    }
+    if (raw > ((size_t)1 << 62) / (size_t)s->params[i].nvalues)
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "params: the cartesian product has more than 2^62 points");
     raw *= (size_t)s->params[i].nvalues;
   }
-  if (raw > KG_SPEC_MAX_POINTS)
-    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "params: the space has more than %d points before constraints",
-                        KG_SPEC_MAX_POINTS);
   s->nraw = raw;
   ld->cur = calloc((size_t)(s->nparams ? s->nparams : 1), sizeof *ld->cur);
   if (!ld->cur) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
@@ -285,7 +362,9 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
   lua_pushlightuserdata(L, ld);
   lua_pushvalue(L, t);
   ld->errbuf[0] = '\0';
+  unsigned long long t0 = kg_now_ns();
   int st = kg_lua_pcall(&ld->kl, 2, 0);
+  s->space_seconds = (double)(kg_now_ns() - t0) * 1e-9;
   if (st != LUA_OK) {
     if (ld->errbuf[0] && !ld->kl.mem_hit) {
       lua_pop(L, 1);
@@ -295,7 +374,7 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
     lua_Debug ar;
     lua_rawgeti(L, t, ld->cur_constraint + 1);
     lua_getinfo(L, ">S", &ar);
-    format_point_lua(ld, ld->cur, pt, sizeof pt);
+    format_partial(ld, ld->bound, pt, sizeof pt);
     kg_lua_errmsg(&ld->kl, st, msg, sizeof msg);
     return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "constraint %d failed at %s: %s", ld->cur_constraint + 1, pt,
                         msg);

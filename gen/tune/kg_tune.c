@@ -6,7 +6,8 @@
 
 #include "kg_template.h"
 #include "kg_timer.h"
-#include "kg_util.h" /* kg_rand_next: splitmix64, shared with the templates */
+#include "kg_util.h"   /* kg_rand_next: splitmix64, shared with the templates */
+#include "kg_replay.h" /* kg_cache_load: --cache */
 #include "kg_search.h"
 #include "kg_tune_internal.h"
 
@@ -21,6 +22,10 @@ kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx) {
     }
   return kg_ctx_set(ctx, KG_EINVAL,
                     "unknown strategy '%s' (expected exhaustive, random, knn, bandit, ga, anneal or ils)", name);
+}
+
+kg_strategy kg_tune_default_strategy(const kg_spec *spec) {
+  return spec->npoints <= KG_TUNE_EXHAUSTIVE_MAX ? KG_STRATEGY_EXHAUSTIVE : KG_STRATEGY_KNN;
 }
 
 const char *kg_strategy_name(kg_strategy s) {
@@ -82,7 +87,64 @@ typedef struct kg_tune_run {
   kg_db_key key;
   int *probs; /* [r->nproblems] spec problem of each report problem */
   kg_progress pg;
+  unsigned char *cached; /* NULL, or [r->nproblems][spec->npoints]: the point came from --cache */
 } kg_tune_run;
+
+/* ---- --cache: measured points read from a Kernel Tuner cache file ---- */
+
+static bool kg_tune_is_cached(const kg_tune_run *t, int p, long point) {
+  return t->cached && t->cached[(size_t)p * t->spec->npoints + (size_t)point];
+}
+
+/* Read opts->cache_path and find the report problem it belongs to (*prob).  Errors: those of
+ * kg_cache_load; KG_EINVAL (a problem the spec lacks, or none named while several are tuned). */
+static kg_status kg_tune_cache_read(kg_tune_run *t, kg_cache **out, int *prob, kg_ctx *ctx) {
+  const char *path = t->opts->cache_path;
+  kg_status st = kg_cache_load(t->spec, path, out, ctx);
+  if (st) return st;
+  kg_cache *c = *out;
+  *prob = -1;
+  if (!c->problem && t->r->nproblems != 1)
+    return kg_ctx_set(ctx, KG_EINVAL,
+                      "%s: the cache names no problem (no `problem` key): tune one problem with --problem", path);
+  for (int p = 0; p < t->r->nproblems && c->problem; p++)
+    if (strcmp(t->spec->problems[t->probs[p]].name, c->problem) == 0) *prob = p;
+  if (!c->problem) *prob = 0;
+  if (c->problem && kg_spec_problem_index(t->spec, c->problem) < 0)
+    return kg_ctx_set(ctx, KG_EINVAL, "%s: problem '%s' is not a problem of spec '%s'", path, c->problem,
+                      t->spec->name);
+  if (*prob < 0)
+    return kg_ctx_set(ctx, KG_EINVAL, "%s: the cache holds problem '%s', which this run does not tune", path,
+                      c->problem);
+  return KG_OK;
+}
+
+/* Append the cache's entries to problem p's results (resumed, as measured) and mark them. */
+static kg_status kg_tune_cache_apply(kg_tune_run *t, const kg_cache *c, int p, kg_ctx *ctx) {
+  kg_problem_result *res = &t->r->problems[p];
+  if (!(t->cached = calloc((size_t)t->r->nproblems * t->spec->npoints, 1)))
+    return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  for (size_t i = 0; i < c->n; i++) {
+    const kg_cache_entry *e = &c->e[i];
+    kg_result *x = &res->results[res->nresults++];
+    kg_result_fail(x, e->point, e->status, e->status == KG_OK ? "" : "failed in the cache file");
+    x->resumed = true;
+    if (e->status == KG_OK || e->status == KG_ECENSORED) {
+      kg_stats *s = &x->m.stats;
+      s->n = 1;
+      s->min = s->max = s->mean = s->p50 = s->ci_lo = s->ci_hi = e->time_ms * 1e6;
+      s->p90 = s->p99 = e->p90_ms * 1e6;
+    }
+    if (e->status == KG_ECENSORED) snprintf(x->m.reason, sizeof x->m.reason, "censored in the cache file");
+    t->cached[(size_t)p * t->spec->npoints + (size_t)e->point] = 1;
+    res->cached++;
+  }
+  if (t->pg.f)
+    fprintf(t->pg.f, "cache %s: %zu measured points of problem %s%s%s%s (%zu configurations outside the space)\n",
+            t->opts->cache_path, c->n, t->spec->problems[t->probs[p]].name, c->device ? " from device '" : "",
+            c->device ? c->device : "", c->device ? "'" : "", c->outside);
+  return KG_OK;
+}
 
 /* A new report with its problems (opts->problems, or all of the spec's) and their baselines.
  * Errors: KG_ENOMEM, KG_EINVAL (a problem the spec lacks). */
@@ -162,6 +224,12 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_varia
     v->name = malloc((size_t)len + 1);
     if (!v->name) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
     kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
+    bool every = t->cached != NULL; /* --cache holds it for every problem: nothing to compile */
+    for (int p = 0; p < t->r->nproblems && every; p++) every = kg_tune_is_cached(t, p, v->point);
+    if (every) {
+      v->compile = KG_ENOTFOUND;
+      continue;
+    }
     if (t->opts->resume && t->db) {
       bool all = true;
       for (int p = 0; p < t->r->nproblems && all; p++) {
@@ -235,7 +303,8 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
   for (int i = 0; i < nb; i++) {
     kg_variant *v = &batch[i];
     if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
-      continue; /* kgen bench: this problem re-measures its own winner only */
+      continue;                                      /* kgen bench: this problem re-measures its own winner only */
+    if (kg_tune_is_cached(t, p, v->point)) continue; /* --cache has it */
     run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
     kg_result *x = &res->results[res->nresults++];
     if (v->compile == KG_ENOTFOUND || v->module) {
@@ -309,8 +378,15 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
     kg_problem_result *res = &r->problems[p];
     const kg_spec_problem *sp = &spec->problems[t->probs[p]];
     if ((st = kg_search_new(space, kg_strategy_name(opts->strategy), opts->seed, &search, ctx))) goto done;
+    for (long i = 0; i < res->cached; i++) { /* --cache: known before the first ask, and free */
+      const kg_result *x = &res->results[i];
+      long k = kg_search_space_find(space, spec->points + (size_t)x->point * (size_t)spec->nparams);
+      if (k >= 0)
+        kg_search_tell(search, (size_t)k,
+                       x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY);
+    }
     size_t j;
-    while (res->nresults < budget && kg_search_ask(search, &j)) {
+    while (res->nresults - res->cached < budget && kg_search_ask(search, &j)) {
       long point = spec_index[j];
       if ((st = kg_tune_compile_batch(t, &point, &v, 1, ctx))) goto done;
       kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
@@ -379,6 +455,8 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   kg_status st;
   long *sel = NULL;
   kg_variant *batch = NULL;
+  kg_cache *cache = NULL;
+  int cache_prob = -1;
   int bsize = opts->batch > 0 ? opts->batch : 64;
   double t0 = (double)kg_now_ns() * 1e-9;
   if ((st = kg_tune_report_new(&t, ctx))) goto fail;
@@ -391,6 +469,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   if (opts->db_path && (st = kg_db_open(opts->db_path, &t.db, ctx))) goto fail;
   t.key = (kg_db_key){spec->name, spec->hash, r->template_hash, r->machine.id, r->backend, r->mode};
 
+  if (opts->cache_path && (st = kg_tune_cache_read(&t, &cache, &cache_prob, ctx))) goto fail;
   long nsel = 0;
   sel = kg_tune_select(spec, opts, &nsel);
   batch = calloc((size_t)bsize, sizeof *batch);
@@ -400,7 +479,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   }
   r->nvariants = nsel;
   for (int i = 0; i < np; i++)
-    if (!(r->problems[i].results = calloc((size_t)nsel, sizeof(kg_result)))) {
+    if (!(r->problems[i].results = calloc((size_t)nsel + (cache ? cache->n : 0), sizeof(kg_result)))) {
       st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
       goto fail;
     }
@@ -415,6 +494,9 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     fprintf(t.pg.f, "kgen %s %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
             opts->npoints > 0 ? "bench" : "tune", spec->name, nsel, spec->npoints, np, r->backend, r->mode,
             r->machine.id);
+  if (cache_prob >= 0 && (st = kg_tune_cache_apply(&t, cache, cache_prob, ctx))) goto fail;
+  if (cache && cache_prob >= 0 && !opts->problem_points && opts->strategy < KG_STRATEGY_KNN)
+    for (long i = 0; i < nsel; i++) t.pg.total -= kg_tune_is_cached(&t, cache_prob, sel[i]);
 
   if (opts->strategy >= KG_STRATEGY_KNN && opts->npoints <= 0) {
     if ((st = kg_tune_guided(&t, ctx))) goto fail;
@@ -439,6 +521,8 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   t.r = NULL;
 
 fail:
+  kg_cache_free(cache);
+  free(t.cached);
   kg_batch_free(batch, bsize);
   free(batch);
   free(sel);

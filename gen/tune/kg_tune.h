@@ -43,6 +43,14 @@ typedef enum kg_strategy {
   KG_STRATEGY_ILS
 } kg_strategy;
 
+/** Spaces of up to this many points are tuned exhaustively by default; larger ones with the
+ *  replay benchmark's winner, knn (gen/search/kg_search.h KG_SEARCH_DEFAULT, bench/replay.sh). */
+#define KG_TUNE_EXHAUSTIVE_MAX 256
+
+/** `kgen tune`'s strategy when none is given: exhaustive up to KG_TUNE_EXHAUSTIVE_MAX points,
+ *  else knn. */
+kg_strategy kg_tune_default_strategy(const kg_spec *spec);
+
 /** Parse a strategy name; KG_EINVAL (listing the names) otherwise. */
 kg_status kg_strategy_parse(const char *name, kg_strategy *out, kg_ctx *ctx);
 const char *kg_strategy_name(kg_strategy s);
@@ -74,6 +82,12 @@ typedef struct kg_tune_opts {
   int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
   FILE *progress;             /**< progress lines (default stderr); NULL = silent */
+  const char *cache_path;     /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
+                                  gen/search/kg_replay.h's kg_cache_load) whose configurations are
+                                  already-measured points of one problem (the file's `problem`, else
+                                  the one problem tuned): they are not measured again, guided
+                                  searches are told their times first, they cost no budget, and
+                                  they compete for the final rounds, which measure the finalists */
   double cutoff;              /**< early cut-off during the search (0 = none, the default here;
                                   `kgen tune --cutoff`, default 2): a variant whose first samples are
                                   all at least cutoff x slower than the best p50 of its problem so far
@@ -101,12 +115,13 @@ typedef struct kg_problem_result {
   kg_result *baselines; /**< [spec->nbaselines] */
   long winner;          /**< index into results, or -1 when no variant passed */
   long nties;
-  long *ties; /**< indices into results tied with the winner (winner excluded) */
-  long evaluated, failed;
-  bool noisy;          /**< the winner's measurement was flagged noisy, or its final rounds
+  long *ties;             /**< indices into results tied with the winner (winner excluded) */
+  long evaluated, failed; /**< measured in this run (cached results excluded); failed includes censored */
+  long cached;            /**< results read from opts.cache_path (resumed, not measured); the first ones */
+  bool noisy;             /**< the winner's measurement was flagged noisy, or its final rounds
                               spread wider than the measure options' noisy_rel_ci */
-  bool baselines_done; /**< the baselines were measured (or loaded) in this run */
-  bool finals;         /**< the final rounds ran: only results with rounds > 0 compete */
+  bool baselines_done;    /**< the baselines were measured (or loaded) in this run */
+  bool finals;            /**< the final rounds ran: only results with rounds > 0 compete */
 } kg_problem_result;
 
 /** The outcome of a tuning run.  Borrows the spec. */

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Live search benchmark (issue 14): `kgen tune specs/gemm.lua` over the enlarged space with the
+# default strategy (knn, budget 10% of the space) against today's exhaustive tune of the old,
+# pruned space (specs/gemm.lua at commit OLD), both started together on the same machine so that
+# they see the same load.  Prints both wall times and, per problem, both winners with their p50
+# and the ratio to the best baseline measured in the same run's final rounds (the machine may be
+# shared: compare the ratios, not the raw times).
+#   bench/gemm_live.sh [KGEN] [OUT_DIR] [PROBLEM...]
+# defaults: build/kgen, a temporary folder, m256_k256_n256 and m16_k1024_n8192.
+# Target: each problem's knn winner is within 3% of the exhaustive winner or better (by the
+# baseline ratio), and the knn tune takes less wall time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kgen=${1:-$root/build/kgen}
+out=${2:-$(mktemp -d)}
+shift 2 || shift $# || true
+problems=("$@")
+((${#problems[@]})) || problems=(m256_k256_n256 m16_k1024_n8192)
+OLD=${KG_GEMM_OLD:-3132d6c} # the last commit with the pruned space (148 points here)
+mkdir -p "$out/old/specs"
+git -C "$root" show "$OLD:specs/gemm.lua" > "$out/old/specs/gemm.lua"
+ln -sfn "$root/templates" "$out/old/templates"
+args=()
+for p in "${problems[@]}"; do args+=(--problem "$p"); done
+arm() { # name spec extra...
+  local name=$1 spec=$2 s
+  shift 2
+  s=$(date +%s)
+  "$kgen" tune "$spec" "${args[@]}" "$@" --out "$out/$name" --db "$out/$name.db" > "$out/$name.txt" 2> "$out/$name.err"
+  echo $(($(date +%s) - s)) > "$out/$name.wall"
+}
+arm old "$out/old/specs/gemm.lua" --strategy exhaustive &
+arm new "$root/specs/gemm.lua" &
+wait
+echo "old space: $("$kgen" show "$out/old/specs/gemm.lua" | sed -n 's/^space *//p')"
+echo "new space: $("$kgen" show "$root/specs/gemm.lua" | sed -n 's/^space *//p')"
+echo "wall time: exhaustive (old space) $(cat "$out/old.wall") s, $(sed -n 's/ search:.*//p' "$out/new.err" | head -1) (new space, 10%) $(cat "$out/new.wall") s"
+for p in "${problems[@]}"; do
+  for a in old new; do
+    jq -r --arg p "$p" --arg a "$a" '.problems[] | select(.name == $p) |
+      (.baselines | map(select(.status == "ok")) | min_by(.p50_ns)) as $b |
+      "\($p) \($a): winner \(.winner.params | to_entries | map("\(.key)=\(.value)") | join(",")) p50 \(.winner.p50_ns / 1000 | . * 10 | round / 10) us, best baseline \($b.name) \($b.p50_ns / 1000 | . * 10 | round / 10) us, ratio \(.winner.p50_ns / $b.p50_ns | . * 1000 | round / 1000)"' \
+      "$out/$a/gemm/"*.json
+  done
+done
