@@ -4,6 +4,7 @@
 #include "kg_cli.h"
 #include "kg_file.h"
 #include "kg_report.h"
+#include "kg_shard.h"
 
 int kg_cli_tune(int argc, char **argv) {
   static const struct option longs[] = {{"strategy", required_argument, 0, 'S'},
@@ -16,6 +17,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
+                                        {"shard", required_argument, 0, 'H'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
@@ -24,7 +26,7 @@ int kg_cli_tune(int argc, char **argv) {
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
   long v;
-  int c, rc;
+  int c, rc, shard = -1, shards = 0;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
     if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
       if (rc) return rc;
@@ -54,6 +56,9 @@ int kg_cli_tune(int argc, char **argv) {
     case 'R': o.resume = true; break;
     case 'K': o.keep_failures = true; break;
     case 'c': csv = optarg; break;
+    case 'H':
+      if (kg_shard_parse(optarg, &shard, &shards, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      break;
     case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }
   }
@@ -61,6 +66,11 @@ int kg_cli_tune(int argc, char **argv) {
   if (optind + 1 < argc) return kg_usage_error("tune: unexpected argument '%s'", argv[optind + 1]);
   kg_spec *s = NULL;
   if ((rc = kg_load(argv[optind], &s))) return rc;
+  if (shards) { /* one shard of the run: kg_cli_shard.c */
+    rc = kg_cli_tune_shard(s, argv[optind], &o, out, db, csv, profile_path, shard, shards);
+    kg_spec_free(s);
+    return rc;
+  }
 
   /* The default database lives under the output root, one per kernel and machine. */
   char dbpath[4400], dir[4200];
