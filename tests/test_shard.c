@@ -272,9 +272,38 @@ static void test_merge_refuses(void **state) {
   assert_int_equal(run("grep -q 'knn chooses each next variant' '%s'", log), 0);
 }
 
+/* scripts/slurm/tune-array.sh --dry-run: the array covers shards 0..N-1 with the node constraint,
+ * the merge depends on it (afterok) and names every shard's database; bad input is refused. */
+static void test_slurm_script_dry_run(void **state) {
+  (void)state;
+  char out[600];
+  snprintf(out, sizeof out, "%s/dry", tmp);
+  const char *script = "scripts/slurm/tune-array.sh";
+  assert_int_equal(run("cd '%s' && %s tests/specs/variants.lua -n 4 --constraint zen5 --kgen '%s' --out '%s' "
+                       "--dry-run -- --min-time 0.01 --strategy random > '%s/dry.txt'",
+                       root, script, bin, out, tmp),
+                   0);
+  /* line 1: the array; line 2: the merge */
+  assert_int_equal(run("sed -n 1p '%s/dry.txt' > '%s/l1' && sed -n 2p '%s/dry.txt' > '%s/l2'", tmp, tmp, tmp, tmp), 0);
+  const char *l1[] = {"--array=0-3", "--constraint=zen5", "--exclusive", "SLURM_ARRAY_TASK_ID/4", "--resume",
+                      "strategy\\ random"};
+  for (size_t i = 0; i < sizeof l1 / sizeof *l1; i++)
+    assert_int_equal(run("grep -qF -- '%s' '%s/l1'", l1[i], tmp), 0);
+  const char *l2[] = {"--dependency=afterok:", "--constraint=zen5", "shard-0-of-4.db", "shard-3-of-4.db",
+                      "min-time\\ 0.01"};
+  for (size_t i = 0; i < sizeof l2 / sizeof *l2; i++)
+    assert_int_equal(run("grep -qF -- '%s' '%s/l2'", l2[i], tmp), 0);
+  assert_int_equal(run("grep -qF strategy '%s/l2'", tmp), 1); /* the merge takes the shards' strategy */
+  assert_int_equal(run("cd '%s' && %s tests/specs/variants.lua -n 0 --kgen '%s' --dry-run 2> '%s/dry.err'", root,
+                       script, bin, tmp),
+                   2);
+  assert_int_equal(run("grep -q 'positive number of shards' '%s/dry.err'", tmp), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_split_balanced),
+      cmocka_unit_test(test_slurm_script_dry_run),
       cmocka_unit_test(test_shards_cover_and_merge),
       cmocka_unit_test(test_merge_refuses),
   };

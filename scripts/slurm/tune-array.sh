@@ -85,9 +85,9 @@ if [ -n "$cpus" ]; then common+=(--cpus-per-task="$cpus"); else common+=(--exclu
 
 dbs=()
 for ((i = 0; i < shards; i++)); do dbs+=("$work/shard-$i-of-$shards.db"); done
-q() { printf '%q ' "$@"; }
-shard_cmd="$(q "$kgen" tune "$spec" --out "$out") --shard \"\$SLURM_ARRAY_TASK_ID/$shards\" --db \"$work/shard-\$SLURM_ARRAY_TASK_ID-of-$shards.db\" --resume $(q "${extra[@]}")"
-merge_cmd="$(q "$kgen" merge "${dbs[@]}" --out "$out" "${merge_extra[@]}")"
+q() { (($#)) && printf '%q ' "$@"; return 0; } # nothing for no arguments (not '')
+shard_cmd="$(q "$kgen" tune "$spec" --out "$out") --shard \"\$SLURM_ARRAY_TASK_ID/$shards\" --db \"$work/shard-\$SLURM_ARRAY_TASK_ID-of-$shards.db\" --resume $(q ${extra[@]+"${extra[@]}"})"
+merge_cmd="$(q "$kgen" merge "${dbs[@]}" --out "$out" ${merge_extra[@]+"${merge_extra[@]}"})"
 
 array=(sbatch "${common[@]}" --job-name="kgen-tune-$name" --array="0-$((shards - 1))"
   --output="$work/shard-%a-of-$shards.log" --wrap="$shard_cmd")
