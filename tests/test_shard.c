@@ -17,6 +17,7 @@
 
 #define KG_TEST_NAME "shard"
 #include "kg_cli_test.h"
+#include "kg_shard_test.h"
 #include "kg_shard.h"
 
 #define OPTS "--min-time 0.01 --timeout 1 --cutoff 0 --quiet"
@@ -155,20 +156,7 @@ static void test_shards_cover_and_merge(void **state) {
     assert_int_equal(json_integer_value(json_object_get(x, "evaluated")),
                      json_integer_value(json_object_get(y, "evaluated")));
     assert_int_equal(json_integer_value(json_object_get(x, "failed")), json_integer_value(json_object_get(y, "failed")));
-    json_t *wx = json_object_get(x, "winner"), *wy = json_object_get(y, "winner");
-    bool same = json_equal(json_object_get(wx, "params"), json_object_get(wy, "params"));
-    json_t *t;
-    size_t k;
-    json_array_foreach(json_object_get(x, "ties"), k, t) same |= json_equal(json_object_get(t, "params"),
-                                                                            json_object_get(wy, "params"));
-    json_array_foreach(json_object_get(y, "ties"), k, t) same |= json_equal(json_object_get(t, "params"),
-                                                                            json_object_get(wx, "params"));
-    /* two runs on a shared machine: winners whose p50s (each its run's final rounds) are within
-     * 10% are the same up to noise */
-    double p = json_real_value(json_object_get(wx, "p50_ns")), q = json_real_value(json_object_get(wy, "p50_ns"));
-    bool close = p > 0 && q > 0 && (p > q ? p / q : q / p) <= 1.10;
-    if (!same && !close) print_error("problem %zu: single winner %s, merged %s\n", i, json_dumps(wx, 0), json_dumps(wy, 0));
-    assert_true(same || close);
+    assert_true(same_or_tie(a, b, i));
   }
   json_decref(a);
   json_decref(b);
@@ -261,6 +249,24 @@ static void test_merge_refuses(void **state) {
   char other[600];
   snprintf(other, sizeof other, "%s/other/s1.db", tmp);
   assert_true(db_count(other, "status='ok'") > 0);
+  /* the spec given to the merge is not the one the shards tuned (edited since) */
+  assert_int_equal(run("'%s' merge '%s' --allow-partial --spec '%s/tests/specs/variants.lua' --out '%s/m6' > '%s' 2>&1",
+                       bin, other, root, tmp, log),
+                   2);
+  assert_int_equal(run("grep -q 'variants.lua: kernel variants, spec hash .* changed since; refused' '%s'", log), 0);
+  /* shards of another machine class: the final rounds would compare across machines */
+  char alien[700];
+  snprintf(alien, sizeof alien, "%s/alien-0-of-3.db", tmp);
+  assert_int_equal(run("cp '%s' '%s'", sh[0], alien), 0);
+  assert_int_equal(sqlite3_open(alien, &h), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(h, "UPDATE shards SET machine_id = 'testclass-none-0c-00000000'", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(h);
+  assert_int_equal(run("'%s' merge '%s' --allow-partial --out '%s/m7' > '%s' 2>&1", bin, alien, tmp, log), 2);
+  assert_int_equal(run("grep -q 'alien-0-of-3.db: tuned on machine class testclass-none-0c-00000000; this machine is "
+                       ".*refused' '%s'",
+                       log),
+                   0);
   /* not a shard database at all */
   assert_int_equal(run("'%s' merge '%s/single.db' --out '%s/m5' > '%s' 2>&1", bin, tmp, tmp, log), 2);
   assert_int_equal(run("grep -q 'single.db: not a shard database' '%s'", log), 0);
