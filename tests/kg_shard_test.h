@@ -14,8 +14,9 @@
 static inline double top_p50(json_t *pr, json_t *params) {
   json_t *t;
   size_t k;
-  json_array_foreach(json_object_get(pr, "top"), k, t) if (json_equal(json_object_get(t, "params"), params)) return
-      json_real_value(json_object_get(t, "p50_ns"));
+  json_array_foreach(
+      json_object_get(pr, "top"), k,
+      t) if (json_equal(json_object_get(t, "params"), params)) return json_real_value(json_object_get(t, "p50_ns"));
   return -1;
 }
 
@@ -38,10 +39,10 @@ static inline bool same_or_tie(json_t *a, json_t *b, size_t i) {
   if (!wx || !wy) return false;
   if (json_equal(json_object_get(wx, "params"), json_object_get(wy, "params"))) return true;
   size_t k;
-  json_array_foreach(json_object_get(x, "ties"), k, t) if (json_equal(json_object_get(t, "params"),
-                                                                      json_object_get(wy, "params"))) return true;
-  json_array_foreach(json_object_get(y, "ties"), k, t) if (json_equal(json_object_get(t, "params"),
-                                                                      json_object_get(wx, "params"))) return true;
+  json_array_foreach(json_object_get(x, "ties"), k,
+                     t) if (json_equal(json_object_get(t, "params"), json_object_get(wy, "params"))) return true;
+  json_array_foreach(json_object_get(y, "ties"), k,
+                     t) if (json_equal(json_object_get(t, "params"), json_object_get(wx, "params"))) return true;
   if (tied_in(x, wy) || tied_in(y, wx)) return true;
   char *sx = json_dumps(wx, JSON_COMPACT), *sy = json_dumps(wy, JSON_COMPACT);
   fprintf(stderr, "problem %zu: single run's winner %s\nmerged winner %s\n", i, sx, sy);

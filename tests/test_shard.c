@@ -155,7 +155,8 @@ static void test_shards_cover_and_merge(void **state) {
     json_t *x = json_array_get(pa, i), *y = json_array_get(pb, i);
     assert_int_equal(json_integer_value(json_object_get(x, "evaluated")),
                      json_integer_value(json_object_get(y, "evaluated")));
-    assert_int_equal(json_integer_value(json_object_get(x, "failed")), json_integer_value(json_object_get(y, "failed")));
+    assert_int_equal(json_integer_value(json_object_get(x, "failed")),
+                     json_integer_value(json_object_get(y, "failed")));
     assert_true(same_or_tie(a, b, i));
   }
   json_decref(a);
@@ -189,9 +190,8 @@ static void test_shards_cover_and_merge(void **state) {
                        "'%s/fleet2' 2>&1 && grep -q 'STALE: spec changed' '%s/fleet2'",
                        merged, bin, root, merged, tmp, tmp),
                    0);
-  assert_int_equal(run("'%s' fleet status '%s/tests/specs/many.lua' --tuned '%s' | grep -q 'no results'", bin, root,
-                       merged),
-                   0);
+  assert_int_equal(
+      run("'%s' fleet status '%s/tests/specs/many.lua' --tuned '%s' | grep -q 'no results'", bin, root, merged), 0);
 }
 
 /* A missing or unfinished shard is refused with the shard named; --allow-partial merges the rest,
@@ -213,8 +213,8 @@ static void test_merge_refuses(void **state) {
   assert_int_equal(sqlite3_open(copy, &h), SQLITE_OK);
   assert_int_equal(sqlite3_exec(h, "UPDATE shards SET done = 0", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(h);
-  assert_int_equal(run("'%s' merge '%s' '%s' '%s' --out '%s/m2' --quiet > '%s' 2>&1", bin, sh[0], copy, sh[2], tmp, log),
-                   1);
+  assert_int_equal(
+      run("'%s' merge '%s' '%s' '%s' --out '%s/m2' --quiet > '%s' 2>&1", bin, sh[0], copy, sh[2], tmp, log), 1);
   assert_int_equal(run("grep -q 'shard 1/3 (%s) did not finish' '%s'", copy, log), 0);
   /* --allow-partial: shards 0 and 2 only, said so, nothing of shard 1 measured */
   assert_int_equal(run("'%s' merge '%s' '%s' '%s' --out '%s/m3' --db '%s/m3.db' --allow-partial --min-time 0.01 "
@@ -238,9 +238,9 @@ static void test_merge_refuses(void **state) {
                        " > /dev/null 2>&1",
                        bin, tmp, tmp, tmp),
                    0);
-  assert_int_equal(run("'%s' merge '%s' '%s/other/s1.db' '%s' --out '%s/m4' --quiet > '%s' 2>&1", bin, sh[0], tmp,
-                       sh[2], tmp, log),
-                   2);
+  assert_int_equal(
+      run("'%s' merge '%s' '%s/other/s1.db' '%s' --out '%s/m4' --quiet > '%s' 2>&1", bin, sh[0], tmp, sh[2], tmp, log),
+      2);
   assert_int_equal(run("grep -q '%s/other/s1.db differs from .*: spec hash [0-9a-f]* vs [0-9a-f]* (a different or "
                        "edited spec); not a shard of the same run, refused' '%s'",
                        tmp, log),
@@ -291,18 +291,16 @@ static void test_slurm_script_dry_run(void **state) {
                    0);
   /* line 1: the array; line 2: the merge */
   assert_int_equal(run("sed -n 1p '%s/dry.txt' > '%s/l1' && sed -n 2p '%s/dry.txt' > '%s/l2'", tmp, tmp, tmp, tmp), 0);
-  const char *l1[] = {"--array=0-3", "--constraint=zen5", "--exclusive", "SLURM_ARRAY_TASK_ID/4", "--resume",
-                      "strategy\\ random"};
-  for (size_t i = 0; i < sizeof l1 / sizeof *l1; i++)
-    assert_int_equal(run("grep -qF -- '%s' '%s/l1'", l1[i], tmp), 0);
+  const char *l1[] = {"--array=0-3",           "--constraint=zen5", "--exclusive",
+                      "SLURM_ARRAY_TASK_ID/4", "--resume",          "strategy\\ random"};
+  for (size_t i = 0; i < sizeof l1 / sizeof *l1; i++) assert_int_equal(run("grep -qF -- '%s' '%s/l1'", l1[i], tmp), 0);
   const char *l2[] = {"--dependency=afterok:", "--constraint=zen5", "shard-0-of-4.db", "shard-3-of-4.db",
                       "min-time\\ 0.01"};
-  for (size_t i = 0; i < sizeof l2 / sizeof *l2; i++)
-    assert_int_equal(run("grep -qF -- '%s' '%s/l2'", l2[i], tmp), 0);
+  for (size_t i = 0; i < sizeof l2 / sizeof *l2; i++) assert_int_equal(run("grep -qF -- '%s' '%s/l2'", l2[i], tmp), 0);
   assert_int_equal(run("grep -qF strategy '%s/l2'", tmp), 1); /* the merge takes the shards' strategy */
-  assert_int_equal(run("cd '%s' && %s tests/specs/variants.lua -n 0 --kgen '%s' --dry-run 2> '%s/dry.err'", root,
-                       script, bin, tmp),
-                   2);
+  assert_int_equal(
+      run("cd '%s' && %s tests/specs/variants.lua -n 0 --kgen '%s' --dry-run 2> '%s/dry.err'", root, script, bin, tmp),
+      2);
   assert_int_equal(run("grep -q 'positive number of shards' '%s/dry.err'", tmp), 0);
 }
 

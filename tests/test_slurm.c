@@ -112,8 +112,8 @@ static void test_array_and_merge(void **state) {
   assert_int_equal(sum, 28);
 
   /* the same spec in one process */
-  assert_int_equal(run("'%s' tune '%s/tests/specs/variants.lua' --out '%s' " OPTS " > /dev/null 2>&1", bin, root, single),
-                   0);
+  assert_int_equal(
+      run("'%s' tune '%s/tests/specs/variants.lua' --out '%s' " OPTS " > /dev/null 2>&1", bin, root, single), 0);
   json_t *a = load_report(single, "variants"), *b = load_report(out, "variants");
   assert_non_null(a);
   assert_non_null(b);
@@ -121,7 +121,8 @@ static void test_array_and_merge(void **state) {
   assert_int_equal(json_array_size(pa), json_array_size(pb));
   for (size_t i = 0; i < json_array_size(pa); i++) {
     json_t *x = json_array_get(pa, i), *y = json_array_get(pb, i);
-    assert_int_equal(json_integer_value(json_object_get(x, "failed")), json_integer_value(json_object_get(y, "failed")));
+    assert_int_equal(json_integer_value(json_object_get(x, "failed")),
+                     json_integer_value(json_object_get(y, "failed")));
     assert_true(same_or_tie(a, b, i));
   }
   json_decref(a);

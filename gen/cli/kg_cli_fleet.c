@@ -97,7 +97,8 @@ static int kg_fleet_spec(const char *spec_path, const char *tuned) {
 }
 
 int kg_cli_fleet(int argc, char **argv) {
-  static const struct option longs[] = {{"tuned", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option longs[] = {
+      {"tuned", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   const char *tuned = "tuned";
   int c, rc = 0;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
@@ -108,10 +109,11 @@ int kg_cli_fleet(int argc, char **argv) {
     }
   }
   if (optind >= argc || strcmp(argv[optind], "status"))
-    return kg_usage_error("fleet: %s", optind < argc ? "unknown subcommand (expected: fleet status)" : "missing status");
+    return kg_usage_error("fleet: %s",
+                          optind < argc ? "unknown subcommand (expected: fleet status)" : "missing status");
   optind++;
-  printf("%-16s %-40s %-8s %-8s %-16s %-16s %s\n", "kernel", "machine id", "age", "kgen", "spec hash",
-         "template hash", "state");
+  printf("%-16s %-40s %-8s %-8s %-16s %-16s %s\n", "kernel", "machine id", "age", "kgen", "spec hash", "template hash",
+         "state");
   if (optind < argc) {
     for (int i = optind; i < argc; i++) rc |= kg_fleet_spec(argv[i], tuned);
     return rc ? EXIT_USAGE : 0;

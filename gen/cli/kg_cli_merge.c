@@ -88,8 +88,10 @@ int kg_cli_merge(int argc, char **argv) {
   for (int i = 0; i < ndb; i++) {
     if ((st = kg_shard_read(dbs[i], &info[i], &ctx))) goto fail;
     if (i && !kg_merge_same(&info[0], &info[i], why, sizeof why)) {
-      st = kg_ctx_set(&ctx, KG_EINVAL, "%s differs from %s (the first shard given): %s; not a shard of the same run, "
-                      "refused", dbs[i], dbs[0], why);
+      st = kg_ctx_set(&ctx, KG_EINVAL,
+                      "%s differs from %s (the first shard given): %s; not a shard of the same run, "
+                      "refused",
+                      dbs[i], dbs[0], why);
       goto fail;
     }
   }
@@ -207,8 +209,7 @@ int kg_cli_merge(int argc, char **argv) {
     goto done;
   }
   if ((st = kg_tune_write(r, out, &ctx))) goto fail;
-  fprintf(stderr, "wrote %s/%s.json and %s/%s/<problem>.c (database %s)\n", dir, r->machine.id, dir, r->machine.id,
-          db);
+  fprintf(stderr, "wrote %s/%s.json and %s/%s/<problem>.c (database %s)\n", dir, r->machine.id, dir, r->machine.id, db);
   goto done;
 fail:
   rc = kg_fail(&ctx, st);

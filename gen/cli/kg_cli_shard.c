@@ -53,8 +53,8 @@ int kg_cli_tune_shard(const kg_spec *s, const char *spec_path, kg_tune_opts *o, 
   info.budget = o->budget;
   info.seed = o->seed;
   for (int i = 0; i < o->nproblems; i++)
-    snprintf(info.problems + strlen(info.problems), sizeof info.problems - strlen(info.problems), "%s%s",
-             i ? "," : "", o->problems[i]);
+    snprintf(info.problems + strlen(info.problems), sizeof info.problems - strlen(info.problems), "%s%s", i ? "," : "",
+             o->problems[i]);
   snprintf(info.kgen_version, sizeof info.kgen_version, "%s", KG_VERSION);
 
   snprintf(dir, sizeof dir, "%.2048s/%.1024s/shards", out, s->name);

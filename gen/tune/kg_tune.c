@@ -270,7 +270,8 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
     kg_variant *v = &batch[i];
     if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
       continue; /* kgen bench: this problem re-measures its own winner only */
-    if (!kg_tune_mine(t, v->pos, p)) continue; /* another shard's pair */
+    /* another shard's pair */
+    if (!kg_tune_mine(t, v->pos, p)) continue;
     run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
     kg_result *x = &res->results[res->nresults++];
     if (v->compile == KG_ENOTFOUND || v->module) {
@@ -435,7 +436,11 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   }
   r->nvariants = nsel;
   t.nsel = nsel;
-  if (opts->shards > 1 && (opts->strategy >= KG_STRATEGY_KNN || opts->npoints > 0 || !opts->shard_on)) {
+  if (opts->shards > 1 && !opts->shard_on) {
+    st = kg_ctx_set(ctx, KG_EINVAL, "kg_tune: opts.shards = %d without opts.shard_on", opts->shards);
+    goto fail;
+  }
+  if (opts->shards > 1 && (opts->strategy >= KG_STRATEGY_KNN || opts->npoints > 0)) {
     st = kg_ctx_set(ctx, KG_EINVAL,
                     "shards split a selection made up front (exhaustive or random): %s chooses each next variant "
                     "from the measurements so far",
