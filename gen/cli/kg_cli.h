@@ -33,6 +33,14 @@ int kg_cli_bench(int argc, char **argv);
 int kg_cli_compare(int argc, char **argv);
 int kg_cli_calibrate(int argc, char **argv);
 int kg_cli_plot(int argc, char **argv);
+int kg_cli_merge(int argc, char **argv);
+int kg_cli_fleet(int argc, char **argv);
+
+/** `kgen tune SPEC --shard I/N` (kg_cli_shard.c): shard index of count of spec s (loaded from
+ *  spec_path) under o; db NULL = OUT/<kernel>/shards/<machine-id>-<I>-of-<N>.db; csv must be NULL
+ *  (a shard writes no CSV); profile_path as kg_load_profile.  The exit code. */
+int kg_cli_tune_shard(const kg_spec *s, const char *spec_path, kg_tune_opts *o, const char *out, const char *db,
+                      const char *csv, const char *profile_path, int index, int count);
 
 /* ---- shared ---- */
 

@@ -5,6 +5,7 @@
 #include "kg_db.h"
 #include "kg_file.h"
 #include "kg_report.h"
+#include "kg_shard.h"
 
 /* The folder of path into buf ("." when it has none). */
 static const char *kg_parent_dir(const char *path, char *buf, size_t size) {
@@ -46,6 +47,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
                                         {"cache", required_argument, 0, 'C'},
+                                        {"shard", required_argument, 0, 'H'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
@@ -54,7 +56,7 @@ int kg_cli_tune(int argc, char **argv) {
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
   long v;
-  int c, rc;
+  int c, rc, shard = -1, shards = 0;
   bool strategy_given = false;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
     if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
@@ -87,6 +89,9 @@ int kg_cli_tune(int argc, char **argv) {
     case 'K': o.keep_failures = true; break;
     case 'c': csv = optarg; break;
     case 'C': o.cache_path = optarg; break;
+    case 'H':
+      if (kg_shard_parse(optarg, &shard, &shards, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
+      break;
     case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }
   }
@@ -94,7 +99,13 @@ int kg_cli_tune(int argc, char **argv) {
   if (optind + 1 < argc) return kg_usage_error("tune: unexpected argument '%s'", argv[optind + 1]);
   kg_spec *s = NULL;
   if ((rc = kg_load(argv[optind], &s))) return rc;
-  if (!strategy_given) o.strategy = kg_tune_default_strategy(s);
+  /* shards split a selection made up front: exhaustive unless --strategy random */
+  if (!strategy_given) o.strategy = shards ? KG_STRATEGY_EXHAUSTIVE : kg_tune_default_strategy(s);
+  if (shards) { /* one shard of the run: kg_cli_shard.c */
+    rc = kg_cli_tune_shard(s, argv[optind], &o, out, db, csv, profile_path, shard, shards);
+    kg_spec_free(s);
+    return rc;
+  }
 
   /* The default database lives under the output root, one per kernel and machine. */
   char dbpath[4400], dir[4200];

@@ -51,6 +51,9 @@ const char kg_usage[] =
     "      --resume                    skip what the database already holds (failures are measured\n"
     "                                  again: a timeout may have been a loaded machine)\n"
     "      --keep-failures             with --resume: keep stored failures too\n"
+    "      --shard I/N                 measure only part I (0..N-1, a Slurm array index) of N disjoint,\n"
+    "                                  balanced parts of problems x variants; database and partial report\n"
+    "                                  in OUT/<kernel>/shards/; no final rounds (kgen merge runs them)\n"
     "      --csv FILE                  one row per measured variant\n"
     "      --min-time S                minimum measured time per variant (default 0.2)\n"
     "      --timeout S                 a variant running longer is killed (default 60)\n"
@@ -108,6 +111,18 @@ const char kg_usage[] =
     "                                  the tuned kernels as a C library: a CMake project with kgen/kgen.h,\n"
     "                                  dispatch by machine and shape, find_package(kgen), kgen.pc\n"
     "\n"
+    "  merge DB... [--out DIR] [--spec SPEC] [--allow-partial] [--db FILE]\n"
+    "                                  combine the shard databases of one run (same spec, template and\n"
+    "                                  machine class), run the final rounds on this machine, write\n"
+    "                                  OUT/<kernel>/<machine-id>.json as a single run would; a missing\n"
+    "                                  or unfinished shard is refused unless --allow-partial\n"
+    "      --rounds N, --finalists N, --min-time S, --timeout S, --cpu N, --quiet   as for tune\n"
+    "\n"
+    "  fleet status [SPEC...] [--tuned DIR]\n"
+    "                                  per spec (default specs/*.lua): the machine ids with results in\n"
+    "                                  DIR/<kernel>/, their age, kgen version, and whether they are\n"
+    "                                  stale against the current spec or template hash\n"
+    "\n"
     "  kgen COMMAND --help, kgen --version\n";
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -142,7 +157,9 @@ int main(int argc, char **argv) {
               {"plot", kg_cli_plot},
               {"ship", kg_cli_ship},
               {"replay", kg_cli_replay},
-              {"export-cache", kg_cli_export_cache}};
+              {"export-cache", kg_cli_export_cache},
+              {"merge", kg_cli_merge},
+              {"fleet", kg_cli_fleet}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (!strcmp(cmd, cmds[i].name)) {
       optind = 1;

@@ -9,6 +9,7 @@
 #include "kg_util.h"   /* kg_rand_next: splitmix64, shared with the templates */
 #include "kg_replay.h" /* kg_cache_load: --cache */
 #include "kg_search.h"
+#include "kg_shard.h"
 #include "kg_tune_internal.h"
 
 static const char *const kg_strategy_names[] = {"exhaustive", "random", "knn", "bandit", "ga", "anneal", "ils"};
@@ -88,7 +89,32 @@ typedef struct kg_tune_run {
   int *probs; /* [r->nproblems] spec problem of each report problem */
   kg_progress pg;
   unsigned char *cached; /* NULL, or [r->nproblems][spec->npoints]: the point came from --cache */
+  long nsel; /* points selected (the shards split nsel x nproblems pairs) */
 } kg_tune_run;
+
+/* ---- shards (kg_shard.h) -------------------------------------------------------------------- */
+
+/* Whether this run covers pair (selection position pos, report problem p): always without shards. */
+static bool kg_tune_mine(const kg_tune_run *t, long pos, int p) {
+  if (t->opts->shards <= 1 || pos < 0) return true;
+  return t->opts->shard_on[kg_shard_of(pos, p, t->nsel, t->r->nproblems, t->opts->shards)];
+}
+
+/* Whether any problem of the variant at selection position pos is this run's. */
+static bool kg_tune_mine_any(const kg_tune_run *t, long pos) {
+  for (int p = 0; p < t->r->nproblems; p++)
+    if (kg_tune_mine(t, pos, p)) return true;
+  return false;
+}
+
+/* The pairs this run covers, out of total (the progress line's total). */
+static long kg_tune_mine_count(const kg_tune_run *t, long total) {
+  if (t->opts->shards <= 1) return total;
+  long n = 0;
+  for (long i = 0; i < t->nsel; i++)
+    for (int p = 0; p < t->r->nproblems; p++) n += kg_tune_mine(t, i, p);
+  return n;
+}
 
 /* ---- --cache: measured points read from a Kernel Tuner cache file ---- */
 
@@ -209,16 +235,19 @@ static int kg_tune_check_abi(const kg_spec *spec, kg_module *m, char *msg, size_
   return 0;
 }
 
-/* Compile batch[0..nb) (points pts[0..nb)).  With --resume, a variant already measured on every
- * problem is not compiled again (its compile status becomes KG_ENOTFOUND).  A variant that fails
- * to compile is data (v->compile, v->reason); errors: KG_ENOMEM, KG_EDB. */
-static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_variant *batch, int nb, kg_ctx *ctx) {
+/* Compile batch[0..nb) (points pts[0..nb), at selection positions pos0.. or -1).  With --resume, a
+ * variant already measured on every problem is not compiled again (its compile status becomes
+ * KG_ENOTFOUND); nor is one with no problem in this run's shards.  A variant that fails to compile
+ * is data (v->compile, v->reason); errors: KG_ENOMEM, KG_EDB. */
+static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos0, kg_variant *batch, int nb,
+                                       kg_ctx *ctx) {
   const kg_spec *spec = t->spec;
   kg_status st;
   for (int i = 0; i < nb; i++) {
     kg_variant *v = &batch[i];
     memset(v, 0, sizeof *v);
     v->point = pts[i];
+    v->pos = pos0 >= 0 ? pos0 + i : -1;
     const int32_t *pt = spec->points + (size_t)v->point * (size_t)spec->nparams;
     int len = kg_spec_format_point(spec, pt, NULL, 0);
     v->name = malloc((size_t)len + 1);
@@ -226,13 +255,14 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, kg_varia
     kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
     bool every = t->cached != NULL; /* --cache holds it for every problem: nothing to compile */
     for (int p = 0; p < t->r->nproblems && every; p++) every = kg_tune_is_cached(t, p, v->point);
-    if (every) {
-      v->compile = KG_ENOTFOUND;
+    if (every || !kg_tune_mine_any(t, v->pos)) {
+      v->compile = KG_ENOTFOUND; /* cached, or another shard's: never measured here */
       continue;
     }
     if (t->opts->resume && t->db) {
       bool all = true;
       for (int p = 0; p < t->r->nproblems && all; p++) {
+        if (!kg_tune_mine(t, v->pos, p)) continue;
         kg_db_row row;
         bool found = false;
         if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx))) return st;
@@ -305,6 +335,7 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
     if (opts->problem_points && opts->problem_points[p] >= 0 && opts->problem_points[p] != v->point)
       continue;                                      /* kgen bench: this problem re-measures its own winner only */
     if (kg_tune_is_cached(t, p, v->point)) continue; /* --cache has it */
+    if (!kg_tune_mine(t, v->pos, p)) continue;       /* another shard's pair */
     run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
     kg_result *x = &res->results[res->nresults++];
     if (v->compile == KG_ENOTFOUND || v->module) {
@@ -388,7 +419,7 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
     size_t j;
     while (res->nresults - res->cached < budget && kg_search_ask(search, &j)) {
       long point = spec_index[j];
-      if ((st = kg_tune_compile_batch(t, &point, &v, 1, ctx))) goto done;
+      if ((st = kg_tune_compile_batch(t, &point, -1, &v, 1, ctx))) goto done;
       kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
       run.prob =
           (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
@@ -478,6 +509,18 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     goto fail;
   }
   r->nvariants = nsel;
+  t.nsel = nsel;
+  if (opts->shards > 1 && !opts->shard_on) {
+    st = kg_ctx_set(ctx, KG_EINVAL, "kg_tune: opts.shards = %d without opts.shard_on", opts->shards);
+    goto fail;
+  }
+  if (opts->shards > 1 && (opts->strategy >= KG_STRATEGY_KNN || opts->npoints > 0)) {
+    st = kg_ctx_set(ctx, KG_EINVAL,
+                    "shards split a selection made up front (exhaustive or random): %s chooses each next variant "
+                    "from the measurements so far",
+                    opts->npoints > 0 ? "an explicit point list" : kg_strategy_name(opts->strategy));
+    goto fail;
+  }
   for (int i = 0; i < np; i++)
     if (!(r->problems[i].results = calloc((size_t)nsel + (cache ? cache->n : 0), sizeof(kg_result)))) {
       st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
@@ -489,6 +532,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
     for (int p = 0; p < np; p++)
       for (long i = 0; i < nsel; i++) total += opts->problem_points[p] < 0 || opts->problem_points[p] == sel[i];
   }
+  total = kg_tune_mine_count(&t, total);
   t.pg = (kg_progress){opts->progress, opts->progress && isatty(fileno(opts->progress)), 0, total, 0, t0, 0};
   if (t.pg.f)
     fprintf(t.pg.f, "kgen %s %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
@@ -504,7 +548,7 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
   }
   for (long b0 = 0; b0 < nsel; b0 += bsize) {
     int nb = (int)(nsel - b0 < bsize ? nsel - b0 : bsize);
-    if ((st = kg_tune_compile_batch(&t, sel + b0, batch, nb, ctx))) goto fail;
+    if ((st = kg_tune_compile_batch(&t, sel + b0, b0, batch, nb, ctx))) goto fail;
     for (int p = 0; p < np; p++)
       if ((st = kg_tune_measure_batch(&t, p, batch, nb, ctx))) goto fail;
     kg_batch_free(batch, nb);

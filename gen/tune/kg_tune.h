@@ -93,6 +93,14 @@ typedef struct kg_tune_opts {
                                   all at least cutoff x slower than the best p50 of its problem so far
                                   is stopped and recorded KG_ECENSORED with a lower bound (never
                                   wins).  Baselines and the final rounds are never cut off. */
+  int shards;                 /**< > 1: the (point, problem) pairs are split into this many shards
+                                  (kg_shard.h: kg_shard_of) and only those of the shards in
+                                  shard_on are measured or loaded; the others are skipped (not
+                                  counted, not stored).  0 or 1 = no split (default).  Exhaustive
+                                  and random only (KG_EINVAL for a guided strategy). */
+  const bool *shard_on;       /**< [shards] when shards > 1: the shards this run covers (kgen tune
+                                  --shard I/N: shard I; kgen merge --allow-partial: those that
+                                  finished) */
 } kg_tune_opts;
 
 void kg_tune_opts_default(kg_tune_opts *o);

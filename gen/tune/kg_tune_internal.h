@@ -27,6 +27,7 @@ typedef struct kg_progress {
 /** One variant of a batch: its compiled module or why it has none. */
 typedef struct kg_variant {
   long point;
+  long pos; /* position in the run's selection (kg_shard_of); -1 = none (a guided search) */
   kg_module *module;
   char *name;        /* "a=1,b=2" */
   kg_status compile; /* KG_OK or the compile failure */
