@@ -210,6 +210,8 @@ static json_t *kg_report_json(const kg_tune_report *r) {
                            "machine", machine, "strategy", kg_strategy_name(r->strategy), "budget",
                            (json_int_t)r->budget, "backend", r->backend, "mode", r->mode, "elapsed_s", r->elapsed_s);
   json_object_set_new(root, "command", json_string(r->command[0] ? r->command : "tune"));
+  if (r->source[0]) json_object_set_new(root, "source", json_string(r->source));
+  if (r->from[0]) json_object_set_new(root, "from", json_string(r->from));
   json_object_set_new(root, "verified", json_boolean(!s->verify_off));
   if (s->verify_off)
     json_object_set_new(root, "unverified",

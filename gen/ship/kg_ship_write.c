@@ -317,8 +317,8 @@ int kg_ship_write(ship *s) {
   free(t.p);
   char rt[4096], path[4200];
   runtime_dir(rt, sizeof rt);
-  const char *copies[] = {"kgen_rt.h", "kgen_rt.c"};
-  for (int i = 0; i < 2; i++) {
+  const char *copies[] = {"kgen_rt.h", "kgen_rt.c", "kgen_mdist.h"};
+  for (int i = 0; i < (int)(sizeof copies / sizeof copies[0]); i++) {
     sbuf b = {0};
     snprintf(path, sizeof path, "%s/%s", rt, copies[i]);
     char rel[256];

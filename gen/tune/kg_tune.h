@@ -117,6 +117,9 @@ typedef struct kg_tune_report {
   char backend[8];
   char mode[8];    /**< "warm" or "cold" */
   char command[8]; /**< "tune" (default) or "bench": names the report's origin */
+  char source[16]; /**< "" (this machine's own results), "nearest" (bench: another machine's winners),
+                        "site" (a site file): where the measured variants came from */
+  char from[80];   /**< with source "nearest": the machine id whose winners were measured */
   int nevents;     /**< counter events requested (opts.measure.events), in order */
   char events[KG_MAX_EVENTS][128];
   const struct kg_profile *profile; /**< borrowed machine profile for efficiency; NULL = none
