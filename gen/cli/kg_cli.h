@@ -33,6 +33,7 @@ int kg_cli_tune(int argc, char **argv);
 int kg_cli_bench(int argc, char **argv);
 int kg_cli_compare(int argc, char **argv);
 int kg_cli_calibrate(int argc, char **argv);
+int kg_cli_verify(int argc, char **argv);
 
 /* ---- shared ---- */
 

@@ -79,6 +79,18 @@ const char kg_usage[] =
     "      --events LIST, --cold, --min-time S, --timeout S, --cpu N, --backend B, --profile F, --quiet\n"
     "                                  as for tune\n"
     "\n"
+    "  verify [SPEC...] [options]      drift of the shipped winners here: re-verify each against its\n"
+    "                                  reference, re-measure it beside its baselines, compare with the\n"
+    "                                  shipped figures; exit 1 on drift (p50 slower beyond noise and by\n"
+    "                                  more than --threshold percent, a winner no longer beating its baseline,\n"
+    "                                  accuracy drift beyond 1e-3, a failed verification).  SPECs default\n"
+    "                                  to every spec with results in --tuned\n"
+    "      --tuned DIR, --strict       as for bench (absent here: the nearest machine's winners, whose\n"
+    "                                  figures are not compared)\n"
+    "      --site FILE                 the winners of a site file (or any tuned report; one SPEC)\n"
+    "      --threshold PCT             slowdown beyond noise that is drift (default 10)\n"
+    "      --json F, --md F            the report; measuring options as for bench\n"
+    "\n"
     "  compare BASE.json NEW.json [--threshold PCT]\n"
     "                                  regressions of NEW against BASE (autotune or bench JSON): NEW\n"
     "                                  slower beyond noise (CIs apart) and beyond PCT (default 5);\n"
@@ -132,6 +144,7 @@ int main(int argc, char **argv) {
               {"calibrate", kg_cli_calibrate},
               {"bench", kg_cli_bench},
               {"compare", kg_cli_compare},
+              {"verify", kg_cli_verify},
               {"ship", kg_cli_ship},
               {"replay", kg_cli_replay},
               {"export-cache", kg_cli_export_cache}};
