@@ -136,6 +136,17 @@ static int st_cmp_cand(const void *a, const void *b) {
   return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : 0;
 }
 
+typedef struct st_job {
+  const json_t *man, *prob;
+  double cost;
+  int kernel;
+} st_job;
+
+static int st_cmp_job(const void *a, const void *b) {
+  const st_job *x = a, *y = b;
+  return x->cost < y->cost ? -1 : x->cost > y->cost ? 1 : x->kernel - y->kernel;
+}
+
 /* Load candidate c's module; false (with a note) when it cannot be used. */
 static bool st_open(st_run *r, const json_t *variant, st_cand *c) {
   char path[8400];
@@ -169,7 +180,7 @@ static int st_problem(st_run *r, const json_t *man, const json_t *prob, st_cand 
   o.min_time_s = r->min_time;
   o.min_samples = 5;
   o.warmup_s = 0.01;
-  o.timeout_s = fmax(1.0, fmin(30.0, st_left(r) + 1.0));
+  o.timeout_s = fmax(0.5, until - (double)kg_now_ns() * 1e-9 + 0.5); /* the problem's share, enforced */
   kg_ctx ctx = {0};
   kg_worker *w = NULL;
   kg_measurement fail;
@@ -248,23 +259,14 @@ static json_t *st_timing(const kg_measurement *m) {
                    m->stats.ci_lo, m->stats.ci_hi, "samples", (int)m->stats.n);
 }
 
-/* Tune one kernel's manifest; its site document (NULL when nothing was decided). */
-static json_t *st_kernel(st_run *r, const json_t *man, int *problems_left) {
+/* Tune one problem of manifest man until `until` (kg_now_ns seconds); its site row, or NULL when
+ * nothing was decided. */
+static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double until) {
   const json_t *machines = json_object_get(man, "machines"), *variants = json_object_get(man, "variants");
   const char *kernel = json_string_value(json_object_get(man, "kernel"));
-  json_t *rows = json_array();
-  size_t i;
-  const json_t *prob;
-  json_array_foreach(json_object_get(man, "problems"), i, prob) {
-    const char *pname = json_string_value(json_object_get(prob, "name"));
-    double left = st_left(r);
-    if (left <= 0) {
-      st_say(r, "%s %s: the budget is spent; the shipped choice stays", kernel, pname);
-      --*problems_left;
-      continue;
-    }
-    const double until = (double)kg_now_ns() * 1e-9 + left / (*problems_left > 0 ? *problems_left : 1);
-    --*problems_left;
+  const char *pname = json_string_value(json_object_get(prob, "name"));
+  json_t *row = NULL;
+  {
     st_cand c[ST_MAX_CAND * 4];
     int n = 0;
     size_t j;
@@ -291,7 +293,7 @@ static json_t *st_kernel(st_run *r, const json_t *man, int *problems_left) {
       else if (c[q].module) dlclose(c[q].module);
     if (m == 0) {
       st_say(r, "%s %s: no candidate this CPU can run", kernel, pname);
-      continue;
+      return NULL;
     }
     r->nproblems++;
     int win = -1;
@@ -320,9 +322,9 @@ static json_t *st_kernel(st_run *r, const json_t *man, int *problems_left) {
         json_object_set_new(t, "rounds", json_integer(c[q].nok));
         json_array_append_new(top, t);
       }
-      json_array_append_new(rows, json_pack("{s:O, s:O, s:o, s:o, s:b, s:o}", "name", json_object_get(prob, "name"),
+      row = json_pack("{s:O, s:O, s:o, s:o, s:b, s:o}", "name", json_object_get(prob, "name"),
                                             "dims", json_object_get(prob, "dims"), "winner", jw, "shipped", ji,
-                                            "replaced", replaced, "top", top));
+                                            "replaced", replaced, "top", top);
       r->ndecided++, r->nreplaced += replaced;
       char was[64] = "";
       if (replaced && im) snprintf(was, sizeof was, " vs shipped %.3g us", im->stats.p50 / 1e3);
@@ -335,21 +337,20 @@ static json_t *st_kernel(st_run *r, const json_t *man, int *problems_left) {
     }
     for (int q = 0; q < m; q++) dlclose(c[q].module);
   }
-  if (json_array_size(rows) == 0) {
-    json_decref(rows);
-    return NULL;
-  }
-  json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:o, s:s, s:f, s:f, s:b}", "schema", 1, "kernel", kernel,
-                          "source", "site", "command", "site-tune", "build_hash", json_object_get(man, "build_hash"),
-                          "machine", kg_machine_to_json(&r->mach), "strategy", "successive-halving", "budget_s",
-                          r->budget, "elapsed_s", st_now(r), "noisy", r->noisy);
-  json_object_set_new(doc, "problems", rows);
-  return doc;
+  return row;
+}
+
+/* A new site document of manifest man (problems empty). */
+static json_t *st_doc(const st_run *r, const json_t *man) {
+  return json_pack("{s:i, s:O, s:s, s:s, s:O, s:o, s:s, s:f, s:f, s:b, s:[]}", "schema", 1, "kernel",
+                   json_object_get(man, "kernel"), "source", "site", "command", "site-tune", "build_hash",
+                   json_object_get(man, "build_hash"), "machine", kg_machine_to_json(&r->mach), "strategy",
+                   "successive-halving", "budget_s", r->budget, "elapsed_s", st_now(r), "noisy", r->noisy, "problems");
 }
 
 /* The machine's noise before tuning: load average against cores, and the spread of a quick
- * repeat of the first problem's incumbent of the first manifest. */
-static void st_noise(st_run *r, const json_t *man) {
+ * repeat of the incumbent of prob (the cheapest problem) of manifest man. */
+static void st_noise(st_run *r, const json_t *man, const json_t *prob) {
   double load = 0;
   FILE *f = fopen("/proc/loadavg", "r");
   if (f) {
@@ -357,7 +358,7 @@ static void st_noise(st_run *r, const json_t *man) {
     fclose(f);
   }
   double spread = 0;
-  const json_t *prob = json_array_get(json_object_get(man, "problems"), 0);
+  bool measured = false;
   const json_t *cand = json_array_get(json_object_get(prob, "candidates"), 0);
   st_cand c;
   memset(&c, 0, sizeof c);
@@ -373,22 +374,27 @@ static void st_noise(st_run *r, const json_t *man) {
                     json_number_value(json_object_get(man, "rtol")), json_number_value(json_object_get(man, "atol"))};
     kg_measure_opts o;
     kg_measure_opts_default(&o);
-    o.min_time_s = 0.02, o.min_samples = 5, o.warmup_s = 0.01, o.timeout_s = fmax(1.0, fmin(20.0, st_left(r)));
+    /* At most 5% of the budget (at least 1 s): a problem slow to create leaves the load alone to judge. */
+    o.min_time_s = 0.02, o.min_samples = 5, o.warmup_s = 0.01, o.timeout_s = fmax(1.0, 0.05 * r->budget);
     kg_worker *w = NULL;
     kg_measurement a, b, fail;
     kg_ctx ctx = {0};
     if (!kg_worker_start(&p, (kg_create_fn)dlsym(c.module, "kg_create"), (kg_prepare_fn)dlsym(c.module, "kg_prepare"),
                          (kg_destroy_fn)dlsym(c.module, "kg_destroy"), &o, &w, &fail, &ctx) &&
         w && !kg_worker_measure(w, c.run, NULL, &a, &ctx) && !kg_worker_measure(w, c.run, NULL, &b, &ctx) &&
-        a.status == KG_OK && b.status == KG_OK)
+        a.status == KG_OK && b.status == KG_OK) {
+      measured = true;
       spread = fabs(a.stats.p50 - b.stats.p50) / fmin(a.stats.p50, b.stats.p50) +
                fmax(kg_stats_rel_ci(&a.stats), kg_stats_rel_ci(&b.stats));
+    }
     kg_worker_stop(w);
   }
   if (c.module) dlclose(c.module);
   r->noisy = spread > 0.05 || load > (double)r->mach.threads;
-  st_say(r, "noise: load %.2f on %d hardware threads, quick repeat spread %.1f%%: %s", load, r->mach.threads,
-         100 * spread, r->noisy ? "noisy (5 rounds, replace only 6% faster)" : "quiet (3 rounds, replace 3% faster)");
+  char rep[64] = "no quick repeat in its time (the load alone decides)";
+  if (measured) snprintf(rep, sizeof rep, "quick repeat spread %.1f%%", 100 * spread);
+  st_say(r, "noise: load %.2f on %d hardware threads, %s: %s", load, r->mach.threads, rep,
+         r->noisy ? "noisy (5 rounds, replace only 6% faster)" : "quiet (3 rounds, replace 3% faster)");
 }
 
 int main(int argc, char **argv) {
@@ -507,30 +513,59 @@ int main(int argc, char **argv) {
   }
   st_say(&r, "machine %s, budget %.0f s, %d problems; site files -> %s", r.mach.id, r.budget, problems_left,
          r.site_dir);
-  st_noise(&r, json_array_get(mans, 0));
-  size_t i;
-  json_t *man;
+  /* Every problem of every kernel, cheapest first (by its nearest candidate's shipped p50), so
+   * that what the quick ones leave of their share flows to the costly ones. */
+  st_job *jobs = calloc((size_t)problems_left + 1, sizeof *jobs);
+  json_t **docs = calloc(json_array_size(mans) + 1, sizeof *docs);
+  if (!jobs || !docs) return 1;
+  int nj = 0;
+  size_t i, j;
+  json_t *man, *prob;
+  json_array_foreach(mans, i, man) json_array_foreach(json_object_get(man, "problems"), j, prob) {
+    jobs[nj].kernel = (int)i, jobs[nj].man = man, jobs[nj].prob = prob;
+    jobs[nj++].cost =
+        json_number_value(json_object_get(json_array_get(json_object_get(prob, "candidates"), 0), "p50_ns"));
+  }
+  qsort(jobs, (size_t)nj, sizeof *jobs, st_cmp_job);
+  if (nj) st_noise(&r, jobs[0].man, jobs[0].prob);
   int rc = 0;
-  json_array_foreach(mans, i, man) {
-    json_t *doc = st_kernel(&r, man, &problems_left);
-    if (!doc) continue;
-    const char *k = json_string_value(json_object_get(man, "kernel"));
+  for (int q = 0; q < nj; q++) {
+    const char *k = json_string_value(json_object_get(jobs[q].man, "kernel"));
+    const double left = st_left(&r);
+    if (left <= 0.2) {
+      st_say(&r, "%s %s: the budget is spent; the shipped choice stays", k,
+             json_string_value(json_object_get(jobs[q].prob, "name")));
+      continue;
+    }
+    json_t *row = st_one(&r, jobs[q].man, jobs[q].prob, (double)kg_now_ns() * 1e-9 + left / (nj - q));
+    if (!row) continue;
+    /* Write the kernel's site file after each decision: a run stopped at any moment keeps what it
+     * decided, and the file is replaced atomically. */
+    json_t **doc = &docs[jobs[q].kernel];
+    if (!*doc) *doc = st_doc(&r, jobs[q].man);
+    json_array_append_new(json_object_get(*doc, "problems"), row);
+    json_object_set_new(*doc, "elapsed_s", json_real(st_now(&r)));
     snprintf(path, sizeof path, "%s/%s.json", r.site_dir, k);
-    if (kg_file_write_json(path, doc, &ctx)) {
+    if (kg_file_write_json(path, *doc, &ctx)) {
       fprintf(stderr, "kgen-site-tune: %s\n", kg_ctx_message(&ctx));
       rc = 1;
-    } else {
-      st_say(&r, "wrote %s", path);
     }
     if (r.export_dir) {
       snprintf(path, sizeof path, "%s/%s/%s.json", r.export_dir, k, r.mach.id);
-      if (kg_file_write_json(path, doc, &ctx)) {
+      if (kg_file_write_json(path, *doc, &ctx)) {
         fprintf(stderr, "kgen-site-tune: %s\n", kg_ctx_message(&ctx));
         rc = 1;
       }
     }
-    json_decref(doc);
   }
+  for (size_t kd = 0; kd < json_array_size(mans); kd++)
+    if (docs[kd]) {
+      st_say(&r, "wrote %s/%s.json (%zu problems)", r.site_dir, json_string_value(json_object_get(docs[kd], "kernel")),
+             json_array_size(json_object_get(docs[kd], "problems")));
+      json_decref(docs[kd]);
+    }
+  free(docs);
+  free(jobs);
   json_decref(mans);
   fprintf(stderr, "kgen-site-tune: %d problems decided (%d replaced the shipped choice) of %d in %.1f s (budget %.0f s)\n",
           r.ndecided, r.nreplaced, r.nproblems, st_now(&r), r.budget);
