@@ -62,6 +62,7 @@ static const char st_usage[] =
     "  --prefix DIR        the install (default: the folder above this program's bin/)\n"
     "  --site-dir DIR      where the site files go (default PREFIX/share/kgen/site)\n"
     "  --kernel NAME       only this kernel (repeatable)\n"
+    "  --problem NAME      only this problem (repeatable)\n"
     "  --export DIR        also write DIR/<kernel>/<machine-id>.json (a tuned/ entry)\n"
     "  --min-time S        measured time per candidate and round (default 0.05)\n"
     "  --quiet             no progress\n";
@@ -79,8 +80,8 @@ typedef struct st_cand {
 } st_cand;
 
 typedef struct st_run {
-  const char *prefix, *site_dir, *export_dir, *kernels[32];
-  int nkernels;
+  const char *prefix, *site_dir, *export_dir, *kernels[32], *problems[64];
+  int nkernels, nproblems_sel;
   double budget, min_time;
   bool quiet, noisy;
   uint64_t t0, deadline;
@@ -400,6 +401,7 @@ static void st_noise(st_run *r, const json_t *man, const json_t *prob) {
 int main(int argc, char **argv) {
   static const struct option longs[] = {{"budget", required_argument, 0, 'b'},   {"prefix", required_argument, 0, 'p'},
                                         {"site-dir", required_argument, 0, 's'}, {"kernel", required_argument, 0, 'k'},
+                                        {"problem", required_argument, 0, 'P'},
                                         {"export", required_argument, 0, 'e'},   {"min-time", required_argument, 0, 'm'},
                                         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
                                         {0, 0, 0, 0}};
@@ -427,6 +429,9 @@ int main(int argc, char **argv) {
     case 's': r.site_dir = optarg; break;
     case 'k':
       if (r.nkernels < 32) r.kernels[r.nkernels++] = optarg;
+      break;
+    case 'P':
+      if (r.nproblems_sel < 64) r.problems[r.nproblems_sel++] = optarg;
       break;
     case 'e': r.export_dir = optarg; break;
     case 'q': r.quiet = true; break;
@@ -522,6 +527,10 @@ int main(int argc, char **argv) {
   size_t i, j;
   json_t *man, *prob;
   json_array_foreach(mans, i, man) json_array_foreach(json_object_get(man, "problems"), j, prob) {
+    bool want = r.nproblems_sel == 0;
+    for (int q = 0; q < r.nproblems_sel; q++)
+      want |= !strcmp(json_string_value(json_object_get(prob, "name")) ?: "", r.problems[q]);
+    if (!want) continue;
     jobs[nj].kernel = (int)i, jobs[nj].man = man, jobs[nj].prob = prob;
     jobs[nj++].cost =
         json_number_value(json_object_get(json_array_get(json_object_get(prob, "candidates"), 0), "p50_ns"));
