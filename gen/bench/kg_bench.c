@@ -334,3 +334,67 @@ kg_status kg_bench_compare(const json_t *base, const json_t *cur, double thresho
   fprintf(f, "%d regression%s\n", *regressions, *regressions == 1 ? "" : "s");
   return KG_OK;
 }
+
+typedef struct kg_warm_doc {
+  json_t *doc;
+  double dist;
+} kg_warm_doc;
+
+static int kg_warm_cmp(const void *a, const void *b) {
+  const kg_warm_doc *x = a, *y = b;
+  return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : 0;
+}
+
+kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
+                               long cap, long *n, kg_ctx *ctx) {
+  char kdir[4200];
+  kg_warm_doc docs[256];
+  int nd = 0;
+  *n = 0;
+  snprintf(kdir, sizeof kdir, "%.2048s/%.1024s", dir, spec->name);
+  DIR *d = opendir(kdir);
+  for (struct dirent *e; d && (e = readdir(d)) && nd < 256;) {
+    size_t l = strlen(e->d_name);
+    if (l < 6 || strcmp(e->d_name + l - 5, ".json")) continue;
+    char p[4500];
+    json_error_t err;
+    snprintf(p, sizeof p, "%s/%s", kdir, e->d_name);
+    json_t *r = json_load_file(p, 0, &err);
+    const json_t *mach = json_object_get(r, "machine");
+    const char *id = json_string_value(json_object_get(mach, "id"));
+    const double dist = id && strcmp(id, m->id) ? kg_bench_machine_distance(mach, m) : -1;
+    if (dist >= 0) docs[nd].doc = r, docs[nd++].dist = dist;
+    else json_decref(r);
+  }
+  if (d) closedir(d);
+  qsort(docs, (size_t)nd, sizeof docs[0], kg_warm_cmp);
+  kg_status st = KG_OK;
+  for (int i = 0; i < nd && st == KG_OK; i++) {
+    const char *id = json_string_value(json_object_get(json_object_get(docs[i].doc, "machine"), "id"));
+    for (int pass = 0; pass < 3 && st == KG_OK; pass++) { /* winners, then ties, then finalists */
+      size_t j, k;
+      const json_t *pr, *t;
+      json_array_foreach(json_object_get(docs[i].doc, "problems"), j, pr) {
+        const json_t *list = pass == 0 ? NULL : json_object_get(pr, pass == 1 ? "ties" : "top");
+        size_t cnt = pass == 0 ? 1 : json_array_size(list);
+        for (k = 0; k < cnt && *n < cap; k++) {
+          t = pass == 0 ? json_object_get(pr, "winner") : json_array_get(list, k);
+          long pt;
+          kg_ctx pctx = {0};
+          if (!json_is_object(t) || kg_params_point(spec, json_object_get(t, "params"), "warm", &pt, &pctx) || pt < 0)
+            continue;
+          bool seen = false;
+          for (long q = 0; q < *n && !seen; q++) seen = points[q] == pt;
+          if (seen) continue;
+          if (!(from[*n] = strdup(id ? id : "?"))) {
+            st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+            break;
+          }
+          points[(*n)++] = pt;
+        }
+      }
+    }
+  }
+  for (int i = 0; i < nd; i++) json_decref(docs[i].doc);
+  return st;
+}

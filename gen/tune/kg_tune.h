@@ -74,6 +74,10 @@ typedef struct kg_tune_opts {
   int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
   FILE *progress;             /**< progress lines (default stderr); NULL = silent */
+  long nwarm;                 /**< warm start (tune --warm-start): points measured first, before the
+                                  strategy's (exhaustive and random; within --budget); 0 = none */
+  const long *warm;           /**< [nwarm] indices into spec->points, best known first */
+  const char *const *warm_from; /**< [nwarm] the machine id each came from (the report names them) */
   double cutoff;              /**< early cut-off during the search (0 = none, the default here;
                                   `kgen tune --cutoff`, default 2): a variant whose first samples are
                                   all at least cutoff x slower than the best p50 of its problem so far
@@ -131,6 +135,9 @@ typedef struct kg_tune_report {
   int nproblems;
   kg_problem_result *problems;
   double elapsed_s;
+  long nwarm;              /**< the warm start's points (copied from the options), measured first */
+  long *warm;              /**< [nwarm] */
+  char (*warm_from)[80];   /**< [nwarm] machine ids */
 } kg_tune_report;
 
 /**
