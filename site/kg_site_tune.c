@@ -287,7 +287,35 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
       c[n].alive = true;
       n++;
     }
-    qsort(c, (size_t)n, sizeof c[0], st_cmp_cand); /* nearest machine's winner first: the incumbent */
+    qsort(c, (size_t)n, sizeof c[0], st_cmp_cand);
+    /* The incumbent, first: what the library chooses without a site file (kgr_decide): the nearest
+     * compatible machine's winner of this problem; when that machine has none, its generalist,
+     * else the AVX2 or portable fallback. */
+    int inc = -1, mstar = -1;
+    double mbest = -1;
+    for (size_t q = 0; q < json_array_size(machines); q++) {
+      const kgr_mdesc md = st_mdesc(json_array_get(machines, q));
+      const double dd = kgr_mdist(&md, &r->cpu);
+      if (dd >= 0 && (mbest < 0 || dd < mbest)) mbest = dd, mstar = (int)q;
+    }
+    for (int q = 0; q < n && inc < 0; q++)
+      if (c[q].machine == mstar) inc = c[q].variant; /* its rank-0 candidate comes first among its own */
+    if (inc < 0 && mstar >= 0) inc = (int)json_integer_value(json_array_get(json_object_get(man, "generalist"), (size_t)mstar));
+    if (inc < 0 || inc >= (int)json_array_size(variants) ||
+        ((unsigned)json_integer_value(json_object_get(json_array_get(variants, (size_t)inc), "isa")) & ~r->cpu.isa))
+      inc = (int)json_integer_value(json_object_get(man, (r->cpu.isa & 0xfu) == 0xfu ? "fallback_avx2" : "fallback_portable"));
+    int at = -1;
+    for (int q = 0; q < n; q++)
+      if (c[q].variant == inc) at = q;
+    if (at < 0 && n < (int)(sizeof c / sizeof c[0]) && inc >= 0) { /* not a candidate: add it */
+      memset(&c[n], 0, sizeof c[n]);
+      c[n].variant = inc, c[n].machine = mstar, c[n].alive = true, at = n++;
+    }
+    if (at > 0) { /* move it to the front */
+      st_cand t = c[at];
+      memmove(&c[1], &c[0], sizeof c[0] * (size_t)at);
+      c[0] = t;
+    }
     int m = 0;
     for (int q = 0; q < n && m < ST_MAX_CAND; q++)
       if (st_open(r, json_array_get(variants, (size_t)c[q].variant), &c[q])) c[m++] = c[q];

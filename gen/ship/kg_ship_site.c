@@ -168,6 +168,13 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
     json_object_set_new(man, "seed", json_integer((json_int_t)k->spec->seed));
     json_object_set_new(man, "rtol", json_real(k->spec->rtol));
     json_object_set_new(man, "atol", json_real(k->spec->atol));
+    /* What the tables choose without a site file when the nearest machine has no entry for a
+     * problem: its generalist, else the per-tier fallbacks (kgen_rt.c's kgr_decide). */
+    json_t *gen = json_array();
+    for (int i = 0; i < s->nm; i++) json_array_append_new(gen, json_integer(k->generalist[i]));
+    json_object_set_new(man, "generalist", gen);
+    json_object_set_new(man, "fallback_avx2", json_integer(k->fb_avx2));
+    json_object_set_new(man, "fallback_portable", json_integer(k->fb_portable));
     json_object_set_new(man, "machines", machines);
     json_object_set_new(man, "variants", variants);
     json_object_set_new(man, "problems", plist);
