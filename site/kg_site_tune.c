@@ -361,8 +361,10 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
              replaced ? "replaced by" : "kept", json_string_value(json_object_get(wv, "params_label")),
              wm->stats.p50 / 1e3, was, m, c[win].nok);
     } else {
-      st_say(r, "%s %s: undecided (nothing measured in its share of the budget): the shipped choice stays", kernel,
-             pname);
+      const kg_measurement *last = c[0].nrounds ? &c[0].rounds[c[0].nrounds - 1] : NULL;
+      st_say(r, "%s %s: undecided (%s%s): the shipped choice stays", kernel, pname,
+             last ? "the incumbent's last measurement: " : "nothing measured in its share of the budget",
+             last ? (last->reason[0] ? last->reason : kg_strerror(last->status)) : "");
     }
     for (int q = 0; q < m; q++) dlclose(c[q].module);
   }
