@@ -68,11 +68,11 @@ static const char st_usage[] =
     "  --quiet             no progress\n";
 
 typedef struct st_cand {
-  int variant;     /* manifest variant index */
-  int machine;     /* where it came from */
-  double dist;     /* that machine's distance */
-  void *module;    /* dlopen handle */
-  kg_run_fn run;   /* its kg_run */
+  int variant;   /* manifest variant index */
+  int machine;   /* where it came from */
+  double dist;   /* that machine's distance */
+  void *module;  /* dlopen handle */
+  kg_run_fn run; /* its kg_run */
   kg_verify_fn verify;
   kg_measurement rounds[ST_MAX_ROUNDS];
   int nrounds, nok;
@@ -122,14 +122,11 @@ static const kg_measurement *st_median(const st_cand *c) {
 
 /* Machine description of a manifest machine. */
 static kgr_mdesc st_mdesc(const json_t *m) {
-  return (kgr_mdesc){json_string_value(json_object_get(m, "vendor")),
-                     (int)json_integer_value(json_object_get(m, "family")),
-                     (int)json_integer_value(json_object_get(m, "model")),
-                     (unsigned)json_integer_value(json_object_get(m, "isa")),
-                     (int)json_integer_value(json_object_get(m, "cores")),
-                     (int64_t)json_integer_value(json_object_get(m, "l1d")),
-                     (int64_t)json_integer_value(json_object_get(m, "l2")),
-                     (int64_t)json_integer_value(json_object_get(m, "l3"))};
+  return (kgr_mdesc){
+      json_string_value(json_object_get(m, "vendor")),       (int)json_integer_value(json_object_get(m, "family")),
+      (int)json_integer_value(json_object_get(m, "model")),  (unsigned)json_integer_value(json_object_get(m, "isa")),
+      (int)json_integer_value(json_object_get(m, "cores")),  (int64_t)json_integer_value(json_object_get(m, "l1d")),
+      (int64_t)json_integer_value(json_object_get(m, "l2")), (int64_t)json_integer_value(json_object_get(m, "l3"))};
 }
 
 static int st_cmp_cand(const void *a, const void *b) {
@@ -174,8 +171,12 @@ static int st_problem(st_run *r, const json_t *man, const json_t *prob, st_cand 
   int64_t vals[KG_MAX_DIMS];
   int nd = 0;
   json_object_foreach((json_t *)dims, k, v) if (nd < KG_MAX_DIMS) names[nd] = k, vals[nd++] = json_integer_value(v);
-  kg_problem p = {nd, names, vals, (uint64_t)json_integer_value(json_object_get(man, "seed")),
-                  json_number_value(json_object_get(man, "rtol")), json_number_value(json_object_get(man, "atol"))};
+  kg_problem p = {nd,
+                  names,
+                  vals,
+                  (uint64_t)json_integer_value(json_object_get(man, "seed")),
+                  json_number_value(json_object_get(man, "rtol")),
+                  json_number_value(json_object_get(man, "atol"))};
   kg_measure_opts o;
   kg_measure_opts_default(&o);
   o.min_time_s = r->min_time;
@@ -218,14 +219,14 @@ static int st_problem(st_run *r, const json_t *man, const json_t *prob, st_cand 
     if (best < 0) break;
     const kg_stats *bs = &st_median(&c[best])->stats;
     for (int j = 1; j < n; j++)
-      if (c[j].alive && j != best && (!st_median(&c[j]) || st_median(&c[j])->stats.ci_lo > bs->ci_hi)) c[j].alive = false;
+      if (c[j].alive && j != best && (!st_median(&c[j]) || st_median(&c[j])->stats.ci_lo > bs->ci_hi))
+        c[j].alive = false;
     int target = (rung + 1) / 2;
     for (alive = 0, rung = 0; rung < n; rung++) alive += c[rung].alive;
     while (alive > target && alive > 2) { /* the slowest challenger that is not the best */
       int worst = -1;
       for (int j = 1; j < n; j++)
-        if (c[j].alive && j != best &&
-            (worst < 0 || st_median(&c[j])->stats.p50 > st_median(&c[worst])->stats.p50))
+        if (c[j].alive && j != best && (worst < 0 || st_median(&c[j])->stats.p50 > st_median(&c[worst])->stats.p50))
           worst = j;
       if (worst < 0) break;
       c[worst].alive = false, alive--;
@@ -238,8 +239,7 @@ static int st_problem(st_run *r, const json_t *man, const json_t *prob, st_cand 
   const kg_measurement *inc = st_median(&c[0]);
   int best = -1;
   for (int j = 1; j < n; j++)
-    if (!c[j].failed && st_median(&c[j]) &&
-        (best < 0 || st_median(&c[j])->stats.p50 < st_median(&c[best])->stats.p50))
+    if (!c[j].failed && st_median(&c[j]) && (best < 0 || st_median(&c[j])->stats.p50 < st_median(&c[best])->stats.p50))
       best = j;
   const double margin = r->noisy ? 0.06 : 0.03;
   if (!inc || c[0].failed) {
@@ -283,7 +283,8 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
       for (int q = 0; q < n; q++) dup |= c[q].variant == vi;
       if (d < 0 || (visa & ~r->cpu.isa) || dup) continue;
       memset(&c[n], 0, sizeof c[n]);
-      c[n].variant = vi, c[n].machine = mi, c[n].dist = d + 0.001 * (double)json_integer_value(json_object_get(x, "rank"));
+      c[n].variant = vi, c[n].machine = mi,
+      c[n].dist = d + 0.001 * (double)json_integer_value(json_object_get(x, "rank"));
       c[n].alive = true;
       n++;
     }
@@ -300,10 +301,12 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
     }
     for (int q = 0; q < n && inc < 0; q++)
       if (c[q].machine == mstar) inc = c[q].variant; /* its rank-0 candidate comes first among its own */
-    if (inc < 0 && mstar >= 0) inc = (int)json_integer_value(json_array_get(json_object_get(man, "generalist"), (size_t)mstar));
+    if (inc < 0 && mstar >= 0)
+      inc = (int)json_integer_value(json_array_get(json_object_get(man, "generalist"), (size_t)mstar));
     if (inc < 0 || inc >= (int)json_array_size(variants) ||
         ((unsigned)json_integer_value(json_object_get(json_array_get(variants, (size_t)inc), "isa")) & ~r->cpu.isa))
-      inc = (int)json_integer_value(json_object_get(man, (r->cpu.isa & 0xfu) == 0xfu ? "fallback_avx2" : "fallback_portable"));
+      inc = (int)json_integer_value(
+          json_object_get(man, (r->cpu.isa & 0xfu) == 0xfu ? "fallback_avx2" : "fallback_portable"));
     int at = -1;
     for (int q = 0; q < n; q++)
       if (c[q].variant == inc) at = q;
@@ -347,19 +350,18 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
         const kg_measurement *qm = st_median(&c[q]);
         if (!qm) continue;
         json_t *t = st_timing(qm);
-        json_object_set_new(t, "params", json_deep_copy(json_object_get(json_array_get(variants, (size_t)c[q].variant), "params")));
+        json_object_set_new(t, "params",
+                            json_deep_copy(json_object_get(json_array_get(variants, (size_t)c[q].variant), "params")));
         json_object_set_new(t, "rounds", json_integer(c[q].nok));
         json_array_append_new(top, t);
       }
-      row = json_pack("{s:O, s:O, s:o, s:o, s:b, s:o}", "name", json_object_get(prob, "name"),
-                                            "dims", json_object_get(prob, "dims"), "winner", jw, "shipped", ji,
-                                            "replaced", replaced, "top", top);
+      row = json_pack("{s:O, s:O, s:o, s:o, s:b, s:o}", "name", json_object_get(prob, "name"), "dims",
+                      json_object_get(prob, "dims"), "winner", jw, "shipped", ji, "replaced", replaced, "top", top);
       r->ndecided++, r->nreplaced += replaced;
       char was[64] = "";
       if (replaced && im) snprintf(was, sizeof was, " vs shipped %.3g us", im->stats.p50 / 1e3);
-      st_say(r, "%s %s: %s %s (%.3g us%s; %d candidates, %d rounds)", kernel, pname,
-             replaced ? "replaced by" : "kept", json_string_value(json_object_get(wv, "params_label")),
-             wm->stats.p50 / 1e3, was, m, c[win].nok);
+      st_say(r, "%s %s: %s %s (%.3g us%s; %d candidates, %d rounds)", kernel, pname, replaced ? "replaced by" : "kept",
+             json_string_value(json_object_get(wv, "params_label")), wm->stats.p50 / 1e3, was, m, c[win].nok);
     } else {
       const kg_measurement *last = c[0].nrounds ? &c[0].rounds[c[0].nrounds - 1] : NULL;
       st_say(r, "%s %s: undecided (%s%s): the shipped choice stays", kernel, pname,
@@ -393,16 +395,21 @@ static void st_noise(st_run *r, const json_t *man, const json_t *prob) {
   const json_t *cand = json_array_get(json_object_get(prob, "candidates"), 0);
   st_cand c;
   memset(&c, 0, sizeof c);
-  if (cand && st_open(r, json_array_get(json_object_get(man, "variants"),
-                                        (size_t)json_integer_value(json_object_get(cand, "variant"))),
+  if (cand && st_open(r,
+                      json_array_get(json_object_get(man, "variants"),
+                                     (size_t)json_integer_value(json_object_get(cand, "variant"))),
                       &c)) {
     const json_t *dims = json_object_get(prob, "dims"), *v;
     const char *names[KG_MAX_DIMS], *k;
     int64_t vals[KG_MAX_DIMS];
     int nd = 0;
     json_object_foreach((json_t *)dims, k, v) if (nd < KG_MAX_DIMS) names[nd] = k, vals[nd++] = json_integer_value(v);
-    kg_problem p = {nd, names, vals, (uint64_t)json_integer_value(json_object_get(man, "seed")),
-                    json_number_value(json_object_get(man, "rtol")), json_number_value(json_object_get(man, "atol"))};
+    kg_problem p = {nd,
+                    names,
+                    vals,
+                    (uint64_t)json_integer_value(json_object_get(man, "seed")),
+                    json_number_value(json_object_get(man, "rtol")),
+                    json_number_value(json_object_get(man, "atol"))};
     kg_measure_opts o;
     kg_measure_opts_default(&o);
     /* At most 5% of the budget (at least 1 s): a problem slow to create leaves the load alone to judge. */
@@ -431,10 +438,9 @@ static void st_noise(st_run *r, const json_t *man, const json_t *prob) {
 int main(int argc, char **argv) {
   static const struct option longs[] = {{"budget", required_argument, 0, 'b'},   {"prefix", required_argument, 0, 'p'},
                                         {"site-dir", required_argument, 0, 's'}, {"kernel", required_argument, 0, 'k'},
-                                        {"problem", required_argument, 0, 'P'},
-                                        {"export", required_argument, 0, 'e'},   {"min-time", required_argument, 0, 'm'},
-                                        {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
-                                        {0, 0, 0, 0}};
+                                        {"problem", required_argument, 0, 'P'},  {"export", required_argument, 0, 'e'},
+                                        {"min-time", required_argument, 0, 'm'}, {"quiet", no_argument, 0, 'q'},
+                                        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   static st_run r;
   r.budget = 120, r.min_time = 0.05;
   const char *env = getenv("KGEN_TUNE_BUDGET");
@@ -466,7 +472,9 @@ int main(int argc, char **argv) {
     case 'e': r.export_dir = optarg; break;
     case 'q': r.quiet = true; break;
     case 'h': fputs(st_usage, stdout); return 0;
-    default: fprintf(stderr, "kgen-site-tune: unknown option or missing value '%s'\n\n%s", argv[optind - 1], st_usage); return 2;
+    default:
+      fprintf(stderr, "kgen-site-tune: unknown option or missing value '%s'\n\n%s", argv[optind - 1], st_usage);
+      return 2;
     }
   }
   if (optind < argc) {
@@ -503,8 +511,8 @@ int main(int argc, char **argv) {
   }
   const char *isa[KG_MAX_ISA];
   for (int i = 0; i < r.mach.nisa; i++) isa[i] = r.mach.isa[i];
-  r.cpu = (kgr_mdesc){r.mach.vendor, r.mach.family, r.mach.model, kgr_isa_of_names(isa, r.mach.nisa), r.mach.cores,
-                      (int64_t)r.mach.l1d, (int64_t)r.mach.l2, (int64_t)r.mach.l3};
+  r.cpu = (kgr_mdesc){r.mach.vendor, r.mach.family,       r.mach.model,       kgr_isa_of_names(isa, r.mach.nisa),
+                      r.mach.cores,  (int64_t)r.mach.l1d, (int64_t)r.mach.l2, (int64_t)r.mach.l3};
   /* The manifests, in name order. */
   json_t *mans = json_array();
   DIR *d = opendir(r.manifests);
@@ -606,7 +614,8 @@ int main(int argc, char **argv) {
   free(docs);
   free(jobs);
   json_decref(mans);
-  fprintf(stderr, "kgen-site-tune: %d problems decided (%d replaced the shipped choice) of %d in %.1f s (budget %.0f s)\n",
+  fprintf(stderr,
+          "kgen-site-tune: %d problems decided (%d replaced the shipped choice) of %d in %.1f s (budget %.0f s)\n",
           r.ndecided, r.nreplaced, r.nproblems, st_now(&r), r.budget);
   return rc ? rc : r.ndecided ? 0 : 1;
 }

@@ -215,9 +215,10 @@ static void test_bench_no_result(void **state) {
       0);
   /* Without --strict it takes that machine's winners, which are not in this spec's space: an
    * input error that names the problem, never a silent success. */
-  assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --quiet > /dev/null 2> '%s/nr1.err'",
-                       bin, root, tmp, tmp),
-                   2);
+  assert_int_equal(
+      run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --quiet > /dev/null 2> '%s/nr1.err'", bin, root,
+          tmp, tmp),
+      2);
   assert_int_equal(run("grep -q 'nearest compatible machine, zz-other-machine' '%s/nr1.err'", tmp), 0);
   assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/none' --quiet > /dev/null 2> '%s/nr2.err'",
                        bin, root, tmp, tmp),
@@ -281,11 +282,8 @@ static void test_bench_nearest(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bench_set),
-      cmocka_unit_test(test_bench_two_sets),
-      cmocka_unit_test(test_bench_tuned),
-      cmocka_unit_test(test_bench_no_result),
-      cmocka_unit_test(test_bench_nearest),
+      cmocka_unit_test(test_bench_set),       cmocka_unit_test(test_bench_two_sets), cmocka_unit_test(test_bench_tuned),
+      cmocka_unit_test(test_bench_no_result), cmocka_unit_test(test_bench_nearest),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -55,8 +55,8 @@ static int site_setup(void **state) {
   if (!f) return -1;
   fputs(app_src, f);
   fclose(f);
-  if (run("cc -O1 '%s/app.c' -I'%s/include' -L'%s/lib' -lkgen -lm -Wl,-rpath,'%s/lib' -o '%s/app'", tmp, prefix,
-          prefix, prefix, tmp))
+  if (run("cc -O1 '%s/app.c' -I'%s/include' -L'%s/lib' -lkgen -lm -Wl,-rpath,'%s/lib' -o '%s/app'", tmp, prefix, prefix,
+          prefix, tmp))
     return -1;
   /* This build's hash and its portable variant (ISA 0) from the gemm manifest. */
   snprintf(path, sizeof path, "%s/share/kgen/manifest/gemm.json", prefix);
@@ -117,20 +117,15 @@ static void test_site_file_ignored(void **state) {
   site_file("params", "site", "gemm", hash, portable, "mr=1");
   site_file("truncated", "site", "gemm", hash, portable, portable_label);
   assert_int_equal(run("cd '%s/sites/truncated' && head -c 150 gemm.json > t && mv t gemm.json", tmp), 0);
-  assert_int_equal(run("mkdir -p '%s/sites/corrupt' && head -c 4096 /dev/urandom > '%s/sites/corrupt/gemm.json'", tmp,
-                       tmp),
-                   0);
+  assert_int_equal(
+      run("mkdir -p '%s/sites/corrupt' && head -c 4096 /dev/urandom > '%s/sites/corrupt/gemm.json'", tmp, tmp), 0);
   assert_int_equal(run("mkdir -p '%s/sites/empty' && : > '%s/sites/empty/gemm.json'", tmp, tmp), 0);
   const struct {
     const char *name, *why;
-  } cases[] = {{"hash", "tuned for another build"},
-               {"kernel", "of kernel .qmatmul."},
-               {"source", "not a site file"},
-               {"lacks", "names a variant this build lacks"},
-               {"params", "other parameters"},
-               {"truncated", "cannot be read as JSON"},
-               {"corrupt", "cannot be read as JSON"},
-               {"empty", "cannot be read as JSON"}};
+  } cases[] = {{"hash", "tuned for another build"},   {"kernel", "of kernel .qmatmul."},
+               {"source", "not a site file"},         {"lacks", "names a variant this build lacks"},
+               {"params", "other parameters"},        {"truncated", "cannot be read as JSON"},
+               {"corrupt", "cannot be read as JSON"}, {"empty", "cannot be read as JSON"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     assert_int_equal(app(cases[i].name), 0); /* ran, and computed right */
     assert_int_equal(run("grep -q 'err ok' '%s/%s.out'", tmp, cases[i].name), 0);
@@ -196,14 +191,12 @@ static void test_site_tune_killed(void **state) {
 
 static void test_install_hook(void **state) {
   (void)state;
-  assert_int_equal(run("KGEN_INSTALL_TUNE=OFF cmake --install '%s' --prefix '%s/h1' > '%s/h1.out' 2>&1", build, tmp,
-                       tmp),
-                   0);
+  assert_int_equal(
+      run("KGEN_INSTALL_TUNE=OFF cmake --install '%s' --prefix '%s/h1' > '%s/h1.out' 2>&1", build, tmp, tmp), 0);
   assert_int_equal(run("grep -q 'site tuning skipped (KGEN_INSTALL_TUNE=OFF)' '%s/h1.out'", tmp), 0);
   assert_int_equal(run("test -e '%s/h1/share/kgen/site/gemm.json'", tmp), 1);
-  assert_int_equal(run("DESTDIR='%s/stage' cmake --install '%s' --prefix /opt/kgen > '%s/h2.out' 2>&1", tmp, build,
-                       tmp),
-                   0);
+  assert_int_equal(
+      run("DESTDIR='%s/stage' cmake --install '%s' --prefix /opt/kgen > '%s/h2.out' 2>&1", tmp, build, tmp), 0);
   assert_int_equal(run("grep -q 'site tuning skipped (DESTDIR is set' '%s/h2.out'", tmp), 0);
   assert_int_equal(run("test -x '%s/stage/opt/kgen/bin/kgen-site-tune'", tmp), 0);
   /* On: runs last, within the budget given, and leaves site files. */

@@ -62,8 +62,8 @@ static void fixture_make(fixture *f, double p50, double base_p50, bool ok) {
 /* A shipped problem: winner p50 (CI +-1%), speedup, optional accuracy (JSON text). */
 static json_t *shipped(double p50, double speedup, const char *accuracy) {
   json_error_t err;
-  json_t *w = json_pack("{s:f, s:[f, f], s:{s:s}}", "p50_ns", p50, "ci95_ns", p50 * 0.99, p50 * 1.01, "params", "mode",
-                        "ok");
+  json_t *w =
+      json_pack("{s:f, s:[f, f], s:{s:s}}", "p50_ns", p50, "ci95_ns", p50 * 0.99, p50 * 1.01, "params", "mode", "ok");
   if (accuracy) json_object_set_new(w, "accuracy", json_loads(accuracy, 0, &err));
   return json_pack("{s:s, s:o, s:f}", "name", "small", "winner", w, "speedup", speedup);
 }
@@ -146,7 +146,8 @@ static void doctor(const char *dir, double factor, const char *id) {
   json_array_foreach(json_object_get(t, "problems"), i, p) {
     json_t *w = json_object_get(p, "winner"), *ci = json_object_get(w, "ci95_ns");
     json_object_set_new(w, "p50_ns", json_real(json_number_value(json_object_get(w, "p50_ns")) * factor));
-    for (size_t k = 0; k < 2; k++) json_array_set_new(ci, k, json_real(json_number_value(json_array_get(ci, k)) * factor));
+    for (size_t k = 0; k < 2; k++)
+      json_array_set_new(ci, k, json_real(json_number_value(json_array_get(ci, k)) * factor));
   }
   char path[4096];
   if (id) {
@@ -213,10 +214,11 @@ static void test_verify_cli(void **state) {
   /* Usage errors: a bad threshold, --site without exactly one SPEC, a site file of another kernel. */
   assert_int_equal(run("'%s' verify --threshold -1 > /dev/null 2>&1", bin), 2);
   assert_int_equal(run("'%s' verify --site x.json > /dev/null 2>&1", bin), 2);
-  assert_int_equal(run("cd '%s' && '%s' verify '%s/tests/specs/variants.lua' --site \"$(ls '%s/tuned/paired_cache/'*.json "
-                       "| head -n1)\" > /dev/null 2> site.err",
-                       tmp, bin, root, root),
-                   2);
+  assert_int_equal(
+      run("cd '%s' && '%s' verify '%s/tests/specs/variants.lua' --site \"$(ls '%s/tuned/paired_cache/'*.json "
+          "| head -n1)\" > /dev/null 2> site.err",
+          tmp, bin, root, root),
+      2);
   assert_int_equal(run("grep -q 'not of' '%s/site.err'", tmp), 0);
 }
 

@@ -86,8 +86,8 @@ double kg_bench_machine_distance(const json_t *machine, const kg_machine *m) {
                        (int64_t)json_integer_value(json_object_get(caches, "l1d")),
                        (int64_t)json_integer_value(json_object_get(caches, "l2")),
                        (int64_t)json_integer_value(json_object_get(caches, "l3"))};
-  const kgr_mdesc c = {m->vendor, m->family, m->model, kgr_isa_of_names(mine, m->nisa), m->cores,
-                       (int64_t)m->l1d,  (int64_t)m->l2, (int64_t)m->l3};
+  const kgr_mdesc c = {m->vendor, m->family,       m->model,       kgr_isa_of_names(mine, m->nisa),
+                       m->cores,  (int64_t)m->l1d, (int64_t)m->l2, (int64_t)m->l3};
   return kgr_mdist(&e, &c);
 }
 

@@ -27,20 +27,20 @@ static int kg_verify_accuracy(const json_t *shipped, const json_t *now, json_t *
     if (!json_is_number(v)) continue;
     const json_t *x = json_object_get(now, k);
     if (!json_is_number(x)) {
-      json_array_append_new(drift, json_sprintf("accuracy drift: %s was %g when shipped, now absent", k,
-                                                json_number_value(v)));
+      json_array_append_new(
+          drift, json_sprintf("accuracy drift: %s was %g when shipped, now absent", k, json_number_value(v)));
       n++;
     } else if (fabs(json_number_value(x) - json_number_value(v)) > KG_VERIFY_ACCURACY_TOL) {
-      json_array_append_new(drift, json_sprintf("accuracy drift: %s %g, shipped %g (beyond %g)", k, json_number_value(x),
-                                                json_number_value(v), KG_VERIFY_ACCURACY_TOL));
+      json_array_append_new(drift, json_sprintf("accuracy drift: %s %g, shipped %g (beyond %g)", k,
+                                                json_number_value(x), json_number_value(v), KG_VERIFY_ACCURACY_TOL));
       n++;
     }
   }
   return n;
 }
 
-json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped, bool comparable,
-                          double threshold_pct, int *ndrift) {
+json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped, bool comparable, double threshold_pct,
+                          int *ndrift) {
   const kg_problem_result *pr = &r->problems[p];
   const kg_spec *s = r->spec;
   json_t *row = json_object(), *drift = json_array();
@@ -51,7 +51,8 @@ json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped,
   }
   json_object_set_new(row, "name", json_string(s->problems[pr->problem].name));
   const json_t *sw = json_object_get(shipped, "winner");
-  json_object_set_new(row, "params", json_object_get(sw, "params") ? json_deep_copy(json_object_get(sw, "params")) : json_null());
+  json_object_set_new(row, "params",
+                      json_object_get(sw, "params") ? json_deep_copy(json_object_get(sw, "params")) : json_null());
   const double s50 = json_number_value(json_object_get(sw, "p50_ns"));
   const json_t *sci = json_object_get(sw, "ci95_ns");
   const double slo = json_is_array(sci) ? json_number_value(json_array_get(sci, 0)) : s50;
@@ -66,7 +67,8 @@ json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped,
     const kg_measurement *m = pr->nresults ? &pr->results[0].m : NULL;
     json_object_set_new(row, "verified", json_false());
     json_object_set_new(row, "reason", json_string(m ? m->reason : "not measured"));
-    json_array_append_new(drift, json_sprintf("fails verification: %s", m && m->reason[0] ? m->reason : "not measured"));
+    json_array_append_new(drift,
+                          json_sprintf("fails verification: %s", m && m->reason[0] ? m->reason : "not measured"));
     ++*ndrift;
     json_object_set_new(row, "p50_ns", json_null());
     json_object_set_new(row, "ci95_ns", json_null());
@@ -90,8 +92,9 @@ json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped,
     const int bb = kg_verify_best_baseline(r, pr);
     if (bb >= 0) {
       const kg_stats *b = &pr->baselines[bb].m.stats;
-      json_object_set_new(row, "baseline", json_pack("{s:s, s:f, s:[f, f]}", "name", s->baselines[bb], "p50_ns",
-                                                     b->p50, "ci95_ns", b->ci_lo, b->ci_hi));
+      json_object_set_new(
+          row, "baseline",
+          json_pack("{s:s, s:f, s:[f, f]}", "name", s->baselines[bb], "p50_ns", b->p50, "ci95_ns", b->ci_lo, b->ci_hi));
       json_object_set_new(row, "speedup", json_real(b->p50 / m->stats.p50));
       if (json_is_number(ssp) && json_number_value(ssp) > 1.0 && m->stats.ci_lo > b->ci_hi) {
         json_array_append_new(drift, json_sprintf("no longer beats its baseline %s: speedup %.2fx, shipped %.2fx",

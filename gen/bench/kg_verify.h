@@ -35,7 +35,7 @@
  * accuracy, shipped_accuracy, drift [reasons], verdict "ok" | "DRIFT"); *ndrift gets the number
  * of reasons.  NULL when out of memory.
  */
-json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped, bool comparable,
-                          double threshold_pct, int *ndrift);
+json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped, bool comparable, double threshold_pct,
+                          int *ndrift);
 
 #endif

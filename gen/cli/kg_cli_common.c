@@ -208,7 +208,7 @@ int kg_cli_load_winners(const char *dir, const kg_spec *s, const kg_machine *m, 
   snprintf(h, sizeof h, "%016" PRIx64, s->hash);
   const char *th = json_string_value(json_object_get(*out, "spec_hash"));
   if (th && strcmp(th, h))
-    fprintf(stderr, "kgen: warning: %s was tuned with another version of %s (spec hash %s, now %s)\n", dir, s->path,
-            th, h);
+    fprintf(stderr, "kgen: warning: %s was tuned with another version of %s (spec hash %s, now %s)\n", dir, s->path, th,
+            h);
   return 0;
 }

@@ -91,8 +91,8 @@ static int kg_verify_spec(kg_verify_run *v, const char *path) {
     goto done;
   }
   const bool comparable = from[0] == 0;
-  printf("\nverify %s on %s (winners: %s%s%s; threshold %.1f%%, noise: 95%% CIs of the median)\n", s->name,
-         v->mach->id, source, from[0] ? " of " : "", from, v->threshold);
+  printf("\nverify %s on %s (winners: %s%s%s; threshold %.1f%%, noise: 95%% CIs of the median)\n", s->name, v->mach->id,
+         source, from[0] ? " of " : "", from, v->threshold);
   if (!comparable) printf("the shipped figures are another machine's: only verification, baselines and accuracy\n");
   printf("%-22s %12s %12s %9s %9s %9s  %s\n", "problem", "shipped p50", "p50 now", "change", "speedup", "shipped",
          "verdict");
@@ -127,7 +127,8 @@ static int kg_verify_spec(kg_verify_run *v, const char *path) {
     printf("\n");
     json_array_append_new(rows, row);
   }
-  json_t *js = json_pack("{s:s, s:s, s:s, s:O}", "kernel", s->name, "spec", s->path, "source", source, "problems", rows);
+  json_t *js =
+      json_pack("{s:s, s:s, s:s, s:O}", "kernel", s->name, "spec", s->path, "source", source, "problems", rows);
   if (from[0]) json_object_set_new(js, "from", json_string(from));
   json_array_append_new(v->specs, js);
 done:
@@ -145,7 +146,8 @@ static kg_status kg_verify_write_md(const json_t *doc, const char *path, kg_ctx 
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
-  fprintf(f, "# kgen verify on `%s`\n\nDrift: p50 slower than shipped beyond noise (95%% CIs of the median apart) and "
+  fprintf(f,
+          "# kgen verify on `%s`\n\nDrift: p50 slower than shipped beyond noise (95%% CIs of the median apart) and "
           "by more than %.1f%%; a winner that no longer beats its baseline; accuracy drift beyond %g; a winner that "
           "fails verification.\n",
           json_string_value(json_object_get(doc, "machine")), json_number_value(json_object_get(doc, "threshold_pct")),
@@ -153,7 +155,8 @@ static kg_status kg_verify_write_md(const json_t *doc, const char *path, kg_ctx 
   size_t i, j;
   const json_t *sp, *row;
   json_array_foreach(json_object_get(doc, "specs"), i, sp) {
-    fprintf(f, "\n## %s (winners: %s%s%s)\n\n| problem | shipped p50 (ns) | p50 now (ns) | change | speedup | shipped "
+    fprintf(f,
+            "\n## %s (winners: %s%s%s)\n\n| problem | shipped p50 (ns) | p50 now (ns) | change | speedup | shipped "
             "speedup | verdict |\n|---|---|---|---|---|---|---|\n",
             json_string_value(json_object_get(sp, "kernel")), json_string_value(json_object_get(sp, "source")),
             json_object_get(sp, "from") ? " of " : "",

@@ -215,8 +215,8 @@ static json_t *kg_report_json(const kg_tune_report *r) {
   if (r->nwarm > 0) { /* warm start: the other machines' points measured first, and where from */
     json_t *ws = json_array();
     for (long i = 0; i < r->nwarm; i++)
-      json_array_append_new(ws, json_pack("{s:o, s:s}", "params", kg_params_json(s, r->warm[i]), "from",
-                                          r->warm_from[i]));
+      json_array_append_new(ws,
+                            json_pack("{s:o, s:s}", "params", kg_params_json(s, r->warm[i]), "from", r->warm_from[i]));
     json_object_set_new(root, "warm_start", ws);
   }
   json_object_set_new(root, "verified", json_boolean(!s->verify_off));

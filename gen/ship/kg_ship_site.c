@@ -68,12 +68,13 @@ static void site_candidates(const ship *s, const ship_kernel *k, const json_t *d
 }
 
 int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
-  kg_ship_sbprintf(cm, "\n# Site tuning (kgen-site-tune, issue 12): one harness module per variant, the manifests.\n"
-                       "option(KGEN_SITE_MODULES \"Build the harness modules kgen-site-tune measures\" ON)\n"
-                       "install(DIRECTORY DESTINATION ${CMAKE_INSTALL_DATADIR}/kgen/site)\n"
-                       "file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/install.json \"{\\\"libdir\\\": "
-                       "\\\"${CMAKE_INSTALL_LIBDIR}\\\", \\\"build_hash\\\": \\\"%s\\\"}\\n\")\n"
-                       "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/install.json",
+  kg_ship_sbprintf(cm,
+                   "\n# Site tuning (kgen-site-tune, issue 12): one harness module per variant, the manifests.\n"
+                   "option(KGEN_SITE_MODULES \"Build the harness modules kgen-site-tune measures\" ON)\n"
+                   "install(DIRECTORY DESTINATION ${CMAKE_INSTALL_DATADIR}/kgen/site)\n"
+                   "file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/install.json \"{\\\"libdir\\\": "
+                   "\\\"${CMAKE_INSTALL_LIBDIR}\\\", \\\"build_hash\\\": \\\"%s\\\"}\\n\")\n"
+                   "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/install.json",
                    build_hash);
   for (int ki = 0; ki < s->nk; ki++) kg_ship_sbprintf(cm, " site/%s.json", s->k[ki].spec->name);
   kg_ship_sbprintf(cm, "\n        DESTINATION ${CMAKE_INSTALL_DATADIR}/kgen/manifest)\nif(KGEN_SITE_MODULES)\n");
@@ -109,8 +110,8 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
         return -1;
       }
       sbuf b = {0};
-      kg_ship_sbprintf(&b, "/* kgen ship: harness module of variant kgv_%s_%d_ (kgen-site-tune measures it) */\n",
-                       name, i);
+      kg_ship_sbprintf(&b, "/* kgen ship: harness module of variant kgv_%s_%d_ (kgen-site-tune measures it) */\n", name,
+                       i);
       kg_ship_sbprintf(&b, "#define KG_NAME(x) kgh_%s_%d_##x\n%.*s", name, i, (int)len, src);
       free(src);
       char path[600];
@@ -135,8 +136,8 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
       const kg_spec_problem *sp = &k->spec->problems[p];
       json_t *dims = json_object();
       for (int d = 0; d < sp->ndims; d++) json_object_set_new(dims, sp->dim_names[d], json_integer(sp->dims[d]));
-      json_object_set_new(problems, sp->name, json_pack("{s:s, s:o, s:[]}", "name", sp->name, "dims", dims,
-                                                        "candidates"));
+      json_object_set_new(problems, sp->name,
+                          json_pack("{s:s, s:o, s:[]}", "name", sp->name, "dims", dims, "candidates"));
     }
     /* Candidates, machine by machine, from tuned/ (re-read: the collected entries keep winners only). */
     char dir[4096];

@@ -121,7 +121,7 @@ static kgs_entry *kgs_parse(const kgr_table *t, const char *path, int *n, char *
       if (vi < 0 || !label || strcmp(label, t->variants[vi].params) || !json_is_object(dims) ||
           json_object_size(dims) > KGS_MAX_DIMS) {
         snprintf(why, cap, "problem %zu (%s): %s", i, pname ? pname : "?",
-                 vi < 0 ? "names a variant this build lacks"
+                 vi < 0                                            ? "names a variant this build lacks"
                  : !label || strcmp(label, t->variants[vi].params) ? "its variant has other parameters in this build"
                                                                    : "bad dims");
         break;
