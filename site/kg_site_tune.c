@@ -290,11 +290,18 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
     }
     qsort(c, (size_t)n, sizeof c[0], st_cmp_cand);
     /* The incumbent, first: what the library chooses without a site file (kgr_decide): the nearest
-     * compatible machine's winner of this problem; when that machine has none, its generalist,
-     * else the AVX2 or portable fallback. */
+     * compatible machine with tuned problems of this kernel, its winner of this problem; when it
+     * has none, its generalist, else the AVX2 or portable fallback. */
     int inc = -1, mstar = -1;
     double mbest = -1;
     for (size_t q = 0; q < json_array_size(machines); q++) {
+      bool has = false; /* the library dispatches a kernel on the nearest machine with its tuned problems */
+      size_t pi, ci;
+      const json_t *pp, *cc;
+      json_array_foreach(json_object_get(man, "problems"), pi, pp)
+          json_array_foreach(json_object_get(pp, "candidates"), ci, cc) has |=
+          json_integer_value(json_object_get(cc, "machine")) == (json_int_t)q;
+      if (!has) continue;
       const kgr_mdesc md = st_mdesc(json_array_get(machines, q));
       const double dd = kgr_mdist(&md, &r->cpu);
       if (dd >= 0 && (mbest < 0 || dd < mbest)) mbest = dd, mstar = (int)q;
