@@ -3,7 +3,7 @@
  * variant and a tuned directory made by a short tune are re-measured with their baselines, the
  * JSON has the autotune JSON's problem keys, an unsupported hardware event is reported as
  * unavailable with a reason (or, on a machine with a PMU, counted), a machine without results
- * is told the closest one, and compare finds a regression, none, and none between identical
+ * measures the nearest compatible machine's winners (--strict: told the closest one), and compare finds a regression, none, and none between identical
  * files.
  */
 #include <setjmp.h>
@@ -169,16 +169,43 @@ static void test_bench_tuned(void **state) {
   assert_int_equal(run("cd '%s' && '%s' compare tb.json nope.json > /dev/null 2>&1", tmp, bin), 2);
 }
 
+/* The tuned report of tv/ (a short tune of variants.lua; made when missing) rewritten as machine
+ * `id`: vendor, cores and ISA replaced when given; written to dir/variants/<id>.json. */
+static void fake_machine(const char *dir, const char *id, const char *vendor, int cores_factor, const char *isa) {
+  if (run("test -d '%s/tv/variants'", tmp))
+    assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --problem small --out tv "
+                         "--min-time 0.01 --timeout 0.5 --quiet > tune.out 2>&1",
+                         tmp, bin, root),
+                     0);
+  json_t *t = load_report(tmp, "tv/variants");
+  assert_non_null(t);
+  json_t *m = json_object_get(t, "machine");
+  json_object_set_new(m, "id", json_string(id));
+  if (vendor) json_object_set_new(m, "vendor", json_string(vendor));
+  json_object_set_new(m, "cores", json_integer(json_integer_value(json_object_get(m, "cores")) * cores_factor));
+  if (isa) {
+    json_error_t err;
+    json_object_set_new(m, "isa", json_loads(isa, 0, &err));
+  }
+  char path[4096];
+  assert_int_equal(run("mkdir -p '%s/%s/variants'", tmp, dir), 0);
+  snprintf(path, sizeof path, "%s/%s/variants/%s.json", tmp, dir, id);
+  assert_int_equal(json_dump_file(t, path, JSON_INDENT(2)), 0);
+  json_decref(t);
+}
+
 static void test_bench_no_result(void **state) {
   (void)state;
-  /* Only another machine's results: bench names it and exits 1. */
+  /* Only another machine's results, for another kernel's space: --strict names the closest
+   * machine and exits 1, as before the nearest-machine fallback. */
   assert_int_equal(
       run("mkdir -p '%s/other/variants' && cp \"$(ls '%s/tuned/paired_cache/'*.json | head -n1)\" "
           "'%s/other/variants/zz-other-machine.json' && sed -i 's/\"id\": \"[^\"]*\"/\"id\": \"zz-other-machine\"/' "
           "'%s/other/variants/zz-other-machine.json'",
           tmp, root, tmp, tmp),
       0);
-  assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --quiet > /dev/null 2> '%s/nr.err'",
+  assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --strict --quiet > /dev/null 2> "
+                       "'%s/nr.err'",
                        bin, root, tmp, tmp),
                    1);
   assert_int_equal(
@@ -186,18 +213,77 @@ static void test_bench_no_result(void **state) {
           "zz-other-machine' '%s/nr.err'",
           tmp, tmp),
       0);
+  /* Without --strict it takes that machine's winners, which are not in this spec's space: an
+   * input error that names the problem, never a silent success. */
+  assert_int_equal(
+      run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/other' --quiet > /dev/null 2> '%s/nr1.err'", bin, root,
+          tmp, tmp),
+      2);
+  assert_int_equal(run("grep -q 'nearest compatible machine, zz-other-machine' '%s/nr1.err'", tmp), 0);
   assert_int_equal(run("'%s' bench '%s/tests/specs/variants.lua' --tuned '%s/none' --quiet > /dev/null 2> '%s/nr2.err'",
                        bin, root, tmp, tmp),
                    1);
   assert_int_equal(run("grep -q 'no other machine has results' '%s/nr2.err'", tmp), 0);
 }
 
+/* A machine absent from tuned/ measures the nearest compatible machine's winners (the library's
+ * rule: ISA level, then vendor/family/model, cores, caches), says so, and reports where they came
+ * from; --strict refuses; a machine without AVX-512 (KGEN_MACHINE_OVERRIDE) skips AVX-512 ones. */
+static void test_bench_nearest(void **state) {
+  (void)state;
+  fake_machine("near", "zz-far", "OtherVendor", 1, NULL); /* another vendor: distance >= 300 */
+  fake_machine("near", "zz-near", NULL, 4, NULL);         /* 4x the cores: distance 20 */
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned near --min-time 0.01 "
+                       "--json nb.json --md nb.md --quiet > nb.out 2> nb.err",
+                       tmp, bin, root),
+                   0);
+  assert_int_equal(run("grep -q 'measuring the winners of the nearest compatible machine, zz-near' '%s/nb.err'", tmp),
+                   0);
+  json_t *r = load("%s/nb.json", tmp);
+  assert_non_null(r);
+  check_problems(r, 1);
+  assert_string_equal(json_string_value(json_object_get(r, "source")), "nearest");
+  assert_string_equal(json_string_value(json_object_get(r, "from")), "zz-near");
+  json_decref(r);
+  assert_int_equal(run("grep -q 'winners of machine `zz-near` (source: nearest)' '%s/nb.md'", tmp), 0);
+  /* --strict: today's exit 1. */
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned near --strict --quiet "
+                       "> /dev/null 2> ns.err",
+                       tmp, bin, root),
+                   1);
+  assert_int_equal(run("grep -q 'no tuned result for this machine' '%s/ns.err'", tmp), 0);
+  /* A machine without AVX-512: neither AVX-512 machine is compatible, so nothing to measure. */
+  assert_int_equal(run("cd '%s' && KGEN_MACHINE_OVERRIDE='%s/tests/machines/avx2_16c.json' '%s' bench "
+                       "'%s/tests/specs/variants.lua' --tuned near --quiet > /dev/null 2> na.err",
+                       tmp, root, bin, root),
+                   1);
+  assert_int_equal(run("grep -q 'no compatible machine has one' '%s/na.err'", tmp), 0);
+  /* ... until an AVX2 machine has results: that one is taken. */
+  fake_machine("near", "zz-avx2", "AuthenticAMD", 8, "[\"sse4_2\", \"avx\", \"avx2\", \"fma\"]");
+  assert_int_equal(run("cd '%s' && KGEN_MACHINE_OVERRIDE='%s/tests/machines/avx2_16c.json' '%s' bench "
+                       "'%s/tests/specs/variants.lua' --tuned near --min-time 0.01 --json na.json --quiet "
+                       "> /dev/null 2> na2.err",
+                       tmp, root, bin, root),
+                   0);
+  r = load("%s/na.json", tmp);
+  assert_non_null(r);
+  assert_string_equal(json_string_value(json_object_get(r, "from")), "zz-avx2");
+  json_decref(r);
+  /* This machine's own results present: no fallback, no source field. */
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/variants.lua' --tuned tv --min-time 0.01 "
+                       "--json own.json --quiet > /dev/null 2>&1",
+                       tmp, bin, root),
+                   0);
+  r = load("%s/own.json", tmp);
+  assert_non_null(r);
+  assert_null(json_object_get(r, "source"));
+  json_decref(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bench_set),
-      cmocka_unit_test(test_bench_two_sets),
-      cmocka_unit_test(test_bench_tuned),
-      cmocka_unit_test(test_bench_no_result),
+      cmocka_unit_test(test_bench_set),       cmocka_unit_test(test_bench_two_sets), cmocka_unit_test(test_bench_tuned),
+      cmocka_unit_test(test_bench_no_result), cmocka_unit_test(test_bench_nearest),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../ship/runtime/kgen_mdist.h"
+
 double kg_bench_machine_score(const json_t *machine, const kg_machine *m) {
   double score = 0;
   const char *ua = json_string_value(json_object_get(machine, "microarch"));
@@ -66,6 +68,89 @@ kg_status kg_bench_load_tuned(const char *dir, const char *kernel, const kg_mach
                     "no tuned result for this machine (%s) in %s, and no other machine has results for %s; run kgen "
                     "tune, or pass --set to measure a variant",
                     m->id, kdir, kernel);
+}
+
+double kg_bench_machine_distance(const json_t *machine, const kg_machine *m) {
+  if (!json_is_object(machine)) return -1;
+  const json_t *isa = json_object_get(machine, "isa"), *x, *caches = json_object_get(machine, "caches");
+  const char *names[KG_MAX_ISA], *mine[KG_MAX_ISA];
+  int n = 0;
+  size_t i;
+  json_array_foreach(isa, i, x) if (n < KG_MAX_ISA) names[n++] = json_string_value(x);
+  for (int k = 0; k < m->nisa; k++) mine[k] = m->isa[k];
+  const kgr_mdesc e = {json_string_value(json_object_get(machine, "vendor")),
+                       (int)json_integer_value(json_object_get(machine, "family")),
+                       (int)json_integer_value(json_object_get(machine, "model")),
+                       kgr_isa_of_names(names, n),
+                       (int)json_integer_value(json_object_get(machine, "cores")),
+                       (int64_t)json_integer_value(json_object_get(caches, "l1d")),
+                       (int64_t)json_integer_value(json_object_get(caches, "l2")),
+                       (int64_t)json_integer_value(json_object_get(caches, "l3"))};
+  const kgr_mdesc c = {m->vendor, m->family,       m->model,       kgr_isa_of_names(mine, m->nisa),
+                       m->cores,  (int64_t)m->l1d, (int64_t)m->l2, (int64_t)m->l3};
+  return kgr_mdist(&e, &c);
+}
+
+static int kg_cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+kg_status kg_bench_load_nearest(const char *dir, const char *kernel, const kg_machine *m, json_t **out, char *from,
+                                size_t cap, double *dist, kg_ctx *ctx) {
+  char kdir[4200], best[4500] = "", closest_bad[256] = "";
+  double best_d = -1;
+  int nfiles = 0;
+  char **files = NULL;
+  *out = NULL;
+  snprintf(kdir, sizeof kdir, "%.2048s/%.1024s", dir, kernel);
+  DIR *d = opendir(kdir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    size_t n = strlen(e->d_name);
+    if (n < 6 || strcmp(e->d_name + n - 5, ".json")) continue;
+    char **g = realloc(files, sizeof *files * (size_t)(nfiles + 1));
+    if (!g || !(g[nfiles] = strdup(e->d_name))) {
+      files = g ? g : files;
+      break;
+    }
+    files = g, nfiles++;
+  }
+  if (d) closedir(d);
+  if (nfiles) qsort(files, (size_t)nfiles, sizeof *files, kg_cmp_name);
+  for (int f = 0; f < nfiles; f++) {
+    char p[4500];
+    json_error_t err;
+    snprintf(p, sizeof p, "%s/%s", kdir, files[f]);
+    json_t *r = json_load_file(p, 0, &err);
+    const json_t *mach = json_object_get(r, "machine");
+    const char *id = json_string_value(json_object_get(mach, "id"));
+    if (id && strcmp(id, m->id)) {
+      double dd = kg_bench_machine_distance(mach, m);
+      if (dd >= 0 && (best_d < 0 || dd < best_d)) {
+        best_d = dd;
+        snprintf(best, sizeof best, "%s", p);
+        snprintf(from, cap, "%s", id);
+      } else if (dd < 0 && !closest_bad[0]) {
+        snprintf(closest_bad, sizeof closest_bad, "%s", id);
+      }
+    }
+    json_decref(r);
+  }
+  for (int f = 0; f < nfiles; f++) free(files[f]);
+  free(files);
+  if (best_d < 0) {
+    if (closest_bad[0])
+      return kg_ctx_set(ctx, KG_ENOTFOUND,
+                        "no tuned result for this machine (%s) in %s, and no compatible machine has one (%s and "
+                        "any others need an ISA feature this machine lacks); run kgen tune here",
+                        m->id, kdir, closest_bad);
+    return kg_ctx_set(ctx, KG_ENOTFOUND,
+                      "no tuned result for this machine (%s) in %s, and no other machine has results for %s; run "
+                      "kgen tune, or pass --set to measure a variant",
+                      m->id, kdir, kernel);
+  }
+  json_error_t err;
+  *out = json_load_file(best, 0, &err);
+  if (!*out) return kg_ctx_set(ctx, KG_EIO, "%s:%d: %s", best, err.line, err.text);
+  *dist = best_d;
+  return KG_OK;
 }
 
 /* "a=1,b=x" from a params object, then the spec's point index. */
@@ -248,4 +333,68 @@ kg_status kg_bench_compare(const json_t *base, const json_t *cur, double thresho
   }
   fprintf(f, "%d regression%s\n", *regressions, *regressions == 1 ? "" : "s");
   return KG_OK;
+}
+
+typedef struct kg_warm_doc {
+  json_t *doc;
+  double dist;
+} kg_warm_doc;
+
+static int kg_warm_cmp(const void *a, const void *b) {
+  const kg_warm_doc *x = a, *y = b;
+  return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : 0;
+}
+
+kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
+                               long cap, long *n, kg_ctx *ctx) {
+  char kdir[4200];
+  kg_warm_doc docs[256];
+  int nd = 0;
+  *n = 0;
+  snprintf(kdir, sizeof kdir, "%.2048s/%.1024s", dir, spec->name);
+  DIR *d = opendir(kdir);
+  for (struct dirent *e; d && (e = readdir(d)) && nd < 256;) {
+    size_t l = strlen(e->d_name);
+    if (l < 6 || strcmp(e->d_name + l - 5, ".json")) continue;
+    char p[4500];
+    json_error_t err;
+    snprintf(p, sizeof p, "%s/%s", kdir, e->d_name);
+    json_t *r = json_load_file(p, 0, &err);
+    const json_t *mach = json_object_get(r, "machine");
+    const char *id = json_string_value(json_object_get(mach, "id"));
+    const double dist = id && strcmp(id, m->id) ? kg_bench_machine_distance(mach, m) : -1;
+    if (dist >= 0) docs[nd].doc = r, docs[nd++].dist = dist;
+    else json_decref(r);
+  }
+  if (d) closedir(d);
+  qsort(docs, (size_t)nd, sizeof docs[0], kg_warm_cmp);
+  kg_status st = KG_OK;
+  for (int i = 0; i < nd && st == KG_OK; i++) {
+    const char *id = json_string_value(json_object_get(json_object_get(docs[i].doc, "machine"), "id"));
+    for (int pass = 0; pass < 3 && st == KG_OK; pass++) { /* winners, then ties, then finalists */
+      size_t j, k;
+      const json_t *pr, *t;
+      json_array_foreach(json_object_get(docs[i].doc, "problems"), j, pr) {
+        const json_t *list = pass == 0 ? NULL : json_object_get(pr, pass == 1 ? "ties" : "top");
+        size_t cnt = pass == 0 ? 1 : json_array_size(list);
+        for (k = 0; k < cnt && *n < cap; k++) {
+          t = pass == 0 ? json_object_get(pr, "winner") : json_array_get(list, k);
+          long pt;
+          kg_ctx pctx = {0};
+          if (!json_is_object(t) || kg_params_point(spec, json_object_get(t, "params"), "warm", &pt, &pctx) || pt < 0)
+            continue;
+          bool seen = false;
+          for (long q = 0; q < *n && !seen; q++) seen = points[q] == pt;
+          if (seen) continue;
+          if (!(from[*n] = strdup(id ? id : "?"))) {
+            st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+            break;
+          }
+          points[(*n)++] = pt;
+        }
+      }
+    }
+  }
+  for (int i = 0; i < nd; i++) json_decref(docs[i].doc);
+  return st;
 }

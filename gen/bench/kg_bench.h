@@ -34,6 +34,36 @@ double kg_bench_machine_score(const json_t *machine, const kg_machine *m);
 kg_status kg_bench_load_tuned(const char *dir, const char *kernel, const kg_machine *m, json_t **out, kg_ctx *ctx);
 
 /**
+ * Distance of a recorded machine fingerprint (the "machine" object of a report: vendor, family,
+ * model, isa, cores, caches) from m by the shipped library's rule (gen/ship/runtime/
+ * kgen_mdist.h: ISA level, then microarchitecture, cores, caches; 0 the same machine), or -1
+ * when that machine has an ISA feature m lacks (its winners may not run here) or j is not an
+ * object.
+ */
+double kg_bench_machine_distance(const json_t *machine, const kg_machine *m);
+
+/**
+ * The nearest compatible machine's results: among dir/<kernel>/ *.json other than m's own, the
+ * one whose machine is nearest to m by kg_bench_machine_distance (ties: the first id in name
+ * order), loaded into *out (json_decref it); its machine id into from[cap], its distance into
+ * *dist.  Errors: KG_ENOTFOUND when no machine with results is compatible (the message names
+ * the reason, and the closest incompatible one if any), KG_EIO (the chosen file unreadable).
+ */
+kg_status kg_bench_load_nearest(const char *dir, const char *kernel, const kg_machine *m, json_t **out, char *from,
+                                size_t cap, double *dist, kg_ctx *ctx);
+
+/**
+ * Warm start (`kgen tune --warm-start`): the winners, ties and finalists ("top") of every other
+ * compatible machine's results in dir/<kernel>/ *.json, nearest machine first (by
+ * kg_bench_machine_distance), each machine's winners before its ties and finalists, as distinct
+ * indices into spec->points (those outside the spec's space are skipped) into points[cap], with
+ * the machine id of each into from[cap] (strdup'd: free each).  *n gets the count (0 when no
+ * other machine has results).  Errors: KG_ENOMEM.
+ */
+kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
+                               long cap, long *n, kg_ctx *ctx);
+
+/**
  * The points to re-measure from a tuned report: for each selected problem (`problems`, or every
  * problem of the report with a winner when nproblems is 0), its winner's parameters as an index
  * into spec->points.  Fills names[*nsel] (problem names, borrowed from tuned), problem_points

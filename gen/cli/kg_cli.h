@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <stddef.h>
 
+#include "kg_machine.h"
 #include "kg_measure.h"
 #include "kg_profile.h"
 #include "kg_spec.h"
@@ -32,6 +33,7 @@ int kg_cli_tune(int argc, char **argv);
 int kg_cli_bench(int argc, char **argv);
 int kg_cli_compare(int argc, char **argv);
 int kg_cli_calibrate(int argc, char **argv);
+int kg_cli_verify(int argc, char **argv);
 int kg_cli_plot(int argc, char **argv);
 int kg_cli_merge(int argc, char **argv);
 int kg_cli_fleet(int argc, char **argv);
@@ -104,6 +106,19 @@ enum {
 /** Apply one shared option c (value optarg) to o (and *profile).  Returns 0 when applied,
  *  EXIT_USAGE on a bad value, -1 when c is not a shared option. */
 int kg_measure_option(int c, kg_tune_opts *o, const char **profile);
+
+/** The machine whose tuned results bench and verify look up: this one (kg_machine_detect), or
+ *  the one $KGEN_MACHINE_OVERRIDE describes (a JSON file, as for specs; the variants are still
+ *  measured here).  0 or an exit code (after reporting). */
+int kg_cli_machine(kg_machine *m);
+
+/** This machine's tuned results for spec s from dir/<kernel>/<m->id>.json into *out; when there
+ *  are none and !strict, the nearest compatible machine's (kg_bench_load_nearest, the library's
+ *  rule), said on stderr, with its id in from[cap] (else from[0] = 0).  0 or an exit code after
+ *  reporting: EXIT_WORK when nothing usable exists (always so under strict), EXIT_USAGE for an
+ *  unreadable file.  Also warns when the results were tuned with another version of the spec. */
+int kg_cli_load_winners(const char *dir, const kg_spec *s, const kg_machine *m, bool strict, json_t **out, char *from,
+                        size_t cap);
 
 /** $KGEN_ROOT/rel when KGEN_ROOT is set, else rel when it exists here, else the source tree's. */
 void kg_root_path(const char *rel, char *buf, size_t cap);

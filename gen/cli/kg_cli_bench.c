@@ -45,6 +45,7 @@ int kg_cli_bench(int argc, char **argv) {
                                         {"csv", required_argument, 0, 'c'},
                                         {"json", required_argument, 0, 'j'},
                                         {"md", required_argument, 0, 'm'},
+                                        {"strict", no_argument, 0, 'S'},
                                         {"help", no_argument, 0, 'h'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
@@ -53,6 +54,8 @@ int kg_cli_bench(int argc, char **argv) {
   const char *tuned_dir = "tuned", *csv = NULL, *json = NULL, *md = NULL, *profile_path = NULL;
   const char *sets[KG_BENCH_MAX_SETS];
   int nsets = 0;
+  bool strict = false;
+  char from[80] = "";
   kg_ctx ctx = {0};
   int c, rc;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
@@ -70,6 +73,7 @@ int kg_cli_bench(int argc, char **argv) {
     case 'c': csv = optarg; break;
     case 'j': json = optarg; break;
     case 'm': md = optarg; break;
+    case 'S': strict = true; break;
     case 'h': fputs(strstr(kg_usage, "  bench SPEC"), stdout); return 0;
     }
   }
@@ -84,11 +88,12 @@ int kg_cli_bench(int argc, char **argv) {
   long *points = calloc((size_t)np + KG_BENCH_MAX_SETS, sizeof *points), *pp = calloc((size_t)np + 1, sizeof *pp);
   const char **names = calloc((size_t)np + 1, sizeof *names);
   int32_t *pt = calloc((size_t)s->nparams + 1, sizeof *pt);
-  kg_status st = kg_machine_detect(&mach, &ctx);
-  if (st || !points || !pp || !names || !pt) {
-    rc = kg_fail(&ctx, st ? st : KG_ENOMEM);
+  kg_status st = KG_OK;
+  if (!points || !pp || !names || !pt) {
+    rc = kg_fail(&ctx, kg_ctx_set(&ctx, KG_ENOMEM, "out of memory"));
     goto done;
   }
+  if ((rc = kg_cli_machine(&mach))) goto done;
   static kg_profile prof;
   const kg_profile *profile = NULL;
   if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
@@ -105,17 +110,7 @@ int kg_cli_bench(int argc, char **argv) {
     }
     o.points = points;
   } else {
-    if ((st = kg_bench_load_tuned(tuned_dir, s->name, &mach, &tuned, &ctx))) {
-      fprintf(stderr, "kgen: %s\n", kg_ctx_message(&ctx));
-      rc = st == KG_ENOTFOUND ? EXIT_WORK : EXIT_USAGE;
-      goto done;
-    }
-    char h[17];
-    snprintf(h, sizeof h, "%016" PRIx64, s->hash);
-    const char *th = json_string_value(json_object_get(tuned, "spec_hash"));
-    if (th && strcmp(th, h))
-      fprintf(stderr, "kgen: warning: %s was tuned with another version of %s (spec hash %s, now %s)\n", tuned_dir,
-              s->path, th, h);
+    if ((rc = kg_cli_load_winners(tuned_dir, s, &mach, strict, &tuned, from, sizeof from))) goto done;
     int nsel = 0;
     if ((st = kg_bench_points(s, tuned, o.nproblems, o.problems, names, pp, &nsel, points, &o.npoints, &ctx))) {
       rc = kg_fail(&ctx, st);
@@ -131,6 +126,10 @@ int kg_cli_bench(int argc, char **argv) {
     goto done;
   }
   snprintf(r->command, sizeof r->command, "bench");
+  if (from[0]) {
+    snprintf(r->source, sizeof r->source, "nearest");
+    snprintf(r->from, sizeof r->from, "%s", from);
+  }
   r->profile = profile;
   kg_tune_print_summary(r, stdout);
   if (csv && (st = kg_tune_write_csv(r, csv, &ctx))) rc = kg_fail(&ctx, st);

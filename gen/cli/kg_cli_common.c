@@ -1,10 +1,12 @@
 /* kg_cli_common.c - what the commands share: error and usage reporting, option parsing, the
  * options tune and bench share, spec and profile loading (kg_cli.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "kg_bench.h"
 #include "kg_cli.h"
 
 int kg_fail(const kg_ctx *ctx, kg_status st) {
@@ -172,4 +174,41 @@ void kg_root_path(const char *rel, char *buf, size_t cap) {
   if (root && *root) snprintf(buf, cap, "%s/%s", root, rel);
   else if (access(rel, R_OK) == 0) snprintf(buf, cap, "%s", rel);
   else snprintf(buf, cap, "%s/%s", KG_SOURCE_ROOT, rel);
+}
+
+int kg_cli_machine(kg_machine *m) {
+  kg_ctx ctx = {0};
+  const char *ov = getenv("KGEN_MACHINE_OVERRIDE");
+  kg_status st = ov && *ov ? kg_machine_load(ov, m, &ctx) : kg_machine_detect(m, &ctx);
+  if (st) return kg_fail(&ctx, st);
+  return 0;
+}
+
+int kg_cli_load_winners(const char *dir, const kg_spec *s, const kg_machine *m, bool strict, json_t **out, char *from,
+                        size_t cap) {
+  kg_ctx ctx = {0};
+  from[0] = 0;
+  kg_status st = kg_bench_load_tuned(dir, s->name, m, out, &ctx);
+  if (st == KG_ENOTFOUND && !strict) {
+    kg_ctx nctx = {0};
+    double dist = 0;
+    st = kg_bench_load_nearest(dir, s->name, m, out, from, cap, &dist, &nctx);
+    if (st == KG_OK)
+      fprintf(stderr,
+              "kgen: no tuned result for this machine (%s) in %s/%s; measuring the winners of the nearest compatible "
+              "machine, %s (distance %.2f by the shipped library's rule; --strict refuses)\n",
+              m->id, dir, s->name, from, dist);
+    else ctx = nctx;
+  }
+  if (st) {
+    fprintf(stderr, "kgen: %s\n", kg_ctx_message(&ctx));
+    return st == KG_ENOTFOUND ? EXIT_WORK : EXIT_USAGE;
+  }
+  char h[17];
+  snprintf(h, sizeof h, "%016" PRIx64, s->hash);
+  const char *th = json_string_value(json_object_get(*out, "spec_hash"));
+  if (th && strcmp(th, h))
+    fprintf(stderr, "kgen: warning: %s was tuned with another version of %s (spec hash %s, now %s)\n", dir, s->path, th,
+            h);
+  return 0;
 }

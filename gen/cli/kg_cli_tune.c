@@ -1,6 +1,7 @@
 /* kg_cli_tune.c - `kgen tune SPEC`: search, verify, measure, write tuned/. */
 #include <string.h>
 
+#include "kg_bench.h"
 #include "kg_cli.h"
 #include "kg_db.h"
 #include "kg_file.h"
@@ -48,6 +49,8 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"cutoff", required_argument, 0, 'X'},
                                         {"cache", required_argument, 0, 'C'},
                                         {"shard", required_argument, 0, 'H'},
+                                        {"warm-start", no_argument, 0, 'W'},
+                                        {"no-warm-start", no_argument, 0, 'N'},
                                         KG_MEASURE_OPTIONS,
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
@@ -55,8 +58,9 @@ int kg_cli_tune(int argc, char **argv) {
   o.cutoff = 2; /* kgen tune's default (OpenTuner's); the library's is none */
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
-  long v;
-  int c, rc, shard = -1, shards = 0;
+  long v, *warm = NULL, nwarm = 0;
+  char **warm_from = NULL;
+  int c, rc, shard = -1, shards = 0, warm_start = -1; /* warm_start -1: on when other machines have results */
   bool strategy_given = false;
   while ((c = kg_getopt(argc, argv, "h", longs)) != -1) {
     if ((rc = kg_measure_option(c, &o, &profile_path)) >= 0) {
@@ -92,6 +96,8 @@ int kg_cli_tune(int argc, char **argv) {
     case 'H':
       if (kg_shard_parse(optarg, &shard, &shards, &ctx)) return kg_usage_error("%s", kg_ctx_message(&ctx));
       break;
+    case 'W': warm_start = 1; break;
+    case 'N': warm_start = 0; break;
     case 'h': fputs(strstr(kg_usage, "  tune SPEC"), stdout); return 0;
     }
   }
@@ -127,6 +133,25 @@ int kg_cli_tune(int argc, char **argv) {
   static kg_profile prof;
   const kg_profile *profile = NULL;
   if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
+  if (warm_start != 0) { /* measure the other machines' best points first, nearest first */
+    const long cap = (long)s->npoints;
+    warm = calloc((size_t)cap + 1, sizeof *warm);
+    warm_from = calloc((size_t)cap + 1, sizeof *warm_from);
+    if (!warm || !warm_from || (st = kg_bench_warm_points(out, s, &mach, warm, warm_from, cap, &nwarm, &ctx))) {
+      rc = kg_fail(&ctx, st ? st : kg_ctx_set(&ctx, KG_ENOMEM, "out of memory"));
+      goto done;
+    }
+    if (nwarm && o.strategy != KG_STRATEGY_EXHAUSTIVE && o.strategy != KG_STRATEGY_RANDOM) {
+      fprintf(stderr, "kgen: warm start applies to the exhaustive and random strategies only: not used with %s\n",
+              kg_strategy_name(o.strategy));
+    } else if (nwarm) {
+      fprintf(stderr, "kgen: warm start: %ld points of other machines measured first (nearest first: %s)\n", nwarm,
+              warm_from[0]);
+      o.nwarm = nwarm, o.warm = warm, o.warm_from = (const char *const *)warm_from;
+    } else if (warm_start == 1) {
+      fprintf(stderr, "kgen: warm start: no other compatible machine has results in %s\n", dir);
+    }
+  }
   kg_tune_report *r = NULL;
   st = kg_tune(s, &o, &r, &ctx);
   if (st) {
@@ -147,6 +172,9 @@ int kg_cli_tune(int argc, char **argv) {
   }
   kg_tune_report_free(r);
 done:
+  for (long i = 0; i < nwarm; i++) free(warm_from[i]);
+  free(warm_from);
+  free(warm);
   kg_spec_free(s);
   return rc;
 }

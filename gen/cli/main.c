@@ -43,6 +43,10 @@ const char kg_usage[] =
     "                                  its configurations of the file's problem are already measured (not\n"
     "                                  measured again, free for the budget); the final rounds re-measure\n"
     "                                  the finalists\n"
+    "      --warm-start, --no-warm-start  measure first the winners, ties and finalists of the other\n"
+    "                                  compatible machines in OUT/<kernel>/, nearest first (default: on\n"
+    "                                  when there are any; exhaustive and random); the report's\n"
+    "                                  \"warm_start\" and a winner's \"warm_from\" name the machines\n"
     "      --seed N                    seed of the shuffled measuring order and of the random strategy\n"
     "                                  (default 1)\n"
     "      --backend jit|cc            compiler backend (default jit)\n"
@@ -72,8 +76,11 @@ const char kg_usage[] =
     "                                  the RAM; none = no limit); past it an allocation fails\n"
     "\n"
     "  bench SPEC [options]            re-measure the shipped winners of this machine (or --set) and\n"
-    "                                  the baselines in one run; exit 1 when tuned/ has no result here\n"
+    "                                  the baselines in one run; a machine absent from tuned/ measures\n"
+    "                                  the nearest compatible machine's winners (the library's rule;\n"
+    "                                  report \"source\": \"nearest\", \"from\": id); exit 1 when none\n"
     "      --tuned DIR                 where the winners are (default tuned): DIR/<kernel>/<id>.json\n"
+    "      --strict                    only this machine's own results: exit 1 when tuned/ has none\n"
     "      --set a=1,b=2               measure this variant on every problem instead; repeated, the\n"
     "                                  variants are measured side by side and the fastest is named\n"
     "      --problem NAME              only this problem (repeatable)\n"
@@ -83,6 +90,18 @@ const char kg_usage[] =
     "                                  keeps its median round (default 3)\n"
     "      --events LIST, --cold, --min-time S, --timeout S, --cpu N, --backend B, --profile F, --quiet\n"
     "                                  as for tune\n"
+    "\n"
+    "  verify [SPEC...] [options]      drift of the shipped winners here: re-verify each against its\n"
+    "                                  reference, re-measure it beside its baselines, compare with the\n"
+    "                                  shipped figures; exit 1 on drift (p50 slower beyond noise and by\n"
+    "                                  more than --threshold percent, a winner no longer beating its baseline,\n"
+    "                                  accuracy drift beyond 1e-3, a failed verification).  SPECs default\n"
+    "                                  to every spec with results in --tuned\n"
+    "      --tuned DIR, --strict       as for bench (absent here: the nearest machine's winners, whose\n"
+    "                                  figures are not compared)\n"
+    "      --site FILE                 the winners of a site file (or any tuned report; one SPEC)\n"
+    "      --threshold PCT             slowdown beyond noise that is drift (default 10)\n"
+    "      --json F, --md F            the report; measuring options as for bench\n"
     "\n"
     "  compare BASE.json NEW.json [--threshold PCT]\n"
     "                                  regressions of NEW against BASE (autotune or bench JSON): NEW\n"
@@ -155,6 +174,7 @@ int main(int argc, char **argv) {
               {"bench", kg_cli_bench},
               {"compare", kg_cli_compare},
               {"plot", kg_cli_plot},
+              {"verify", kg_cli_verify},
               {"ship", kg_cli_ship},
               {"replay", kg_cli_replay},
               {"export-cache", kg_cli_export_cache},

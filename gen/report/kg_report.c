@@ -216,6 +216,15 @@ static json_t *kg_report_json(const kg_tune_report *r) {
                            "machine", machine, "strategy", kg_strategy_name(r->strategy), "budget",
                            (json_int_t)r->budget, "backend", r->backend, "mode", r->mode, "elapsed_s", r->elapsed_s);
   json_object_set_new(root, "command", json_string(r->command[0] ? r->command : "tune"));
+  if (r->source[0]) json_object_set_new(root, "source", json_string(r->source));
+  if (r->from[0]) json_object_set_new(root, "from", json_string(r->from));
+  if (r->nwarm > 0) { /* warm start: the other machines' points measured first, and where from */
+    json_t *ws = json_array();
+    for (long i = 0; i < r->nwarm; i++)
+      json_array_append_new(ws,
+                            json_pack("{s:o, s:s}", "params", kg_params_json(s, r->warm[i]), "from", r->warm_from[i]));
+    json_object_set_new(root, "warm_start", ws);
+  }
   json_object_set_new(root, "verified", json_boolean(!s->verify_off));
   if (s->verify_off)
     json_object_set_new(root, "unverified",
@@ -241,6 +250,11 @@ static json_t *kg_report_json(const kg_tune_report *r) {
       json_t *jw = kg_timing_json(r, sp, &w->m, w->point);
       kg_rounds_json(jw, w);
       json_object_set_new(jw, "params", kg_params_json(s, w->point));
+      for (long i = 0; i < r->nwarm; i++) /* a warm-start point: the machine it came from */
+        if (r->warm[i] == w->point) {
+          json_object_set_new(jw, "warm_from", json_string(r->warm_from[i]));
+          break;
+        }
       json_object_set_new(jp, "winner", jw);
     } else {
       json_object_set_new(jp, "winner", json_null());

@@ -166,6 +166,7 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
   const kg_spec *s = r->spec;
   fprintf(f, "\n%s %s on %s (%s backend, %s caches, %s, %.0f s)\n", r->command[0] ? r->command : "tune", s->name,
           r->machine.id, r->backend, r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
+  if (r->from[0]) fprintf(f, "the variants are the winners of machine %s (source: %s)\n", r->from, r->source);
   fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-", "baseline",
           "(name)", "speedup", "bytes", "GB/s", "GFLOP/s", "eff", "ok/total", "winner");
   for (int p = 0; p < r->nproblems; p++) {
@@ -267,6 +268,7 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
   if (!f) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   const kg_machine *m = &r->machine;
   fprintf(f, "# kgen %s: %s\n\n", r->command[0] ? r->command : "tune", s->name);
+  if (r->from[0]) fprintf(f, "The variants are the winners of machine `%s` (source: %s).\n\n", r->from, r->source);
   fprintf(f, "## Environment\n\n");
   fprintf(f, "- machine: `%s` (%s, %s, %d cores / %d threads, L1d %llu KB, L2 %llu KB, L3 %llu KB)\n", m->id, m->cpu,
           m->microarch, m->cores, m->threads, (unsigned long long)(m->l1d >> 10), (unsigned long long)(m->l2 >> 10),

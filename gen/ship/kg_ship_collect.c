@@ -70,8 +70,7 @@ static int machine_add(ship *s, const json_t *m) {
   return s->nm++;
 }
 
-/* The point of a JSON params object, into point[]; 0, or -1 when a value is not in the spec. */
-static int point_of(const kg_spec *spec, const json_t *params, int32_t *point) {
+int kg_ship_point_of(const kg_spec *spec, const json_t *params, int32_t *point) {
   char set[4096];
   size_t n = 0;
   const char *key;
@@ -215,7 +214,7 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
     const json_t *pr;
     json_array_foreach(json_object_get(docs[d].doc, "problems"), i, pr) {
       const json_t *w = json_object_get(pr, "winner");
-      if (!w || point_of(k->spec, json_object_get(w, "params"), pt)) {
+      if (!w || kg_ship_point_of(k->spec, json_object_get(w, "params"), pt)) {
         fprintf(stderr, "kgen ship: %s: %s: winner not in the spec's space (skipped)\n", k->spec->name,
                 jstr(pr, "name"));
         continue;
@@ -237,7 +236,7 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
         const json_t *t;
         json_array_foreach(json_object_get(pr, lists[l]), j, t) {
           double p = json_number_value(json_object_get(t, "p50_ns"));
-          if ((l == 1 || p <= best * SHIP_CLOSE) && !point_of(k->spec, json_object_get(t, "params"), pt))
+          if ((l == 1 || p <= best * SHIP_CLOSE) && !kg_ship_point_of(k->spec, json_object_get(t, "params"), pt))
             variant_add(k, pt, isa);
         }
       }

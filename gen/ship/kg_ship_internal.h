@@ -101,6 +101,16 @@ int kg_ship_cmp_str(const void *a, const void *b);
  * generalists and fallbacks.  0, or -1 with a message on stderr. */
 int kg_ship_collect_kernel(ship *s, ship_kernel *k);
 
+/* The point of a JSON params object, into point[]; 0, or -1 when a value is not in the spec. */
+int kg_ship_point_of(const kg_spec *spec, const json_t *params, int32_t *point);
+
+/* Site tuning (issue 12, kg_ship_site.c): write under s->out the site manifest of each kernel
+ * (site/<kernel>.json: build hash, machines, variants, problems and each machine's candidates),
+ * one harness module source per variant (site/h_<kernel>_<i>.c: the full template, harness
+ * included) and the CMake part that builds them as modules and installs them
+ * (KGEN_SITE_MODULES) into cmake_extra.  0, or -1 with a message on stderr. */
+int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cmake_extra);
+
 /* Write the whole project under s->out.  0, or -1 with a message on stderr. */
 int kg_ship_write(ship *s);
 

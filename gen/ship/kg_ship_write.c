@@ -1,6 +1,8 @@
 /* kg_ship_write.c - `kgen ship`: the library's CMake project, written (kg_ship_internal.h). */
 #include "kg_ship_internal.h"
 
+#include <xxhash.h>
+
 /* ---- writing --------------------------------------------------------------------------------- */
 
 static int write_file(const ship *s, const char *rel, const sbuf *b) {
@@ -245,6 +247,24 @@ static const char ship_cmake_tail[] =
     "configure_file(kgen.pc.in ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc @ONLY)\n"
     "install(FILES ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)\n";
 
+/* Site files (kgen_site.c): read with jansson when the build finds it; where they live is
+ * relative to the library (libdir -> datadir/kgen/site), so the install stays relocatable. */
+static const char ship_cmake_site[] =
+    "find_package(PkgConfig QUIET)\n"
+    "if(PkgConfig_FOUND)\n"
+    "  pkg_check_modules(KGEN_JANSSON QUIET IMPORTED_TARGET jansson)\n"
+    "endif()\n"
+    "if(KGEN_JANSSON_FOUND)\n"
+    "  target_compile_definitions(kgen PRIVATE KGEN_SITE_JSON=1)\n"
+    "  target_link_libraries(kgen PRIVATE PkgConfig::KGEN_JANSSON)\n"
+    "  set(KGEN_PC_PRIVATE \"${KGEN_PC_PRIVATE} -ljansson\")\n"
+    "endif()\n"
+    "file(RELATIVE_PATH KGEN_SITE_REL \"/${CMAKE_INSTALL_LIBDIR}\" \"/${CMAKE_INSTALL_DATADIR}/kgen/site\")\n"
+    "target_compile_definitions(kgen PRIVATE \"KGEN_SITE_REL=\\\"${KGEN_SITE_REL}\\\"\"\n"
+    "                                        \"KGEN_SITE_ABS=\\\"${CMAKE_INSTALL_FULL_DATADIR}/kgen/site\\\"\")\n"
+    "target_link_libraries(kgen PRIVATE ${CMAKE_DL_LIBS})\n"
+    "configure_file(kgen.pc.in ${CMAKE_CURRENT_BINARY_DIR}/kgen.pc @ONLY)\n";
+
 static const char ship_config[] = "# kgen's shipped kernels: target kgen::kgen\n"
                                   "@PACKAGE_INIT@\n"
                                   "include(CMakeFindDependencyMacro)\n"
@@ -315,16 +335,26 @@ int kg_ship_write(ship *s) {
   }
   sbuf t = {0};
   write_tables(s, &t);
+  /* The build hash: of the tables (variants, their parameters and ISA, entries, machines); a
+   * site file tuned for another build is ignored by the library (kgen_site.c). */
+  char build_hash[17];
+  snprintf(build_hash, sizeof build_hash, "%016llx", (unsigned long long)XXH64(t.p ? t.p : "", t.n, 0));
+  kg_ship_sbprintf(&t,
+                   "\nconst char kgr_build_hash[] = \"%s\";\n/* Pulls kgen_site.c out of a static libkgen.a (its "
+                   "kgr_site_choice overrides kgen_rt.c's weak one). */\nextern const int kgr_site_linked;\n"
+                   "const int *const kgr_site_anchor = &kgr_site_linked;\n",
+                   build_hash);
   if (write_file(s, "src/kgen_tables.c", &t)) return -1;
   free(t.p);
   char rt[4096], tp[4096], path[8400];
   kgen_dir("gen/ship/runtime", rt, sizeof rt);
   kgen_dir("templates", tp, sizeof tp);
-  /* The runtime: dispatch, the shared helper team (kgen_pool.c over templates/kg_team.h). */
-  const char *copies[] = {"kgen_rt.h", "kgen_rt.c", "kgen_pool.c", "kg_team.h"};
-  for (int i = 0; i < 4; i++) {
+  /* The runtime: dispatch, the shared helper team (kgen_pool.c over templates/kg_team.h), the
+   * machine distance, the site files. */
+  const char *copies[] = {"kgen_rt.h", "kgen_rt.c", "kgen_pool.c", "kgen_mdist.h", "kgen_site.c", "kg_team.h"};
+  for (int i = 0; i < (int)(sizeof copies / sizeof copies[0]); i++) {
     sbuf b = {0};
-    snprintf(path, sizeof path, "%s/%s", i == 3 ? tp : rt, copies[i]);
+    snprintf(path, sizeof path, "%s/%s", strcmp(copies[i], "kg_team.h") ? rt : tp, copies[i]);
     char rel[256];
     snprintf(rel, sizeof rel, "src/%s", copies[i]);
     if (read_into(path, &b) || write_file(s, rel, &b)) return -1;
@@ -339,9 +369,13 @@ int kg_ship_write(ship *s) {
   free(h.p);
   sbuf c = {0};
   kg_ship_sbprintf(&c, ship_cmake_head, KG_VERSION);
-  kg_ship_sbprintf(&c, "  src/kgen_rt.c\n  src/kgen_pool.c\n  src/kgen_tables.c\n%s", src.p ? src.p : "");
-  kg_ship_sbprintf(&c, "%s%s", ship_cmake_tail, props.p ? props.p : "");
+  kg_ship_sbprintf(&c, "  src/kgen_rt.c\n  src/kgen_pool.c\n  src/kgen_site.c\n  src/kgen_tables.c\n%s", src.p ? src.p : "");
+  kg_ship_sbprintf(&c, "%s%s%s", ship_cmake_tail, ship_cmake_site, props.p ? props.p : "");
   free(src.p), free(props.p);
+  sbuf site = {0};
+  if (kg_ship_write_site(s, build_hash, &site) || site.oom) return -1;
+  kg_ship_sbprintf(&c, "%s", site.p ? site.p : "");
+  free(site.p);
   if (write_file(s, "CMakeLists.txt", &c)) return -1;
   free(c.p);
   sbuf cfg = {0}, pc = {0};

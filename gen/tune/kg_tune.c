@@ -46,6 +46,27 @@ void kg_tune_opts_default(kg_tune_opts *o) {
 
 /* ---- variant selection ---------------------------------------------------------------------- */
 
+/* Warm start: the first list[0..n) become o->warm's valid points (in their order, within n),
+ * followed by the other points of the list in their order. */
+static void kg_tune_warm_first(const kg_spec *spec, const kg_tune_opts *o, long *list, long n) {
+  if (o->nwarm <= 0 || n <= 0) return;
+  long *out = malloc(sizeof(long) * (size_t)n), total = (long)spec->npoints, k = 0;
+  if (!out) return; /* no warm start rather than no tuning */
+  for (long i = 0; i < o->nwarm && k < n; i++) {
+    bool seen = o->warm[i] < 0 || o->warm[i] >= total;
+    for (long j = 0; j < k && !seen; j++) seen = out[j] == o->warm[i];
+    if (!seen) out[k++] = o->warm[i];
+  }
+  const long nw = k;
+  for (long i = 0; i < n && k < n; i++) {
+    bool seen = false;
+    for (long j = 0; j < nw && !seen; j++) seen = out[j] == list[i];
+    if (!seen) out[k++] = list[i];
+  }
+  memcpy(list, out, sizeof(long) * (size_t)k);
+  free(out);
+}
+
 /* The points to evaluate, in a shuffled order (Fisher-Yates with splitmix64, seeded): the first
  * `budget` of the spec's points (exhaustive; all by default), or `budget` drawn from all of them
  * (random).  The exhaustive order is shuffled too: the machine's speed drifts over a search, and
@@ -75,6 +96,7 @@ static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n)
     all[j] = t;
   }
   *n = take;
+  kg_tune_warm_first(spec, o, all, take);
   return all;
 }
 
@@ -182,6 +204,16 @@ static kg_status kg_tune_report_new(kg_tune_run *t, kg_ctx *ctx) {
   r->spec = spec;
   r->strategy = opts->strategy;
   r->budget = opts->budget;
+  if (opts->nwarm > 0 && opts->warm) { /* the warm start, for the report */
+    r->warm = malloc(sizeof(long) * (size_t)opts->nwarm);
+    r->warm_from = calloc((size_t)opts->nwarm, sizeof *r->warm_from);
+    if (!r->warm || !r->warm_from) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    for (long i = 0; i < opts->nwarm; i++) {
+      r->warm[i] = opts->warm[i];
+      snprintf(r->warm_from[i], sizeof r->warm_from[i], "%s", opts->warm_from ? opts->warm_from[i] : "?");
+    }
+    r->nwarm = opts->nwarm;
+  }
   snprintf(r->backend, sizeof r->backend, "%s", kg_backend_name(opts->compile.backend));
   snprintf(r->mode, sizeof r->mode, "%s", opts->measure.cold ? "cold" : "warm");
   snprintf(r->command, sizeof r->command, "tune");
@@ -591,5 +623,7 @@ void kg_tune_report_free(kg_tune_report *r) {
     free(r->problems[p].ties);
   }
   free(r->problems);
+  free(r->warm);
+  free(r->warm_from);
   free(r);
 }

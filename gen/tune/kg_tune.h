@@ -70,16 +70,16 @@ typedef struct kg_tune_opts {
   int nproblems;           /**< 0 = every problem of the spec */
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
-  int batch;                  /**< variants compiled before the workers run them (default 64) */
-  long npoints;               /**< > 0: evaluate exactly these points (indices into spec->points,
+  int batch;                    /**< variants compiled before the workers run them (default 64) */
+  long npoints;                 /**< > 0: evaluate exactly these points (indices into spec->points,
                                   in this order) instead of the strategy's choice; kgen bench */
-  const long *points;         /**< [npoints] when npoints > 0 */
-  const long *problem_points; /**< NULL, or [nproblems] parallel to `problems`: problem i measures
+  const long *points;           /**< [npoints] when npoints > 0 */
+  const long *problem_points;   /**< NULL, or [nproblems] parallel to `problems`: problem i measures
                                   only point problem_points[i] (kgen bench re-measuring each
                                   problem's own winner); -1 = every selected point */
-  int finalists;              /**< candidates per problem re-measured in the final rounds
+  int finalists;                /**< candidates per problem re-measured in the final rounds
                                   (default 8): the fastest of the search by p50 */
-  int rounds;                 /**< final rounds (default 3); 0 = none (the search's single
+  int rounds;                   /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
   FILE *progress;             /**< progress lines (default stderr); NULL = silent */
   const char *cache_path;     /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
@@ -88,7 +88,11 @@ typedef struct kg_tune_opts {
                                   the one problem tuned): they are not measured again, guided
                                   searches are told their times first, they cost no budget, and
                                   they compete for the final rounds, which measure the finalists */
-  double cutoff;              /**< early cut-off during the search (0 = none, the default here;
+  long nwarm;                   /**< warm start (tune --warm-start): points measured first, before the
+                                  strategy's (exhaustive and random; within --budget); 0 = none */
+  const long *warm;             /**< [nwarm] indices into spec->points, best known first */
+  const char *const *warm_from; /**< [nwarm] the machine id each came from (the report names them) */
+  double cutoff;                /**< early cut-off during the search (0 = none, the default here;
                                   `kgen tune --cutoff`, default 2): a variant whose first samples are
                                   all at least cutoff x slower than the best p50 of its problem so far
                                   is stopped and recorded KG_ECENSORED with a lower bound (never
@@ -140,6 +144,9 @@ typedef struct kg_tune_report {
   char backend[8];
   char mode[8];    /**< "warm" or "cold" */
   char command[8]; /**< "tune" (default) or "bench": names the report's origin */
+  char source[16]; /**< "" (this machine's own results), "nearest" (bench: another machine's winners),
+                        "site" (a site file): where the measured variants came from */
+  char from[80];   /**< with source "nearest": the machine id whose winners were measured */
   int nevents;     /**< counter events requested (opts.measure.events), in order */
   char events[KG_MAX_EVENTS][128];
   const struct kg_profile *profile; /**< borrowed machine profile for efficiency; NULL = none
@@ -151,6 +158,9 @@ typedef struct kg_tune_report {
   int nproblems;
   kg_problem_result *problems;
   double elapsed_s;
+  long nwarm;            /**< the warm start's points (copied from the options), measured first */
+  long *warm;            /**< [nwarm] */
+  char (*warm_from)[80]; /**< [nwarm] machine ids */
 } kg_tune_report;
 
 /**

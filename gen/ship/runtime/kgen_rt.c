@@ -18,6 +18,7 @@
 #endif
 
 #include "kgen/kgen.h"
+#include "kgen_mdist.h"
 
 /* ---- the machine, detected once ---------------------------------------------------------- */
 
@@ -83,26 +84,18 @@ static void kgr_detect_id(void) {
 #endif
 }
 
-static int kgr_level(unsigned isa) { return (isa & KGR_AVX512_ANY) ? 2 : (isa & KGR_AVX2) ? 1 : 0; }
-
 static double kgr_log2_ratio(double a, double b) {
   if (a <= 0 || b <= 0) return 0.0;
   return fabs(log2(a / b));
 }
 
-/* Distance of machine entry m from this CPU, or -1 when incompatible (needs an ISA we lack). */
+/* Distance of machine entry m from this CPU, or -1 when incompatible: the rule of kgen_mdist.h,
+ * which `kgen bench` and kgen-site-tune share. */
 static double kgr_machine_distance(const kgr_machine *m) {
-  if (m->isa & ~kgr_cpu.isa) return -1;
-  double d = 1000.0 * (kgr_level(kgr_cpu.isa) - kgr_level(m->isa));
-  const int vendor = strcmp(m->vendor, kgr_cpu.vendor) == 0;
-  d += vendor && m->family == kgr_cpu.family && m->model == kgr_cpu.model ? 0
-       : vendor && m->family == kgr_cpu.family                            ? 100
-       : vendor                                                           ? 200
-                                                                          : 300;
-  d += 10.0 * kgr_log2_ratio(m->cores, kgr_cpu.cores);
-  d += kgr_log2_ratio((double)m->l1d, (double)kgr_cpu.l1d) + kgr_log2_ratio((double)m->l2, (double)kgr_cpu.l2) +
-       kgr_log2_ratio((double)m->l3, (double)kgr_cpu.l3);
-  return d;
+  const kgr_mdesc e = {m->vendor, m->family, m->model, m->isa, m->cores, m->l1d, m->l2, m->l3};
+  const kgr_mdesc c = {kgr_cpu.vendor, kgr_cpu.family, kgr_cpu.model, kgr_cpu.isa,
+                       kgr_cpu.cores,  kgr_cpu.l1d,    kgr_cpu.l2,    kgr_cpu.l3};
+  return kgr_mdist(&e, &c);
 }
 
 static void kgr_tcache_free(void *c) {
