@@ -76,7 +76,12 @@ static double time_call(sgemm_fn f, int64_t m, int64_t n, int64_t k, const float
 int main(int argc, char **argv) {
   void *lib = dlopen(argc > 1 ? argv[1] : "libkgen.so", RTLD_NOW);
   if (!lib) return 1;
-  const int64_t cap = 1500 * 1500;
+  /* Room for the largest operand: the 20 shapes' (1500^2), or the one shape's. */
+  int64_t cap = 1500 * 1500;
+  if (argc == 5) {
+    const int64_t m = atoll(argv[2]), n = atoll(argv[3]), k = atoll(argv[4]);
+    cap = m * k > cap ? m * k : cap, cap = k * n > cap ? k * n : cap, cap = m * n > cap ? m * n : cap;
+  }
   /* 64-byte aligned, as kgen bench's inputs (kg_alloc): misaligned rows cost vector loads a line split */
   float *A = aligned_alloc(64, sizeof(float) * cap), *B = aligned_alloc(64, sizeof(float) * cap);
   float *C = aligned_alloc(64, sizeof(float) * cap);
