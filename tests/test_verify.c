@@ -99,8 +99,10 @@ static void test_rules_slower(void **state) {
 static void test_rules_baseline(void **state) {
   (void)state;
   fixture f;
-  fixture_make(&f, 120, 100, true); /* beat its baseline when shipped (1.3x), now slower beyond noise */
-  assert_int_equal(judge(&f, shipped(110, 1.3, NULL), true, 50), 1);
+  fixture_make(&f, 120, 100, true); /* beat its baseline when shipped (1.3x), now 20% slower beyond noise */
+  assert_int_equal(judge(&f, shipped(110, 1.3, NULL), true, 10), 1);
+  fixture_make(&f, 120, 100, true); /* the same, within a 50% threshold: not drift */
+  assert_int_equal(judge(&f, shipped(110, 1.3, NULL), true, 50), 0);
   fixture_make(&f, 100.5, 100, true); /* now a tie with the baseline: not drift */
   assert_int_equal(judge(&f, shipped(100, 1.3, NULL), true, 50), 0);
   fixture_make(&f, 120, 100, true); /* never beat it (0.9x when shipped): not drift */

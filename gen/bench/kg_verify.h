@@ -10,7 +10,8 @@
  *     (the seeds' regression rule, as `kgen compare`); only judged when the shipped figures are
  *     this machine's (comparable);
  *   - "no longer beats its baseline": it beat its fastest baseline when shipped (speedup > 1)
- *     and is now slower than that baseline beyond noise (CIs apart);
+ *     and is now slower than that baseline beyond noise (CIs apart) and by more than
+ *     threshold_pct percent;
  *   - "accuracy drift": a figure of its accuracy object (kg_abi.h: e.g. rel_err) differs from the
  *     shipped one by more than 1e-3 (absolute), or the shipped object had it and now it is gone.
  */
