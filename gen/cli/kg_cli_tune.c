@@ -8,16 +8,6 @@
 #include "kg_report.h"
 #include "kg_shard.h"
 
-/* The folder of path into buf ("." when it has none). */
-static const char *kg_parent_dir(const char *path, char *buf, size_t size) {
-  snprintf(buf, size, "%s", path);
-  char *slash = strrchr(buf, '/');
-  if (slash == buf) slash[1] = '\0';
-  else if (slash) *slash = '\0';
-  else snprintf(buf, size, ".");
-  return buf;
-}
-
 /* Exit 2 with a message naming the path when the output folder, the database or the CSV's
  * folder cannot be written; 0 when all can. */
 static int kg_tune_preflight(const char *dir, const char *db, const char *csv) {
@@ -26,10 +16,10 @@ static int kg_tune_preflight(const char *dir, const char *db, const char *csv) {
   char parent[4600];
   if (kg_file_check_writable(dir, &ctx)) goto bad;
   kg_tune_output_recover(dir); /* what an interrupted earlier write left: finished or removed */
-  if (kg_file_mkdirs(kg_parent_dir(db, parent, sizeof parent), &ctx)) goto bad;
+  if (kg_file_mkdirs(kg_file_parent(db, parent, sizeof parent), &ctx)) goto bad;
   if (kg_db_open(db, &h, &ctx)) goto bad; /* created now: the run fills it from the start */
   kg_db_close(h);
-  if (csv && kg_file_check_writable(kg_parent_dir(csv, parent, sizeof parent), &ctx)) goto bad;
+  if (csv && kg_file_check_writable(kg_file_parent(csv, parent, sizeof parent), &ctx)) goto bad;
   return 0;
 bad:
   fprintf(stderr, "kgen: %s (nothing was measured)\n", kg_ctx_message(&ctx));

@@ -325,10 +325,10 @@ static kg_status sweep(plotter *pl, const char *dim, const char *const *varying,
   FILE *f = open_data(pl, name, path, sizeof path);
   if (!f) return KG_EIO;
   /* one gnuplot data block per series (two blank lines apart), sorted by the dimension */
+  double v[256];
+  int nv = values_of(pl->problems, dim, v, 256);
   for (int s = 0; s < nkeys; s++) {
     fprintf(f, "# %s\n", keys[s]);
-    double v[256];
-    int nv = values_of(pl->problems, dim, v, 256);
     for (int x = 0; x < nv && x < 256; x++)
       json_array_foreach(pl->problems, i, p) {
         if (json_number_value(json_object_get(json_object_get(p, "dims"), dim)) != v[x]) continue;

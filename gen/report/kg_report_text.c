@@ -81,13 +81,8 @@ static void kg_csv_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *
 kg_status kg_tune_write_csv(const kg_tune_report *r, const char *path, kg_ctx *ctx) {
   const kg_spec *s = r->spec;
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = '\0';
-    kg_status st = kg_file_mkdirs(dir, ctx);
-    if (st) return st;
-  }
+  kg_status st = kg_file_mkdirs(kg_file_parent(path, dir, sizeof dir), ctx);
+  if (st) return st;
   FILE *f = fopen(path, "w");
   if (!f) return kg_ctx_set(ctx, KG_EIO, "%s: %s", path, strerror(errno));
   fputs("problem,variant", f);

@@ -81,15 +81,19 @@ kg_status kg_file_check_writable(const char *dir, kg_ctx *ctx) {
   return st;
 }
 
+const char *kg_file_parent(const char *path, char *buf, size_t size) {
+  snprintf(buf, size, "%s", path);
+  char *slash = strrchr(buf, '/');
+  if (slash == buf) slash[1] = '\0';
+  else if (slash) *slash = '\0';
+  else snprintf(buf, size, ".");
+  return buf;
+}
+
 kg_status kg_file_write_atomic(const char *path, const char *data, size_t len, kg_ctx *ctx) {
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  kg_status st;
-  if (slash && slash != dir) {
-    *slash = '\0';
-    if ((st = kg_file_mkdirs(dir, ctx))) return st;
-  }
+  kg_status st = kg_file_mkdirs(kg_file_parent(path, dir, sizeof dir), ctx);
+  if (st) return st;
   if ((st = kg_file_stage(path, data, len, ctx))) return st;
   return kg_file_commit(path, ctx);
 }

@@ -22,6 +22,10 @@ extern "C" {
  *  reason), KG_ENOMEM. */
 kg_status kg_file_read(const char *path, char **buf, size_t *len, kg_ctx *ctx);
 
+/** The folder of path into buf[size] ("." when path names none, "/" for a file at the root);
+ *  returns buf. */
+const char *kg_file_parent(const char *path, char *buf, size_t size);
+
 /** mkdir -p path.  Errors: KG_EIO (the message names the directory). */
 kg_status kg_file_mkdirs(const char *path, kg_ctx *ctx);
 
