@@ -4,7 +4,7 @@
  * no longer beating the baseline, accuracy drift, failed verification, figures of another
  * machine not compared); then end to end on tests/specs/variants.lua: an untouched shipped
  * winner passes, a shipped figure edited to be 10x faster (an injected slowdown) is flagged
- * with exit 1, and a machine absent from tuned/ verifies the nearest machine's winners without
+ * with exit 1, the whole report edited 10x faster (a machine loaded today) is not, and a machine absent from tuned/ verifies the nearest machine's winners without
  * comparing their figures (--strict refuses).
  */
 #include <setjmp.h>
@@ -96,6 +96,42 @@ static void test_rules_slower(void **state) {
   assert_int_equal(judge(&f, shipped(100, 5, NULL), false, 10), 0);
 }
 
+/* shipped() with a shipped figure of variants.lua's first baseline. */
+static json_t *shipped_with_baseline(const fixture *f, double p50, double base_p50) {
+  json_t *t = shipped(p50, base_p50 / p50, NULL);
+  json_object_set_new(
+      t, "baselines",
+      json_pack("[{s:s, s:f, s:s}]", "name", f->spec->baselines[0], "p50_ns", base_p50, "status", "ok"));
+  return t;
+}
+
+static void test_rules_load(void **state) {
+  (void)state;
+  fixture f;
+  /* everything 2x slower than when shipped (the machine is loaded): not drift */
+  fixture_make(&f, 200, 1000, true);
+  assert_int_equal(judge(&f, shipped_with_baseline(&f, 100, 500), true, 10), 0);
+  /* the winner alone 2x slower, its baseline as shipped: drift */
+  fixture_make(&f, 200, 500, true);
+  assert_int_equal(judge(&f, shipped_with_baseline(&f, 100, 500), true, 10), 1);
+  /* the machine 2x slower and the winner 4x: drift (2x relative to its baseline) */
+  fixture_make(&f, 400, 1000, true);
+  assert_int_equal(judge(&f, shipped_with_baseline(&f, 100, 500), true, 10), 1);
+  /* the row names the load factor and the relative change */
+  fixture_make(&f, 300, 1000, true);
+  int nd = -1;
+  json_t *ship = shipped_with_baseline(&f, 100, 500);
+  json_t *row = kg_verify_problem(&f.r, 0, ship, true, 10, &nd);
+  assert_non_null(row);
+  assert_int_equal(nd, 1);
+  assert_float_equal(json_number_value(json_object_get(row, "load_factor")), 2.0, 1e-9);
+  assert_float_equal(json_number_value(json_object_get(row, "change_vs_baseline_pct")), 50.0, 1e-9);
+  assert_float_equal(json_number_value(json_object_get(row, "change_pct")), 200.0, 1e-9);
+  json_decref(row);
+  json_decref(ship);
+  kg_spec_free(f.spec);
+}
+
 static void test_rules_baseline(void **state) {
   (void)state;
   fixture f;
@@ -139,8 +175,9 @@ static void test_rules_fails(void **state) {
 
 /* ---- end to end ------------------------------------------------------------------------------- */
 
-/* Rewrite the report under dir/variants/: every winner's p50 and CI multiplied by factor; id when given. */
-static void doctor(const char *dir, double factor, const char *id) {
+/* Rewrite the report under dir/variants/: every winner's p50 and CI multiplied by factor (and the
+ * baselines' p50 too when baselines_too); id when given. */
+static void doctor_all(const char *dir, double factor, const char *id, bool baselines_too) {
   json_t *t = load_report(dir, "variants");
   assert_non_null(t);
   size_t i;
@@ -150,6 +187,10 @@ static void doctor(const char *dir, double factor, const char *id) {
     json_object_set_new(w, "p50_ns", json_real(json_number_value(json_object_get(w, "p50_ns")) * factor));
     for (size_t k = 0; k < 2; k++)
       json_array_set_new(ci, k, json_real(json_number_value(json_array_get(ci, k)) * factor));
+    size_t j;
+    json_t *b;
+    json_array_foreach(baselines_too ? json_object_get(p, "baselines") : NULL, j, b)
+        json_object_set_new(b, "p50_ns", json_real(json_number_value(json_object_get(b, "p50_ns")) * factor));
   }
   char path[4096];
   if (id) {
@@ -161,6 +202,8 @@ static void doctor(const char *dir, double factor, const char *id) {
   assert_int_equal(json_dump_file(t, path, JSON_INDENT(2)), 0);
   json_decref(t);
 }
+
+static void doctor(const char *dir, double factor, const char *id) { doctor_all(dir, factor, id, false); }
 
 static void test_verify_cli(void **state) {
   (void)state;
@@ -195,6 +238,15 @@ static void test_verify_cli(void **state) {
                        tmp, bin, root),
                    1);
   assert_int_equal(run("grep -q 'DRIFT: slower than shipped' '%s/slow.out'", tmp), 0);
+  /* A machine 10x slower today than when shipped: winner and baselines alike, not drift. */
+  assert_int_equal(run("cp -r '%s/tv' '%s/load'", tmp, tmp), 0);
+  snprintf(path, sizeof path, "%s/load", tmp);
+  doctor_all(path, 0.1, NULL, true);
+  assert_int_equal(run("cd '%s' && '%s' verify '%s/tests/specs/variants.lua' --tuned load --threshold 200 "
+                       "--min-time 0.01 --json load.json > load.out 2> load.err",
+                       tmp, bin, root),
+                   0);
+  assert_int_equal(run("grep -q '0 drifts' '%s/load.out'", tmp), 0);
   /* Absent from tuned/: the nearest machine's winners are verified, their figures not compared
    * (the 10x edit is not drift there); --strict refuses. */
   assert_int_equal(run("cp -r '%s/slow' '%s/near'", tmp, tmp), 0);
@@ -226,8 +278,8 @@ static void test_verify_cli(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rules_slower), cmocka_unit_test(test_rules_baseline), cmocka_unit_test(test_rules_accuracy),
-      cmocka_unit_test(test_rules_fails),  cmocka_unit_test(test_verify_cli),
+      cmocka_unit_test(test_rules_slower),   cmocka_unit_test(test_rules_load),  cmocka_unit_test(test_rules_baseline),
+      cmocka_unit_test(test_rules_accuracy), cmocka_unit_test(test_rules_fails), cmocka_unit_test(test_verify_cli),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,6 +18,19 @@ static int kg_verify_best_baseline(const kg_tune_report *r, const kg_problem_res
   return best;
 }
 
+/* The shipped p50 of the baseline called name (shipped problem's "baselines" list), or 0. */
+static double kg_verify_shipped_baseline(const json_t *shipped, const char *name) {
+  size_t i;
+  const json_t *b;
+  json_array_foreach(json_object_get(shipped, "baselines"), i, b) {
+    const char *n = json_string_value(json_object_get(b, "name"));
+    const json_t *s = json_object_get(b, "status");
+    if (n && strcmp(n, name) == 0 && (!json_is_string(s) || strcmp(json_string_value(s), "ok") == 0))
+      return json_number_value(json_object_get(b, "p50_ns"));
+  }
+  return 0;
+}
+
 /* Accuracy drift between two accuracy objects: appends reasons to drift, returns their count. */
 static int kg_verify_accuracy(const json_t *shipped, const json_t *now, json_t *drift) {
   int n = 0;
@@ -84,12 +97,24 @@ json_t *kg_verify_problem(const kg_tune_report *r, int p, const json_t *shipped,
     json_object_set_new(row, "ci95_ns", json_pack("[f, f]", m->stats.ci_lo, m->stats.ci_hi));
     const double change = s50 > 0 ? 100.0 * (m->stats.p50 / s50 - 1.0) : NAN;
     json_object_set_new(row, "change_pct", isfinite(change) ? json_real(change) : json_null());
-    if (comparable && s50 > 0 && m->stats.ci_lo > shi && change > threshold_pct) {
-      json_array_append_new(drift, json_sprintf("slower than shipped: p50 %+.1f%% beyond noise (threshold %.1f%%)",
-                                                change, threshold_pct));
+    const int bb = kg_verify_best_baseline(r, pr);
+    /* load: how much slower the same baseline runs now than when shipped (1 when unknown) */
+    const double sb50 = bb >= 0 ? kg_verify_shipped_baseline(shipped, s->baselines[bb]) : 0;
+    const double load = sb50 > 0 ? pr->baselines[bb].m.stats.p50 / sb50 : 1.0;
+    const double nchange = s50 > 0 ? 100.0 * (m->stats.p50 / load / s50 - 1.0) : NAN;
+    json_object_set_new(row, "load_factor", sb50 > 0 ? json_real(load) : json_null());
+    json_object_set_new(row, "change_vs_baseline_pct",
+                        sb50 > 0 && isfinite(nchange) ? json_real(nchange) : json_null());
+    if (comparable && s50 > 0 && m->stats.ci_lo / load > shi && nchange > threshold_pct) {
+      if (sb50 > 0)
+        json_array_append_new(drift, json_sprintf("slower than shipped: p50 %+.1f%% beyond noise relative to %s "
+                                                  "(%+.1f%% in absolute terms; threshold %.1f%%)",
+                                                  nchange, s->baselines[bb], change, threshold_pct));
+      else
+        json_array_append_new(drift, json_sprintf("slower than shipped: p50 %+.1f%% beyond noise (threshold %.1f%%)",
+                                                  change, threshold_pct));
       ++*ndrift;
     }
-    const int bb = kg_verify_best_baseline(r, pr);
     if (bb >= 0) {
       const kg_stats *b = &pr->baselines[bb].m.stats;
       json_object_set_new(
