@@ -94,8 +94,8 @@ static int kg_verify_spec(kg_verify_run *v, const char *path) {
   printf("\nverify %s on %s (winners: %s%s%s; threshold %.1f%%, noise: 95%% CIs of the median)\n", s->name, v->mach->id,
          source, from[0] ? " of " : "", from, v->threshold);
   if (!comparable) printf("the shipped figures are another machine's: only verification, baselines and accuracy\n");
-  printf("%-22s %12s %12s %9s %9s %9s  %s\n", "problem", "shipped p50", "p50 now", "change", "speedup", "shipped",
-         "verdict");
+  printf("%-22s %12s %12s %9s %7s %9s %9s %9s  %s\n", "problem", "shipped p50", "p50 now", "change", "load", "vs load",
+         "speedup", "shipped", "verdict");
   const json_t *sprobs = json_object_get(tuned, "problems"), *x;
   for (int p = 0; p < r->nproblems; p++) {
     const char *pname = s->problems[r->problems[p].problem].name;
@@ -116,6 +116,11 @@ static int kg_verify_spec(kg_verify_run *v, const char *path) {
     printf("%-22s %12s %12s ", pname, kg_verify_ns(json_number_value(json_object_get(row, "shipped_p50_ns")), t1),
            kg_verify_ns(json_number_value(json_object_get(row, "p50_ns")), t2));
     if (json_is_number(ch)) printf("%+8.1f%% ", json_number_value(ch));
+    else printf("%9s ", "-");
+    const json_t *lf = json_object_get(row, "load_factor"), *cl = json_object_get(row, "change_vs_baseline_pct");
+    if (json_is_number(lf)) printf("%6.2fx ", json_number_value(lf));
+    else printf("%7s ", "-");
+    if (json_is_number(cl)) printf("%+8.1f%% ", json_number_value(cl));
     else printf("%9s ", "-");
     if (json_is_number(sp)) printf("%8.2fx ", json_number_value(sp));
     else printf("%9s ", "-");
@@ -148,7 +153,9 @@ static kg_status kg_verify_write_md(const json_t *doc, const char *path, kg_ctx 
   if (!f) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   fprintf(f,
           "# kgen verify on `%s`\n\nDrift: p50 slower than shipped beyond noise (95%% CIs of the median apart) and "
-          "by more than %.1f%%; a winner that no longer beats its baseline; accuracy drift beyond %g; a winner that "
+          "by more than %.1f%% once divided by the load factor (the same baseline's p50 now over its shipped p50; "
+          "`load`, and `vs load` the change so adjusted); a winner that no longer beats its baseline; accuracy drift "
+          "beyond %g; a winner that "
           "fails verification.\n",
           json_string_value(json_object_get(doc, "machine")), json_number_value(json_object_get(doc, "threshold_pct")),
           KG_VERIFY_ACCURACY_TOL);
@@ -156,16 +163,21 @@ static kg_status kg_verify_write_md(const json_t *doc, const char *path, kg_ctx 
   const json_t *sp, *row;
   json_array_foreach(json_object_get(doc, "specs"), i, sp) {
     fprintf(f,
-            "\n## %s (winners: %s%s%s)\n\n| problem | shipped p50 (ns) | p50 now (ns) | change | speedup | shipped "
-            "speedup | verdict |\n|---|---|---|---|---|---|---|\n",
+            "\n## %s (winners: %s%s%s)\n\n| problem | shipped p50 (ns) | p50 now (ns) | change | load | vs load | "
+            "speedup | shipped speedup | verdict |\n|---|---|---|---|---|---|---|---|---|\n",
             json_string_value(json_object_get(sp, "kernel")), json_string_value(json_object_get(sp, "source")),
             json_object_get(sp, "from") ? " of " : "",
             json_object_get(sp, "from") ? json_string_value(json_object_get(sp, "from")) : "");
     json_array_foreach(json_object_get(sp, "problems"), j, row) {
-      fprintf(f, "| %s | %.0f | %.0f | %+.1f%% | %.2fx | %.2fx | %s", json_string_value(json_object_get(row, "name")),
+      const json_t *lf = json_object_get(row, "load_factor"), *cl = json_object_get(row, "change_vs_baseline_pct");
+      char lbuf[32] = "-", cbuf[32] = "-";
+      if (json_is_number(lf)) snprintf(lbuf, sizeof lbuf, "%.2fx", json_number_value(lf));
+      if (json_is_number(cl)) snprintf(cbuf, sizeof cbuf, "%+.1f%%", json_number_value(cl));
+      fprintf(f, "| %s | %.0f | %.0f | %+.1f%% | %s | %s | %.2fx | %.2fx | %s",
+              json_string_value(json_object_get(row, "name")),
               json_number_value(json_object_get(row, "shipped_p50_ns")),
               json_number_value(json_object_get(row, "p50_ns")), json_number_value(json_object_get(row, "change_pct")),
-              json_number_value(json_object_get(row, "speedup")),
+              lbuf, cbuf, json_number_value(json_object_get(row, "speedup")),
               json_number_value(json_object_get(row, "shipped_speedup")),
               json_string_value(json_object_get(row, "verdict")));
       size_t k;
