@@ -44,7 +44,10 @@ typedef struct kg_measure_opts {
                               inherit the pin: an OpenMP variant pinned to one core runs on one
                               core (libomp sizes its team from the affinity mask), so pass -1
                               to measure parallel variants */
-  int max_retakes;        /**< bound on retaken disturbed samples (default 100) */
+  int max_retakes;        /**< bound on retaken disturbed samples (default 100); retakes also
+                              stop once they took as long as the kept samples or min_time_s,
+                              whichever is longer (a kernel of seconds on a busy machine is
+                              disturbed in every sample) */
   double mem_limit_bytes; /**< a worker may allocate this much beyond what it holds when it starts
                               (RLIMIT_DATA; an allocation past it fails); 0 = half of physical
                               memory (default), < 0 = no limit.  Not applied under

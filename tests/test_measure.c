@@ -149,6 +149,31 @@ static void test_inner_reps(void **state) {
   assert_true(m.stats.p50 < 1000); /* ns per call, not per sample */
 }
 
+/* Every sample sleeps (a voluntary context switch, so each one is "disturbed"): retakes stop
+ * once they took as long as min_time, rather than running max_retakes more samples. */
+static void run_sleep(void *st) {
+  ((sum_state *)st)->out += 1.0;
+  usleep(2000);
+}
+
+static void test_retakes_bounded(void **state) {
+  kg_entry e = {sum_create, run_sleep, NULL, sum_destroy};
+  kg_measure_opts o = fast_opts();
+  o.min_samples = 3;
+  o.min_time_s = 0.01;
+  o.warmup_s = 0;
+  o.min_sample_ns = 1;
+  kg_measurement m;
+  assert_int_equal(kg_measure(&problem, &e, &o, &m, NULL), KG_OK);
+  assert_int_equal(m.status, KG_OK);
+  assert_true(m.stats.n >= 3);
+  if (!isnan(m.ctx_switches)) { /* software counters available: every kept sample was disturbed */
+    assert_true(m.ctx_switches >= 1);
+    /* >= 2 ms per retake: at most 0.01 s (min_time) of them plus the one that crossed it */
+    assert_true(m.retaken >= 1 && m.retaken <= 6);
+  }
+}
+
 static void test_cold_and_unpinned(void **state) {
   kg_entry e = {sum_create, sum_run, NULL, sum_destroy};
   kg_measure_opts o = fast_opts();
@@ -232,11 +257,17 @@ static void test_bad_args(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_defaults),     cmocka_unit_test(test_ok),
-      cmocka_unit_test(test_inner_reps),   cmocka_unit_test(test_cold_and_unpinned),
-      cmocka_unit_test(test_segv),         cmocka_unit_test(test_abort),
-      cmocka_unit_test(test_hang),         cmocka_unit_test(test_exit_early),
-      cmocka_unit_test(test_verify_fails), cmocka_unit_test(test_create_null),
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_ok),
+      cmocka_unit_test(test_inner_reps),
+      cmocka_unit_test(test_retakes_bounded),
+      cmocka_unit_test(test_cold_and_unpinned),
+      cmocka_unit_test(test_segv),
+      cmocka_unit_test(test_abort),
+      cmocka_unit_test(test_hang),
+      cmocka_unit_test(test_exit_early),
+      cmocka_unit_test(test_verify_fails),
+      cmocka_unit_test(test_create_null),
       cmocka_unit_test(test_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
