@@ -229,7 +229,7 @@ static void test_fold_equals_bn_after(void **state) {
 
 static void test_variants_verify(void **state) {
   (void)state;
-  for (size_t pi = 0; pi < g_spec->nproblems; pi++) {
+  for (int pi = 0; pi < (int)g_spec->nproblems; pi++) {
     const kg_spec_problem *sp = &g_spec->problems[pi];
     kg_problem p = {sp->ndims, (const char *const *)sp->dim_names, sp->dims, 42, 0, 0};
     void *st = ((kg_create_fn)sym(0, "kg_create"))(&p);
