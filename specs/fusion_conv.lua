@@ -17,6 +17,9 @@
 --           microkernel as a 1 x 1 convolution over it (a GEMM: pixels x (r s c) times (r s c) x k).
 --   nv, owb the register tile: nv * owb accumulators (at most 28 of the 32 zmm registers).
 --   cu      unroll of the input-channel loop.
+--   kc      the reduction (r s c) in chunks of about kc elements, so that a chunk's weights (kc x 16 nv
+--           floats) stay in L1 while every pixel block of a row group (direct) or panel (im2col)
+--           uses them; partial sums accumulate in y, the epilogue runs with the last chunk.
 --   threads OpenMP threads over (image, channel block, output row).
 -- Baselines (same run): unfused (this variant's convolution on the raw weights, then a BN pass,
 -- then a ReLU pass: the fusion's own effect), openblas_unfused (NCHW im2col + OpenBLAS sgemm,
@@ -65,7 +68,8 @@ return kernel "fusion_conv" {
     algo    = enum { "direct", "im2col" },
     nv      = values { 2, 4, 1 },               -- output-channel vectors of 16 per tile
     owb     = values { 14, 7, 6, 12, 4, 28 },   -- output pixels per tile
-    cu      = values { 4, 2 },                  -- input-channel unroll
+    cu      = values { 4 },                     -- input-channel unroll
+    kc      = values { 256, 512, 0 },           -- reduction chunk (r s c elements; 0: all), L1-sized weights
     threads = values(thread_counts()),
   },
   constraints = {

@@ -84,6 +84,9 @@
 #ifndef CU
 #define CU 4
 #endif
+#ifndef KC
+#define KC 256
+#endif
 #ifndef THREADS
 #define THREADS 1
 #endif
@@ -113,14 +116,15 @@
 /*$slot microkernels
 emit("#if defined(__AVX512F__)")
 for n = 1, OWB do
-  emit("static inline void conv_ukr_%d(int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xs, const float *restrict x, const float *restrict w, float *restrict y, int64_t ys, const float *restrict bias, int relu, const __mmask16 *kmask) {", n)
-  for j = 0, n - 1 do for v = 0, NV - 1 do emit("  __m512 a%d_%d = _mm512_setzero_ps();", j, v) end end
+  emit("static inline void conv_ukr_%d(int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *restrict x, const float *restrict w, float *restrict y, int64_t ys, const float *restrict bias, int relu, const __mmask16 *kmask, int first, int last) {", n)
+  for j = 0, n - 1 do for v = 0, NV - 1 do
+    emit("  __m512 a%d_%d = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(kmask[%d], y + %d * ys + %d);", j, v, v, j, 16 * v)
+  end end
   emit("  for (int64_t r = 0; r < nr; r++)")
   emit("    for (int64_t s = 0; s < ns; s++) {")
-  emit("      const float *restrict xp = x + r * xr + s * nc;")
-  emit("      const float *restrict wp = w + (r * ns + s) * nc * %d;", 16 * NV)
-  for j = 1, n - 1 do emit("      const float *restrict x%d = xp + %d * xs;", j, j) end
-  emit("      const float *restrict x0 = xp;")
+  emit("      const float *restrict x0 = x + r * xr + s * xt;")
+  emit("      const float *restrict wp = w + (r * ns + s) * wt;")
+  for j = 1, n - 1 do emit("      const float *restrict x%d = x0 + %d * xs;", j, j) end
   local function step(u)
     emit("        {")
     for v = 0, NV - 1 do emit("          __m512 w%d = _mm512_loadu_ps(wp + (c + %d) * %d + %d);", v, u, 16 * NV, 16 * v) end
@@ -139,23 +143,25 @@ for n = 1, OWB do
   step(0)
   emit("      }")
   emit("    }")
+  emit("  if (last) {")
   for v = 0, NV - 1 do
-    emit("  { const __m512 bv = bias ? _mm512_loadu_ps(bias + %d) : _mm512_setzero_ps();", 16 * v)
-    for j = 0, n - 1 do emit("    a%d_%d = _mm512_add_ps(a%d_%d, bv);", j, v, j, v) end
-    emit("  }")
+    emit("    { const __m512 bv = bias ? _mm512_loadu_ps(bias + %d) : _mm512_setzero_ps();", 16 * v)
+    for j = 0, n - 1 do emit("      a%d_%d = _mm512_add_ps(a%d_%d, bv);", j, v, j, v) end
+    emit("    }")
   end
-  emit("  if (relu) {")
-  emit("    const __m512 z = _mm512_setzero_ps();")
-  for j = 0, n - 1 do for v = 0, NV - 1 do emit("    a%d_%d = _mm512_max_ps(a%d_%d, z);", j, v, j, v) end end
+  emit("    if (relu) {")
+  emit("      const __m512 z = _mm512_setzero_ps();")
+  for j = 0, n - 1 do for v = 0, NV - 1 do emit("      a%d_%d = _mm512_max_ps(a%d_%d, z);", j, v, j, v) end end
+  emit("    }")
   emit("  }")
   for j = 0, n - 1 do for v = 0, NV - 1 do
     emit("  _mm512_mask_storeu_ps(y + %d * ys + %d, kmask[%d], a%d_%d);", j, 16 * v, v, j, v)
   end end
   emit("}")
 end
-emit("static inline void conv_ukr(int64_t n, int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xs, const float *x, const float *w, float *y, int64_t ys, const float *bias, int relu, const __mmask16 *kmask) {")
+emit("static inline void conv_ukr(int64_t n, int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *x, const float *w, float *y, int64_t ys, const float *bias, int relu, const __mmask16 *kmask, int first, int last) {")
 emit("  switch (n) {")
-for n = 1, OWB do emit("  case %d: conv_ukr_%d(nr, ns, nc, xr, xs, x, w, y, ys, bias, relu, kmask); break;", n, n) end
+for n = 1, OWB do emit("  case %d: conv_ukr_%d(nr, ns, nc, xr, xt, xs, wt, x, w, y, ys, bias, relu, kmask, first, last); break;", n, n) end
 emit("  default: break;")
 emit("  }")
 emit("}")
@@ -165,24 +171,30 @@ $*/
 /*$end*/
 /* Portable microkernel (any width n <= OWB): plain loops; the fallback without AVX-512. */
 typedef unsigned short conv_mask16;
-static inline void conv_ukr(int64_t n, int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xs,
-                            const float *x, const float *w, float *y, int64_t ys, const float *bias,
-                            int relu, const conv_mask16 *kmask) {
+static inline void conv_ukr(int64_t n, int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs,
+                            int64_t wt, const float *x, const float *w, float *y, int64_t ys, const float *bias,
+                            int relu, const conv_mask16 *kmask, int first, int last) {
   float acc[OWB][CONV_KB];
-  memset(acc, 0, sizeof acc);
+  for (int64_t j = 0; j < n; j++)
+    for (int kk = 0; kk < CONV_KB; kk++)
+      acc[j][kk] = first || !(kmask[kk / 16] >> (kk % 16) & 1) ? 0.0f : y[j * ys + kk];
   for (int64_t r = 0; r < nr; r++)
     for (int64_t s = 0; s < ns; s++)
       for (int64_t c = 0; c < nc; c++)
         for (int64_t j = 0; j < n; j++) {
-          const float xv = x[r * xr + s * nc + j * xs + c];
-          const float *wv = w + ((r * ns + s) * nc + c) * CONV_KB;
+          const float xv = x[r * xr + s * xt + j * xs + c];
+          const float *wv = w + (r * ns + s) * wt + c * CONV_KB;
           for (int kk = 0; kk < CONV_KB; kk++) acc[j][kk] += xv * wv[kk];
         }
   for (int64_t j = 0; j < n; j++)
     for (int kk = 0; kk < CONV_KB; kk++) {
       if (!(kmask[kk / 16] >> (kk % 16) & 1)) continue;
-      float v = acc[j][kk] + (bias ? bias[kk] : 0.0f);
-      y[j * ys + kk] = relu && v < 0.0f ? 0.0f : v;
+      float v = acc[j][kk];
+      if (last) {
+        v += bias ? bias[kk] : 0.0f;
+        if (relu && v < 0.0f) v = 0.0f;
+      }
+      y[j * ys + kk] = v;
     }
 }
 #endif
@@ -328,27 +340,39 @@ static inline void conv_masks(int64_t k, int64_t kb, conv_kmask *m) {
   }
 }
 
-/* Output row (image n, row oh) of channel block kb from the image xi (x of image n, padded
- * in width by pw columns each side: row stride xr floats), all OWB-pixel blocks. */
-static inline void conv_direct_row(const kgen_conv2d_desc *d, int64_t ho, int64_t wo, const conv_plan *pl,
-                                   const float *xi, int64_t xr, int64_t n, int64_t oh, int64_t kb, float *y,
-                                   const float *bias, int relu) {
-  (void)ho;
-  const int64_t ih0 = oh * d->stride - d->pad;
-  const int64_t r0 = CONV_MAX(0, -ih0), r1 = CONV_MIN(d->r, d->h - ih0);
+/* Input channels per reduction chunk of the direct algorithm: about KC elements of r s c. */
+static inline int64_t conv_chunk_c(const kgen_conv2d_desc *d) {
+  if (KC == 0) return d->c;
+  const int64_t cc = KC / (d->r * d->s);
+  return cc < 1 ? 1 : cc > d->c ? d->c : cc;
+}
+
+/* Rows [oh0, oh1) of image n, channel block kb, input channels [c0, c0 + cc), from the image xi
+ * (padded in width by pad columns each side: row stride xr floats); first: start from zero, else
+ * accumulate into y; last: apply the epilogue. */
+static inline void conv_direct_rows(const kgen_conv2d_desc *d, int64_t ho, int64_t wo, const conv_plan *pl,
+                                    const float *xi, int64_t xr, int64_t n, int64_t oh0, int64_t oh1, int64_t kb,
+                                    int64_t c0, int64_t cc, float *y, const float *bias, int relu) {
   const int64_t rsc = d->r * d->s * d->c;
   conv_kmask km[NV];
   conv_masks(d->k, kb, km);
-  const float *w = pl->w + kb * rsc * CONV_KB + r0 * d->s * d->c * CONV_KB;
   const float *bb = bias ? bias + kb * CONV_KB : NULL;
-  float *yrow = y + ((n * ho + oh) * wo) * d->k + kb * CONV_KB;
-  const float *xrow = xi + (ih0 + r0) * xr;
-  for (int64_t ow = 0; ow < wo; ow += OWB) {
-    const int64_t nw = CONV_MIN(OWB, wo - ow);
-    conv_ukr(nw, r1 - r0, d->s, d->c, xr, d->stride * d->c, xrow + ow * d->stride * d->c, w, yrow + ow * d->k,
-             d->k, bb, relu, km);
+  const int first = c0 == 0, last = c0 + cc == d->c;
+  for (int64_t oh = oh0; oh < oh1; oh++) {
+    const int64_t ih0 = oh * d->stride - d->pad;
+    const int64_t r0 = CONV_MAX(0, -ih0), r1 = CONV_MIN(d->r, d->h - ih0);
+    const float *w = pl->w + kb * rsc * CONV_KB + (r0 * d->s * d->c + c0) * CONV_KB;
+    float *yrow = y + ((n * ho + oh) * wo) * d->k + kb * CONV_KB;
+    const float *xrow = xi + (ih0 + r0) * xr + c0;
+    for (int64_t ow = 0; ow < wo; ow += OWB)
+      conv_ukr(CONV_MIN(OWB, wo - ow), r1 - r0, d->s, cc, xr, d->c, d->stride * d->c, d->c * CONV_KB,
+               xrow + ow * d->stride * d->c, w, yrow + ow * d->k, d->k, bb, relu, km, first, last);
   }
 }
+
+/* Output pixels per im2col panel: a multiple of OWB near 96 (the panel's weights chunk is reused
+ * over its pixel blocks). */
+#define CONV_PANEL ((96 + OWB - 1) / OWB * OWB)
 
 /*
  * y[b, ho, wo, k] = epilogue(conv(x, plan)) on NHWC x; bias NULL: no bias; relu: max(0, .).
@@ -357,10 +381,14 @@ static inline void conv_direct_row(const kgen_conv2d_desc *d, int64_t ho, int64_
 static int conv_nhwc(const kgen_conv2d_desc *d, int64_t ho, int64_t wo, const conv_plan *pl, const float *x,
                      float *y, const float *bias, int relu, conv_ws *ws) {
   const int64_t nkb = (d->k + CONV_KB - 1) / CONV_KB;
+  const int nth = kg_threads(THREADS);
 #if ALGO == ALGO_direct
-  const int64_t pw = d->pad, wp = d->w + 2 * pw, xr = wp * d->c;
+  const int64_t pw = d->pad, wp = d->w + 2 * pw, xr = pw > 0 ? wp * d->c : d->w * d->c;
+  const int64_t cc = conv_chunk_c(d);
+  const int64_t ng = nkb >= nth ? 1 : nth; /* row groups: enough work items for the threads */
   if (pw > 0 && conv_ws_reserve(ws, (size_t)(d->h * xr))) return -1;
-  CONV_OMP("omp parallel num_threads(kg_threads(THREADS))")
+  (void)nth;
+  CONV_OMP("omp parallel num_threads(nth)")
   for (int64_t n = 0; n < d->b; n++) {
     const float *xi = x + n * d->h * d->w * d->c;
     if (pw > 0) { /* the image with pw zero columns each side */
@@ -375,39 +403,49 @@ static int conv_nhwc(const kgen_conv2d_desc *d, int64_t ho, int64_t wo, const co
     }
     CONV_OMP("omp for collapse(2) schedule(static)")
     for (int64_t kb = 0; kb < nkb; kb++)
-      for (int64_t oh = 0; oh < ho; oh++)
-        conv_direct_row(d, ho, wo, pl, xi, pw > 0 ? xr : d->w * d->c, n, oh, kb, y, bias, relu);
+      for (int64_t g = 0; g < ng; g++) {
+        const int64_t oh0 = ho * g / ng, oh1 = ho * (g + 1) / ng;
+        for (int64_t c0 = 0; c0 < d->c; c0 += cc)
+          conv_direct_rows(d, ho, wo, pl, xi, xr, n, oh0, oh1, kb, c0, CONV_MIN(cc, d->c - c0), y, bias, relu);
+      }
   }
-#else /* im2col: one output row's patches per thread, then a 1 x 1 convolution over them */
-  const int64_t rsc = d->r * d->s * d->c;
-  const int64_t nth = kg_threads(THREADS);
-  if (conv_ws_reserve(ws, (size_t)(nth * wo * rsc))) return -1;
-  CONV_OMP("omp parallel for collapse(2) schedule(static) num_threads(kg_threads(THREADS))")
+#else /* im2col: a panel of CONV_PANEL output pixels' patches per thread, then a GEMM over it */
+  const int64_t rsc = d->r * d->s * d->c, npix = ho * wo, nparts = (npix + CONV_PANEL - 1) / CONV_PANEL;
+  const int64_t kc = KC == 0 ? rsc : KC;
+  if (conv_ws_reserve(ws, (size_t)(nth * CONV_PANEL * rsc))) return -1;
+  CONV_OMP("omp parallel for collapse(2) schedule(static) num_threads(nth)")
   for (int64_t n = 0; n < d->b; n++)
-    for (int64_t oh = 0; oh < ho; oh++) {
+    for (int64_t part = 0; part < nparts; part++) {
 #if THREADS > 1 && defined(_OPENMP)
-      float *panel = ws->f + (int64_t)omp_get_thread_num() * wo * rsc;
+      float *panel = ws->f + (int64_t)omp_get_thread_num() * CONV_PANEL * rsc;
 #else
       float *panel = ws->f;
 #endif
       const float *xi = x + n * d->h * d->w * d->c;
-      for (int64_t ow = 0; ow < wo; ow++)
+      const int64_t p0 = part * CONV_PANEL, np = CONV_MIN(CONV_PANEL, npix - p0);
+      for (int64_t p = 0; p < np; p++) {
+        const int64_t oh = (p0 + p) / wo, ow = (p0 + p) % wo;
         for (int64_t r = 0; r < d->r; r++) {
           const int64_t ih = oh * d->stride - d->pad + r;
-          for (int64_t s = 0; s < d->s; s++) {
-            const int64_t iw = ow * d->stride - d->pad + s;
-            float *dst = panel + ow * rsc + (r * d->s + s) * d->c;
+          for (int64_t q = 0; q < d->s; q++) {
+            const int64_t iw = ow * d->stride - d->pad + q;
+            float *dst = panel + p * rsc + (r * d->s + q) * d->c;
             if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) memset(dst, 0, (size_t)d->c * sizeof(float));
             else memcpy(dst, xi + (ih * d->w + iw) * d->c, (size_t)d->c * sizeof(float));
           }
         }
+      }
       for (int64_t kb = 0; kb < nkb; kb++) {
         conv_kmask km[NV];
         conv_masks(d->k, kb, km);
-        float *yrow = y + ((n * ho + oh) * wo) * d->k + kb * CONV_KB;
-        for (int64_t ow = 0; ow < wo; ow += OWB)
-          conv_ukr(CONV_MIN(OWB, wo - ow), 1, 1, rsc, 0, rsc, panel + ow * rsc, pl->w + kb * rsc * CONV_KB,
-                   yrow + ow * d->k, d->k, bias ? bias + kb * CONV_KB : NULL, relu, km);
+        float *yp = y + (n * npix + p0) * d->k + kb * CONV_KB;
+        for (int64_t k0 = 0; k0 < rsc; k0 += kc) {
+          const int64_t nk = CONV_MIN(kc, rsc - k0);
+          for (int64_t j = 0; j < np; j += OWB)
+            conv_ukr(CONV_MIN(OWB, np - j), 1, 1, nk, 0, 0, rsc, 0, panel + j * rsc + k0,
+                     pl->w + (kb * rsc + k0) * CONV_KB, yp + j * d->k, d->k, bias ? bias + kb * CONV_KB : NULL,
+                     relu, km, k0 == 0, k0 + nk == rsc);
+        }
       }
     }
 #endif

@@ -10,12 +10,14 @@ return kernel "fusion_conv_small" {
     nv      = values { 2, 1, 4 },
     owb     = values { 4, 7 },
     cu      = values { 4, 3 },
+    kc      = values { 0, 16 },
     threads = values { 1, 2 },
   },
   constraints = {
     function(p) return p.nv * p.owb <= 28 end,
     function(p) return p.cu == 4 or (p.nv == 2 and p.owb == 4) end,
     function(p) return p.threads == 1 or p.nv == 2 end,
+    function(p) return p.kc == 0 or p.owb == 4 end,
   },
   problems = {
     problem "b2_c5_k20_7x9_r3_relu" { b = 2, c = 5, k = 20, h = 7, w = 9, r = 3, s = 3, stride = 1, pad = 1, relu = 1 },
