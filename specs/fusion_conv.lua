@@ -13,9 +13,11 @@
 --           merged yet).  The harness converts the NCHW input at set-up, outside the timed region.
 --   algo    direct: register-blocked over output channels (NV vectors of 16 channels) and OWB
 --           output pixels of one row, AVX-512 microkernels generated per width;
---           im2col: one output row's patches copied into a [wo, r s c] panel, then the same
---           microkernel as a 1 x 1 convolution over it (a GEMM: pixels x (r s c) times (r s c) x k).
---   nv, owb the register tile: nv * owb accumulators (at most 28 of the 32 zmm registers).
+--           im2col: a panel of ~96 output pixels' patches [pixels, r s c], then a GEMM with k
+--           through gemm's microkernels (templates/gemm_ukr.h; MR = owb, NR = 16 nv) and the
+--           fused epilogue.
+--   nv, owb the register tile: owb pixels x 16 nv channels, nv * owb accumulators (at most 28 of
+--           the 32 zmm registers).
 --   cu      unroll of the input-channel loop.
 --   kc      the reduction (r s c) in chunks of about kc elements, so that a chunk's weights (kc x 16 nv
 --           floats) stay in L1 while every pixel block of a row group (direct) or panel (im2col)
@@ -54,7 +56,6 @@ local FUSION = {
   end,
   quick = { "seed_b4_c128_k128_28x28_r3_relu" },
 }
-local _ = FUSION -- set as `fusion = FUSION` once the loader knows the key (tag fusion-base)
 
 local BASELINES = { "unfused", "openblas_unfused", "onednn", "onednn_2t" }
 local BASELINE_THREADS = { openblas_unfused = 1, onednn = 1, onednn_2t = 2 }
@@ -99,4 +100,5 @@ return kernel "fusion_conv" {
   baselines = BASELINES,
   baseline_threads = BASELINE_THREADS,
   roles = { threads = "threads" },
+  fusion = FUSION,
 }

@@ -19,11 +19,15 @@
  *   the filter above or below the image are skipped; the left and right padding comes from a
  *   copy of each image with zero columns (a copy per image inside the timed region, 2 % of a
  *   3 x 3 128-channel image's time).
- * ALGO im2col: one output row's patches are copied into a panel [wo][r s c] (zeros for the
- *   padding), then the same microkernel runs over the panel as a 1 x 1 convolution with
- *   r s c input channels: a GEMM [wo, r s c] x [r s c, k] with the fused epilogue.
- * Threads (THREADS > 1, OpenMP): direct over (channel block, output row) of each image; im2col
- *   over (image, output row), each thread with its own panel.
+ *   KC > 0 splits the reduction into chunks of about KC (r s c) elements whose weights stay in L1
+ *   while every pixel block of the row group uses them; partial sums accumulate in y and the
+ *   epilogue runs with the last chunk.
+ * ALGO im2col: the patches of a panel of ~96 output pixels are copied into [pixels][r s c] (zeros
+ *   for the padding), then a GEMM [pixels, r s c] x [r s c, k] through gemm's own microkernels
+ *   and packing (templates/gemm_ukr.h, MR = OWB, NR = 16 NV; the packed weights are its B
+ *   slivers), in KC chunks, the last one with the fused epilogue (gemm_tile_epi).
+ * Threads (THREADS > 1, OpenMP): direct over (channel block, row group) of each image; im2col
+ *   over (image, panel), each thread with its own panel.
  *
  * ABI note (as gemm.c): the harness makes the state with one variant's kg_create and runs every
  * variant on it, so nothing in the state depends on a tunable: the packed weights (a plan, tagged
@@ -43,7 +47,7 @@
  *                     pass over y, then a ReLU pass (when relu): what the fusion saves.
  *   openblas_unfused  NCHW: per image im2col [c r s, ho wo] + OpenBLAS sgemm W[k, c r s] x col,
  *                     then the BN and ReLU passes; 1 thread.
- *   onednn, _2t       oneDNN (libdnnl.so.2, 2.6, dlopen'ed: nothing links against it)
+ *   onednn, _2t       oneDNN (libdnnl.so.2, 2.6, dlopen'ed by templates/kg_dnnl.h)
  *                     convolution forward (inference, direct) on the folded weights with the bias
  *                     and an eltwise ReLU post-op, src/weights/dst in the formats it prefers
  *                     (format_tag_any: blocked nChw16c); the input and weights reordered at
@@ -59,7 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #if defined(_OPENMP)
@@ -107,10 +111,11 @@
 #define CONV_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* ---- microkernels ---------------------------------------------------------------------------
- * conv_ukr(n, nr, ns, nc, xr, xs, x, w, y, ys, bias, relu, kmask): for n output pixels (n <= OWB)
- * and KB channels: y[j * ys + kk] = epilogue(sum over r < nr, s < ns, c < nc of
- *   x[r * xr + s * nc + j * xs + c] * w[((r * ns + s) * nc + c) * KB + kk]),
- * epilogue = + bias[kk] (bias non-NULL), then max(0, .) when relu; channel kk is stored when bit
+ * conv_ukr(n, nr, ns, nc, xr, xt, xs, wt, x, w, y, ys, bias, relu, kmask, first, last): for n
+ * output pixels (n <= OWB) and KB channels: y[j * ys + kk] = epilogue(y0 + sum over r < nr,
+ * s < ns, c < nc of x[r * xr + s * xt + j * xs + c] * w[(r * ns + s) * wt + c * KB + kk]),
+ * y0 = 0 when first, else y's value (a chunk of the reduction after others); when last, the
+ * epilogue: + bias[kk] (bias non-NULL), then max(0, .) when relu; channel kk is stored when bit
  * kk % 16 of kmask[kk / 16] is set.  x, y, w: see the banner (NHWC; packed weights).
  */
 /*$slot microkernels
@@ -204,6 +209,43 @@ typedef __mmask16 conv_kmask;
 #else
 typedef conv_mask16 conv_kmask;
 #endif
+
+/* ---- im2col + GEMM: gemm's microkernels (gemm_ukr.h) with the fused epilogue ----------------------
+ * The register tile is the direct kernel's: MR = OWB output pixels, NR = 16 NV output channels. */
+#define MR OWB
+#define NR CONV_KB
+/* The epilogue: + bias[j] (bias non-NULL), then ReLU when relu; j an output channel. */
+typedef struct gemm_epi {
+  const float *bias;
+  int relu;
+} gemm_epi;
+static inline float gemm_epi1(float v, const gemm_epi *e, int64_t i, int64_t j) {
+  (void)i;
+  if (e->bias) v += e->bias[j];
+  return e->relu && v < 0.0f ? 0.0f : v;
+}
+#if defined(__AVX512F__)
+static inline __m512 gemm_epi16(__m512 v, const gemm_epi *e, int64_t i, int64_t j) {
+  (void)i;
+  if (e->bias) v = _mm512_add_ps(v, _mm512_loadu_ps(e->bias + j));
+  return e->relu ? _mm512_max_ps(v, _mm512_setzero_ps()) : v;
+}
+#endif
+#if defined(__AVX2__)
+static inline __m256 gemm_epi8(__m256 v, const gemm_epi *e, int64_t i, int64_t j) {
+  (void)i;
+  if (e->bias) v = _mm256_add_ps(v, _mm256_loadu_ps(e->bias + j));
+  return e->relu ? _mm256_max_ps(v, _mm256_setzero_ps()) : v;
+}
+#endif
+#define GEMM_UKR_EPILOGUE 1
+/*$slot gemm_ukr_config
+MR = OWB
+NR = 16 * NV
+GEMM_UKR_EPILOGUE = true
+$*/
+/*$end*/
+#include "gemm_ukr.h"
 
 /* ---- shapes, folding, packing ---------------------------------------------------------------- */
 
@@ -410,17 +452,23 @@ static int conv_nhwc(const kgen_conv2d_desc *d, int64_t ho, int64_t wo, const co
       }
   }
 #else /* im2col: a panel of CONV_PANEL output pixels' patches per thread, then a GEMM over it */
+  /* Y[pixels, k] = panel[pixels, r s c] x W'[r s c, k] through gemm_ukr.h (MR = OWB pixels, NR = KB
+   * channels): the packed weights of channel block kb are gemm's B slivers [r s c][NR]; the panel
+   * is packed into MR-row A slivers per KC chunk; the last chunk's tiles apply the epilogue. */
   const int64_t rsc = d->r * d->s * d->c, npix = ho * wo, nparts = (npix + CONV_PANEL - 1) / CONV_PANEL;
-  const int64_t kc = KC == 0 ? rsc : KC;
-  if (conv_ws_reserve(ws, (size_t)(nth * CONV_PANEL * rsc))) return -1;
+  const int64_t kc = KC == 0 ? rsc : CONV_MIN(KC, rsc);
+  const int64_t per = CONV_PANEL * rsc + CONV_PANEL * kc; /* one thread's panel and A slivers */
+  if (conv_ws_reserve(ws, (size_t)(nth * per))) return -1;
+  const gemm_epi epi = {bias, relu};
   CONV_OMP("omp parallel for collapse(2) schedule(static) num_threads(nth)")
   for (int64_t n = 0; n < d->b; n++)
     for (int64_t part = 0; part < nparts; part++) {
 #if THREADS > 1 && defined(_OPENMP)
-      float *panel = ws->f + (int64_t)omp_get_thread_num() * CONV_PANEL * rsc;
+      float *panel = ws->f + (int64_t)omp_get_thread_num() * per;
 #else
       float *panel = ws->f;
 #endif
+      float *ap = panel + CONV_PANEL * rsc;
       const float *xi = x + n * d->h * d->w * d->c;
       const int64_t p0 = part * CONV_PANEL, np = CONV_MIN(CONV_PANEL, npix - p0);
       for (int64_t p = 0; p < np; p++) {
@@ -435,16 +483,23 @@ static int conv_nhwc(const kgen_conv2d_desc *d, int64_t ho, int64_t wo, const co
           }
         }
       }
-      for (int64_t kb = 0; kb < nkb; kb++) {
-        conv_kmask km[NV];
-        conv_masks(d->k, kb, km);
-        float *yp = y + (n * npix + p0) * d->k + kb * CONV_KB;
-        for (int64_t k0 = 0; k0 < rsc; k0 += kc) {
-          const int64_t nk = CONV_MIN(kc, rsc - k0);
-          for (int64_t j = 0; j < np; j += OWB)
-            conv_ukr(CONV_MIN(OWB, np - j), 1, 1, nk, 0, 0, rsc, 0, panel + j * rsc + k0,
-                     pl->w + (kb * rsc + k0) * CONV_KB, yp + j * d->k, d->k, bias ? bias + kb * CONV_KB : NULL,
-                     relu, km, k0 == 0, k0 + nk == rsc);
+      float *yp = y + (n * npix + p0) * d->k;
+      for (int64_t k0 = 0; k0 < rsc; k0 += kc) {
+        const int64_t nk = CONV_MIN(kc, rsc - k0);
+        const int lastc = k0 + nk == rsc;
+        for (int64_t i = 0; i < np; i += MR)
+          gemm_pack_a(CONV_MIN(MR, np - i), nk, panel + i * rsc + k0, rsc, ap + i * nk);
+        for (int64_t kb = 0; kb < nkb; kb++) {
+          const float *bp = pl->w + (kb * rsc + k0) * CONV_KB;
+          const int64_t nr = CONV_MIN(CONV_KB, d->k - kb * CONV_KB);
+          for (int64_t i = 0; i < np; i += MR) {
+            float *c = yp + i * d->k + kb * CONV_KB;
+            if (lastc && (bias || relu))
+              gemm_tile_epi(nk, CONV_MIN(MR, np - i), nr, ap + i * nk, bp, c, d->k, k0 == 0 ? 0.0f : 1.0f, &epi, i,
+                            kb * CONV_KB);
+            else
+              gemm_tile(nk, CONV_MIN(MR, np - i), nr, ap + i * nk, bp, c, d->k, 1.0f, k0 == 0 ? 0.0f : 1.0f);
+          }
         }
       }
     }
@@ -528,44 +583,16 @@ void KG_NAME(kgen_conv2d_free)(kgen_conv2d *cv) {
 }
 
 #ifndef KG_PUBLIC_ONLY
-/* ---- oneDNN through dlopen (the pattern of kg_blas.h; to be replaced by templates/kg_dnnl.h) -- */
-#include <dlfcn.h>
-#include <oneapi/dnnl/dnnl.h>
-#ifndef RTLD_NOLOAD
-#define RTLD_NOLOAD 0x00004
-#endif
+#include "kg_dnnl.h"
 
-#define CONV_DNNL_FNS(X)                                                                                        \
-  X(dnnl_engine_create) X(dnnl_stream_create) X(dnnl_memory_desc_init_by_tag) X(dnnl_convolution_forward_desc_init) \
-  X(dnnl_post_ops_create) X(dnnl_post_ops_append_eltwise) X(dnnl_primitive_attr_create)                         \
-  X(dnnl_primitive_attr_set_post_ops) X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_query_md)             \
-  X(dnnl_memory_create) X(dnnl_reorder_primitive_desc_create) X(dnnl_primitive_create)                          \
-  X(dnnl_primitive_execute) X(dnnl_stream_wait) X(dnnl_primitive_desc_destroy) X(dnnl_primitive_attr_destroy)    \
-  X(dnnl_post_ops_destroy) X(dnnl_primitive_destroy) X(dnnl_memory_destroy) X(dnnl_memory_get_data_handle)
-
+/* The oneDNN baseline's objects (templates/kg_dnnl.h loads the library). */
 typedef struct conv_dnnl {
-#define CONV_DNNL_PTR(f) __typeof__(f) *f;
-  CONV_DNNL_FNS(CONV_DNNL_PTR)
-#undef CONV_DNNL_PTR
-  void (*set_threads)(int);      /* the OpenMP runtime oneDNN calls into */
-  void (*set_threads_gomp)(int); /* libgomp's, when that is a different one */
-  dnnl_engine_t eng;
-  dnnl_stream_t strm;
+  kg_dnnl d;
   dnnl_primitive_t conv;
   dnnl_memory_t src, wei, bia, dst, dst_user; /* src/wei/dst in oneDNN's formats; dst_user NCHW */
   dnnl_primitive_t dst_back;                  /* reorder dst -> dst_user (checks only) */
   float *dst_user_buf;
 } conv_dnnl;
-
-static void conv_dnnl_die(const char *what, int st) {
-  fprintf(stderr, "fusion_conv: oneDNN: %s failed (status %d)\n", what, st);
-  abort();
-}
-#define CONV_DNNL_CK(call)                                                                                        \
-  do {                                                                                                          \
-    dnnl_status_t st_ = (call);                                                                                 \
-    if (st_ != dnnl_success) conv_dnnl_die(#call, (int)st_);                                                    \
-  } while (0)
 #endif /* KG_PUBLIC_ONLY */
 
 #ifndef KG_PUBLIC_ONLY
@@ -833,34 +860,35 @@ void kg_baseline_openblas_unfused(void *state) {
 }
 
 static void conv_dnnl_free(conv_dnnl *dn) {
-  if (!dn->dnnl_primitive_destroy) return;
-  if (dn->conv) dn->dnnl_primitive_destroy(dn->conv);
-  if (dn->dst_back) dn->dnnl_primitive_destroy(dn->dst_back);
+  kg_dnnl *d = &dn->d;
+  if (!d->stream) return;
+  if (dn->conv) d->primitive_destroy(dn->conv);
+  if (dn->dst_back) d->primitive_destroy(dn->dst_back);
   dnnl_memory_t m[] = {dn->src, dn->wei, dn->bia, dn->dst, dn->dst_user};
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-    if (m[i]) dn->dnnl_memory_destroy(m[i]);
+    if (m[i]) d->memory_destroy(m[i]);
   free(dn->dst_user_buf);
-  /* the engine, stream and library stay: oneDNN's threads may still be parked */
+  kg_dnnl_fini(d);
 }
 
 /* Reorder user memory (plain tag, data at ptr) into a new memory of oneDNN's md. */
-static dnnl_memory_t conv_dnnl_import(conv_dnnl *dn, const dnnl_memory_desc_t *md, int nd, const dnnl_dims_t dims,
+static dnnl_memory_t conv_dnnl_import(kg_dnnl *d, const dnnl_memory_desc_t *md, int nd, const dnnl_dims_t dims,
                                       dnnl_format_tag_t tag, void *ptr) {
   dnnl_memory_desc_t umd;
   dnnl_memory_t um, m;
   dnnl_primitive_desc_t rpd;
   dnnl_primitive_t rp;
-  CONV_DNNL_CK(dn->dnnl_memory_desc_init_by_tag(&umd, nd, dims, dnnl_f32, tag));
-  CONV_DNNL_CK(dn->dnnl_memory_create(&um, &umd, dn->eng, ptr));
-  CONV_DNNL_CK(dn->dnnl_memory_create(&m, md, dn->eng, DNNL_MEMORY_ALLOCATE));
-  CONV_DNNL_CK(dn->dnnl_reorder_primitive_desc_create(&rpd, &umd, dn->eng, md, dn->eng, NULL));
-  CONV_DNNL_CK(dn->dnnl_primitive_create(&rp, rpd));
+  KG_DNNL(d, memory_desc_init_by_tag, &umd, nd, dims, dnnl_f32, tag);
+  KG_DNNL(d, memory_create, &um, &umd, d->engine, ptr);
+  KG_DNNL(d, memory_create, &m, md, d->engine, DNNL_MEMORY_ALLOCATE);
+  KG_DNNL(d, reorder_primitive_desc_create, &rpd, &umd, d->engine, md, d->engine, NULL);
+  KG_DNNL(d, primitive_create, &rp, rpd);
   dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, um}, {DNNL_ARG_TO, m}};
-  CONV_DNNL_CK(dn->dnnl_primitive_execute(rp, dn->strm, 2, args));
-  CONV_DNNL_CK(dn->dnnl_stream_wait(dn->strm));
-  dn->dnnl_primitive_destroy(rp);
-  dn->dnnl_primitive_desc_destroy(rpd);
-  dn->dnnl_memory_destroy(um);
+  KG_DNNL(d, primitive_execute, rp, d->stream, 2, args);
+  KG_DNNL(d, stream_wait, d->stream);
+  d->primitive_destroy(rp);
+  d->primitive_desc_destroy(rpd);
+  d->memory_destroy(um);
   return m;
 }
 
@@ -868,77 +896,55 @@ static dnnl_memory_t conv_dnnl_import(conv_dnnl *dn, const dnnl_memory_desc_t *m
 static void conv_dnnl_setup(conv_state *s) {
   conv_dnnl *dn = &s->dnnl;
   if (dn->conv) return;
-  void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_GLOBAL);
-  if (!h) {
-    fprintf(stderr, "fusion_conv: dlopen libdnnl.so.2: %s\n", dlerror());
-    abort();
-  }
-#define CONV_DNNL_SYM(f)                                                                                       \
-  if (!(dn->f = (__typeof__(f) *)dlsym(h, #f))) {                                                              \
-    fprintf(stderr, "fusion_conv: libdnnl.so.2 lacks %s\n", #f);                                               \
-    abort();                                                                                                   \
-  }
-  CONV_DNNL_FNS(CONV_DNNL_SYM)
-#undef CONV_DNNL_SYM
-  /* oneDNN's OpenMP: whichever runtime its GOMP calls bound to (the process's, else libgomp) */
-  dn->set_threads = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-  void *gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
-  if (gomp) dn->set_threads_gomp = (void (*)(int))dlsym(gomp, "omp_set_num_threads");
-  const kgen_conv2d_desc *d = &s->d;
-  CONV_DNNL_CK(dn->dnnl_engine_create(&dn->eng, dnnl_cpu, 0));
-  CONV_DNNL_CK(dn->dnnl_stream_create(&dn->strm, dn->eng, dnnl_stream_default_flags));
-  dnnl_dims_t sd = {d->b, d->c, d->h, d->w}, wd = {d->k, d->c, d->r, d->s}, bd = {d->k},
-              dd = {d->b, d->k, s->ho, s->wo};
-  dnnl_dims_t st = {d->stride, d->stride}, pl = {d->pad, d->pad};
-  dnnl_dims_t pr = {(s->ho - 1) * d->stride + d->r - d->h - d->pad, (s->wo - 1) * d->stride + d->s - d->w - d->pad};
+  kg_dnnl *d = &dn->d;
+  kg_dnnl_init(d);
+  const kgen_conv2d_desc *cd = &s->d;
+  dnnl_dims_t sd = {cd->b, cd->c, cd->h, cd->w}, wd = {cd->k, cd->c, cd->r, cd->s}, bd = {cd->k},
+              dd = {cd->b, cd->k, s->ho, s->wo};
+  dnnl_dims_t st = {cd->stride, cd->stride}, pl = {cd->pad, cd->pad};
+  dnnl_dims_t pr = {(s->ho - 1) * cd->stride + cd->r - cd->h - cd->pad,
+                    (s->wo - 1) * cd->stride + cd->s - cd->w - cd->pad};
   dnnl_memory_desc_t smd, wmd, bmd, dmd;
-  CONV_DNNL_CK(dn->dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, dnnl_format_tag_any));
-  CONV_DNNL_CK(dn->dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any));
-  CONV_DNNL_CK(dn->dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
-  CONV_DNNL_CK(dn->dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, dnnl_format_tag_any));
-  dnnl_convolution_desc_t cd;
-  CONV_DNNL_CK(dn->dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &smd,
-                                                      &wmd, &bmd, &dmd, st, pl, pr));
-  dnnl_post_ops_t po;
-  dnnl_primitive_attr_t attr;
-  CONV_DNNL_CK(dn->dnnl_post_ops_create(&po));
-  if (d->relu) CONV_DNNL_CK(dn->dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-  CONV_DNNL_CK(dn->dnnl_primitive_attr_create(&attr));
-  CONV_DNNL_CK(dn->dnnl_primitive_attr_set_post_ops(attr, po));
+  KG_DNNL(d, memory_desc_init_by_tag, &smd, 4, sd, dnnl_f32, dnnl_format_tag_any);
+  KG_DNNL(d, memory_desc_init_by_tag, &wmd, 4, wd, dnnl_f32, dnnl_format_tag_any);
+  KG_DNNL(d, memory_desc_init_by_tag, &bmd, 1, bd, dnnl_f32, dnnl_x);
+  KG_DNNL(d, memory_desc_init_by_tag, &dmd, 4, dd, dnnl_f32, dnnl_format_tag_any);
+  dnnl_convolution_desc_t op;
+  KG_DNNL(d, convolution_forward_desc_init, &op, dnnl_forward_inference, dnnl_convolution_direct, &smd, &wmd, &bmd,
+          &dmd, st, pl, pr);
+  dnnl_primitive_attr_t attr = kg_dnnl_attr_act(d, cd->relu ? KG_ACT_RELU : KG_ACT_NONE);
   dnnl_primitive_desc_t pd;
-  CONV_DNNL_CK(dn->dnnl_primitive_desc_create(&pd, &cd, attr, dn->eng, NULL));
-  const dnnl_memory_desc_t *qs = dn->dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-  const dnnl_memory_desc_t *qw = dn->dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-  const dnnl_memory_desc_t *qd = dn->dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-  dn->src = conv_dnnl_import(dn, qs, 4, sd, dnnl_nchw, s->x_nchw);
-  dn->wei = conv_dnnl_import(dn, qw, 4, wd, dnnl_oihw, s->wf);
-  CONV_DNNL_CK(dn->dnnl_memory_create(&dn->bia, &bmd, dn->eng, s->bf));
-  CONV_DNNL_CK(dn->dnnl_memory_create(&dn->dst, qd, dn->eng, DNNL_MEMORY_ALLOCATE));
+  KG_DNNL(d, primitive_desc_create, &pd, &op, attr, d->engine, NULL);
+  d->primitive_attr_destroy(attr);
+  const dnnl_memory_desc_t *qs = d->primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+  const dnnl_memory_desc_t *qw = d->primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  const dnnl_memory_desc_t *qd = d->primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  dn->src = conv_dnnl_import(d, qs, 4, sd, dnnl_nchw, s->x_nchw);
+  dn->wei = conv_dnnl_import(d, qw, 4, wd, dnnl_oihw, s->wf);
+  KG_DNNL(d, memory_create, &dn->bia, &bmd, d->engine, s->bf);
+  KG_DNNL(d, memory_create, &dn->dst, qd, d->engine, DNNL_MEMORY_ALLOCATE);
   /* the way back to NCHW, for the checks */
   dnnl_memory_desc_t umd;
   dnnl_primitive_desc_t rpd;
-  dn->dst_user_buf = kg_alloc((size_t)(d->b * d->k * s->ho * s->wo) * sizeof(float));
+  dn->dst_user_buf = kg_alloc((size_t)(cd->b * cd->k * s->ho * s->wo) * sizeof(float));
   if (!dn->dst_user_buf) abort();
-  CONV_DNNL_CK(dn->dnnl_memory_desc_init_by_tag(&umd, 4, dd, dnnl_f32, dnnl_nchw));
-  CONV_DNNL_CK(dn->dnnl_memory_create(&dn->dst_user, &umd, dn->eng, dn->dst_user_buf));
-  CONV_DNNL_CK(dn->dnnl_reorder_primitive_desc_create(&rpd, qd, dn->eng, &umd, dn->eng, NULL));
-  CONV_DNNL_CK(dn->dnnl_primitive_create(&dn->dst_back, rpd));
-  dn->dnnl_primitive_desc_destroy(rpd);
-  CONV_DNNL_CK(dn->dnnl_primitive_create(&dn->conv, pd));
-  dn->dnnl_primitive_desc_destroy(pd);
-  dn->dnnl_primitive_attr_destroy(attr);
-  dn->dnnl_post_ops_destroy(po);
+  KG_DNNL(d, memory_desc_init_by_tag, &umd, 4, dd, dnnl_f32, dnnl_nchw);
+  KG_DNNL(d, memory_create, &dn->dst_user, &umd, d->engine, dn->dst_user_buf);
+  KG_DNNL(d, reorder_primitive_desc_create, &rpd, qd, d->engine, &umd, d->engine, NULL);
+  KG_DNNL(d, primitive_create, &dn->dst_back, rpd);
+  d->primitive_desc_destroy(rpd);
+  KG_DNNL(d, primitive_create, &dn->conv, pd);
+  d->primitive_desc_destroy(pd);
 }
 
 static void conv_onednn(conv_state *s, int threads) {
   conv_dnnl_setup(s);
   conv_dnnl *dn = &s->dnnl;
-  if (dn->set_threads) dn->set_threads(threads);
-  if (dn->set_threads_gomp) dn->set_threads_gomp(threads);
+  kg_dnnl_set_threads(threads);
   dnnl_exec_arg_t args[] = {
       {DNNL_ARG_SRC, dn->src}, {DNNL_ARG_WEIGHTS, dn->wei}, {DNNL_ARG_BIAS, dn->bia}, {DNNL_ARG_DST, dn->dst}};
-  CONV_DNNL_CK(dn->dnnl_primitive_execute(dn->conv, dn->strm, 4, args));
-  CONV_DNNL_CK(dn->dnnl_stream_wait(dn->strm));
+  KG_DNNL(&dn->d, primitive_execute, dn->conv, dn->d.stream, 4, args);
+  KG_DNNL(&dn->d, stream_wait, dn->d.stream);
   s->last = 3;
 }
 
@@ -958,8 +964,8 @@ int kg_conv_check_baseline(void *state, char *msg, size_t cap) {
   case 3: {
     conv_dnnl *dn = &s->dnnl;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, dn->dst}, {DNNL_ARG_TO, dn->dst_user}};
-    CONV_DNNL_CK(dn->dnnl_primitive_execute(dn->dst_back, dn->strm, 2, args));
-    CONV_DNNL_CK(dn->dnnl_stream_wait(dn->strm));
+    KG_DNNL(&dn->d, primitive_execute, dn->dst_back, dn->d.stream, 2, args);
+    KG_DNNL(&dn->d, stream_wait, dn->d.stream);
     return conv_compare(s, dn->dst_user_buf, 0, msg, cap);
   }
   default: snprintf(msg, cap, "no baseline has run"); return 1;
