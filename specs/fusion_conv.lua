@@ -68,9 +68,9 @@ return kernel "fusion_conv" {
     layout  = enum { "nhwc" },
     algo    = enum { "direct", "im2col" },
     nv      = values { 2, 4, 1 },               -- output-channel vectors of 16 per tile
-    owb     = values { 14, 7, 6, 12, 4, 28 },   -- output pixels per tile
+    owb     = values { 14, 7, 6, 12 },          -- output pixels per tile
     cu      = values { 4 },                     -- input-channel unroll
-    kc      = values { 256, 512, 0 },           -- reduction chunk (r s c elements; 0: all), L1-sized weights
+    kc      = values { 256, 0 },                -- reduction chunk (r s c elements; 0: all), L1-sized weights
     threads = values(thread_counts()),
   },
   constraints = {

@@ -615,7 +615,8 @@ typedef struct conv_state {
   conv_ws ws;
   int last;                            /* what the last baseline wrote: 1 y (NHWC), 2 y_nchw, 3 oneDNN */
   kg_blas blas;
-  conv_dnnl dnnl;
+  conv_dnnl dnnl[2];                   /* oneDNN with 1 and 2 threads (a primitive per count) */
+  int dnnl_last;                       /* which of them ran last */
 } conv_state;
 
 void *kg_create(const kg_problem *p) {
@@ -786,7 +787,7 @@ void kg_destroy(void *state) {
   free(s->var), free(s->bf), free(s->bn_scale), free(s->bn_shift), free(s->y), free(s->y_nchw), free(s->col), free(s->ref), free(s->bound);
   conv_plan_fini(&s->fused), conv_plan_fini(&s->raw);
   free(s->ws.f);
-  conv_dnnl_free(&s->dnnl);
+  conv_dnnl_free(&s->dnnl[0]), conv_dnnl_free(&s->dnnl[1]);
   free(s);
 }
 
@@ -893,8 +894,7 @@ static dnnl_memory_t conv_dnnl_import(kg_dnnl *d, const dnnl_memory_desc_t *md, 
 }
 
 /* Load oneDNN, build the convolution (folded weights, bias, ReLU post-op) and its inputs. */
-static void conv_dnnl_setup(conv_state *s) {
-  conv_dnnl *dn = &s->dnnl;
+static void conv_dnnl_setup(conv_state *s, conv_dnnl *dn) {
   if (dn->conv) return;
   kg_dnnl *d = &dn->d;
   kg_dnnl_init(d);
@@ -937,15 +937,17 @@ static void conv_dnnl_setup(conv_state *s) {
   d->primitive_desc_destroy(pd);
 }
 
+/* threads 1 or 2; the primitive is made with that many threads set (oneDNN sizes its work and
+ * scratchpad for the threads of its creation) */
 static void conv_onednn(conv_state *s, int threads) {
-  conv_dnnl_setup(s);
-  conv_dnnl *dn = &s->dnnl;
+  conv_dnnl *dn = &s->dnnl[threads - 1];
   kg_dnnl_set_threads(threads);
+  conv_dnnl_setup(s, dn);
   dnnl_exec_arg_t args[] = {
       {DNNL_ARG_SRC, dn->src}, {DNNL_ARG_WEIGHTS, dn->wei}, {DNNL_ARG_BIAS, dn->bia}, {DNNL_ARG_DST, dn->dst}};
   KG_DNNL(&dn->d, primitive_execute, dn->conv, dn->d.stream, 4, args);
   KG_DNNL(&dn->d, stream_wait, dn->d.stream);
-  s->last = 3;
+  s->last = 3, s->dnnl_last = threads - 1;
 }
 
 void kg_baseline_onednn(void *state) { conv_onednn(state, 1); }
@@ -962,7 +964,7 @@ int kg_conv_check_baseline(void *state, char *msg, size_t cap) {
   case 1: return conv_compare(s, s->y, 1, msg, cap);
   case 2: return conv_compare(s, s->y_nchw, 0, msg, cap);
   case 3: {
-    conv_dnnl *dn = &s->dnnl;
+    conv_dnnl *dn = &s->dnnl[s->dnnl_last];
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, dn->dst}, {DNNL_ARG_TO, dn->dst_user}};
     KG_DNNL(&dn->d, primitive_execute, dn->dst_back, dn->d.stream, 2, args);
     KG_DNNL(&dn->d, stream_wait, dn->d.stream);
