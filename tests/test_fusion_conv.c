@@ -6,10 +6,10 @@
  *     BN, within the rounding of the folded weights; a perturbed fold is caught by the same check;
  *   - every variant's harness verification (kg_verify: the unfused double reference) passes on
  *     every problem of the small spec (channels off the vector width and the unroll, widths off
- *     the pixel tile, rectangular filters, stride 2, pad 2, 1 x 1), before and after kg_run, and a
- *     corrupted output is refused;
+ *     the pixel tile, rectangular filters, stride 2, pad 2, 1 x 1), before and after kg_run;
  *   - the baselines (unfused, openblas_unfused, onednn, onednn_2t) compute the same thing;
- *   - the public API (kgen_conv2d_bn_new / _run) against this file's own double reference;
+ *   - the public API (kgen_conv2d_bn_new / _run) against this file's own double reference, and a
+ *     result with another BN is refused by the same check;
  *   - bad shapes are refused: zero sizes, channels mismatch (weights vs input, BN vs output), a
  *     filter larger than the padded input, a bad BN variance.
  */
