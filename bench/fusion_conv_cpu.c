@@ -1,7 +1,7 @@
 /*
  * fusion_conv_cpu.c - one variant of templates/fusion_conv.c against its baselines (unfused and
  * oneDNN with 1 thread) on one problem, timed in thread CPU time (CLOCK_THREAD_CPUTIME_ID, the
- * minimum of N calls after a warm-up call): on a shared machine this leaves out the time the
+ * minimum of N rounds, each calling the three in turn, after a warm-up call): on a shared machine this leaves out the time the
  * thread waits for a core, which wall-clock figures (kgen bench, kgen tune) include.
  * Single-threaded variants only (threads=1; oneDNN is set to 1 thread).
  *   bench_fusion_conv_cpu b c h w k r s stride pad relu [reps]
@@ -22,16 +22,17 @@ static double cpu_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static double best_of(void (*f)(void *), void *s, int reps) {
-  f(s); /* warm-up: packs the weights, builds oneDNN's primitive */
-  double b = 1e30;
-  for (int i = 0; i < reps; i++) {
-    const double t0 = cpu_s();
-    f(s);
-    const double t = cpu_s() - t0;
-    b = t < b ? t : b;
-  }
-  return b;
+/* The minimum over reps rounds of one call of each of fns[0..n) in turn (after a warm-up call of
+ * each), so a slow stretch of the machine hits every function alike. */
+static void best_of(void (*const *fns)(void *), int n, void *s, int reps, double *best) {
+  for (int f = 0; f < n; f++) fns[f](s), best[f] = 1e30; /* warm-up: packs weights, builds oneDNN's primitive */
+  for (int i = 0; i < reps; i++)
+    for (int f = 0; f < n; f++) {
+      const double t0 = cpu_s();
+      fns[f](s);
+      const double t = cpu_s() - t0;
+      best[f] = t < best[f] ? t : best[f];
+    }
 }
 
 int main(int argc, char **argv) {
@@ -55,8 +56,10 @@ int main(int argc, char **argv) {
   }
   const double flops = 2.0 * (double)dims[0] * (double)dims[3] * (double)((conv_state *)s)->ho *
                        (double)((conv_state *)s)->wo * (double)dims[1] * (double)dims[5] * (double)dims[7];
-  const double tv = best_of(kg_run, s, reps), tu = best_of(kg_baseline_unfused, s, reps);
-  const double td = best_of(kg_baseline_onednn, s, reps);
+  void (*const fns[3])(void *) = {kg_run, kg_baseline_unfused, kg_baseline_onednn};
+  double best[3];
+  best_of(fns, 3, s, reps, best);
+  const double tv = best[0], tu = best[1], td = best[2];
   printf("variant %.3f ms (%.1f GFLOP/s)  unfused %.3f ms (%.2fx)  onednn %.3f ms (%.2fx)\n", tv * 1e3,
          flops / tv * 1e-9, tu * 1e3, tu / tv, td * 1e3, td / tv);
   kg_destroy(s);
