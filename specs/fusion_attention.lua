@@ -8,14 +8,15 @@
 -- Shapes: the seed's b = 4, s = 256, d = 64, plus s = 1024 and s = 4096 (attention only at 4096:
 -- the s x s outputs of qk and qk_softmax would be 256 MB, their reference 512 MB).
 --
--- Tunables: queries per block (bq), keys per block (bk), the score register tile (mr x nr: mr
--- query rows, nr keys in 16-float vectors; mr rows also for the P V tile), the unroll of the d
--- loop (ku), threads over (batch, query block) units.  The vector kernels are AVX-512; on other
--- machines the template's portable loops run (only the blocking and threads then matter).
+-- Tunables: queries per block (bq), keys per block (bk), gemm's microkernel tile (mr x nr,
+-- templates/gemm_ukr.h: the score tiles and the P V tiles), its K-unroll (ku), threads over
+-- (batch, query block) units.  The microkernel and the row operations are AVX-512 where the
+-- machine has it (AVX2 / portable otherwise).
 --
--- Baselines, same run: unfused (kgen's own tile kernels in three steps: T materialised, a softmax
--- pass, P V; all cores) and unfused_1t; openblas_unfused (OpenBLAS sgemm + the same softmax pass
--- + sgemm; all cores) and openblas_unfused_1t.
+-- Baselines, same run, each with 1 thread and 2 (_2t): unfused (kgen's own microkernel in three
+-- steps: T materialised, a softmax pass, P V), openblas_unfused (OpenBLAS sgemm, the same softmax
+-- pass, sgemm; SkylakeX kernels on AVX-512 machines), onednn (oneDNN matmul with scale and mask
+-- post-ops, softmax primitive, matmul; templates/kg_dnnl.h).
 
 local AVX512 = machine.isa.avx512f == true
 local NAMES = { [0] = "qk", [1] = "qk_softmax", [2] = "attention" }
@@ -44,9 +45,9 @@ local FUSION = {
   quick = { "attention_b4_s1024_d64" },
 }
 
-local BASELINES = { "unfused", "unfused_1t", "openblas_unfused", "openblas_unfused_1t" }
+local BASELINES = { "unfused", "unfused_2t", "openblas_unfused", "openblas_unfused_2t", "onednn", "onednn_2t" }
 local BASELINE_THREADS = {
-  unfused = machine.cores, unfused_1t = 1, openblas_unfused = machine.cores, openblas_unfused_1t = 1,
+  unfused = 1, unfused_2t = 2, openblas_unfused = 1, openblas_unfused_2t = 2, onednn = 1, onednn_2t = 2,
 }
 
 return kernel "fusion_attention" {
@@ -56,15 +57,15 @@ return kernel "fusion_attention" {
   params = {
     bq      = values { 96, 48, 64, 128, 32 }, -- queries per block (the O accumulator's rows; a multiple of mr)
     bk      = values { 128, 64, 256 },      -- keys per block (the score tile's columns)
-    mr      = values { 6, 4, 8 },           -- rows of the register tiles
-    nr      = values { 32, 64 },            -- keys of the score register tile (16-float vectors)
-    ku      = values { 1, 2 },              -- unroll of the d loop of the score tile
+    mr      = values { 6, 4, 8 },           -- microkernel rows (queries; P rows)
+    nr      = values { 32, 64 },            -- microkernel columns (keys; V columns)
+    ku      = values { 4, 1 },              -- microkernel K-unroll
     threads = values(thread_counts()),      -- OpenMP threads over (batch, query block)
   },
   constraints = {
     function(p) return p.bq % p.mr == 0 and p.bk % p.nr == 0 end,
-    -- the score tile's accumulators and one row of K^T vectors fit the 32 zmm registers
-    function(p) return p.mr * p.nr // 16 + p.nr // 16 <= 30 end,
+    -- the accumulators fit the vector registers (gemm's rule)
+    function(p) return p.mr * p.nr // 16 <= 28 end,
   },
   problems = {
     attn(0, 256, 0), attn(1, 256, 0), attn(2, 256, 0), attn(2, 256, 1), attn(1, 256, 1),
@@ -86,4 +87,5 @@ return kernel "fusion_attention" {
   baselines = BASELINES,
   baseline_threads = BASELINE_THREADS,
   roles = { threads = "threads" },
+  fusion = FUSION,
 }
