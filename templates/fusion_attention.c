@@ -363,7 +363,7 @@ typedef struct fa_state {
   float *tfull;  /* the unfused baselines' materialised scores [b, s, spad] (first call) */
   float *ktb;    /* the unfused baselines' K^T [b, d, spad] */
   kg_dnnl dnnl;  /* oneDNN and its primitives (first oneDNN baseline call) */
-  kg_dnnl_prim mm_qk, softmax, mm_pv;
+  kg_dnnl_prim mm_qk[2], softmax[2], mm_pv[2]; /* [0]: 1 thread, [1]: 2 (made with their threads) */
 } fa_state;
 
 /* Size of the output in floats. */
@@ -558,9 +558,11 @@ void kg_destroy(void *state) {
   free(st->q), free(st->k), free(st->v), free(st->out), free(st->ref), free(st->bound);
   free(st->ws.buf), free(st->tfull), free(st->ktb);
   if (st->dnnl.stream) {
-    kg_dnnl_prim_free(&st->dnnl, &st->mm_qk);
-    kg_dnnl_prim_free(&st->dnnl, &st->softmax);
-    kg_dnnl_prim_free(&st->dnnl, &st->mm_pv);
+    for (int i = 0; i < 2; i++) {
+      kg_dnnl_prim_free(&st->dnnl, &st->mm_qk[i]);
+      kg_dnnl_prim_free(&st->dnnl, &st->softmax[i]);
+      kg_dnnl_prim_free(&st->dnnl, &st->mm_pv[i]);
+    }
     kg_dnnl_fini(&st->dnnl);
   }
   free(st);
@@ -689,7 +691,7 @@ static void fa_unfused_blas(fa_state *st, int threads) {
  * instead of 10 ms at b = 4, s = 1024 with Debian's oneDNN 2.6 here), the softmax primitive over the last axis in
  * place, then O = P V by a second batched matmul.  Patterns 0 and 1 write T / P straight
  * into the output; attention keeps them in the [b, s, spad] buffer.  Primitives are made on the
- * first (warm-up) call.
+ * first (warm-up) call of each thread count, with that count set.
  */
 static void fa_dnnl(fa_state *st, int threads) {
   const fa_args *a = &st->a;
@@ -699,8 +701,11 @@ static void fa_dnnl(fa_state *st, int threads) {
   if (att) fa_unfused_alloc(st, 0);
   float *t = att ? st->tfull : st->out;
   const int64_t ldt = att ? sp : s;
-  if (!st->mm_qk.p) {
-    kg_dnnl_init(dn);
+  const int ti = threads > 1;
+  kg_dnnl_prim *mm_qk = &st->mm_qk[ti], *softmax = &st->softmax[ti], *mm_pv = &st->mm_pv[ti];
+  kg_dnnl_init(dn);
+  kg_dnnl_set_threads(threads);
+  if (!mm_qk->p) {
     dnnl_memory_desc_t q_md, kt_md, t_md, v_md, o_md;
     KG_DNNL(dn, memory_desc_init_by_tag, &q_md, 3, (dnnl_dims_t){b, s, d}, dnnl_f32, dnnl_abc);
     KG_DNNL(dn, memory_desc_init_by_strides, &kt_md, 3, (dnnl_dims_t){b, d, s}, dnnl_f32, (dnnl_dims_t){s * d, 1, d});
@@ -714,30 +719,29 @@ static void fa_dnnl(fa_state *st, int threads) {
     KG_DNNL(dn, post_ops_destroy, po);
     dnnl_matmul_desc_t mm;
     KG_DNNL(dn, matmul_desc_init, &mm, &q_md, &kt_md, NULL, &t_md);
-    kg_dnnl_prim_make(dn, &st->mm_qk, &mm, attr);
+    kg_dnnl_prim_make(dn, mm_qk, &mm, attr);
     if (a->pattern != FA_QK_ONLY) {
       dnnl_softmax_desc_t sm;
       KG_DNNL(dn, softmax_forward_desc_init, &sm, dnnl_forward_inference, &t_md, 2);
-      kg_dnnl_prim_make(dn, &st->softmax, &sm, NULL);
+      kg_dnnl_prim_make(dn, softmax, &sm, NULL);
     }
     if (att) {
       KG_DNNL(dn, memory_desc_init_by_tag, &v_md, 3, (dnnl_dims_t){b, s, d}, dnnl_f32, dnnl_abc);
       KG_DNNL(dn, memory_desc_init_by_tag, &o_md, 3, (dnnl_dims_t){b, s, d}, dnnl_f32, dnnl_abc);
       dnnl_matmul_desc_t mm2;
       KG_DNNL(dn, matmul_desc_init, &mm2, &t_md, &v_md, NULL, &o_md);
-      kg_dnnl_prim_make(dn, &st->mm_pv, &mm2, NULL);
+      kg_dnnl_prim_make(dn, mm_pv, &mm2, NULL);
     }
   }
-  kg_dnnl_set_threads(threads);
-  kg_dnnl_prim_run(dn, &st->mm_qk, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+  kg_dnnl_prim_run(dn, mm_qk, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
                    (void *[]){(void *)a->q, (void *)a->k, t});
   if (a->causal) /* the mask: a pass of ours (see above) */
     for (int64_t r = 0; r < b * s; r++)
       for (int64_t j = r % s + 1; j < s; j++) t[r * ldt + j] = -INFINITY;
   if (a->pattern != FA_QK_ONLY)
-    kg_dnnl_prim_run(dn, &st->softmax, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, (void *[]){t, t});
+    kg_dnnl_prim_run(dn, softmax, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, (void *[]){t, t});
   if (att)
-    kg_dnnl_prim_run(dn, &st->mm_pv, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+    kg_dnnl_prim_run(dn, mm_pv, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
                      (void *[]){t, (void *)a->v, st->out});
 }
 
