@@ -94,8 +94,9 @@ static void test_verify(void **state) {
   enum { NV = sizeof sets / sizeof sets[0] };
   static const int64_t shapes[][3] = {/* b, s, d */
                                       {1, 1, 64}, {2, 7, 16}, {3, 100, 64}, {1, 257, 24}, {2, 130, 80}, {1, 40, 1}};
-  static const char *const baselines[] = {"kg_baseline_unfused", "kg_baseline_unfused_2t",
-                                          "kg_baseline_openblas_unfused", "kg_baseline_openblas_unfused_2t", "kg_baseline_onednn", "kg_baseline_onednn_2t"};
+  static const char *const baselines[] = {"kg_baseline_unfused",          "kg_baseline_unfused_2t",
+                                          "kg_baseline_openblas_unfused", "kg_baseline_openblas_unfused_2t",
+                                          "kg_baseline_onednn",           "kg_baseline_onednn_2t"};
   kg_compiler *c = new_compiler();
   kg_module *m[NV];
   for (int v = 0; v < NV; v++) m[v] = emit_variant(c, sets[v]);
@@ -111,8 +112,9 @@ static void test_verify(void **state) {
           kg_run_fn run = (kg_run_fn)kg_module_sym(m[v], "kg_run");
           run(st), run(st);
           int rc = ((kg_verify_fn)kg_module_sym(m[v], "kg_verify"))(st, msg, sizeof msg);
-          if (rc) printf("%s, b %lld s %lld d %lld pattern %d causal %d: %s\n", sets[v], (long long)shapes[i][0],
-                         (long long)shapes[i][1], (long long)shapes[i][2], pattern, causal, msg);
+          if (rc)
+            printf("%s, b %lld s %lld d %lld pattern %d causal %d: %s\n", sets[v], (long long)shapes[i][0],
+                   (long long)shapes[i][1], (long long)shapes[i][2], pattern, causal, msg);
           assert_int_equal(rc, 0);
           checks++;
         }
@@ -123,8 +125,9 @@ static void test_verify(void **state) {
           assert_non_null(base);
           base(st);
           int rc = check(st, msg, sizeof msg);
-          if (rc) printf("%s, b %lld s %lld d %lld pattern %d causal %d: %s\n", baselines[k], (long long)shapes[i][0],
-                         (long long)shapes[i][1], (long long)shapes[i][2], pattern, causal, msg);
+          if (rc)
+            printf("%s, b %lld s %lld d %lld pattern %d causal %d: %s\n", baselines[k], (long long)shapes[i][0],
+                   (long long)shapes[i][1], (long long)shapes[i][2], pattern, causal, msg);
           assert_int_equal(rc, 0);
           checks++;
         }
@@ -161,9 +164,9 @@ static void test_bad_shapes(void **state) {
   kg_compiler *c = new_compiler();
   kg_module *m = emit_variant(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
   static const int64_t bad[][5] = {/* b, causal, d, pattern, s */
-                                   {0, 0, 64, 2, 16},  {1, 0, 0, 2, 16},    {1, 0, 64, 2, 0},  {-1, 0, 64, 2, 16},
-                                   {1, 0, 64, 3, 16},  {1, 0, 64, -1, 16},  {1, 2, 64, 2, 16}, {1, 0, 2048, 2, 16},
-                                   {4, 0, 64, 1, 1 << 15}};
+                                   {0, 0, 64, 2, 16},  {1, 0, 0, 2, 16},    {1, 0, 64, 2, 0},
+                                   {-1, 0, 64, 2, 16}, {1, 0, 64, 3, 16},   {1, 0, 64, -1, 16},
+                                   {1, 2, 64, 2, 16},  {1, 0, 2048, 2, 16}, {4, 0, 64, 1, 1 << 15}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_null(create(m, bad[i][0], bad[i][1], bad[i][2], bad[i][3], bad[i][4]));
   void *ok = create(m, 1, 1, 8, 0, 3);
