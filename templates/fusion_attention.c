@@ -320,7 +320,8 @@ static void fa_fused_unit(const fa_args *a, const float *kt, float *ws, int64_t 
       mrow[i] = mnew;
     }
     if (k0 > 0) /* rescale the accumulator to the new maxima */
-      for (int64_t i = 0; i < BQ; i++) fa_row_scale(oacc + i * d, d, al[i]);
+      for (int64_t i = 0; i < BQ; i++)
+        if (al[i] != 1.0f) fa_row_scale(oacc + i * d, d, al[i]); /* (a maximum that did not move: 1) */
     for (int64_t i = 0; i < BQ; i += MR)
       fa_pv_rows(MR, nk, sc + i * w, w, a->v + (bi * s + k0) * d, d, oacc + i * d, k0 == 0 ? 0.0f : 1.0f);
   }
