@@ -134,11 +134,13 @@ static inline void fa_pv_rows(int64_t mr, int64_t nk, const float *p, int64_t ld
 /* ---- row operations: max, base-2 exponentials, sums --------------------------------------- */
 
 #if FA_VEC
-/* 2^x for x <= 0 (x = -inf gives 0): x = n + f, n = round(x), |f| <= 1/2; 2^f by its degree-7
- * Taylor polynomial (truncation below 1e-8 relative), scaled by 2^n (vscalefps); x is clamped
- * at -200 so that masked (-inf) scores give exactly 0 (2^-200 underflows). */
+/* 2^x for x <= 0: x = n + f, n = round(x), |f| <= 1/2; 2^f by its degree-7 Taylor polynomial
+ * (truncation below 1e-8 relative), scaled by 2^n (vscalefps).  x below -126 (masked -inf
+ * scores among them) gives exactly 0 through a zero-masked scalef: letting the scaling underflow
+ * instead costs a microcode assist per instruction (causal blocks ran slower than full ones). */
 static inline __m512 fa_exp2_16(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-200.0f));
+  const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
+  x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
   __m512 y = _mm512_set1_ps(1.5252734e-5f);
@@ -149,7 +151,7 @@ static inline __m512 fa_exp2_16(__m512 x) {
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.4022651e-1f));
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(6.9314718e-1f));
   y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(y, n);
+  return _mm512_maskz_scalef_ps(live, y, n);
 }
 #endif
 
