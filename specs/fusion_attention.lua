@@ -15,8 +15,8 @@
 --
 -- Baselines, same run, each with 1 thread and 2 (_2t): unfused (kgen's own microkernel in three
 -- steps: T materialised, a softmax pass, P V), openblas_unfused (OpenBLAS sgemm, the same softmax
--- pass, sgemm; SkylakeX kernels on AVX-512 machines), onednn (oneDNN matmul with scale and mask
--- post-ops, softmax primitive, matmul; templates/kg_dnnl.h).
+-- pass, sgemm; SkylakeX kernels on AVX-512 machines), onednn (oneDNN matmul with the scale as
+-- post-op, a causal masking pass, softmax primitive, matmul; templates/kg_dnnl.h).
 
 local AVX512 = machine.isa.avx512f == true
 local NAMES = { [0] = "qk", [1] = "qk_softmax", [2] = "attention" }
