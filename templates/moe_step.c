@@ -37,7 +37,7 @@
  * the input sequence; kg_run walks it forwards and back, one step per call).
  * Phases: kg_phases (kg_abi.h) reports the mean ns per step of gating (with the pooling),
  * selection, update and matmuls.
- * Public API: kgen_moe_new/step/active/free (see below), on the caller's pools.
+ * Public API: kgen_moe_new/step/indices/free (see below), on the caller's pools.
  */
 #include "paired_cache_core.h"
 #include "paired_cache_rebuild.h"
@@ -469,9 +469,13 @@ int KG_NAME(kgen_moe_step)(kgen_moe *s, const float *x, float *y) {
   return moe_step_impl(s, x, y, 0);
 }
 
-/** The cache of the last step (kgen_paired_cache_size/concat/down_t/indices read it); NULL for
- *  NULL.  Valid until the next step. */
-const kgen_paired_cache *KG_NAME(kgen_moe_cache)(const kgen_moe *s) { return s ? s->cache : NULL; }
+/** [*m]: the pool row held by each slot of the cache after the last step (the active set, in the
+ *  cache's slot order); *m = 0 and NULL before the first step or for NULL.  Valid until the next
+ *  step. */
+const int32_t *KG_NAME(kgen_moe_indices)(const kgen_moe *s, int64_t *m) {
+  if (m) *m = s ? s->cache->m : 0;
+  return s && s->cache->m ? s->cache->indices : NULL;
+}
 
 #ifndef KG_PUBLIC_ONLY
 /* ---- the harness ABI ------------------------------------------------------------------------------- */
