@@ -35,8 +35,8 @@
  * Problem dimensions: N, hidden, up_cols, gate_cols (0: no gate pool), m, batch, rho (percent:
  * X_t = rho X_{t-1} + sqrt(1 - rho^2) noise, 0 = drawn afresh each step), steps (the length of
  * the input sequence; kg_run walks it forwards and back, one step per call).
- * Phases: kg_phases (kg_abi.h) reports the mean ns per step of gating (with the pooling),
- * selection, update and matmuls.
+ * Phases: kg_phases (kg_abi.h) reports the median ns per step of gating (with the pooling),
+ * selection, update and matmuls over the last 512 steps.
  * Public API: kgen_moe_new/step/indices/free (see below), on the caller's pools.
  */
 #include "paired_cache_core.h"
@@ -72,6 +72,7 @@
 #endif
 
 enum { MOE_GATING, MOE_SELECTION, MOE_UPDATE, MOE_MATMULS, MOE_NPHASES };
+#define MOE_RING 512 /* steps whose phase times are kept (kg_phases reports their medians) */
 static const char *const moe_phase_names[MOE_NPHASES] = {"gating", "selection", "update", "matmuls"};
 
 /* The public object: the step's sizes, the prepared gating weights, the cache, the scratch. */
@@ -84,8 +85,8 @@ typedef struct kgen_moe {
   uint64_t *keys;     /* [N] selection keys */
   uint8_t *mask;      /* [N] the selected set */
   float *h;           /* [batch, m] */
-  double phase_ns[MOE_NPHASES];
-  int64_t nsteps;     /* steps timed into phase_ns */
+  float ring[MOE_RING][MOE_NPHASES]; /* ns of each phase of the last MOE_RING steps */
+  int64_t nsteps;     /* steps timed into ring */
 } kgen_moe;
 
 static inline uint64_t moe_now_ns(void) {
@@ -407,10 +408,9 @@ static int moe_step_impl(kgen_moe *s, const float *x, float *y, int rebuild) {
   moe_h(s, x);
   moe_y(s, y);
   uint64_t t4 = moe_now_ns();
-  s->phase_ns[MOE_GATING] += (double)(t1 - t0);
-  s->phase_ns[MOE_SELECTION] += (double)(t2 - t1);
-  s->phase_ns[MOE_UPDATE] += (double)(t3 - t2);
-  s->phase_ns[MOE_MATMULS] += (double)(t4 - t3);
+  float *r = s->ring[s->nsteps % MOE_RING];
+  r[MOE_GATING] = (float)(t1 - t0), r[MOE_SELECTION] = (float)(t2 - t1);
+  r[MOE_UPDATE] = (float)(t3 - t2), r[MOE_MATMULS] = (float)(t4 - t3);
   s->nsteps++;
   return KG_API_OK;
 }
@@ -535,7 +535,6 @@ void *kg_create(const kg_problem *p) {
   s->moe = KG_NAME(kgen_moe_new)(s->N, s->hidden, s->up_cols, s->gate_cols, s->m, s->batch, s->wg, s->up,
                                  s->down_T, s->gate);
   if (!s->moe || moe_step_impl(s->moe, s->xs, s->y, 1)) goto fail; /* the cache at step 0 */
-  memset(s->moe->phase_ns, 0, sizeof s->moe->phase_ns);
   s->moe->nsteps = 0;
   s->pos = 0, s->dir = 1;
   return s;
@@ -570,12 +569,23 @@ void kg_baseline_rebuild(void *st) {
   if (moe_step_impl(s->moe, moe_next_x(s), s->y, 1)) abort();
 }
 
-/** Phases (kg_abi.h): mean ns per step of gating, selection, update and matmuls. */
+static int moe_cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return x < y ? -1 : x > y;
+}
+
+/** Phases (kg_abi.h): the median ns of gating (with the pooling), selection, update and matmuls
+ *  over the last MOE_RING steps (medians: the first steps of a measuring child pay its
+ *  copy-on-write page faults). */
 int kg_phases(void *st, const char **names, double *ns, int cap) {
   const moe_state *s = st;
+  const int64_t n = s->moe->nsteps < MOE_RING ? s->moe->nsteps : MOE_RING;
+  float v[MOE_RING];
   for (int i = 0; i < MOE_NPHASES && i < cap; i++) {
     names[i] = moe_phase_names[i];
-    ns[i] = s->moe->nsteps ? s->moe->phase_ns[i] / (double)s->moe->nsteps : 0.0;
+    for (int64_t t = 0; t < n; t++) v[t] = s->moe->ring[t][i];
+    qsort(v, (size_t)n, sizeof *v, moe_cmp_float);
+    ns[i] = n ? (double)v[n / 2] : 0.0;
   }
   return MOE_NPHASES;
 }

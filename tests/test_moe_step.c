@@ -11,7 +11,10 @@
  *     the top-m of the max-pooled logits computed here (the same FMA chains, a full sort with the
  *     lower index first on ties; W_g with duplicated rows forces ties at the threshold), Y within
  *     the GEMM bound of a double reference, and every variant gives the same active sets;
- *   - bad shapes are refused: zero sizes, m > N, batch 0, NULL pointers.
+ *   - bad shapes are refused: zero sizes, m > N, batch 0, NULL pointers;
+ *   - `kgen tune tests/specs/moe_small.lua` (env KGEN_BIN): the report carries each winner's and
+ *     baseline's "phases" (the four names, shares summing to 1) and "phases_ns" (kg_abi.h's
+ *     kg_phases, read by the worker after the final rounds' timing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kg_abi.h"
 #include "kg_compile.h"
@@ -336,11 +342,63 @@ static void test_public_api(void **state) {
   free(wg), free(up), free(dn), free(gt), free(xs), free(y), free(want), free(first), free(kv);
 }
 
+/* ---- phases in kgen tune's report ------------------------------------------------------------------- */
+
+static void check_phases(const json_t *timing, const char *who) {
+  const json_t *ph = json_object_get(timing, "phases"), *ns = json_object_get(timing, "phases_ns");
+  if (!json_is_object(ph) || !json_is_object(ns)) fail_msg("%s: no phases in the report", who);
+  const char *want[4] = {"gating", "selection", "update", "matmuls"};
+  double sum = 0, sum_ns = 0;
+  assert_int_equal(json_object_size(ph), 4);
+  for (int i = 0; i < 4; i++) {
+    const json_t *v = json_object_get(ph, want[i]), *n = json_object_get(ns, want[i]);
+    if (!json_is_number(v) || !json_is_number(n)) fail_msg("%s: phase %s missing", who, want[i]);
+    assert_true(json_number_value(v) >= 0 && json_number_value(v) <= 1);
+    sum += json_number_value(v), sum_ns += json_number_value(n);
+  }
+  assert_true(fabs(sum - 1.0) < 1e-9);
+  assert_true(sum_ns > 0);
+}
+
+static void test_tune_phases(void **state) {
+  (void)state;
+  const char *b = getenv("KGEN_BIN");
+  char dir[] = "/tmp/kgen-test-moe-XXXXXX", cmd[8192], path[512];
+  assert_non_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd,
+           "'%s' tune '%s' --min-time 0.01 --rounds 1 --finalists 1 --out '%s/out' --db '%s/t.db' >/dev/null 2>&1",
+           b ? b : "build/kgen", path_of("tests/specs/moe_small.lua"), dir, dir);
+  int st = system(cmd);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  snprintf(cmd, sizeof cmd, "ls '%s'/out/moe_small/*.json", dir);
+  FILE *ls = popen(cmd, "r");
+  assert_non_null(ls);
+  assert_non_null(fgets(path, sizeof path, ls));
+  pclose(ls);
+  path[strcspn(path, "\n")] = 0;
+  json_error_t err;
+  json_t *j = json_load_file(path, 0, &err);
+  if (!j) fail_msg("%s: %s", path, err.text);
+  const json_t *probs = json_object_get(j, "problems");
+  assert_int_equal(json_array_size(probs), 2);
+  for (size_t i = 0; i < json_array_size(probs); i++) {
+    const json_t *p = json_array_get(probs, i);
+    check_phases(json_object_get(p, "winner"), "winner");
+    const json_t *bl = json_array_get(json_object_get(p, "baselines"), 0);
+    assert_string_equal(json_string_value(json_object_get(bl, "name")), "rebuild");
+    check_phases(bl, "rebuild");
+  }
+  json_decref(j);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_harness),
       cmocka_unit_test(test_bad_shapes),
       cmocka_unit_test(test_public_api),
+      cmocka_unit_test(test_tune_phases),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
