@@ -365,12 +365,121 @@ static void test_limits(void **state) {
   expect_error("memory", KG_ESPEC, "memory.lua:", "memory limit exceeded", NULL);
 }
 
+/* ---- the `fusion` field (issue 15) ---- */
+
+static char g_fdir[64];
+
+/* A spec in g_fdir with `fusion = <fusion>` (the template t.c beside it); loads it into *out. */
+static kg_status load_fusion(const char *fusion, kg_spec **out, kg_ctx *ctx) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/t.c", g_fdir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("int t;\n", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/f.lua", g_fdir);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f,
+          "return kernel \"f\" {\n"
+          "  template = \"t.c\",\n"
+          "  params = { v = values { 1 } },\n"
+          "  problems = { problem \"a\" { m = 2, act = 1 }, problem \"b\" { m = 4, act = 1 },\n"
+          "               problem \"c\" { m = 8, act = 2 } },\n"
+          "  metrics = { bytes = function(d) return 8 * d.m end },\n"
+          "  baselines = { \"plain\", \"unfused\" },\n"
+          "  fusion = %s,\n"
+          "}\n",
+          fusion);
+  fclose(f);
+  *out = NULL;
+  return kg_spec_load(path, out, ctx);
+}
+
+static void expect_fusion_error(const char *fusion, const char *sub) {
+  kg_ctx ctx = {0};
+  kg_spec *s;
+  kg_status st = load_fusion(fusion, &s, &ctx);
+  if (st != KG_ESPEC) fail_msg("fusion = %s: status %d, want KG_ESPEC (%s)", fusion, st, ctx.msg);
+  assert_null(s);
+  if (!strstr(ctx.msg, sub)) fail_msg("fusion = %s: message lacks \"%s\":\n%s", fusion, sub, ctx.msg);
+  if (!strstr(ctx.msg, "f.lua:1:")) fail_msg("fusion = %s: message lacks the spec's file:line:\n%s", fusion, ctx.msg);
+}
+
+static void test_fusion(void **state) {
+  snprintf(g_fdir, sizeof g_fdir, "/tmp/kgen-test-fusion-XXXXXX");
+  assert_non_null(mkdtemp(g_fdir));
+  kg_ctx ctx = {0};
+  kg_spec *s;
+  /* a pattern per problem from a function, bytes_unfused per problem, an explicit quick list */
+  assert_int_equal(load_fusion("{ pattern = function(d) return d.act == 1 and 'linear_relu' or 'linear_gelu' end, "
+                               "unfused = 'unfused', bytes_unfused = function(d) return 12 * d.m end, quick = { 'b' } }",
+                               &s, &ctx),
+                   KG_OK);
+  assert_true(s->fusion);
+  assert_string_equal(s->fusion_unfused, "unfused");
+  assert_string_equal(s->problems[0].pattern, "linear_relu");
+  assert_string_equal(s->problems[2].pattern, "linear_gelu");
+  assert_true(s->problems[1].bytes_unfused == 48.0 && s->problems[1].bytes == 32.0);
+  assert_true(!s->problems[0].fusion_quick && s->problems[1].fusion_quick && !s->problems[2].fusion_quick);
+  kg_spec_free(s);
+  /* a fixed pattern; quick defaults to the first problem of each pattern */
+  assert_int_equal(load_fusion("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return 0 end }", &s, &ctx),
+                   KG_OK);
+  assert_string_equal(s->problems[1].pattern, "p");
+  assert_true(s->problems[0].fusion_quick && !s->problems[1].fusion_quick && !s->problems[2].fusion_quick);
+  kg_spec_free(s);
+  assert_int_equal(load_fusion("{ pattern = function(d) return 'p' .. d.act end, unfused = 'plain', "
+                               "bytes_unfused = function(d) return 1 end }",
+                               &s, &ctx),
+                   KG_OK);
+  assert_true(s->problems[0].fusion_quick && !s->problems[1].fusion_quick && s->problems[2].fusion_quick);
+  kg_spec_free(s);
+  /* without the field: no patterns */
+  assert_int_equal(load_fusion("nil", &s, &ctx), KG_OK);
+  assert_false(s->fusion);
+  assert_null(s->fusion_unfused);
+  assert_null(s->problems[0].pattern);
+  assert_true(s->problems[0].bytes_unfused == -1.0);
+  kg_spec_free(s);
+  /* bad tables */
+  expect_fusion_error("3", "fusion: expected { pattern");
+  expect_fusion_error("{ patern = 'p', unfused = 'plain', bytes_unfused = function(d) return 1 end }",
+                      "unknown field 'patern' in fusion (did you mean 'pattern'?)");
+  expect_fusion_error("{ pattern = 'p', bytes_unfused = function(d) return 1 end }",
+                      "fusion.unfused: expected the name of the baseline");
+  expect_fusion_error("{ pattern = 'p', unfused = 'fused', bytes_unfused = function(d) return 1 end }",
+                      "fusion.unfused: 'fused' is not one of the baselines");
+  expect_fusion_error("{ unfused = 'plain', bytes_unfused = function(d) return 1 end }",
+                      "fusion.pattern: expected a pattern name or a function");
+  expect_fusion_error("{ pattern = function(d) return d.m end, unfused = 'plain', bytes_unfused = function(d) return 1 end }",
+                      "fusion.pattern: expected a pattern name (letters, digits, '_', '-', '.') for problem 'a', got integer 2");
+  expect_fusion_error("{ pattern = 'a b', unfused = 'plain', bytes_unfused = function(d) return 1 end }",
+                      "got string 'a b'");
+  expect_fusion_error("{ pattern = function(d) error('no pattern') end, unfused = 'plain', "
+                      "bytes_unfused = function(d) return 1 end }",
+                      "fusion.pattern failed for problem 'a'");
+  expect_fusion_error("{ pattern = 'p', unfused = 'plain', bytes_unfused = 100 }",
+                      "fusion.bytes_unfused: expected a function of the dimensions");
+  expect_fusion_error("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return -d.m end }",
+                      "fusion.bytes_unfused returned -2 for problem 'a', expected a finite number >= 0");
+  expect_fusion_error("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return 'x' end }",
+                      "fusion.bytes_unfused returned string 'x' for problem 'a', expected a number");
+  expect_fusion_error("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return 1 end, quick = { 'z' } }",
+                      "fusion.quick[1]: string 'z' is not one of the problems");
+  expect_fusion_error("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return 1 end, quick = {} }",
+                      "fusion.quick: expected a non-empty list of problem names");
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_fdir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stream),        cmocka_unit_test(test_small_space),  cmocka_unit_test(test_parse_set),
       cmocka_unit_test(test_errors),        cmocka_unit_test(test_sandbox),      cmocka_unit_test(test_limits),
       cmocka_unit_test(test_shapes),        cmocka_unit_test(test_gemm_machine), cmocka_unit_test(test_specs_machine),
-      cmocka_unit_test(test_machine_roles),
+      cmocka_unit_test(test_machine_roles), cmocka_unit_test(test_fusion),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,6 +134,24 @@ static void test_small_template(void **state) {
   kg_spec_free(s);
 }
 
+/* A slot in an included file is expanded with the variant's parameters, and sees the Lua globals
+ * an earlier slot of the including file set (one Lua state per expansion). */
+static void test_include_slot(void **state) {
+  kg_spec *s = load_ok("tests/specs/include_slot.lua");
+  char *src = emit_ok(s, "w=3,flag=1", NULL);
+  assert_int_equal(count(src, "static const int include_slot_w"), 3);
+  assert_non_null(strstr(src, "static const int include_slot_w2 = 2;"));
+  assert_int_equal(count(src, "static const int include_slot_extra = 1;"), 1);
+  assert_null(strstr(src, "include_slot_default"));
+  assert_null(strstr(src, "$slot"));
+  free(src);
+  src = emit_ok(s, "w=2,flag=0", NULL);
+  assert_int_equal(count(src, "static const int include_slot_w"), 2);
+  assert_null(strstr(src, "include_slot_extra"));
+  free(src);
+  kg_spec_free(s);
+}
+
 static void expect_emit_error(const char *rel, const char *sub1, const char *sub2) {
   kg_spec *s = load_ok(rel);
   kg_ctx ctx = {0};
@@ -162,6 +180,7 @@ int main(void) {
       cmocka_unit_test(test_stable),
       cmocka_unit_test(test_banner_defines_slots),
       cmocka_unit_test(test_small_template),
+      cmocka_unit_test(test_include_slot),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -143,7 +143,8 @@ size_t kg_spec_count_keys(lua_State *L, int idx) {
 
 static const char *const kernel_fields[] = {"description",      "template",  "params",    "constraints",   "problems",
                                             "metrics",          "tolerance", "reference", "baselines",     "seed",
-                                            "baseline_threads", "roles",     "verify",    "verify_reason", NULL};
+                                            "baseline_threads", "roles",     "verify",    "verify_reason", "fusion",
+                                            NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 kg_status kg_spec_check_keys(kg_spec_loader *ld, int t, const char *const *known, const char *where, int line) {
@@ -242,6 +243,7 @@ static kg_status load(kg_spec_loader *ld, const char *src, size_t len) {
   if ((st = kg_spec_read_metrics(ld, def))) return st;
   if ((st = kg_spec_read_misc(ld, def))) return st;
   if ((st = kg_spec_read_roles(ld, def))) return st;
+  if ((st = kg_spec_read_fusion(ld, def))) return st;
   if ((st = kg_spec_get_string(ld, def, "template", NULL, &tmpl))) return st;
   st = kg_spec_resolve_template(ld, tmpl);
   free(tmpl);
@@ -307,6 +309,7 @@ void kg_spec_free(kg_spec *spec) {
       for (int k = 0; k < pr->ndims; k++) free(pr->dim_names[k]);
     free(pr->dim_names);
     free(pr->dims);
+    free(pr->pattern);
   }
   free(spec->problems);
   for (int i = 0; i < spec->nbaselines; i++) free(spec->baselines[i]);
@@ -325,6 +328,7 @@ void kg_spec_free(kg_spec *spec) {
   free(spec->template_path);
   free(spec->reference);
   free(spec->verify_reason);
+  free(spec->fusion_unfused);
   free(spec);
 }
 

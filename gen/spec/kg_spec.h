@@ -34,6 +34,12 @@
  *     roles = { threads = "threads" },        -- optional: what parameters/dimensions mean to
  *                                             -- kgen (role -> name); `threads` must name an
  *                                             -- integer parameter (reports, calibrate use it)
+ *     fusion = {                              -- optional: the spec is a fusion pattern (issue 15)
+ *       pattern = function(d) return "linear_relu" end,  -- or a string: each problem's pattern
+ *       unfused = "unfused",                  -- the baseline running the unfused sequence
+ *       bytes_unfused = function(d) return 4 * (d.m * d.k + 3 * d.m * d.n) end,  -- bytes it moves
+ *       quick = { "p1", "p2" },               -- optional: problems of `kgen calibrate --fusion`
+ *     },                                      -- (default: the first problem of each pattern)
  *   }
  *
  * Before the spec runs, the prelude sets up the sandbox: the constructors above, a read-only
@@ -93,6 +99,9 @@ typedef struct kg_spec_problem {
   int64_t *dims;    /**< [ndims] */
   double flops;     /**< floating-point operations per kg_run, or -1 when the spec has no flops metric */
   double bytes;     /**< bytes moved per kg_run, or -1 when the spec has no bytes metric */
+  char *pattern;        /**< fusion pattern ("linear_relu"), NULL when the spec has no `fusion` */
+  double bytes_unfused; /**< bytes the unfused sequence moves per run (fusion.bytes_unfused), or -1 */
+  bool fusion_quick;    /**< in the quick subset of `kgen calibrate --fusion` */
 } kg_spec_problem;
 
 /**
@@ -127,6 +136,8 @@ typedef struct kg_spec {
   int nroles;
   char **roles;      /**< [nroles] role names ("threads"), from the spec's `roles` field */
   char **role_names; /**< [nroles] the parameter or dimension each role names ("threads") */
+  bool fusion;          /**< the spec has a `fusion` field (every problem has a pattern) */
+  char *fusion_unfused; /**< the baseline that runs the unfused sequence (fusion.unfused), or NULL */
 } kg_spec;
 
 /** Options of kg_spec_load_ex. */

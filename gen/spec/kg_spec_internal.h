@@ -112,6 +112,10 @@ kg_status kg_spec_read_misc(kg_spec_loader *ld, int def);
 /** roles = { role = name }: what parameters and dimensions mean to kgen (threads, ...). */
 kg_status kg_spec_read_roles(kg_spec_loader *ld, int def);
 
+/** fusion = { pattern, unfused, bytes_unfused, quick }: per-problem patterns (kg_spec_fusion.c);
+ *  after the problems and the baselines. */
+kg_status kg_spec_read_fusion(kg_spec_loader *ld, int def);
+
 /** The template file: beside the spec, then ../templates/; sets spec->template_path. */
 kg_status kg_spec_resolve_template(kg_spec_loader *ld, const char *tmpl);
 
