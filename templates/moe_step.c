@@ -28,7 +28,8 @@
  * the value's order-preserving 32-bit key, 11 + 11 + 10 bits, candidates narrowed each pass, then
  * the ties at the threshold by ascending index), GB x GNV (the gating tile: batch rows x 16-float
  * column vectors), MB x YNV (the matmul tiles: H takes MB batch rows x 24/MB slots per tile, Y
- * takes MB rows x YNV column vectors), THREADS (OpenMP: gating over column blocks, H over slot
+ * takes MB rows x YNV column vectors; or YMM = ukr: gemm's generated MR x NR microkernel from
+ * gemm_ukr.h, KU-unrolled, on H and concat in place, edge tiles packed), THREADS (OpenMP: gating over column blocks, H over slot
  * blocks, Y over column blocks, the cache's pair loop), and the cache's own COPY, PREFETCH, TAU
  * (paired_cache.c).  Selection runs on one thread.
  *
@@ -41,6 +42,7 @@
  */
 #include "paired_cache_core.h"
 #include "paired_cache_rebuild.h"
+#include "gemm_ukr.h"
 
 #include <math.h>
 #include <time.h>
@@ -64,6 +66,11 @@
 #define YNV 4 /* Y tile: 16-float column vectors */
 #endif
 #define HJ (24 / MB) /* H tile: slots */
+#define YMM_blocked 0
+#define YMM_ukr 1
+#ifndef YMM
+#define YMM YMM_blocked /* Y = H . concat: the blocked kernel below, or gemm's MR x NR microkernel */
+#endif
 
 #if THREADS > 1 && defined(_OPENMP)
 #define MOE_OMP(x) _Pragma(x)
@@ -85,6 +92,7 @@ typedef struct kgen_moe {
   uint64_t *keys;     /* [N] selection keys */
   uint8_t *mask;      /* [N] the selected set */
   float *h;           /* [batch, m] */
+  float *pack;        /* YMM_ukr: per thread, an A sliver [m][MR] and a B sliver [m][NR] (edge tiles) */
   float ring[MOE_RING][MOE_NPHASES]; /* ns of each phase of the last MOE_RING steps */
   int64_t nsteps;     /* steps timed into ring */
 } kgen_moe;
@@ -332,6 +340,34 @@ static void moe_h(kgen_moe *s, const float *x) {
 #endif
 }
 
+#if YMM == YMM_ukr
+/* Y = H . concat with gemm's microkernel (gemm_ukr.h): full MR x NR tiles straight from H
+ * [batch, m] and concat [m, W] (gemm_ukr_direct, k = m unblocked), edge tiles through packed
+ * slivers (gemm_tile). */
+static void moe_y(kgen_moe *s, float *y) {
+  const int64_t W = s->gate_cols + s->up_cols, m = s->m, B = s->batch;
+  const float *gu = s->cache->gu, *h = s->h;
+  const int64_t tn = (W + NR - 1) / NR, tm = (B + MR - 1) / MR;
+  MOE_OMP("omp parallel for schedule(static) num_threads(kg_threads(THREADS))")
+  for (int64_t t = 0; t < tn * tm; t++) {
+    const int64_t j0 = (t / tm) * NR, i0 = (t % tm) * MR;
+    const int64_t mr = B - i0 < MR ? B - i0 : MR, nr = W - j0 < NR ? W - j0 : NR;
+    if (mr == MR && nr == NR) {
+      gemm_ukr_direct(m, h + i0 * m, m, gu + j0, W, y + i0 * W + j0, W, 1.0f, 0.0f);
+    } else {
+#ifdef _OPENMP
+      float *ap = s->pack + (int64_t)omp_get_thread_num() * m * (MR + NR);
+#else
+      float *ap = s->pack;
+#endif
+      float *bp = ap + m * MR;
+      gemm_pack_a(mr, m, h + i0 * m, m, ap);
+      gemm_pack_b(m, nr, gu + j0, W, bp);
+      gemm_tile(m, mr, nr, ap, bp, y + i0 * W + j0, W, 1.0f, 0.0f);
+    }
+  }
+}
+#else
 /* Y[b, :] = sum_j H[b, j] concat[j, :]. */
 static void moe_y(kgen_moe *s, float *y) {
   const pc_cache *c = s->cache;
@@ -387,6 +423,7 @@ static void moe_y(kgen_moe *s, float *y) {
   }
 #endif
 }
+#endif /* YMM */
 
 /* ---- the step ------------------------------------------------------------------------------------- */
 
@@ -421,7 +458,7 @@ static int moe_step_impl(kgen_moe *s, const float *x, float *y, int rebuild) {
 void KG_NAME(kgen_moe_free)(kgen_moe *s) {
   if (!s) return;
   KG_NAME(kgen_paired_cache_free)(s->cache);
-  free(s->wg_p), free(s->logits), free(s->pooled), free(s->keys), free(s->mask), free(s->h);
+  free(s->wg_p), free(s->logits), free(s->pooled), free(s->keys), free(s->mask), free(s->h), free(s->pack);
   free(s);
 }
 
@@ -449,6 +486,13 @@ kgen_moe *KG_NAME(kgen_moe_new)(int64_t N, int64_t hidden, int64_t up_cols, int6
   s->keys = kg_alloc(sizeof(uint64_t) * (size_t)N);
   s->mask = kg_alloc((size_t)N);
   s->h = kg_alloc(sizeof(float) * (size_t)(batch * m));
+#if YMM == YMM_ukr
+  s->pack = kg_alloc(sizeof(float) * (size_t)(THREADS * m * (MR + NR)));
+  if (!s->pack) {
+    KG_NAME(kgen_moe_free)(s);
+    return NULL;
+  }
+#endif
   if (!s->cache || !s->wg_p || !s->logits || !s->pooled || !s->keys || !s->mask || !s->h ||
       pc_reserve(s->cache, m)) {
     KG_NAME(kgen_moe_free)(s);

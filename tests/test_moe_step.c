@@ -1,8 +1,8 @@
 /*
  * test_moe_step.c - templates/moe_step.c (specs/moe_step.lua): variants covering the three top-m
- * selections, the gating and matmul tiles, threads and the cache's hybrid, emitted and compiled
- * in-process, on small problems (N and hidden not multiples of the tiles, a gate pool, m = N,
- * m = 1, batch 1, drifting and fresh inputs):
+ * selections, the gating and matmul tiles (Y also through gemm_ukr.h), threads and the cache's
+ * copy and hybrid, emitted and compiled in-process, on small problems (N and hidden not
+ * multiples of the tiles, a gate pool, m = N, m = 1, batch 1, drifting and fresh inputs):
  *   - the harness: kg_create, kg_verify (the active set of each step equals the rebuild
  *     baseline's and the reference's exactly, Y within the GEMM bound, the cache holds exactly its
  *     rows) before and after steps of kg_run and kg_baseline_rebuild; kg_phases names the four
@@ -57,13 +57,15 @@ typedef struct variant {
   indices_fn indices;
 } variant;
 
-/* Variants: every selection, other tiles (edge tiles on every problem below), threads, prefetch,
- * the hybrid. */
+/* Variants: every selection, other tiles (edge tiles on every problem below), threads, the cache's
+ * copy and hybrid, Y through gemm_ukr.h's microkernel. */
 static const char *const SETS[] = {
     "select=quickselect",
     "select=partial_sort,gb=8,gnv=3,mb=8,ynv=2,threads=2",
-    "select=histogram,gb=2,gnv=2,mb=4,ynv=4,prefetch=4",
+    "select=histogram,gb=2,gnv=2,mb=4,ynv=4,copy=loop",
     "select=histogram,gnv=3,tau=50,threads=2",
+    "select=partial_sort,ymm=ukr,mr=16,nr=16,threads=2",
+    "select=quickselect,ymm=ukr,mr=4,nr=64,mb=8",
 };
 #define NSETS (int)(sizeof SETS / sizeof SETS[0])
 

@@ -5,7 +5,9 @@ return kernel "moe_small" {
   description = "MoE step on a small shape (test)",
   template = "../../templates/moe_step.c",
   params = {
-    select = enum { "quickselect", "histogram" },
+    ymm = enum { "blocked", "ukr" },   -- Y by the blocked kernel or gemm_ukr.h's microkernel
+    mr = values { 4 },                 -- gemm_ukr.h's tile (its slot needs mr and nr)
+    nr = values { 16 },
   },
   problems = {
     problem "fresh" { N = 600, hidden = 48, up_cols = 40, gate_cols = 8, m = 60, batch = 4, rho = 0, steps = 6 },
