@@ -45,8 +45,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   static const char *const names[] = {"N", "batch", "gate_cols", "hidden", "m", "rho", "steps", "up_cols"};
-  int64_t dims[8] = {atoll(argv[1]), atoll(argv[6]), atoll(argv[4]), atoll(argv[2]),
-                     atoll(argv[5]), atoll(argv[7]), 50, atoll(argv[3])};
+  int64_t dims[8] = {atoll(argv[1]), atoll(argv[6]), atoll(argv[4]), atoll(argv[2]), atoll(argv[5]), atoll(argv[7]), 50,
+                     atoll(argv[3])};
   const int blocks = argc > 8 ? atoi(argv[8]) : 10;
   if (blocks < 1 || blocks > 100) return 2;
   kg_problem p = {8, names, dims, 42, 0, 0};

@@ -41,7 +41,7 @@ struct kg_worker {
 typedef struct kg_request {
   kg_run_fn run;
   kg_verify_fn verify;
-  double cutoff_ns; /* this request's early cut-off (kg_measure_opts.cutoff_ns) */
+  double cutoff_ns;    /* this request's early cut-off (kg_measure_opts.cutoff_ns) */
   kg_phases_fn phases; /* the entry's kg_phases, or NULL */
 } kg_request;
 

@@ -156,9 +156,7 @@ typedef struct dims {
 } dims;
 static const char *const DIM_NAMES[] = {"N", "batch", "gate_cols", "hidden", "m", "rho", "steps", "up_cols"};
 
-static kg_problem problem_of(const dims *d) {
-  return (kg_problem){8, DIM_NAMES, (const int64_t *)d, 7, 0, 0};
-}
+static kg_problem problem_of(const dims *d) { return (kg_problem){8, DIM_NAMES, (const int64_t *)d, 7, 0, 0}; }
 
 static const dims SMALL[] = {
     {1000, 16, 0, 72, 50, 0, 8, 100},  /* fresh inputs */
@@ -312,8 +310,9 @@ static void test_public_api(void **state) {
         got[idx[j]]++;
       }
       for (int64_t n = 0; n < N; n++)
-        if (got[n] != want[n]) fail_msg("%s, step %lld: row %lld is %s", x->name, (long long)t, (long long)n,
-                                        want[n] ? "missing" : "active but not in the top m");
+        if (got[n] != want[n])
+          fail_msg("%s, step %lld: row %lld is %s", x->name, (long long)t, (long long)n,
+                   want[n] ? "missing" : "active but not in the top m");
       if (v == 0) memcpy(first + t * N, got, (size_t)N);
       else assert_memory_equal(first + t * N, got, (size_t)N); /* every variant the same sets */
       /* Y against double over the expected rows */
@@ -332,8 +331,8 @@ static void test_public_api(void **state) {
           }
           double bound = 2.0 * (double)(K + m) * ldexp(1.0, -24) * mag;
           if (!(fabs((double)y[b * W + col] - acc) <= bound))
-            fail_msg("%s, step %lld: Y[%lld, %lld] = %.9g, want %.9g (bound %.3g)", x->name, (long long)t,
-                     (long long)b, (long long)col, (double)y[b * W + col], acc, bound);
+            fail_msg("%s, step %lld: Y[%lld, %lld] = %.9g, want %.9g (bound %.3g)", x->name, (long long)t, (long long)b,
+                     (long long)col, (double)y[b * W + col], acc, bound);
         }
     }
     x->mfree(s);

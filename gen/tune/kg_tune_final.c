@@ -12,7 +12,7 @@ typedef struct kg_final_item {
   kg_run_fn run;
   kg_verify_fn verify;
   kg_phases_fn phases; /* the template's optional kg_phases (kg_abi.h) */
-  kg_result *result; /* where the outcome goes: the finalist's result or the baseline's */
+  kg_result *result;   /* where the outcome goes: the finalist's result or the baseline's */
   long point;
   kg_module *module;     /* finalists only */
   kg_measurement *round; /* [rounds] */
