@@ -73,6 +73,8 @@ typedef struct kg_measurement {
                               kg_create returned NULL */
   char reason[1024];   /**< "" when ok; "SIGSEGV", "timed out after 60 s", the verify message */
   char accuracy[512];  /**< "" or the JSON object a passing kg_verify wrote (kg_abi.h) */
+  char phases[512];    /**< "" or {"name": ns per call, ...} from the template's kg_phases
+                            (kg_abi.h), read after the timing when the caller asked for it */
   kg_stats stats;      /**< ns per kg_run call, over the kept samples */
   int inner_reps;      /**< kg_run calls per sample */
   int retaken;         /**< samples retaken because a context switch or migration hit them */

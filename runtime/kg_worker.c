@@ -41,7 +41,8 @@ struct kg_worker {
 typedef struct kg_request {
   kg_run_fn run;
   kg_verify_fn verify;
-  double cutoff_ns; /* this request's early cut-off (kg_measure_opts.cutoff_ns) */
+  double cutoff_ns;    /* this request's early cut-off (kg_measure_opts.cutoff_ns) */
+  kg_phases_fn phases; /* the entry's kg_phases, or NULL */
 } kg_request;
 
 static bool kg_read_all(int fd, void *buf, size_t len) {
@@ -54,6 +55,32 @@ static bool kg_read_all(int fd, void *buf, size_t len) {
     len -= (size_t)n;
   }
   return true;
+}
+
+/* In the child, after a successful timing: the entry's phases as {"name": ns, ...} into m->phases
+ * (names that are not C identifiers, non-finite figures and what does not fit are left out). */
+static void kg_worker_phases(void *state, kg_phases_fn phases, kg_measurement *m) {
+  const char *names[KG_WORKER_MAX_PHASES] = {0};
+  double ns[KG_WORKER_MAX_PHASES];
+  int n = phases(state, names, ns, KG_WORKER_MAX_PHASES);
+  if (n > KG_WORKER_MAX_PHASES) n = KG_WORKER_MAX_PHASES;
+  size_t at = 0, cap = sizeof m->phases;
+  char buf[sizeof m->phases];
+  at += (size_t)snprintf(buf, cap, "{");
+  int written = 0;
+  for (int i = 0; i < n; i++) {
+    const char *s = names[i];
+    bool ident = s && *s && !(*s >= '0' && *s <= '9');
+    for (const char *c = s; ident && *c; c++)
+      ident = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
+    if (!ident || !(ns[i] >= 0 && ns[i] < 1e300)) continue;
+    int k = snprintf(buf + at, cap - at, "%s\"%s\": %.6g", written ? ", " : "", s, ns[i]);
+    if (k < 0 || (size_t)k >= cap - at - 1) break; /* room for the closing brace */
+    at += (size_t)k;
+    written++;
+  }
+  snprintf(buf + at, cap - at, "}");
+  if (written) memcpy(m->phases, buf, sizeof buf);
 }
 
 /* In the worker: measure one variant in a forked child on a copy of the state. */
@@ -79,6 +106,7 @@ static void kg_worker_isolated(void *state, kg_destroy_fn destroy, const kg_requ
     kg_measure_opts oc = *o;
     oc.cutoff_ns = r->cutoff_ns;
     kg_measure_state(state, r->run, r->verify, &oc, m);
+    if (r->phases && m->status == KG_OK) kg_worker_phases(state, r->phases, m);
     if (!kg_measure_send(fds[1], m)) _exit(3);
     /* Health check: free what the state holds.  A variant that wrote past its buffers has
      * damaged the heap, and glibc aborts on it here, after the figure was sent. */
@@ -207,9 +235,14 @@ kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg
 
 kg_status kg_worker_measure_cutoff(kg_worker *w, kg_run_fn run, kg_verify_fn verify, double cutoff_ns,
                                    kg_measurement *out, kg_ctx *ctx) {
+  return kg_worker_measure_phases(w, run, verify, NULL, cutoff_ns, out, ctx);
+}
+
+kg_status kg_worker_measure_phases(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_phases_fn phases,
+                                   double cutoff_ns, kg_measurement *out, kg_ctx *ctx) {
   if (!w || !w->alive || !run) return kg_ctx_set(ctx, KG_EINVAL, "worker: not running, or no function");
   kg_measurement_init(out, &w->opts);
-  kg_request r = {run, verify, cutoff_ns};
+  kg_request r = {run, verify, cutoff_ns, phases};
   uint64_t t0 = kg_now_ns();
   if (!kg_measure_write(w->req, &r, sizeof r)) {
     /* It died between requests: reap it and say how. */
@@ -230,7 +263,7 @@ bool kg_worker_alive(const kg_worker *w) { return w && w->alive; }
 void kg_worker_stop(kg_worker *w) {
   if (!w) return;
   if (w->alive) {
-    kg_request quit = {NULL, NULL, 0};
+    kg_request quit = {NULL, NULL, 0, NULL};
     kg_measure_write(w->req, &quit, sizeof quit);
     close(w->req);
     w->req = -1;

@@ -54,6 +54,16 @@ kg_status kg_worker_measure(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg
 kg_status kg_worker_measure_cutoff(kg_worker *w, kg_run_fn run, kg_verify_fn verify, double cutoff_ns,
                                    kg_measurement *out, kg_ctx *ctx);
 
+/** kg_worker_measure_cutoff that also reads the phases of the measured entry: after a successful
+ *  timing the child calls `phases` (the template's optional kg_phases, kg_abi.h; NULL: none) on
+ *  its state and writes them into out->phases as {"name": ns per call, ...}; names that are not
+ *  C identifiers, and phases past KG_WORKER_MAX_PHASES, are left out. */
+kg_status kg_worker_measure_phases(kg_worker *w, kg_run_fn run, kg_verify_fn verify, kg_phases_fn phases,
+                                   double cutoff_ns, kg_measurement *out, kg_ctx *ctx);
+
+/** The most phases kg_worker_measure_phases reads. */
+#define KG_WORKER_MAX_PHASES 16
+
 /** Whether the worker is still running. */
 bool kg_worker_alive(const kg_worker *w);
 

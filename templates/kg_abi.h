@@ -21,6 +21,18 @@
  *                                                          so that each variant's isolated copy of
  *                                                          the state (kg_worker.h) finds it done
  *   void  kg_baseline_<name>(void *state);                 one step of each baseline the spec names
+ *   int   kg_phases(void *state, const char **names,       optional: the phases of one step (e.g.
+ *                   double *ns, int cap);                  gating, selection, update, matmuls): up to
+ *                                                          cap names (static strings, C identifiers)
+ *                                                          and the typical ns each takes per kg_run
+ *                                                          (or baseline) call over the calls the
+ *                                                          state has seen (moe_step.c: the median);
+ *                                                          returns the number of phases.  The worker
+ *                                                          calls it after the final rounds' timing of
+ *                                                          each finalist and baseline (kgen tune,
+ *                                                          kgen bench); the reports write
+ *                                                          "phases": {name: share of the sum} and
+ *                                                          "phases_ns": {name: ns per call}
  *
  * Public API: each template also exports its kernel's public entry points (kgen/kgen.h), named
  * through KG_NAME(); the harness functions above are thin wrappers that make inputs and call
@@ -72,5 +84,6 @@ typedef void (*kg_run_fn)(void *state);
 typedef int (*kg_verify_fn)(void *state, char *msg, size_t cap);
 typedef void (*kg_destroy_fn)(void *state);
 typedef void (*kg_prepare_fn)(void *state);
+typedef int (*kg_phases_fn)(void *state, const char **names, double *ns, int cap);
 
 #endif

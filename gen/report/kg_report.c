@@ -148,6 +148,24 @@ static json_t *kg_eff_json(const kg_efficiency *e) {
                    kg_real_or_null(e->balance), "threads", e->threads, "reference", e->reference);
 }
 
+/* The phases the template reported (kg_abi.h's kg_phases): "phases" {name: share of the sum} and
+ * "phases_ns" {name: ns per call}; nothing when there are none. */
+static void kg_phases_json(json_t *o, const kg_measurement *m) {
+  json_t *ns = m->phases[0] ? json_loads(m->phases, 0, NULL) : NULL;
+  double total = 0;
+  const char *k;
+  json_t *v;
+  if (json_is_object(ns)) json_object_foreach(ns, k, v) total += json_number_value(v);
+  if (!json_is_object(ns) || !(total > 0)) {
+    json_decref(ns);
+    return;
+  }
+  json_t *share = json_object();
+  json_object_foreach(ns, k, v) json_object_set_new(share, k, json_real(json_number_value(v) / total));
+  json_object_set_new(o, "phases", share);
+  json_object_set_new(o, "phases_ns", ns);
+}
+
 static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point) {
   const kg_stats *x = &m->stats;
   json_t *o = json_object();
@@ -176,6 +194,7 @@ static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp
   json_t *acc = m->accuracy[0] ? json_loads(m->accuracy, 0, NULL) : NULL;
   if (json_is_object(acc)) json_object_set_new(o, "accuracy", acc);
   else json_decref(acc);
+  kg_phases_json(o, m);
   return o;
 }
 

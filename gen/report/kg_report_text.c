@@ -234,6 +234,24 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
 }
 
 /* One Markdown table row of a measurement. */
+/* "Phases (who): gating 2.1 ms (61%), ..." from a measurement's phases (kg_abi.h's kg_phases). */
+static void kg_md_phases(FILE *f, const char *who, const kg_measurement *m) {
+  json_t *ph = json_loads(m->phases, 0, NULL);
+  double total = 0;
+  const char *k;
+  json_t *v;
+  if (json_is_object(ph)) json_object_foreach(ph, k, v) total += json_number_value(v);
+  if (json_is_object(ph) && total > 0) {
+    fprintf(f, "\nPhases per call (%s):", who);
+    int i = 0;
+    json_object_foreach(ph, k, v)
+      fprintf(f, "%s %s %.3g ms (%.0f%%)", i++ ? "," : "", k, json_number_value(v) / 1e6,
+              100.0 * json_number_value(v) / total);
+    fprintf(f, "\n");
+  }
+  json_decref(ph);
+}
+
 static void kg_md_row(FILE *f, const kg_tune_report *r, const kg_spec_problem *sp, const char *what, const char *name,
                       const kg_result *x, long point) {
   const kg_measurement *m = &x->m;
@@ -301,6 +319,9 @@ kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ct
     for (int b = 0; b < s->nbaselines && pr->baselines_done; b++)
       kg_md_row(f, r, sp, "baseline", s->baselines[b], &pr->baselines[b], KG_BASELINE_POINT(b));
     if (w && w->m.accuracy[0]) fprintf(f, "\nAccuracy (winner, from its verification): `%s`\n", w->m.accuracy);
+    if (w && w->m.phases[0]) kg_md_phases(f, "winner", &w->m);
+    for (int b = 0; b < s->nbaselines && pr->baselines_done; b++)
+      if (pr->baselines[b].m.phases[0]) kg_md_phases(f, s->baselines[b], &pr->baselines[b].m);
     if (r->nevents && w) {
       char buf[4096];
       kg_fmt_events(r, &w->m, true, buf, sizeof buf);

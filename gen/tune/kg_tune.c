@@ -340,7 +340,7 @@ static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch,
   for (int i = 0; i < nb && !any; i++) any = batch[i].module;
   kg_problem_result *res = &t->r->problems[p];
   const kg_spec_problem *sp = &spec->problems[t->probs[p]];
-  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
+  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   if (any) {
     run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
@@ -452,7 +452,7 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
     while (res->nresults - res->cached < budget && kg_search_ask(search, &j)) {
       long point = spec_index[j];
       if ((st = kg_tune_compile_batch(t, &point, -1, &v, 1, ctx))) goto done;
-      kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
+      kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
       run.prob =
           (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
       run.cutoff_ns = kg_tune_cutoff_ns(opts, res);

@@ -11,7 +11,8 @@ typedef struct kg_final_item {
   char name[1100]; /* database variant: "final:<params>" or "final:baseline:<name>" */
   kg_run_fn run;
   kg_verify_fn verify;
-  kg_result *result; /* where the outcome goes: the finalist's result or the baseline's */
+  kg_phases_fn phases; /* the template's optional kg_phases (kg_abi.h) */
+  kg_result *result;   /* where the outcome goes: the finalist's result or the baseline's */
   long point;
   kg_module *module;     /* finalists only */
   kg_measurement *round; /* [rounds] */
@@ -92,6 +93,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     snprintf(it->name, sizeof it->name, "final:%s", params);
     it->run = (kg_run_fn)kg_module_sym(it->module, "kg_run");
     it->verify = r->spec->verify_off ? NULL : (kg_verify_fn)kg_module_sym(it->module, "kg_verify");
+    it->phases = (kg_phases_fn)kg_module_sym(it->module, "kg_phases");
     it->result = x;
     it->point = x->point;
   }
@@ -104,6 +106,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     kg_final_item *it = &items[nitems++];
     snprintf(it->name, sizeof it->name, "final:baseline:%s", spec->baselines[bl]);
     it->run = fn;
+    it->phases = (kg_phases_fn)kg_module_sym(any, "kg_phases");
     it->result = &res->baselines[bl];
     it->point = -1;
   }
@@ -119,7 +122,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
             nitems - nfin == 1 ? "" : "s", rounds);
   kg_tune_opts fresh = *opts;
   fresh.resume = false; /* always measure now */
-  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0};
+  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
   run.prepare = (kg_prepare_fn)kg_module_sym(any, "kg_prepare");
@@ -128,6 +131,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     for (int j = 0; j < nitems; j++) {
       kg_final_item *it = &items[(j + k) % nitems];
       kg_result once;
+      run.phases = it->phases;
       if ((st = kg_problem_measure(&run, it->name, it->point, it->run, it->verify, 0, &once, ctx))) goto stop;
       it->round[k] = once.m;
     }

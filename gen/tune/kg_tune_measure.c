@@ -79,7 +79,7 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     if (pr->create_failed) {
       res->m = pr->create_failure;
     } else {
-      st = kg_worker_measure_cutoff(pr->worker, run, verify, pr->cutoff_ns, &res->m, ctx);
+      st = kg_worker_measure_phases(pr->worker, run, verify, pr->phases, pr->cutoff_ns, &res->m, ctx);
       if (st) return st;
       if (!kg_worker_alive(pr->worker)) {
         kg_worker_stop(pr->worker);
