@@ -182,7 +182,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   /* Inner repetitions: double until a sample takes min_sample_ns, twice in a row.  A disturbance
    * only lengthens a sample, so one preempted sample would stop the doubling too early. */
   int reps = 1;
-  while (reps < (1 << 30) && ((double)time_reps(run, state, reps) < o->min_sample_ns ||
+  while (!flush && reps < (1 << 30) && ((double)time_reps(run, state, reps) < o->min_sample_ns ||
                               (double)time_reps(run, state, reps) < o->min_sample_ns))
     reps *= 2;
   m->inner_reps = reps;
@@ -199,7 +199,12 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   uint64_t measured = 0, min_measured = (uint64_t)(o->min_time_s * 1e9);
   size_t kept = 0;
   bool cut = false;
-  while (kept < cap && (kept < (size_t)o->min_samples || measured < min_measured)) {
+  /* Cold: one call per sample, each after a flush of 2x the LLC (which costs far more than a
+   * call), so sampling also stops once KG_COLD_WALL_FACTOR x min_time_s of wall time has passed
+   * with min_samples kept. */
+  const uint64_t sampling_start = kg_now_ns(), cold_wall = (uint64_t)(KG_COLD_WALL_FACTOR * o->min_time_s * 1e9);
+  while (kept < cap && (kept < (size_t)o->min_samples ||
+                        (measured < min_measured && !(flush && kg_now_ns() - sampling_start > cold_wall)))) {
     if (flush) flush_caches(flush, flush_words);
     kg_counters_start(noise);
     kg_counters_start(extra);
