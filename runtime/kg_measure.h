@@ -38,7 +38,7 @@ typedef struct kg_measure_opts {
   double min_sample_ns;   /**< inner repetition until a sample takes this long, twice in a row
                               (default 20 us: the per-sample counter reads then cost a few percent) */
   double timeout_s;       /**< the worker is killed after this long (default 60 s) */
-  bool cold;              /**< flush caches (write, then read, a buffer of 2x the LLC) before each
+  bool cold;              /**< flush caches (read every line of a buffer of 2x the LLC) before each
                               sample, one call per sample (no inner repetitions); sampling then
                               also stops after KG_COLD_WALL_FACTOR x min_time_s of wall time once
                               min_samples are kept (a flush costs more than most calls) */
