@@ -11,7 +11,8 @@
 -- per problem: tune it with a guided strategy (kgen tune --strategy knn; 10% of the space by
 -- default), not exhaustively.
 -- Baselines: OpenBLAS sgemm with its default dispatch and (AVX-512 machines) forced to SkylakeX
--- (a private instance), each with 1 and 2 threads; `speedup` is against the fastest of them.
+-- (a private instance), and BLIS (bli_sgemm, templates/kg_blis.h; checked against the reference on
+-- its first call), each with 1 and 2 threads; `speedup` is against the fastest of them.
 
 local AVX512 = machine.isa.avx512f == true
 
@@ -22,8 +23,8 @@ local TILES = AVX512 and {
   vw = 8, max_acc = 14, mr = { 6, 4, 12, 8, 1 }, nr = { 16, 24, 8, 32 },
 }
 
-local BASELINES = { "openblas", "openblas_2t" }
-local BASELINE_THREADS = { openblas = 1, openblas_2t = 2 }
+local BASELINES = { "openblas", "openblas_2t", "blis", "blis_2t" }
+local BASELINE_THREADS = { openblas = 1, openblas_2t = 2, blis = 1, blis_2t = 2 }
 if AVX512 then
   BASELINES[#BASELINES + 1] = "openblas_skx"
   BASELINES[#BASELINES + 1] = "openblas_skx_2t"

@@ -5,7 +5,8 @@
  * cold problem's GB/s falls below the same bytes' warm figure in one run; a memory-bound problem
  * is scored against the read reference in GB/s, a compute-bound one against the peak in GFLOP/s,
  * and the shipped specs declare memory for every problem under 4 flops per byte; a small bench
- * of the shipped gemm and qmatmul has no efficiency above 100% beyond noise.
+ * of the shipped gemm and qmatmul has no efficiency above 100% beyond noise, and gemm's BLIS
+ * baselines pass their check against the reference.
  *
  * No assertion on a duration: each compares two figures taken side by side in one run, within
  * the noise that run measured.
@@ -175,6 +176,15 @@ static void test_shipped_no_suspect(void **state) {
     json_array_foreach(json_object_get(p, "baselines"), i, b) if (n < 16 &&
                                                                   !strcmp(json_string_value(json_object_get(b, "status")), "ok")) objs[n++] = b;
     assert_true(n >= 2);
+    if (c == 0) { /* the BLIS baselines check their first result against the reference (abort if wrong) */
+      int blis = 0;
+      json_array_foreach(json_object_get(p, "baselines"), i, b) {
+        if (strncmp(json_string_value(json_object_get(b, "name")), "blis", 4)) continue;
+        assert_string_equal(json_string_value(json_object_get(b, "status")), "ok");
+        blis++;
+      }
+      assert_int_equal(blis, 2);
+    }
     for (int k = 0; k < n; k++) {
       const json_t *ref = json_object_get(objs[k], "efficiency_ref");
       assert_string_equal(json_string_value(json_object_get(ref, "bound")), cases[c].bound);
