@@ -51,7 +51,8 @@ bool kg_roofline_supported(kg_roofline_bound b, char *why, size_t cap) {
   if (b == KG_BOUND_INT8_DOT && !kg_has_vnni()) missing = "AVX-512 VNNI";
   if (b == KG_BOUND_BF16_DOT && !kg_has_bf16()) missing = "AVX-512 BF16";
   if (b == KG_BOUND_NONE) missing = "a bound";
-  if (missing && why) snprintf(why, cap, "the %s reference needs %s, which this CPU lacks", kg_roofline_name(b), missing);
+  if (missing && why)
+    snprintf(why, cap, "the %s reference needs %s, which this CPU lacks", kg_roofline_name(b), missing);
   return missing == NULL;
 }
 
@@ -140,7 +141,8 @@ void *kg_roofline_create(const kg_problem *p) {
     }
     /* Touch every page from the threads that will read it (first touch places it near them). */
 #pragma omp parallel for num_threads(s->threads) schedule(static)
-    for (size_t i = 0; i < s->bytes; i += 4096) memset(s->buf + i, (int)(i >> 12) | 1, s->bytes - i < 4096 ? s->bytes - i : 4096);
+    for (size_t i = 0; i < s->bytes; i += 4096)
+      memset(s->buf + i, (int)(i >> 12) | 1, s->bytes - i < 4096 ? s->bytes - i : 4096);
   }
   return s;
 }
@@ -232,8 +234,8 @@ __attribute__((target("avx2,fma"))) static double kg_peak_fp32_avx2(void) {
   const __m256 b = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
   __m256 a[12];
   for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)(k + 1));
-  __m256 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7], a8 = a[8],
-         a9 = a[9], a10 = a[10], a11 = a[11];
+  __m256 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7], a8 = a[8], a9 = a[9],
+         a10 = a[10], a11 = a[11];
   for (long i = 0; i < KG_PEAK_ITERS; i++) {
     a0 = _mm256_fmadd_ps(a0, b, c), a1 = _mm256_fmadd_ps(a1, b, c), a2 = _mm256_fmadd_ps(a2, b, c);
     a3 = _mm256_fmadd_ps(a3, b, c), a4 = _mm256_fmadd_ps(a4, b, c), a5 = _mm256_fmadd_ps(a5, b, c);

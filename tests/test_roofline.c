@@ -31,7 +31,8 @@
 static const json_t *problem_named(const json_t *r, const char *name) {
   size_t i;
   const json_t *p;
-  json_array_foreach(json_object_get(r, "problems"), i, p) if (!strcmp(json_string_value(json_object_get(p, "name")) ?: "", name)) return p;
+  json_array_foreach(json_object_get(r, "problems"), i,
+                     p) if (!strcmp(json_string_value(json_object_get(p, "name")) ?: "", name)) return p;
   return NULL;
 }
 
@@ -78,7 +79,8 @@ static void test_spec_keys(void **state) {
   kg_spec_free(s);
   snprintf(path, sizeof path, "%s/tests/specs/roofline_bad_bound.lua", root);
   assert_int_equal(kg_spec_load(path, &s, &ctx), KG_ESPEC);
-  assert_non_null(strstr(kg_ctx_message(&ctx), "roofline_bad_bound.lua:7: bound for problem 'p': unknown bound 'fp32_fmaa'"));
+  assert_non_null(
+      strstr(kg_ctx_message(&ctx), "roofline_bad_bound.lua:7: bound for problem 'p': unknown bound 'fp32_fmaa'"));
   snprintf(path, sizeof path, "%s/tests/specs/roofline_no_flops.lua", root);
   assert_int_equal(kg_spec_load(path, &s, &ctx), KG_ESPEC);
   assert_non_null(strstr(kg_ctx_message(&ctx), "metrics.flops is missing"));
@@ -173,8 +175,8 @@ static void test_shipped_no_suspect(void **state) {
     objs[n++] = json_object_get(p, "winner");
     size_t i;
     const json_t *b;
-    json_array_foreach(json_object_get(p, "baselines"), i, b) if (n < 16 &&
-                                                                  !strcmp(json_string_value(json_object_get(b, "status")), "ok")) objs[n++] = b;
+    json_array_foreach(json_object_get(p, "baselines"), i,
+                       b) if (n < 16 && !strcmp(json_string_value(json_object_get(b, "status")), "ok")) objs[n++] = b;
     assert_true(n >= 2);
     if (c == 0) { /* the BLIS baselines check their first result against the reference (abort if wrong) */
       int blis = 0;
@@ -202,8 +204,8 @@ static void test_shipped_no_suspect(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_names),    cmocka_unit_test(test_spec_keys),
-      cmocka_unit_test(test_shipped_bounds), cmocka_unit_test(test_self_cold_units),
+      cmocka_unit_test(test_parse_names),        cmocka_unit_test(test_spec_keys),
+      cmocka_unit_test(test_shipped_bounds),     cmocka_unit_test(test_self_cold_units),
       cmocka_unit_test(test_shipped_no_suspect),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -49,7 +49,8 @@ void kg_report_ref_json(json_t *o, const kg_problem_result *pr, const kg_spec_pr
   if (!e.known) {
     json_object_set_new(o, "efficiency", json_null());
     json_object_set_new(o, "efficiency_ref",
-                        sp->bound == KG_BOUND_NONE ? json_null() : json_pack("{s:s, s:s}", "bound", e.bound, "why", e.why));
+                        sp->bound == KG_BOUND_NONE ? json_null()
+                                                   : json_pack("{s:s, s:s}", "bound", e.bound, "why", e.why));
     return;
   }
   json_object_set_new(o, "efficiency", json_real(e.fraction));
