@@ -67,12 +67,14 @@ static size_t llc_bytes(void) {
 
 static volatile uint64_t flush_sink;
 
-/* Evict the caches: write, then read, a buffer of twice the LLC. */
+/* Evict the caches: read one word of every 64-byte line of a buffer of twice the LLC (written
+ * once, when allocated, so its pages exist).  A line read brings the whole line in; reading rather
+ * than writing leaves no dirty lines for the timed call to write back.  Two streams, so the
+ * hardware prefetchers keep the loads going. */
 static void flush_caches(uint64_t *buf, size_t words) {
-  for (size_t i = 0; i < words; i++) buf[i] = i;
-  uint64_t s = 0;
-  for (size_t i = 0; i < words; i++) s += buf[i];
-  flush_sink = s;
+  uint64_t s0 = 0, s1 = 0;
+  for (size_t i = 0; i + 8 < words; i += 16) s0 += buf[i], s1 += buf[i + 8];
+  flush_sink = s0 + s1;
 }
 
 static uint64_t time_reps(kg_run_fn run, void *state, int reps) {
@@ -171,6 +173,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
     flush_words = 2 * llc_bytes() / sizeof(uint64_t);
     flush = malloc(flush_words * sizeof *flush);
     if (!flush) flush_words = 0; /* measure warm rather than not at all */
+    for (size_t i = 0; i < flush_words; i++) flush[i] = i;
     m->cold = flush != NULL;
   }
 
@@ -182,8 +185,9 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   /* Inner repetitions: double until a sample takes min_sample_ns, twice in a row.  A disturbance
    * only lengthens a sample, so one preempted sample would stop the doubling too early. */
   int reps = 1;
-  while (reps < (1 << 30) && ((double)time_reps(run, state, reps) < o->min_sample_ns ||
-                              (double)time_reps(run, state, reps) < o->min_sample_ns))
+  while (!flush && reps < (1 << 30) &&
+         ((double)time_reps(run, state, reps) < o->min_sample_ns ||
+          (double)time_reps(run, state, reps) < o->min_sample_ns))
     reps *= 2;
   m->inner_reps = reps;
 
@@ -199,7 +203,12 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   uint64_t measured = 0, retaken_ns = 0, min_measured = (uint64_t)(o->min_time_s * 1e9);
   size_t kept = 0;
   bool cut = false;
-  while (kept < cap && (kept < (size_t)o->min_samples || measured < min_measured)) {
+  /* Cold: one call per sample, each after a flush of 2x the LLC (which costs far more than a
+   * call), so sampling also stops once KG_COLD_WALL_FACTOR x min_time_s of wall time has passed
+   * with min_samples kept. */
+  const uint64_t sampling_start = kg_now_ns(), cold_wall = (uint64_t)(KG_COLD_WALL_FACTOR * o->min_time_s * 1e9);
+  while (kept < cap && (kept < (size_t)o->min_samples ||
+                        (measured < min_measured && !(flush && kg_now_ns() - sampling_start > cold_wall)))) {
     if (flush) flush_caches(flush, flush_words);
     kg_counters_start(noise);
     kg_counters_start(extra);
@@ -209,8 +218,10 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
     bool disturbed = (!isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0) || (!isnan(nv[NOISE_MIG]) && nv[NOISE_MIG] > 0);
     /* Retakes cost at most as much time as the kept samples (or min_time): a kernel whose
      * every sample is disturbed (seconds long on a busy machine, or one that sleeps) would
-     * otherwise pay max_retakes samples more and run into the timeout. */
-    if (disturbed && m->retaken < o->max_retakes && retaken_ns < (measured > min_measured ? measured : min_measured)) {
+     * otherwise pay max_retakes samples more and run into the timeout.  Cold: none past the
+     * wall-time bound either (each costs a flush). */
+    if (disturbed && m->retaken < o->max_retakes && retaken_ns < (measured > min_measured ? measured : min_measured) &&
+        !(flush && kg_now_ns() - sampling_start > cold_wall)) {
       m->retaken++;
       retaken_ns += dt;
       continue;

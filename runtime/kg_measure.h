@@ -38,7 +38,10 @@ typedef struct kg_measure_opts {
   double min_sample_ns;   /**< inner repetition until a sample takes this long, twice in a row
                               (default 20 us: the per-sample counter reads then cost a few percent) */
   double timeout_s;       /**< the worker is killed after this long (default 60 s) */
-  bool cold;              /**< flush caches (write a buffer of 2x the LLC) before each sample */
+  bool cold;              /**< flush caches (read every line of a buffer of 2x the LLC) before each
+                              sample, one call per sample (no inner repetitions); sampling then
+                              also stops after KG_COLD_WALL_FACTOR x min_time_s of wall time once
+                              min_samples are kept (a flush costs more than most calls) */
   int cpu;                /**< pin the worker to this core; -1 = do not pin (default -1).  A core
                               this machine lacks means no pinning.  Threads the variant creates
                               inherit the pin: an OpenMP variant pinned to one core runs on one
@@ -61,6 +64,9 @@ typedef struct kg_measure_opts {
                               stops and the measurement is KG_ECENSORED, its stats a lower bound
                               (OpenTuner's cut-off, Ansel et al., PACT 2014) */
 } kg_measure_opts;
+
+/** Cold sampling's wall-time bound, in multiples of min_time_s (see kg_measure_opts.cold). */
+#define KG_COLD_WALL_FACTOR 10.0
 
 /** Samples taken before an early cut-off is decided. */
 #define KG_CUTOFF_SAMPLES 3

@@ -9,6 +9,7 @@ packages=(build-essential cmake pkg-config
   liblua5.4-dev libopenblas-dev libpfm4-dev libhwloc-dev libsqlite3-dev
   libjansson-dev libxxhash-dev libcmocka-dev zlib1g-dev gnuplot-nox
   libdnnl-dev  # oneDNN: the fusion specs' `onednn` baselines (templates/kg_dnnl.h, dlopen'ed)
+  libblis-dev  # gemm baseline (templates/kg_blis.h, dlopen)
   slurm-wlm munge)  # slurm-wlm, munge: tests/test_slurm.c's one-node cluster (tests/slurm/)
 
 missing=()

@@ -46,6 +46,15 @@ return kernel "qmatmul" {
       return w + 4 * d.m * (d.k + d.n)
     end,
   },
+  -- Roofline reference (runtime/kg_roofline.h), measured in the same final rounds: decode (m = 1,
+  -- 2 flops per weight byte at int8) is bound by reading the weights, held against a read pass
+  -- over the same bytes; m = 16 against the int8 dot-product peak (VNNI) where the machine has it.
+  bound = function(d)
+    if d.m == 1 then return "memory" end
+    return VNNI and machine.isa.avx512_vnni and "int8_dot" or "fp32_fma"
+  end,
+  -- Decode streams every layer's weights from DRAM: measured cold (caches flushed before every call).
+  cold = function(d) return d.m == 1 end,
   tolerance = { rtol = 0, atol = 0 },   -- the template's own bound (see qmatmul.c)
   reference = "double-precision matmul on the dequantized weights (kg_verify in templates/qmatmul.c)",
   baselines = BASELINES,

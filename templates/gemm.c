@@ -35,6 +35,7 @@
  */
 #ifndef KG_PUBLIC_ONLY
 #include "kg_blas.h"
+#include "kg_blis.h"
 #endif
 #include "kg_team.h"
 #include "kg_util.h"
@@ -393,4 +394,36 @@ void kg_baseline_openblas(void *state) { gemm_openblas(state, &((gemm_state *)st
 void kg_baseline_openblas_2t(void *state) { gemm_openblas(state, &((gemm_state *)state)->def, 0, 2); }
 void kg_baseline_openblas_skx(void *state) { gemm_openblas(state, &((gemm_state *)state)->skx, 1, 1); }
 void kg_baseline_openblas_skx_2t(void *state) { gemm_openblas(state, &((gemm_state *)state)->skx, 1, 2); }
+
+/* ---- baselines: BLIS (kg_blis.h), checked against the reference ---------------------------- */
+
+/* A baseline's first call is checked against the reference kg_prepare computed (the harness
+ * times baselines without kg_verify): a wrong result aborts, which the harness records as the
+ * baseline's failure.  The first call starts from the pristine C (= C0), as the reference does. */
+static void gemm_baseline_check(const gemm_state *s, const char *name) {
+  if (!s->ref) return;
+  const double tol = 1e-6 * (double)s->k + 1e-5;
+  const size_t mn = (size_t)(s->m * s->n);
+  for (size_t i = 0; i < mn; i++)
+    if (!(fabs((double)s->c[i] - s->ref[i]) <= tol)) {
+      fprintf(stderr, "baseline %s: C[%zu, %zu] = %.9g, expected %.9g (tolerance %.3g)\n", name, i / (size_t)s->n,
+              i % (size_t)s->n, (double)s->c[i], s->ref[i], tol);
+      abort();
+    }
+}
+
+static void gemm_blis(gemm_state *s, int threads) {
+  static int checked; /* per module: each baseline's worker child checks its own first call */
+  kg_blis *bl = kg_blis_load();
+  bl->set_threads(threads);
+  float alpha = s->alpha, beta = s->beta;
+  bl->sgemm(0, 0, s->m, s->n, s->k, &alpha, s->a, s->k, 1, s->b, s->n, 1, &beta, s->c, s->n, 1);
+  if (!checked) {
+    checked = 1;
+    gemm_baseline_check(s, threads > 1 ? "blis_2t" : "blis");
+  }
+}
+
+void kg_baseline_blis(void *state) { gemm_blis(state, 1); }
+void kg_baseline_blis_2t(void *state) { gemm_blis(state, 2); }
 #endif /* KG_PUBLIC_ONLY */

@@ -61,6 +61,19 @@ static void test_profile_keys(void **state) {
   for (size_t i = 0; i < sizeof mkeys / sizeof mkeys[0]; i++) assert_non_null(json_object_get(m, mkeys[i]));
   int cores = (int)json_integer_value(json_object_get(m, "cores"));
 
+  /* the roofline references: read-only bandwidth (l2 warm, dram cold in a quick run) and the
+   * fp32 FMA, int8 VNNI and bf16 peaks, each a rate or an error naming what this CPU lacks */
+  json_t *roof = json_object_get(p, "roofline"), *rd = json_object_get(roof, "read_bandwidth");
+  assert_int_equal(json_array_size(rd), 2);
+  assert_true(num(json_array_get(rd, 0), "rate") > 0 && num(json_array_get(rd, 1), "rate") > 0);
+  assert_true(json_is_true(json_object_get(json_array_get(rd, 1), "cold")));
+  assert_true(num(json_object_get(roof, "fp32_fma"), "rate") > 0);
+  static const char *const dots[] = {"int8_dot", "bf16_dot"};
+  for (int k = 0; k < 2; k++) {
+    json_t *x = json_object_get(roof, dots[k]);
+    assert_true(num(x, "rate") > 0 || json_is_string(json_object_get(x, "error")));
+  }
+
   json_t *peak = json_object_get(p, "peak");
   assert_non_null(json_object_get(peak, "isa"));
   assert_true(json_integer_value(json_object_get(peak, "accumulators")) >= 8);

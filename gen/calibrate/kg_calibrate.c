@@ -179,6 +179,7 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
   json_object_set_new(root, "peak", peak);
   json_object_set_new(root, "bandwidth", bw);
   json_object_set_new(root, "sgemm", kg_calibrate_sgemm(o, &m));
+  json_object_set_new(root, "roofline", kg_calibrate_roofline(o, &m));
   int tall = m.cores > 0 ? m.cores : 1;
   double copy = kg_best_bw(json_object_get(bw, "results"), "copy", "dram", tall);
   json_object_set_new(root, "balance",
@@ -190,6 +191,26 @@ kg_status kg_calibrate(const kg_calibrate_opts *o, json_t **out, kg_ctx *ctx) {
   kg_compiler_free(cc);
   *out = root;
   return KG_OK;
+}
+
+/* The roofline references (absent in profiles made before them). */
+static void kg_calibrate_print_roofline(const json_t *r, FILE *f) {
+  if (!json_is_object(r)) return;
+  size_t i;
+  const json_t *x;
+  fprintf(f, "\nroofline references (runtime/kg_roofline.h, all cores)\n");
+  json_array_foreach(json_object_get(r, "read_bandwidth"), i, x) {
+    if (json_object_get(x, "error")) fprintf(f, "  read %-5s error: %s\n", json_string_value(json_object_get(x, "level")), json_string_value(json_object_get(x, "error")));
+    else fprintf(f, "  read %-5s %8.3gMB%s %9.1f GB/s\n", json_string_value(json_object_get(x, "level")),
+            json_number_value(json_object_get(x, "bytes")) / (1 << 20), json_is_true(json_object_get(x, "cold")) ? " cold" : "     ",
+            json_number_value(json_object_get(x, "rate")));
+  }
+  static const char *const peaks[] = {"fp32_fma", "int8_dot", "bf16_dot"};
+  for (int k = 0; k < 3; k++) {
+    x = json_object_get(r, peaks[k]);
+    if (json_object_get(x, "error")) fprintf(f, "  %-10s error: %s\n", peaks[k], json_string_value(json_object_get(x, "error")));
+    else if (x) fprintf(f, "  %-10s %9.1f %s\n", peaks[k], json_number_value(json_object_get(x, "rate")), json_string_value(json_object_get(x, "unit")));
+  }
 }
 
 void kg_calibrate_print(const json_t *p, FILE *f) {
@@ -253,6 +274,7 @@ void kg_calibrate_print(const json_t *p, FILE *f) {
             json_string_value(json_object_get(x, "corename")), (int)json_integer_value(json_object_get(x, "threads")),
             (int)json_integer_value(json_object_get(x, "n")), json_number_value(json_object_get(x, "gflops")));
   }
+  kg_calibrate_print_roofline(json_object_get(p, "roofline"), f);
   const json_t *bal = json_object_get(p, "balance");
   fprintf(f, "\nmachine balance: %.2f fp32 flops/byte, %.2f fp64 flops/byte (%s)\n",
           json_number_value(json_object_get(bal, "fp32_flops_per_byte")),

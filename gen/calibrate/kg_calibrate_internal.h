@@ -49,4 +49,8 @@ json_t *kg_calibrate_bandwidth(const kg_calibrate_opts *o, const kg_machine *m, 
 /** The OpenBLAS sgemm figures ({"library", "results": [...]}), each core type in a child. */
 json_t *kg_calibrate_sgemm(const kg_calibrate_opts *o, const kg_machine *m);
 
+/* The roofline references (kg_calibrate_roofline.c): read-only bandwidth per level, fp32 FMA,
+ * int8 (VNNI) and bf16 dot-product peaks, each {"rate", "unit", ...} or {"error"}. */
+json_t *kg_calibrate_roofline(const kg_calibrate_opts *o, const kg_machine *m);
+
 #endif

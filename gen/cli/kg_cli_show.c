@@ -59,6 +59,8 @@ int kg_cli_show(int argc, char **argv) {
     for (int d = 0; d < p->ndims; d++) printf(" %s=%" PRId64, p->dim_names[d], p->dims[d]);
     if (p->bytes >= 0) printf("  bytes=%.4g", p->bytes);
     if (p->flops >= 0) printf("  flops=%.4g", p->flops);
+    if (p->bound) printf("  bound=%s", kg_roofline_name((kg_roofline_bound)p->bound));
+    if (p->cold) printf("  cold");
     printf("\n");
   }
   kg_spec_free(s);

@@ -82,12 +82,19 @@ static kg_status close_data(plotter *pl, FILE *f, const char *path) {
   return KG_OK;
 }
 
+/* The calibrate-profile efficiency object of a winner or baseline: "efficiency_profile" (since
+ * the roofline references took "efficiency"), else an older report's "efficiency" object. */
+static json_t *eff_profile(json_t *o) {
+  json_t *e = json_object_get(o, "efficiency_profile");
+  return json_is_object(e) ? e : json_object_get(o, "efficiency");
+}
+
 /* The winner and the measured baselines of problem p into pts; their count. */
 static int points_of(json_t *p, plot_point *pts, int max) {
   int n = 0;
   json_t *w = json_object_get(p, "winner");
   if (json_is_object(w) && n < max) {
-    json_t *e = json_object_get(w, "efficiency");
+    json_t *e = eff_profile(w);
     pts[n++] = (plot_point){"winner", json_number_value(json_object_get(w, "p50_ns")),
                             json_number_value(json_object_get(w, "gflops")),
                             json_number_value(json_object_get(e, "intensity"))};
@@ -98,7 +105,7 @@ static int points_of(json_t *p, plot_point *pts, int max) {
     const char *name = json_string_value(json_object_get(b, "name"));
     double p50 = json_number_value(json_object_get(b, "p50_ns"));
     if (!name || !(p50 > 0) || n >= max) continue;
-    json_t *e = json_object_get(b, "efficiency");
+    json_t *e = eff_profile(b);
     pts[n++] = (plot_point){name, p50, json_number_value(json_object_get(b, "gflops")),
                             json_number_value(json_object_get(e, "intensity"))};
   }
@@ -120,7 +127,7 @@ static kg_status roofline(plotter *pl) {
     json_t *b;
     json_array_foreach(json_object_get(p, "baselines"), j, b) if (n < 64) objs[n++] = b;
     for (int k = 0; k < n; k++) {
-      json_t *e = json_object_get(objs[k], "efficiency");
+      json_t *e = eff_profile(objs[k]);
       const char *bound = json_string_value(json_object_get(e, "bound"));
       double ceil = json_number_value(json_object_get(e, "ceiling")),
              bal = json_number_value(json_object_get(e, "balance"));

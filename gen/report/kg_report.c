@@ -190,7 +190,7 @@ static json_t *kg_timing_json(const kg_tune_report *r, const kg_spec_problem *sp
   }
   kg_efficiency e;
   kg_report_eff(r, sp, m, point, &e);
-  json_object_set_new(o, "efficiency", kg_eff_json(&e));
+  json_object_set_new(o, "efficiency_profile", kg_eff_json(&e)); /* the calibrate profile, for context */
   json_t *acc = m->accuracy[0] ? json_loads(m->accuracy, 0, NULL) : NULL;
   if (json_is_object(acc)) json_object_set_new(o, "accuracy", acc);
   else json_decref(acc);
@@ -264,10 +264,12 @@ static json_t *kg_report_json(const kg_tune_report *r) {
     json_object_set_new(jp, "dims", dims);
     json_object_set_new(jp, "bytes", sp->bytes >= 0 ? json_real(sp->bytes) : json_null());
     json_object_set_new(jp, "flops", sp->flops >= 0 ? json_real(sp->flops) : json_null());
+    json_object_set_new(jp, "mode", json_string(sp->cold || !strcmp(r->mode, "cold") ? "cold" : "warm"));
     const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
     if (w) {
       json_t *jw = kg_timing_json(r, sp, &w->m, w->point);
       kg_rounds_json(jw, w);
+      kg_report_ref_json(jw, pr, sp, w);
       json_object_set_new(jw, "params", kg_params_json(s, w->point));
       for (long i = 0; i < r->nwarm; i++) /* a warm-start point: the machine it came from */
         if (r->warm[i] == w->point) {
@@ -283,7 +285,10 @@ static json_t *kg_report_json(const kg_tune_report *r) {
       const kg_measurement *m = &pr->baselines[b].m;
       json_t *jb =
           m->status == KG_OK && pr->baselines_done ? kg_timing_json(r, sp, m, KG_BASELINE_POINT(b)) : json_object();
-      if (m->status == KG_OK && pr->baselines_done) kg_rounds_json(jb, &pr->baselines[b]);
+      if (m->status == KG_OK && pr->baselines_done) {
+        kg_rounds_json(jb, &pr->baselines[b]);
+        kg_report_ref_json(jb, pr, sp, &pr->baselines[b]);
+      }
       json_object_set_new(jb, "name", json_string(s->baselines[b]));
       json_object_set_new(jb, "status", json_string(m->status == KG_OK ? "ok" : kg_strerror(m->status)));
       json_array_append_new(bls, jb);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "kg_measure.h"
 #include "kg_profile.h"
 #include "kg_spec.h"
@@ -46,6 +48,29 @@ int kg_report_threads_of(const kg_tune_report *r, long point);
 /** The roofline efficiency of measurement m on problem sp run by `point`. */
 void kg_report_eff(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point,
                    kg_efficiency *e);
+
+/** The efficiency of a result against the problem's roofline reference (kg_report_roofline.c). */
+typedef struct kg_ref_eff {
+  bool known;       /**< else why says why not */
+  char why[320];
+  const char *bound, *unit; /**< "memory", "GB/s", ... */
+  double fraction;  /**< achieved rate / the reference's rate, not clamped */
+  double rate;      /**< achieved: bytes or operations per ns (= G.../s) */
+  double ref_rate;  /**< the reference's, same unit */
+  double noise;     /**< the relative noise of the ratio (CIs and round spreads of both, at least 2%) */
+  bool suspect;     /**< fraction > 1 + noise: the reference is not the bound (a bug) */
+} kg_ref_eff;
+
+/** Efficiency of result x (the winner or a baseline) of problem pr against its reference. */
+void kg_report_ref_eff(const kg_problem_result *pr, const kg_spec_problem *sp, const kg_result *x, kg_ref_eff *e);
+
+/** Set "efficiency" (a fraction, or null) and "efficiency_ref" ({"bound", "ref", "rate", "unit",
+ *  ...}, or {"bound", "why"}, or null without a bound) on the timing object o. */
+void kg_report_ref_json(json_t *o, const kg_problem_result *pr, const kg_spec_problem *sp, const kg_result *x);
+
+/** The winners and baselines of r whose efficiency is above 100% beyond noise (a reference bug),
+ *  listed into buf[cap]; returns how many. */
+int kg_report_ref_suspects(const kg_tune_report *r, char *buf, size_t cap);
 
 /** The fastest measured baseline of a problem among those with `threads` (KG_ANY_THREADS: all),
  *  or -1. */

@@ -136,6 +136,16 @@ static const char *kg_fmt_eff(const kg_efficiency *e, char *buf, size_t cap) {
   return buf;
 }
 
+/* "93% memory c" (c: cold) / "41% fp32_fma" / "-": against the same-run roofline reference */
+static const char *kg_fmt_ref_eff(const kg_problem_result *pr, const kg_spec_problem *sp, const kg_result *x,
+                                  char *buf, size_t cap) {
+  kg_ref_eff e;
+  kg_report_ref_eff(pr, sp, x, &e);
+  if (e.known) snprintf(buf, cap, "%.0f%% %s%s%s", 100 * e.fraction, e.bound, sp->cold ? " c" : "", e.suspect ? "!" : "");
+  else snprintf(buf, cap, "-");
+  return buf;
+}
+
 /* "task-clock 1.2e+04, cycles unavailable (not supported ...), ipc unavailable" */
 static void kg_fmt_events(const kg_tune_report *r, const kg_measurement *m, bool why, char *buf, size_t cap) {
   size_t n = 0;
@@ -157,19 +167,39 @@ static void kg_fmt_events(const kg_tune_report *r, const kg_measurement *m, bool
   }
 }
 
+/* The roofline column's legend and any figure above 100% beyond noise (a reference bug). */
+static void kg_tune_print_roofline_note(const kg_tune_report *r, FILE *f) {
+  bool any = false, cold = false;
+  for (int p = 0; p < r->nproblems; p++) {
+    const kg_spec_problem *sp = &r->spec->problems[r->problems[p].problem];
+    any |= r->problems[p].has_reference;
+    cold |= sp->cold;
+  }
+  if (any)
+    fprintf(f,
+            "roofline: the winner's rate over a reference measured in the same final rounds (memory = a read pass "
+            "over the problem's bytes, GB/s; fp32_fma / int8_dot / bf16_dot = the peak microkernel, all cores)%s\n",
+            cold ? "; c = cold (caches flushed before every call)" : "");
+  char list[2048];
+  int n = kg_report_ref_suspects(r, list, sizeof list);
+  if (n)
+    fprintf(f, "REFERENCE BUG: %d efficienc%s above 100%% beyond noise (marked !): %s\n", n, n == 1 ? "y" : "ies",
+            list);
+}
+
 void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
   const kg_spec *s = r->spec;
   fprintf(f, "\n%s %s on %s (%s backend, %s caches, %s, %.0f s)\n", r->command[0] ? r->command : "tune", s->name,
           r->machine.id, r->backend, r->mode, kg_strategy_name(r->strategy), r->elapsed_s);
   if (r->from[0]) fprintf(f, "the variants are the winners of machine %s (source: %s)\n", r->from, r->source);
-  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %9s  %s\n", "problem", "p50", "ci95 +-", "baseline",
-          "(name)", "speedup", "bytes", "GB/s", "GFLOP/s", "eff", "ok/total", "winner");
+  fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %-16s %9s  %s\n", "problem", "p50", "ci95 +-",
+          "baseline", "(name)", "speedup", "bytes", "GB/s", "GFLOP/s", "eff", "roofline", "ok/total", "winner");
   for (int p = 0; p < r->nproblems; p++) {
     const kg_problem_result *pr = &r->problems[p];
     const kg_spec_problem *sp = &s->problems[pr->problem];
     const kg_result *w = pr->winner >= 0 ? &pr->results[pr->winner] : NULL;
     int bb = kg_report_best_baseline(r, pr, KG_ANY_THREADS);
-    char a[32], b[32], c[32], params[1024] = "(no valid variant)", bytes[32] = "-", eff[32] = "-";
+    char a[32], b[32], c[32], params[1024] = "(no valid variant)", bytes[32] = "-", eff[32] = "-", roof[40] = "-";
     double p50 = w ? w->m.stats.p50 : NAN;
     double half = w ? (w->m.stats.ci_hi - w->m.stats.ci_lo) / 2 : NAN;
     double base = bb >= 0 ? pr->baselines[bb].m.stats.p50 : NAN;
@@ -178,15 +208,16 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
       kg_efficiency e;
       kg_report_eff(r, sp, &w->m, w->point, &e);
       kg_fmt_eff(&e, eff, sizeof eff);
+      kg_fmt_ref_eff(pr, sp, w, roof, sizeof roof);
     }
     if (sp->bytes >= 0) snprintf(bytes, sizeof bytes, "%.3g", sp->bytes);
     char gbps[32] = "-", gflops[32] = "-", speedup[32] = "-";
     if (isfinite(kg_report_gbps(sp, p50))) snprintf(gbps, sizeof gbps, "%.2f", kg_report_gbps(sp, p50));
     if (isfinite(kg_report_gflops(sp, p50))) snprintf(gflops, sizeof gflops, "%.1f", kg_report_gflops(sp, p50));
     if (isfinite(base / p50)) snprintf(speedup, sizeof speedup, "%.1fx", base / p50);
-    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %4ld/%-4ld  %s%s%s\n", sp->name,
+    fprintf(f, "%-12s %-10s %-10s %-10s %-22s %8s %10s %8s %8s %9s %-16s %4ld/%-4ld  %s%s%s\n", sp->name,
             kg_fmt_time(p50, a, sizeof a), kg_fmt_time(half, b, sizeof b), kg_fmt_time(base, c, sizeof c),
-            bb >= 0 ? s->baselines[bb] : "-", speedup, bytes, gbps, gflops, eff, pr->evaluated - pr->failed,
+            bb >= 0 ? s->baselines[bb] : "-", speedup, bytes, gbps, gflops, eff, roof, pr->evaluated - pr->failed,
             pr->evaluated, params, pr->nties ? " (tie)" : "", pr->noisy ? " (noisy)" : "");
   }
   if (r->nevents) {
@@ -209,6 +240,7 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
         "p50 and speedup: the median of %d final rounds measuring the fastest candidates and the baselines side "
         "by side; (tie) = a finalist's CI overlaps the winner's; (noisy) = CI or round spread wider than 5%% of p50\n",
         rounds);
+  kg_tune_print_roofline_note(r, f);
   if (!r->profile) fprintf(f, "efficiency: no machine profile (run kgen calibrate)\n");
   else
     fprintf(

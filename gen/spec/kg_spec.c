@@ -144,7 +144,7 @@ size_t kg_spec_count_keys(lua_State *L, int idx) {
 static const char *const kernel_fields[] = {"description",      "template",  "params",    "constraints",   "problems",
                                             "metrics",          "tolerance", "reference", "baselines",     "seed",
                                             "baseline_threads", "roles",     "verify",    "verify_reason", "fusion",
-                                            NULL};
+                                            "bound",            "cold",      NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 kg_status kg_spec_check_keys(kg_spec_loader *ld, int t, const char *const *known, const char *where, int line) {
@@ -241,6 +241,7 @@ static kg_status load(kg_spec_loader *ld, const char *src, size_t len) {
   if ((st = kg_spec_read_constraints(ld, def))) return st;
   if ((st = kg_spec_read_problems(ld, def))) return st;
   if ((st = kg_spec_read_metrics(ld, def))) return st;
+  if ((st = kg_spec_read_roofline(ld, def))) return st;
   if ((st = kg_spec_read_misc(ld, def))) return st;
   if ((st = kg_spec_read_roles(ld, def))) return st;
   if ((st = kg_spec_read_fusion(ld, def))) return st;

@@ -31,6 +31,15 @@
  *     baseline_threads = { memcpy = 1 },      -- optional: threads each baseline runs (reports
  *                                             -- compare the winner with the same thread count)
  *     seed = 42,                              -- optional, default 42
+ *     bound = function(d) return d.n > 4096 and "memory" or "fp32_fma" end,
+ *                                             -- optional: the roofline reference of each problem's
+ *                                             -- efficiency (runtime/kg_roofline.h): "memory" (a
+ *                                             -- read pass over its bytes), "fp32_fma", "int8_dot",
+ *                                             -- "bf16_dot" (peaks); a string or a function of the
+ *                                             -- dimensions (nil: none for that problem)
+ *     cold = function(d) return d.m == 1 end, -- optional: true (or a function of the dimensions)
+ *                                             -- measures those problems cold: caches flushed before
+ *                                             -- every call (streamed weights); reports say "mode"
  *     roles = { threads = "threads" },        -- optional: what parameters/dimensions mean to
  *                                             -- kgen (role -> name); `threads` must name an
  *                                             -- integer parameter (reports, calibrate use it)
@@ -73,6 +82,7 @@
 #include <stdint.h>
 
 #include "kg_machine.h"
+#include "kg_roofline.h"
 #include "kg_status.h"
 
 /** The most valid points a spec's space may have (a larger one is refused: too large to enumerate). */
@@ -102,6 +112,8 @@ typedef struct kg_spec_problem {
   char *pattern;        /**< fusion pattern ("linear_relu"), NULL when the spec has no `fusion` */
   double bytes_unfused; /**< bytes the unfused sequence moves per run (fusion.bytes_unfused), or -1 */
   bool fusion_quick;    /**< in the quick subset of `kgen calibrate --fusion` */
+  int bound;            /**< kg_roofline_bound the spec declares (`bound`), KG_BOUND_NONE when none */
+  bool cold;            /**< the spec declares it cold (`cold`): measured with the caches flushed */
 } kg_spec_problem;
 
 /**

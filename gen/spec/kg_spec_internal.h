@@ -106,6 +106,9 @@ kg_status kg_spec_read_problems(kg_spec_loader *ld, int def);
 /** metrics: bytes and flops evaluated for every problem. */
 kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def);
 
+/** bound and cold (kg_spec_roofline.c), evaluated for every problem; after the metrics. */
+kg_status kg_spec_read_roofline(kg_spec_loader *ld, int def);
+
 /** tolerance, seed, baselines, baseline_threads. */
 kg_status kg_spec_read_misc(kg_spec_loader *ld, int def);
 

@@ -134,6 +134,12 @@ typedef struct kg_problem_result {
                               spread wider than the measure options' noisy_rel_ci */
   bool baselines_done;    /**< the baselines were measured (or loaded) in this run */
   bool finals;            /**< the final rounds ran: only results with rounds > 0 compete */
+  /* The roofline reference of the problem's bound (kg_spec_problem.bound, runtime/kg_roofline.h),
+   * measured in the final rounds beside the finalists and baselines.  reference.m.status says
+   * whether it was measured (KG_EUNSUPPORTED with a reason when this CPU cannot run it). */
+  bool has_reference;    /**< the spec declares a bound and the final rounds measured its reference */
+  kg_result reference;   /**< its median round, as a baseline's */
+  double reference_work; /**< bytes (memory) or operations one call of the reference does */
 } kg_problem_result;
 
 /** The outcome of a tuning run.  Borrows the spec. */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "kg_roofline.h"
 #include "kg_template.h"
 #include "kg_tune_internal.h"
 
@@ -16,7 +17,30 @@ typedef struct kg_final_item {
   long point;
   kg_module *module;     /* finalists only */
   kg_measurement *round; /* [rounds] */
+  bool reference;        /* the roofline reference (measured by kg_final_reference) */
 } kg_final_item;
+
+/* The roofline reference of problem sp (runtime/kg_roofline.h): one measurement in its own forked
+ * worker, under the same options as the kernels (cold when the problem is), on all usable cores
+ * (one when the measure options pin to a core). */
+static kg_status kg_final_reference(const kg_spec_problem *sp, const kg_tune_opts *opts, kg_measurement *out,
+                                    kg_ctx *ctx) {
+  kg_roofline_bound b = (kg_roofline_bound)sp->bound;
+  kg_measure_opts mo = opts->measure;
+  mo.cold |= sp->cold;
+  mo.cutoff_ns = 0;
+  kg_measurement_init(out, &mo);
+  if (!kg_roofline_supported(b, out->reason, sizeof out->reason)) {
+    out->status = KG_EUNSUPPORTED;
+    return KG_OK;
+  }
+  const char *names[3];
+  int64_t dims[3];
+  kg_problem p;
+  kg_roofline_problem(b, sp->bytes, mo.cpu >= 0 ? 1 : 0, names, dims, &p);
+  kg_entry e = {kg_roofline_create, kg_roofline_run, NULL, kg_roofline_destroy};
+  return kg_measure(&p, &e, &mo, out, ctx);
+}
 
 /* Reduce an item's rounds into its result: the round with the median p50 (the lower middle
  * for an even count), and the spread of the p50s.  A candidate failing in any round failed
@@ -74,7 +98,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
   int rounds = opts->rounds > 64 ? 64 : opts->rounds;
   long nres = res->nresults, nfin = 0, limit = opts->npoints > 0 ? nres : (opts->finalists > 0 ? opts->finalists : 1);
   long *order = malloc(sizeof(long) * (size_t)(nres ? nres : 1));
-  kg_final_item *items = calloc((size_t)(nres + spec->nbaselines + 1), sizeof *items);
+  kg_final_item *items = calloc((size_t)(nres + spec->nbaselines + 2), sizeof *items);
   kg_status st = KG_OK;
   int nitems = 0;
   if (!order || !items) {
@@ -110,16 +134,30 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     it->result = &res->baselines[bl];
     it->point = -1;
   }
+  res->has_reference = false;
+  if (sp->bound != KG_BOUND_NONE) { /* the roofline reference of the spec's bound, side by side */
+    kg_final_item *it = &items[nitems++];
+    snprintf(it->name, sizeof it->name, "final:reference:%s", kg_roofline_name((kg_roofline_bound)sp->bound));
+    it->reference = true;
+    it->result = &res->reference;
+    it->point = -1;
+    memset(&res->reference, 0, sizeof res->reference);
+    res->reference.point = -1;
+    res->reference_work = kg_roofline_work_of((kg_roofline_bound)sp->bound, sp->bytes, opts->measure.cpu >= 0 ? 1 : 0);
+  }
   for (int i = 0; i < nitems; i++)
     if (!(items[i].round = calloc((size_t)rounds, sizeof(kg_measurement)))) {
       st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
       goto done;
     }
 
-  if (pg->f)
-    fprintf(pg->f, "%sfinal rounds: %s, %ld finalist%s and %d baseline%s side by side, %d rounds\n",
-            pg->tty ? "\r\033[K" : "", sp->name, nfin, nfin == 1 ? "" : "s", nitems - (int)nfin,
-            nitems - nfin == 1 ? "" : "s", rounds);
+  if (pg->f) {
+    int nbl = nitems - (int)nfin - (sp->bound != KG_BOUND_NONE);
+    fprintf(pg->f, "%sfinal rounds: %s, %ld finalist%s and %d baseline%s%s%s side by side, %d rounds\n",
+            pg->tty ? "\r\033[K" : "", sp->name, nfin, nfin == 1 ? "" : "s", nbl, nbl == 1 ? "" : "s",
+            sp->bound != KG_BOUND_NONE ? " and the roofline reference " : "",
+            sp->bound != KG_BOUND_NONE ? kg_roofline_name((kg_roofline_bound)sp->bound) : "", rounds);
+  }
   kg_tune_opts fresh = *opts;
   fresh.resume = false; /* always measure now */
   kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
@@ -131,6 +169,10 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     for (int j = 0; j < nitems; j++) {
       kg_final_item *it = &items[(j + k) % nitems];
       kg_result once;
+      if (it->reference) {
+        if ((st = kg_final_reference(sp, opts, &it->round[k], ctx))) goto stop;
+        continue;
+      }
       run.phases = it->phases;
       if ((st = kg_problem_measure(&run, it->name, it->point, it->run, it->verify, 0, &once, ctx))) goto stop;
       it->round[k] = once.m;
@@ -144,6 +186,10 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
       if (pg->f)
         fprintf(pg->f, "%svariant %s on %s failed in the final rounds: %s: %.300s\n", pg->tty ? "\r\033[K" : "",
                 it->name + 6, sp->name, kg_strerror(it->result->m.status), it->result->m.reason);
+    }
+    if (it->reference) {
+      res->has_reference = true;
+      continue; /* not a variant of the kernel: no database row */
     }
     if (it->point < 0 && it->result->m.status == KG_OK) res->baselines_done = true;
     if (db) {

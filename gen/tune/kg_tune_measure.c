@@ -71,8 +71,10 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     res->m = pr->create_failure;
   } else {
     if (!pr->worker) {
-      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &pr->opts->measure, &pr->worker,
-                           &pr->create_failure, ctx);
+      kg_measure_opts mo = pr->opts->measure;
+      mo.cold |= pr->sp->cold; /* the spec declares this problem cold */
+      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &mo, &pr->worker, &pr->create_failure,
+                           ctx);
       if (st) return st;
       if (!pr->worker) pr->create_failed = true;
     }
