@@ -63,8 +63,9 @@ return kernel "fusion_linear" {
     mr      = values(TILES.mr),         -- microkernel rows
     nr      = values(TILES.nr),         -- microkernel columns
     epi     = enum { "store", "pass" }, -- epilogue on the accumulators, or over the finished tile in L1
-    kc      = values { 256, 512 },      -- depth per packed block
+    kc      = values { 256, 128, 512 }, -- depth per packed block
     mc      = values { 96, 192 },       -- rows of X per packed block (rounded down to whole MR slivers)
+    pf      = values { 0, 8 },          -- prefetch of the B sliver, k iterations ahead (gemm_ukr.h)
     threads = values(thread_counts()),  -- OpenMP threads
   },
   constraints = {
