@@ -26,7 +26,8 @@ static double num(const json_t *o, const char *key) {
 static const json_t *baseline(const json_t *problem, const char *name) {
   size_t i;
   const json_t *b;
-  json_array_foreach(json_object_get(problem, "baselines"), i, b) if (!strcmp(json_string_value(json_object_get(b, "name")), name)) return b;
+  json_array_foreach(json_object_get(problem, "baselines"), i,
+                     b) if (!strcmp(json_string_value(json_object_get(b, "name")), name)) return b;
   fail_msg("no baseline %s", name);
   return NULL;
 }
@@ -37,8 +38,7 @@ static void check_fusion_keys(const json_t *p) {
   const json_t *d = json_object_get(p, "dims");
   const double m = num(d, "m"), k = num(d, "k"), n = num(d, "n");
   const bool ln = num(d, "ln") == 1;
-  assert_string_equal(json_string_value(json_object_get(p, "pattern")),
-                      ln ? "ln_linear_silu" : "linear_relu");
+  assert_string_equal(json_string_value(json_object_get(p, "pattern")), ln ? "ln_linear_silu" : "linear_relu");
   assert_true(num(p, "flops") == 2 * m * k * n);
   const double fused = num(json_object_get(p, "winner"), "p50_ns"), unfused = num(baseline(p, "unfused"), "p50_ns");
   assert_true(fabs(num(p, "fused_latency_ms") - fused * 1e-6) <= 1e-9 * fused);
@@ -78,10 +78,11 @@ static void test_tune_and_bench_keys(void **state) {
   check_fusion_keys(json_array_get(json_object_get(r, "problems"), 0));
   json_decref(r);
   /* a spec without `fusion`: none of the keys */
-  assert_int_equal(run("'%s' bench '%s/specs/stream.lua' --set vec=1 --problem copy_l1 --quiet --min-time 0.01 --rounds 1 "
-                       "--json '%s/stream.json' > /dev/null 2>&1",
-                       bin, root, tmp),
-                   0);
+  assert_int_equal(
+      run("'%s' bench '%s/specs/stream.lua' --set vec=1 --problem copy_l1 --quiet --min-time 0.01 --rounds 1 "
+          "--json '%s/stream.json' > /dev/null 2>&1",
+          bin, root, tmp),
+      0);
   snprintf(path, sizeof path, "%s/stream.json", tmp);
   r = json_load_file(path, 0, &err);
   assert_non_null(r);
@@ -157,15 +158,16 @@ static void test_usage_errors(void **state) {
   fputs("{}", f);
   fclose(f);
   /* a spec without `fusion` */
-  assert_int_not_equal(run("'%s' calibrate --fusion --quiet --spec '%s/tests/specs/small.lua' -o '%s' > /dev/null 2>&1", bin,
-                           root, prof),
+  assert_int_not_equal(run("'%s' calibrate --fusion --quiet --spec '%s/tests/specs/small.lua' -o '%s' > /dev/null 2>&1",
+                           bin, root, prof),
                        0);
   /* a profile that is not JSON */
   f = fopen(prof, "w");
   fputs("not json", f);
   fclose(f);
   assert_int_not_equal(
-      run("'%s' calibrate --fusion --quiet --spec '%s/tests/specs/fusion_tiny.lua' -o '%s' > /dev/null 2>&1", bin, root, prof),
+      run("'%s' calibrate --fusion --quiet --spec '%s/tests/specs/fusion_tiny.lua' -o '%s' > /dev/null 2>&1", bin, root,
+          prof),
       0);
 }
 

@@ -53,7 +53,8 @@ static kg_module *compile_set(const char *set) {
   if (kg_spec_parse_set(g_spec, set, pt, &ctx) != KG_OK) fail_msg("%s: %s", set, ctx.msg);
   char *src = NULL;
   kg_module *mod = NULL;
-  if (kg_template_emit(g_spec, pt, &src, NULL, &ctx) != KG_OK || kg_compiler_compile(g_cc, set, src, &mod, NULL, &ctx) != KG_OK)
+  if (kg_template_emit(g_spec, pt, &src, NULL, &ctx) != KG_OK ||
+      kg_compiler_compile(g_cc, set, src, &mod, NULL, &ctx) != KG_OK)
     fail_msg("%s: %s", set, ctx.msg);
   free(src);
   return mod;
@@ -95,8 +96,8 @@ static void verify_variant(const char *set) {
  * the threads at the default tile. */
 static void test_variants(void **state) {
   static const char *const sets[] = {
-      "epi=store", "epi=pass", "mr=8,nr=48", "mr=12,nr=32,epi=pass", "mr=4,nr=64", "kc=512,mc=192",
-      "threads=2", "threads=2,epi=pass,mr=8,nr=32",
+      "epi=store",  "epi=pass",      "mr=8,nr=48", "mr=12,nr=32,epi=pass",
+      "mr=4,nr=64", "kc=512,mc=192", "threads=2",  "threads=2,epi=pass,mr=8,nr=32",
   };
   for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
     kg_ctx ctx = {0};
@@ -138,7 +139,7 @@ static void test_baselines(void **state) {
 static void test_bad_shapes(void **state) {
   kg_module *mod = compile_set(NULL);
   const int64_t bad[][5] = {
-      {0, 64, 33, 1, 0}, {4, 0, 33, 1, 0}, {4, 64, -1, 1, 0}, {4, 64, 33, 9, 0},
+      {0, 64, 33, 1, 0},  {4, 0, 33, 1, 0},  {4, 64, -1, 1, 0},       {4, 64, 33, 9, 0},
       {4, 64, 33, -1, 0}, {4, 64, 33, 1, 2}, {1 << 21, 64, 33, 1, 0}, {1 << 20, 1 << 20, 33, 1, 0},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)

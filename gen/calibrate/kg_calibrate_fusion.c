@@ -79,8 +79,7 @@ static kg_status run_spec(const kg_calibrate_fusion_opts *o, const kg_spec *spec
   }
   to.points = points;
   to.problem_points = ppoints;
-  if (o->progress)
-    fprintf(o->progress, "kgen calibrate --fusion: %s, %d problem(s)\n", spec->name, to.nproblems);
+  if (o->progress) fprintf(o->progress, "kgen calibrate --fusion: %s, %d problem(s)\n", spec->name, to.nproblems);
   kg_tune_report *r = NULL;
   kg_status st = kg_tune(spec, &to, &r, ctx);
   if (st) return st;
@@ -139,9 +138,7 @@ static void summarise(json_t *patterns) {
       avoid += v && !strcmp(v, "avoid");
     }
     json_object_set_new(pat, "speedup", n ? json_real(exp(logsum / n)) : json_null());
-    json_object_set_new(pat, "verdict", json_string(fuse && !avoid   ? "fuse"
-                                                    : avoid && !fuse ? "avoid"
-                                                                     : "neutral"));
+    json_object_set_new(pat, "verdict", json_string(fuse && !avoid ? "fuse" : avoid && !fuse ? "avoid" : "neutral"));
   }
 }
 
@@ -171,7 +168,8 @@ kg_status kg_calibrate_fusion(const kg_calibrate_fusion_opts *o, json_t **out, k
       continue;
     }
     if (!spec->fusion) {
-      if (o->nspecs > 0) st = kg_ctx_set(ctx, KG_ESPEC, "%s: the spec has no `fusion` key (not a fusion pattern)", path);
+      if (o->nspecs > 0)
+        st = kg_ctx_set(ctx, KG_ESPEC, "%s: the spec has no `fusion` key (not a fusion pattern)", path);
     } else {
       st = run_spec(o, spec, &m, acc, ctx);
       used++;

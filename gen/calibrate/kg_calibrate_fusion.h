@@ -35,12 +35,12 @@
 #include "kg_status.h"
 
 typedef struct kg_calibrate_fusion_opts {
-  bool full;                 /**< every problem of each spec, not the quick subset */
-  bool quick;                /**< short samples and one final round (tests) */
-  int nspecs;                /**< > 0: these spec files; 0: every specs_dir/ *.lua with a `fusion` key */
-  const char *const *specs;  /**< [nspecs] */
-  const char *specs_dir;     /**< where to look when nspecs is 0 */
-  const char *tuned_dir;     /**< shipped winners (default "tuned") */
+  bool full;                /**< every problem of each spec, not the quick subset */
+  bool quick;               /**< short samples and one final round (tests) */
+  int nspecs;               /**< > 0: these spec files; 0: every specs_dir/ *.lua with a `fusion` key */
+  const char *const *specs; /**< [nspecs] */
+  const char *specs_dir;    /**< where to look when nspecs is 0 */
+  const char *tuned_dir;    /**< shipped winners (default "tuned") */
   kg_compile_opts compile;
   FILE *progress; /**< progress lines; NULL = silent */
 } kg_calibrate_fusion_opts;

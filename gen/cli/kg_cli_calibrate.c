@@ -9,11 +9,10 @@
 #include "kg_file.h"
 
 int kg_cli_calibrate(int argc, char **argv) {
-  static const struct option longs[] = {{"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},
-                                        {"quiet", no_argument, 0, 'q'},        {"rounds", required_argument, 0, 'R'},
-                                        {"help", no_argument, 0, 'h'},         {"fusion", no_argument, 0, 'F'},
-                                        {"full", no_argument, 0, 'U'},         {"spec", required_argument, 0, 'S'},
-                                        {0, 0, 0, 0}};
+  static const struct option longs[] = {
+      {"output", required_argument, 0, 'o'}, {"quick", no_argument, 0, 'Q'},      {"quiet", no_argument, 0, 'q'},
+      {"rounds", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},       {"fusion", no_argument, 0, 'F'},
+      {"full", no_argument, 0, 'U'},         {"spec", required_argument, 0, 'S'}, {0, 0, 0, 0}};
   const char *out = NULL;
   kg_calibrate_opts o = {0};
   o.progress = stderr;
@@ -38,8 +37,7 @@ int kg_cli_calibrate(int argc, char **argv) {
     else if (c == 'S') {
       if (fo.nspecs == 64) return kg_usage_error("calibrate: more than 64 --spec files (at %s)", optarg);
       fspecs[fo.nspecs++] = optarg;
-    }
-    else if (c == 'R') {
+    } else if (c == 'R') {
       long v;
       int rc = kg_parse_long("--rounds", optarg, &v);
       if (rc) return rc;
@@ -51,7 +49,8 @@ int kg_cli_calibrate(int argc, char **argv) {
     }
   }
   if (optind < argc) return kg_usage_error("calibrate: unexpected argument '%s'", argv[optind]);
-  if (!fusion && (fo.full || fo.nspecs)) return kg_usage_error("calibrate: %s needs --fusion", fo.full ? "--full" : "--spec");
+  if (!fusion && (fo.full || fo.nspecs))
+    return kg_usage_error("calibrate: %s needs --fusion", fo.full ? "--full" : "--spec");
   kg_ctx ctx = {0};
   json_t *prof = NULL;
   char path[4200];
