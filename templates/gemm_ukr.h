@@ -220,15 +220,52 @@ static inline void gemm_pack_b(int64_t kc, int64_t nr, const float *b, int64_t l
   }
 }
 
-/* B[kc, nr] given as its transpose Bt[nr, kc] (row stride ldbt) into one NR-wide sliver
- * [kc][NR], zero-padding columns nr..NR. */
-static inline void gemm_pack_bt(int64_t kc, int64_t nr, const float *bt, int64_t ldbt, float *restrict bp) {
-  for (int64_t j = 0; j < nr; j++) {
-    const float *row = bt + j * ldbt;
-    for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = row[p];
+#if defined(__AVX512F__)
+/* dst[p][i] = src[i][p] for a 16 x 16 block (row strides lds, ldd floats): unpack, shuffle and two
+ * 128-bit-lane shuffle stages, 64 shuffles in registers. */
+static inline void gemm_tr16x16(const float *src, int64_t lds, float *dst, int64_t ldd) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
-  for (int64_t j = nr; j < NR; j++)
-    for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = 0.0f;
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; i++) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+#endif
+
+/* B[kc, nr] given as its transpose Bt[nr, kc] (row stride ldbt) into one NR-wide sliver
+ * [kc][NR], zero-padding columns nr..NR: 16 x 16 blocks transposed in registers (AVX-512), the
+ * rest in blocks of 16 depths (the writes stay in a few cache lines). */
+static inline void gemm_pack_bt(int64_t kc, int64_t nr, const float *bt, int64_t ldbt, float *restrict bp) {
+  int64_t j = 0, p0 = 0;
+#if defined(__AVX512F__)
+  for (; j + 16 <= nr; j += 16)
+    for (int64_t p = 0; p + 16 <= kc; p += 16) gemm_tr16x16(bt + j * ldbt + p, ldbt, bp + p * NR + j, NR);
+  p0 = j ? kc / 16 * 16 : 0; /* depths below p0 of columns below j are done */
+#endif
+  for (int64_t pb = 0; pb < kc; pb += 16) {
+    const int64_t pe = GEMM_MIN(kc, pb + 16);
+    for (int64_t jj = pb < p0 ? j : 0; jj < nr; jj++)
+      for (int64_t p = pb; p < pe; p++) bp[p * NR + jj] = bt[jj * ldbt + p];
+  }
+  for (int64_t p = 0; p < kc; p++)
+    for (int64_t jj = nr; jj < NR; jj++) bp[p * NR + jj] = 0.0f;
 }
 
 /* A[mr, kc] (row stride lda) into one MR-tall sliver [kc][MR], zero-padding rows mr..MR. */

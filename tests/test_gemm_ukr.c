@@ -23,7 +23,8 @@
 
 /* The signature line the Lua slot emits for the epilogue microkernel (the portable fallback's,
  * in every expansion's text, is wrapped differently). */
-#define GENERATED_EPI "gemm_ukr_packed_epi(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c"
+#define GENERATED_EPI                                                                                                  \
+  "gemm_ukr_packed_epi(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c"
 
 static const char *root_dir(void) {
   const char *r = getenv("KGEN_ROOT");
@@ -42,8 +43,9 @@ static void check_module(kg_module *mod, const char *name) {
     void *st = create(&p);
     assert_non_null(st);
     char msg[512] = "";
-    if (verify(st, msg, sizeof msg) != 0) fail_msg("%s, k=%lld m=%lld n=%lld: %s", name, (long long)shapes[i][0],
-                                                   (long long)shapes[i][1], (long long)shapes[i][2], msg);
+    if (verify(st, msg, sizeof msg) != 0)
+      fail_msg("%s, k=%lld m=%lld n=%lld: %s", name, (long long)shapes[i][0], (long long)shapes[i][1],
+               (long long)shapes[i][2], msg);
     destroy(st);
   }
 }

@@ -412,10 +412,11 @@ static void test_fusion(void **state) {
   kg_ctx ctx = {0};
   kg_spec *s;
   /* a pattern per problem from a function, bytes_unfused per problem, an explicit quick list */
-  assert_int_equal(load_fusion("{ pattern = function(d) return d.act == 1 and 'linear_relu' or 'linear_gelu' end, "
-                               "unfused = 'unfused', bytes_unfused = function(d) return 12 * d.m end, quick = { 'b' } }",
-                               &s, &ctx),
-                   KG_OK);
+  assert_int_equal(
+      load_fusion("{ pattern = function(d) return d.act == 1 and 'linear_relu' or 'linear_gelu' end, "
+                  "unfused = 'unfused', bytes_unfused = function(d) return 12 * d.m end, quick = { 'b' } }",
+                  &s, &ctx),
+      KG_OK);
   assert_true(s->fusion);
   assert_string_equal(s->fusion_unfused, "unfused");
   assert_string_equal(s->problems[0].pattern, "linear_relu");
@@ -424,8 +425,8 @@ static void test_fusion(void **state) {
   assert_true(!s->problems[0].fusion_quick && s->problems[1].fusion_quick && !s->problems[2].fusion_quick);
   kg_spec_free(s);
   /* a fixed pattern; quick defaults to the first problem of each pattern */
-  assert_int_equal(load_fusion("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return 0 end }", &s, &ctx),
-                   KG_OK);
+  assert_int_equal(
+      load_fusion("{ pattern = 'p', unfused = 'plain', bytes_unfused = function(d) return 0 end }", &s, &ctx), KG_OK);
   assert_string_equal(s->problems[1].pattern, "p");
   assert_true(s->problems[0].fusion_quick && !s->problems[1].fusion_quick && !s->problems[2].fusion_quick);
   kg_spec_free(s);
@@ -452,8 +453,9 @@ static void test_fusion(void **state) {
                       "fusion.unfused: 'fused' is not one of the baselines");
   expect_fusion_error("{ unfused = 'plain', bytes_unfused = function(d) return 1 end }",
                       "fusion.pattern: expected a pattern name or a function");
-  expect_fusion_error("{ pattern = function(d) return d.m end, unfused = 'plain', bytes_unfused = function(d) return 1 end }",
-                      "fusion.pattern: expected a pattern name (letters, digits, '_', '-', '.') for problem 'a', got integer 2");
+  expect_fusion_error(
+      "{ pattern = function(d) return d.m end, unfused = 'plain', bytes_unfused = function(d) return 1 end }",
+      "fusion.pattern: expected a pattern name (letters, digits, '_', '-', '.') for problem 'a', got integer 2");
   expect_fusion_error("{ pattern = 'a b', unfused = 'plain', bytes_unfused = function(d) return 1 end }",
                       "got string 'a b'");
   expect_fusion_error("{ pattern = function(d) error('no pattern') end, unfused = 'plain', "

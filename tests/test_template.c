@@ -177,10 +177,8 @@ static void test_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_stable),
-      cmocka_unit_test(test_banner_defines_slots),
-      cmocka_unit_test(test_small_template),
-      cmocka_unit_test(test_include_slot),
+      cmocka_unit_test(test_stable),         cmocka_unit_test(test_banner_defines_slots),
+      cmocka_unit_test(test_small_template), cmocka_unit_test(test_include_slot),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

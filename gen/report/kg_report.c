@@ -308,6 +308,7 @@ static json_t *kg_report_json(const kg_tune_report *r) {
                         bt >= 0 ? json_pack("{s:i, s:s, s:f}", "threads", wt, "baseline", s->baselines[bt], "speedup",
                                             pr->baselines[bt].m.stats.p50 / w->m.stats.p50)
                                 : json_null());
+    kg_report_fusion_json(r, pr, jp); /* fusion specs: pattern, fused vs unfused (kg_report_fusion.c) */
     json_object_set_new(jp, "evaluated", json_integer(pr->evaluated));
     json_object_set_new(jp, "failed", json_integer(pr->failed));
     json_object_set_new(jp, "noisy", json_boolean(pr->noisy));

@@ -64,7 +64,8 @@ static kg_status read_bytes_unfused(kg_spec_loader *ld, int f, kg_spec_problem *
   double v = lua_tonumber(L, -1);
   if (!(v >= 0) || isinf(v))
     return kg_spec_fail(ld, ld->kline, KG_ESPEC,
-                        "fusion.bytes_unfused returned %g for problem '%s', expected a finite number >= 0", v, pr->name);
+                        "fusion.bytes_unfused returned %g for problem '%s', expected a finite number >= 0", v,
+                        pr->name);
   pr->bytes_unfused = v;
   lua_pop(L, 1);
   return KG_OK;
@@ -130,8 +131,8 @@ kg_status kg_spec_read_fusion(kg_spec_loader *ld, int def) {
       lua_rawgeti(L, q, j);
       int pi = lua_type(L, -1) == LUA_TSTRING ? kg_spec_problem_index(s, lua_tostring(L, -1)) : -1;
       if (pi < 0)
-        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "fusion.quick[%lld]: %s is not one of the problems",
-                            (long long)j, kg_spec_describe(L, -1, d, sizeof d));
+        return kg_spec_fail(ld, ld->kline, KG_ESPEC, "fusion.quick[%lld]: %s is not one of the problems", (long long)j,
+                            kg_spec_describe(L, -1, d, sizeof d));
       s->problems[pi].fusion_quick = true;
       lua_pop(L, 1);
     }
