@@ -1,7 +1,8 @@
 /*
  * test_search_tune.c - `kgen tune --strategy <guided>` end to end on small test specs: the budget
  * is never exceeded, no variant is measured twice, failing variants are data and never win, the
- * report names the strategy, and an unknown strategy is a usage error.  Early cut-off
+ * report names the strategy, and an unknown strategy is a usage error; the same with batches of
+ * proposals (--propose B).  Early cut-off
  * (--cutoff): ten times slower variants measured after a fast one are censored, fast ones never.
  */
 #include <glob.h>
@@ -88,6 +89,22 @@ static void test_budget(void **state) {
     snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
     assert_int_equal(db_long(db, sql), 9); /* none measured twice */
   }
+  /* batches (--propose B): 4 + 4 + 1, 8 + 1 and 9 x 1 evaluations, still exactly the budget, and
+   * none measured twice */
+  const int proposes[] = {4, 8, 1};
+  for (int k = 0; k < 3; k++) {
+    char db[400], sql[256];
+    snprintf(db, sizeof db, "%s/knn-b%d.db", tmp, proposes[k]);
+    assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --strategy knn --propose %d --budget 9 --out "
+                         "'%s/out-b%d' --db '%s' --min-time 0.005 --timeout 2 --rounds 1 --quiet > /dev/null 2>&1",
+                         bin, root, proposes[k], tmp, proposes[k], db),
+                     0);
+    snprintf(sql, sizeof sql, "SELECT count(*) %s", search_rows);
+    assert_int_equal(db_long(db, sql), 9);
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
+    assert_int_equal(db_long(db, sql), 9);
+  }
+  assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --propose 0 --quiet > /dev/null 2>&1", bin, root), 2);
   /* the report names the strategy and the budget */
   json_t *doc = load_report("out-knn/many");
   assert_non_null(doc);
