@@ -72,6 +72,16 @@
 /** The most valid points a spec's space may have (a larger one is refused: too large to enumerate). */
 #define KG_SPEC_MAX_POINTS 4000000
 
+/** A product above this many points is estimated first (Knuth's random probes); an estimate above
+ * it too makes the space a sample (the spec's `sample`, else KG_SPEC_SAMPLE_DEFAULT points). */
+#define KG_SPEC_SAMPLE_ABOVE 1000000
+/** Valid points sampled from a space estimated too large to enumerate, unless the spec says `sample`. */
+#define KG_SPEC_SAMPLE_DEFAULT 10000
+/** Knuth probes of the estimate. */
+#define KG_SPEC_PROBES 256
+/** Seed of the estimate and the sample (fixed: the same spec gives the same sample). */
+#define KG_SPEC_SAMPLE_SEED 20261130
+
 typedef enum kg_param_kind { KG_PARAM_INT, KG_PARAM_STR } kg_param_kind;
 
 /** One tunable parameter: its name, kind and ordered list of values (the first is the default). */
@@ -111,8 +121,13 @@ typedef struct kg_spec {
   int nparams;
   kg_param *params;
   size_t nraw;                          /**< size of the cartesian product (< 2^62) */
-  size_t npoints;                       /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS) */
-  double space_seconds;                 /**< wall time the enumeration of the valid points took */
+  size_t npoints;                       /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS);
+                                             of a sampled space: the distinct points sampled */
+  double space_seconds;                 /**< wall time the enumeration (or estimate and sample) took */
+  bool sampled;          /**< the space is a sample of its valid points (too large to enumerate) */
+  long sample_target;    /**< the spec's `sample = N` (0: none; KG_SPEC_SAMPLE_DEFAULT when decided) */
+  double estimate;       /**< valid points estimated by Knuth's probes when the product exceeds
+                              KG_SPEC_SAMPLE_ABOVE, else nraw (an upper bound: nothing estimated) */
   unsigned long long nconstraint_calls; /**< constraint calls the enumeration made */
   int32_t *points;                      /**< [npoints][nparams] value indices */
   int nconstraints;
