@@ -137,6 +137,26 @@ static void test_failures_are_data(void **state) {
   json_decref(doc);
 }
 
+/* A space too large to enumerate (tests/specs/hugespace.lua, 10^9 points): the default strategy
+ * tunes its sample within the budget, in batches. */
+static void test_sampled_space(void **state) {
+  (void)state;
+  char db[400], sql[256];
+  snprintf(db, sizeof db, "%s/huge.db", tmp);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/hugespace.lua' --budget 7 --propose 3 --out '%s/out-huge' --db '%s' "
+                       "--min-time 0.005 --timeout 2 --rounds 1 --quiet > /dev/null 2>&1",
+                       bin, root, tmp, db),
+                   0);
+  snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
+  assert_int_equal(db_long(db, sql), 7); /* the budget; some may be censored (a noisy few-ns kernel) */
+  snprintf(sql, sizeof sql, "SELECT count(*) %s AND status NOT IN ('ok', 'censored')", search_rows);
+  assert_int_equal(db_long(db, sql), 0); /* every sampled point is valid and compiles */
+  json_t *doc = load_report("out-huge/hugespace");
+  assert_non_null(doc);
+  assert_string_equal(json_string_value(json_object_get(doc, "strategy")), "knn"); /* 10,000 points: not exhaustive */
+  json_decref(doc);
+}
+
 static void test_unknown_strategy(void **state) {
   (void)state;
   assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --strategy hillclimb --quiet > /dev/null 2>&1", bin, root),
@@ -210,6 +230,7 @@ int main(void) {
       cmocka_unit_test(test_budget),
       cmocka_unit_test(test_failures_are_data),
       cmocka_unit_test(test_unknown_strategy),
+      cmocka_unit_test(test_sampled_space),
       cmocka_unit_test(test_cutoff),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
