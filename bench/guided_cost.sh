@@ -5,7 +5,7 @@
 # kg_create and reference), and the exhaustive loop (64 per worker) on the same number of points.
 # The arms run one after the other, in the order 1, B, exhaustive, then again in reverse, so that a
 # drift of the (shared) machine's load hits both orders; prints each arm's wall time per evaluation
-# and the ratios.  No final rounds (--rounds 0): the search phase only.
+# and the ratios, split into compile, measuring (both from the database) and the rest.  No final rounds (--rounds 0): the search phase only.
 #   bench/guided_cost.sh [KGEN] [SPEC] [PROBLEM] [EVALS] [B]
 # defaults: build/kgen specs/gemm.lua m256_k256_n256 24 8
 set -euo pipefail
@@ -21,10 +21,13 @@ arm() { # label args...
   local label=$1 s e
   shift
   s=$(date +%s.%N)
+  local db="$out/$label.$RANDOM.db"
   "$kgen" tune "$spec" --problem "$problem" --budget "$evals" --rounds 0 --quiet --no-warm-start \
-    --out "$out/$label.$RANDOM" --db "$out/$label.$RANDOM.db" "$@" > /dev/null
+    --out "$out/$label.$RANDOM" --db "$db" "$@" > /dev/null
   e=$(date +%s.%N)
-  echo "$label $(echo "$e - $s" | bc)" >> "$out/times"
+  # wall, and from the database: compile seconds and measuring seconds (variants and baselines)
+  echo "$label $(echo "$e - $s" | bc) $(sqlite3 "$db" 'SELECT coalesce(sum(compile_ms), 0) / 1000.0,
+    coalesce(sum(wall_s), 0) FROM measurements' | tr '|' ' ')" >> "$out/times"
 }
 for order in forward reverse; do
   if [ $order = forward ]; then
@@ -34,9 +37,11 @@ for order in forward reverse; do
   fi
 done
 echo "$(basename "$spec" .lua) $problem, $evals evaluations per arm, no final rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -v n="$evals" -v b="$b" '{t[$1] += $2; c[$1]++}
+awk -v n="$evals" -v b="$b" '{t[$1] += $2; cc[$1] += $3; m[$1] += $4; c[$1]++}
   END {
-    for (k in t) printf "%-12s %6.1f s per run, %6.2f s per evaluation (%d runs)\n", k, t[k] / c[k], t[k] / c[k] / n, c[k]
-    printf "ratio propose1 / propose%d: %.2f; propose%d / exhaustive: %.2f\n", b, t["propose1"] / t["propose" b],
-      b, t["propose" b] / t["exhaustive"]
+    for (k in t)
+      printf "%-12s %6.1f s per run, per evaluation: %5.2f s = compile %5.2f + measuring %5.2f + the rest %5.2f (worker start, kg_create and reference, verification, database; %d runs)\n",
+        k, t[k] / c[k], t[k] / c[k] / n, cc[k] / c[k] / n, m[k] / c[k] / n, (t[k] - cc[k] - m[k]) / c[k] / n, c[k]
+    r1 = t["propose1"] - cc["propose1"] - m["propose1"]; rb = t["propose" b] - cc["propose" b] - m["propose" b]
+    printf "wall ratio propose1 / propose%d: %.2f; the rest: %.2f\n", b, t["propose1"] / t["propose" b], r1 / rb
   }' "$out/times"
