@@ -58,6 +58,14 @@
  * read the first parameters (see `kgen show`: the time and the constraint calls).  Limits: the
  * product below 2^62, at most KG_SPEC_MAX_POINTS valid points, and the enumeration within the
  * Lua time limit (KG_LUA_TIME_LIMIT_S, $KGEN_LUA_TIME_LIMIT).
+ *
+ * A space too large to enumerate is sampled: when the product exceeds KG_SPEC_SAMPLE_ABOVE, the
+ * valid points are first estimated (KG_SPEC_PROBES of Knuth's random probes, Math. Comp. 1975); an
+ * estimate above KG_SPEC_SAMPLE_ABOVE, or the spec's `sample = N`, makes `points` a sample of
+ * KG_SPEC_SAMPLE_DEFAULT (or N) distinct valid points drawn by the same backtracking with the
+ * values of each parameter tried in a random order (a dead subtree is backed out of): uniform over
+ * branches, not over points (a point on a sparse branch is likelier).  The seed is fixed, so the
+ * same spec gives the same sample; it is sorted like an enumerated space (`sampled` says which).
  */
 #ifndef KG_SPEC_H
 #define KG_SPEC_H
