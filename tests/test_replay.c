@@ -191,7 +191,8 @@ static void test_cli(void **state) {
   json_error_t err;
   json_t *doc;
   /* --batch B: batches asked together; the JSON says so */
-  assert_int_equal(run("%s replay %s --runs 10 --batch 4 --json %s > /dev/null", bin, data("replay_tiny.json"), out), 0);
+  assert_int_equal(run("%s replay %s --runs 10 --batch 4 --json %s > /dev/null", bin, data("replay_tiny.json"), out),
+                   0);
   doc = json_load_file(out, 0, &err);
   assert_non_null(doc);
   assert_int_equal(json_integer_value(json_object_get(doc, "batch")), 4);

@@ -227,10 +227,8 @@ static void test_cutoff(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_budget),
-      cmocka_unit_test(test_failures_are_data),
-      cmocka_unit_test(test_unknown_strategy),
-      cmocka_unit_test(test_sampled_space),
+      cmocka_unit_test(test_budget),           cmocka_unit_test(test_failures_are_data),
+      cmocka_unit_test(test_unknown_strategy), cmocka_unit_test(test_sampled_space),
       cmocka_unit_test(test_cutoff),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

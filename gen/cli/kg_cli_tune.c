@@ -70,7 +70,8 @@ int kg_cli_tune(int argc, char **argv) {
       break;
     case 'P':
       if ((rc = kg_parse_long("--propose", optarg, &v))) return rc;
-      if (v < 1 || v > KG_SEARCH_MAX_BATCH) return kg_usage_error("--propose must be between 1 and 256, not %s", optarg);
+      if (v < 1 || v > KG_SEARCH_MAX_BATCH)
+        return kg_usage_error("--propose must be between 1 and 256, not %s", optarg);
       o.propose = (int)v;
       break;
     case 'X': {

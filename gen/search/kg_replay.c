@@ -398,7 +398,7 @@ json_t *kg_replay_json(const kg_replay *r, const kg_replay_opts *o, const kg_rep
                                           b[k].p90 < 0 ? json_null() : json_integer(b[k].p90), "random_p_within_3pct",
                                           b[k].random_p));
   json_t *doc = json_pack("{s:s, s:I, s:f, s:s, s:i, s:o}", "space", r->name, "size", (json_int_t)r->sp->npoints,
-                           "optimum", r->optimum, "strategy", o->strategy, "runs", o->runs, "budgets", list);
+                          "optimum", r->optimum, "strategy", o->strategy, "runs", o->runs, "budgets", list);
   if (doc && o->batch > 1) json_object_set_new(doc, "batch", json_integer(o->batch)); /* only when batched */
   return doc;
 }

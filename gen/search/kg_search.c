@@ -152,7 +152,7 @@ size_t kg_search_ask_batch(kg_search *s, size_t n, size_t *out) {
     size_t m = s->ops->propose_batch(s->st, s, n < s->nunseen ? n : s->nunseen, prop);
     for (size_t i = 0; i < m && s->nunseen > 0; i++) {
       size_t p = prop[i] >= 0 && (size_t)prop[i] < s->sp->npoints && s->seen[prop[i]] == 0 ? (size_t)prop[i]
-                                                                                          : kg_search_random_unseen(s);
+                                                                                           : kg_search_random_unseen(s);
       kg_search_take(s, p);
       out[k++] = p;
     }
@@ -201,8 +201,8 @@ static void kg_plain_destroy(void *st) { free(st); }
 static void kg_plain_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {}
 static long kg_random_propose(void *st, kg_search *s) { return -1; }
 
-const kg_strategy_ops kg_strategy_random = {"random", kg_plain_create, kg_random_propose, kg_plain_observe,
-                                            kg_plain_destroy, NULL};
+const kg_strategy_ops kg_strategy_random = {"random",         kg_plain_create,  kg_random_propose,
+                                            kg_plain_observe, kg_plain_destroy, NULL};
 
 /* ---- exhaustive: every point in index order ---- */
 
@@ -212,5 +212,5 @@ static long kg_exhaustive_propose(void *st, kg_search *s) {
   return *next < s->sp->npoints ? (long)*next : -1;
 }
 
-const kg_strategy_ops kg_strategy_exhaustive = {"exhaustive", kg_plain_create, kg_exhaustive_propose, kg_plain_observe,
-                                                kg_plain_destroy, NULL};
+const kg_strategy_ops kg_strategy_exhaustive = {"exhaustive",     kg_plain_create,  kg_exhaustive_propose,
+                                                kg_plain_observe, kg_plain_destroy, NULL};

@@ -133,8 +133,8 @@ const kg_strategy_ops kg_strategy_ga = {"ga", kg_ga_create, kg_ga_propose, kg_ga
 typedef struct kg_sa {
   long cur, start; /* start: the random point of the last restart */
   double cur_cost, temp;
-  long *nb;                          /* [2 * ndims] */
-  long prop[KG_SEARCH_MAX_BATCH];    /* neighbours proposed and not observed yet */
+  long *nb;                       /* [2 * ndims] */
+  long prop[KG_SEARCH_MAX_BATCH]; /* neighbours proposed and not observed yet */
   int nprop;
 } kg_sa;
 
@@ -213,8 +213,7 @@ static void kg_sa_observe(void *st, kg_search *s, size_t point, double cost, boo
   }
 }
 
-const kg_strategy_ops kg_strategy_anneal = {"anneal", kg_sa_create, kg_sa_propose, kg_sa_observe, kg_sa_destroy,
-                                            NULL};
+const kg_strategy_ops kg_strategy_anneal = {"anneal", kg_sa_create, kg_sa_propose, kg_sa_observe, kg_sa_destroy, NULL};
 
 /* ==== greedy iterated local search ========================================================= */
 
@@ -333,7 +332,7 @@ typedef struct kg_bandit {
   uint8_t hist_tech[KG_BANDIT_WINDOW], hist_imp[KG_BANDIT_WINDOW];
   int nhist, head;
   int active;
-  long pend[KG_SEARCH_MAX_BATCH]; /* points proposed and not observed yet (ring; -1 = free) ... */
+  long pend[KG_SEARCH_MAX_BATCH];         /* points proposed and not observed yet (ring; -1 = free) ... */
   uint8_t pend_tech[KG_SEARCH_MAX_BATCH]; /* ... and the technique that proposed each */
   int pend_head;
 } kg_bandit;
@@ -421,8 +420,8 @@ static void kg_bandit_observe(void *st, kg_search *s, size_t point, double cost,
   b->active = -1;
 }
 
-const kg_strategy_ops kg_strategy_bandit = {"bandit", kg_bandit_create, kg_bandit_propose, kg_bandit_observe,
-                                            kg_bandit_destroy, NULL};
+const kg_strategy_ops kg_strategy_bandit = {"bandit",          kg_bandit_create,  kg_bandit_propose,
+                                            kg_bandit_observe, kg_bandit_destroy, NULL};
 
 /* ==== k-nearest-neighbour surrogate screening ============================================== */
 

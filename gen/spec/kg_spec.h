@@ -132,9 +132,9 @@ typedef struct kg_spec {
   size_t npoints;                       /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS);
                                              of a sampled space: the distinct points sampled */
   double space_seconds;                 /**< wall time the enumeration (or estimate and sample) took */
-  bool sampled;          /**< the space is a sample of its valid points (too large to enumerate) */
-  long sample_target;    /**< the spec's `sample = N` (0: none; KG_SPEC_SAMPLE_DEFAULT when decided) */
-  double estimate;       /**< valid points estimated by Knuth's probes when the product exceeds
+  bool sampled;                         /**< the space is a sample of its valid points (too large to enumerate) */
+  long sample_target;                   /**< the spec's `sample = N` (0: none; KG_SPEC_SAMPLE_DEFAULT when decided) */
+  double estimate;                      /**< valid points estimated by Knuth's probes when the product exceeds
                               KG_SPEC_SAMPLE_ABOVE, else nraw (an upper bound: nothing estimated) */
   unsigned long long nconstraint_calls; /**< constraint calls the enumeration made */
   int32_t *points;                      /**< [npoints][nparams] value indices */

@@ -451,8 +451,8 @@ static int l_eval_space(lua_State *L) {
     sum += (size_t)s->params[d].nvalues;
     if (s->params[d].nvalues > maxv) maxv = s->params[d].nvalues;
   }
-  ld->okv = lua_newuserdatauv(L, sizeof(int) * (size_t)maxv, 0); /* 6 */
-  ld->perm = lua_newuserdatauv(L, sizeof(int) * (sum ? sum : 1), 0); /* 7 */
+  ld->okv = lua_newuserdatauv(L, sizeof(int) * (size_t)maxv, 0);                                 /* 6 */
+  ld->perm = lua_newuserdatauv(L, sizeof(int) * (sum ? sum : 1), 0);                             /* 7 */
   ld->perm_at = lua_newuserdatauv(L, sizeof(size_t) * (size_t)(s->nparams ? s->nparams : 1), 0); /* 8 */
   for (int d = 0, at = 0; d < s->nparams; at += s->params[d++].nvalues) ld->perm_at[d] = (size_t)at;
   memset(ld->cur, 0, sizeof *ld->cur * (size_t)(s->nparams ? s->nparams : 1));

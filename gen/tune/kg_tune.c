@@ -460,8 +460,7 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
     if ((st = kg_search_new(space, kg_strategy_name(opts->strategy), opts->seed, &search, ctx))) goto done;
     for (long i = 0; i < res->cached; i++) { /* --cache: known before the first ask, and free */
       const kg_result *x = &res->results[i];
-      if (search_index[x->point] >= 0)
-        kg_search_tell(search, (size_t)search_index[x->point], kg_tune_search_cost(x));
+      if (search_index[x->point] >= 0) kg_search_tell(search, (size_t)search_index[x->point], kg_tune_search_cost(x));
     }
     for (;;) {
       long left = budget - (res->nresults - res->cached);
