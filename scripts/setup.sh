@@ -8,7 +8,8 @@ packages=(build-essential cmake pkg-config
   llvm-16-dev libclang-16-dev clang-16 libomp-16-dev
   liblua5.4-dev libopenblas-dev libpfm4-dev libhwloc-dev libsqlite3-dev
   libjansson-dev libxxhash-dev libcmocka-dev zlib1g-dev gnuplot-nox
-  slurm-wlm munge)  # slurm-wlm, munge: tests/test_slurm.c's one-node cluster (tests/slurm/)
+  slurm-wlm munge  # slurm-wlm, munge: tests/test_slurm.c's one-node cluster (tests/slurm/)
+  sqlite3 bc)  # sqlite3, bc: bench/guided_cost.sh
 
 missing=()
 for p in "${packages[@]}"; do
