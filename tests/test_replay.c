@@ -188,9 +188,18 @@ static void test_cli(void **state) {
   int fd = mkstemp(out);
   assert_true(fd >= 0);
   close(fd);
-  assert_int_equal(run("%s replay %s --runs 10 --json %s > /dev/null", bin, data("replay_tiny.json"), out), 0);
   json_error_t err;
-  json_t *doc = json_load_file(out, 0, &err);
+  json_t *doc;
+  /* --batch B: batches asked together; the JSON says so */
+  assert_int_equal(run("%s replay %s --runs 10 --batch 4 --json %s > /dev/null", bin, data("replay_tiny.json"), out),
+                   0);
+  doc = json_load_file(out, 0, &err);
+  assert_non_null(doc);
+  assert_int_equal(json_integer_value(json_object_get(doc, "batch")), 4);
+  json_decref(doc);
+  assert_int_equal(run("%s replay %s --batch 0 > /dev/null 2>&1", bin, data("replay_tiny.json")), 2);
+  assert_int_equal(run("%s replay %s --runs 10 --json %s > /dev/null", bin, data("replay_tiny.json"), out), 0);
+  doc = json_load_file(out, 0, &err);
   assert_non_null(doc);
   const char *keys[] = {"space", "size", "optimum", "strategy", "runs", "budgets"};
   assert_int_equal(json_object_size(doc), 6);

@@ -211,6 +211,115 @@ static void test_guided_beat_random(void **state) {
   kg_search_space_free(sp);
 }
 
+/* Drive strategy `name` in batches of bsize (asks of min(bsize, what is left of the budget), told
+ * in reverse order); the same checks as drive, plus: a batch never holds a pending or repeated
+ * point, never more than asked, and is empty only once the space is used up. */
+static size_t drive_batches(const kg_search_space *sp, const char *name, uint64_t seed, size_t budget, size_t bsize,
+                            size_t *traj, long *found_at, size_t *nbatches) {
+  kg_search *s = NULL;
+  kg_ctx ctx = {0};
+  assert_int_equal(kg_search_new(sp, name, seed, &s, &ctx), KG_OK);
+  uint8_t *asked = calloc(sp->npoints, 1);
+  size_t *b = malloc(sizeof *b * bsize);
+  assert_non_null(asked);
+  assert_non_null(b);
+  double opt = INFINITY;
+  for (size_t i = 0; i < sp->npoints; i++) opt = fmin(opt, cost_of(kg_search_space_point(sp, i)));
+  size_t n = 0;
+  *found_at = -1;
+  *nbatches = 0;
+  while (n < budget) {
+    size_t want = budget - n < bsize ? budget - n : bsize;
+    size_t k = kg_search_ask_batch(s, want, b);
+    assert_true(k <= want);
+    assert_int_equal(kg_search_pending(s), k);
+    if (k == 0) break;
+    (*nbatches)++;
+    for (size_t i = 0; i < k; i++) {
+      assert_true(b[i] < sp->npoints);
+      assert_true(valid(kg_search_space_point(sp, b[i])));
+      assert_int_equal(asked[b[i]], 0); /* never proposed twice, pending ones included */
+      asked[b[i]] = 1;
+      traj[n + i] = b[i];
+    }
+    for (size_t i = k; i-- > 0;) { /* told in another order than asked */
+      double c = cost_of(kg_search_space_point(sp, b[i]));
+      kg_search_tell(s, b[i], c);
+    }
+    for (size_t i = 0; i < k; i++)
+      if (cost_of(kg_search_space_point(sp, b[i])) == opt && *found_at < 0) *found_at = (long)(n + k);
+    n += k;
+    assert_int_equal(kg_search_evaluations(s), n);
+    assert_int_equal(kg_search_pending(s), 0);
+  }
+  assert_true(n <= budget);
+  if (n < budget) assert_int_equal(n, sp->npoints); /* stopped early only when exhausted */
+  free(asked);
+  free(b);
+  kg_search_free(s);
+  return n;
+}
+
+static void test_batches(void **state) {
+  (void)state;
+  kg_search_space *sp = make_space();
+  size_t *t1 = malloc(sizeof *t1 * sp->npoints), *t2 = malloc(sizeof *t2 * sp->npoints);
+  assert_non_null(t1);
+  assert_non_null(t2);
+  const char *const *names = kg_search_strategies();
+  for (int k = 0; names[k]; k++) {
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+      long f1, f2;
+      size_t nb1, nb2;
+      /* a batch of 1 is the sequential search */
+      size_t n1 = drive(sp, names[k], seed, SIZE_MAX, t1, &f1);
+      size_t n2 = drive_batches(sp, names[k], seed, SIZE_MAX, 1, t2, &f2, &nb2);
+      assert_int_equal(n2, n1);
+      assert_memory_equal(t1, t2, sizeof *t1 * n1);
+      for (size_t bsize = 3; bsize <= 8; bsize += 5) {
+        /* the whole space in batches: every point once; the same seed, the same trajectory */
+        n1 = drive_batches(sp, names[k], seed, SIZE_MAX, bsize, t1, &f1, &nb1);
+        assert_int_equal(n1, sp->npoints);
+        assert_true(f1 >= 1);
+        n2 = drive_batches(sp, names[k], seed, SIZE_MAX, bsize, t2, &f2, &nb2);
+        assert_int_equal(n2, n1);
+        assert_int_equal(nb2, nb1);
+        assert_memory_equal(t1, t2, sizeof *t1 * n1);
+        /* batches are used: fewer asks than points (each strategy batches at least sometimes) */
+        assert_true(nb1 < n1);
+        /* a budget that is not a multiple of the batch is never exceeded */
+        n2 = drive_batches(sp, names[k], seed, 17, bsize, t2, &f2, &nb2);
+        assert_int_equal(n2, 17);
+      }
+    }
+  }
+  /* knn proposes full batches once its model is built: 20 initial points, then batches of 8 */
+  long f;
+  size_t nb;
+  size_t n = drive_batches(sp, "knn", 7, 100, 8, t1, &f, &nb);
+  assert_int_equal(n, 100);
+  assert_int_equal(nb, 3 + 10); /* 8 + 8 + 4 initial, then 10 of 8 */
+  free(t1);
+  free(t2);
+  kg_search_space_free(sp);
+}
+
+/* Batched knn still finds the optimum well before random search would (median over 21 seeds). */
+static void test_batched_knn_beats_random(void **state) {
+  (void)state;
+  kg_search_space *sp = make_space();
+  size_t *t = malloc(sizeof *t * sp->npoints);
+  assert_non_null(t);
+  long at[21];
+  size_t nb;
+  for (int s = 0; s < 21; s++) drive_batches(sp, "knn", (uint64_t)s + 100, SIZE_MAX, 8, t, &at[s], &nb);
+  qsort(at, 21, sizeof at[0], cmp_long);
+  print_message("knn, batches of 8: median evaluations to the optimum %ld of %zu\n", at[10], sp->npoints);
+  assert_true(at[10] < (long)(sp->npoints + 1) / 2);
+  free(t);
+  kg_search_space_free(sp);
+}
+
 static void test_unknown_strategy(void **state) {
   (void)state;
   kg_search_space *sp = make_space();
@@ -250,6 +359,8 @@ int main(void) {
       cmocka_unit_test(test_space_errors),
       cmocka_unit_test(test_strategies),
       cmocka_unit_test(test_guided_beat_random),
+      cmocka_unit_test(test_batches),
+      cmocka_unit_test(test_batched_knn_beats_random),
       cmocka_unit_test(test_unknown_strategy),
       cmocka_unit_test(test_rng),
   };

@@ -1,7 +1,8 @@
 /*
  * test_search_tune.c - `kgen tune --strategy <guided>` end to end on small test specs: the budget
  * is never exceeded, no variant is measured twice, failing variants are data and never win, the
- * report names the strategy, and an unknown strategy is a usage error.  Early cut-off
+ * report names the strategy, and an unknown strategy is a usage error; the same with batches of
+ * proposals (--propose B).  Early cut-off
  * (--cutoff): ten times slower variants measured after a fast one are censored, fast ones never.
  */
 #include <glob.h>
@@ -88,6 +89,22 @@ static void test_budget(void **state) {
     snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
     assert_int_equal(db_long(db, sql), 9); /* none measured twice */
   }
+  /* batches (--propose B): 4 + 4 + 1, 8 + 1 and 9 x 1 evaluations, still exactly the budget, and
+   * none measured twice */
+  const int proposes[] = {4, 8, 1};
+  for (int k = 0; k < 3; k++) {
+    char db[400], sql[256];
+    snprintf(db, sizeof db, "%s/knn-b%d.db", tmp, proposes[k]);
+    assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --strategy knn --propose %d --budget 9 --out "
+                         "'%s/out-b%d' --db '%s' --min-time 0.005 --timeout 2 --rounds 1 --quiet > /dev/null 2>&1",
+                         bin, root, proposes[k], tmp, proposes[k], db),
+                     0);
+    snprintf(sql, sizeof sql, "SELECT count(*) %s", search_rows);
+    assert_int_equal(db_long(db, sql), 9);
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
+    assert_int_equal(db_long(db, sql), 9);
+  }
+  assert_int_equal(run("'%s' tune '%s/tests/specs/many.lua' --propose 0 --quiet > /dev/null 2>&1", bin, root), 2);
   /* the report names the strategy and the budget */
   json_t *doc = load_report("out-knn/many");
   assert_non_null(doc);
@@ -117,6 +134,26 @@ static void test_failures_are_data(void **state) {
       "mode"));
   assert_non_null(mode);
   assert_true(!strcmp(mode, "ok") || !strcmp(mode, "unrolled"));
+  json_decref(doc);
+}
+
+/* A space too large to enumerate (tests/specs/hugespace.lua, 10^9 points): the default strategy
+ * tunes its sample within the budget, in batches. */
+static void test_sampled_space(void **state) {
+  (void)state;
+  char db[400], sql[256];
+  snprintf(db, sizeof db, "%s/huge.db", tmp);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/hugespace.lua' --budget 7 --propose 3 --out '%s/out-huge' --db '%s' "
+                       "--min-time 0.005 --timeout 2 --rounds 1 --quiet > /dev/null 2>&1",
+                       bin, root, tmp, db),
+                   0);
+  snprintf(sql, sizeof sql, "SELECT count(DISTINCT variant) %s", search_rows);
+  assert_int_equal(db_long(db, sql), 7); /* the budget; some may be censored (a noisy few-ns kernel) */
+  snprintf(sql, sizeof sql, "SELECT count(*) %s AND status NOT IN ('ok', 'censored')", search_rows);
+  assert_int_equal(db_long(db, sql), 0); /* every sampled point is valid and compiles */
+  json_t *doc = load_report("out-huge/hugespace");
+  assert_non_null(doc);
+  assert_string_equal(json_string_value(json_object_get(doc, "strategy")), "knn"); /* 10,000 points: not exhaustive */
   json_decref(doc);
 }
 
@@ -190,9 +227,8 @@ static void test_cutoff(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_budget),
-      cmocka_unit_test(test_failures_are_data),
-      cmocka_unit_test(test_unknown_strategy),
+      cmocka_unit_test(test_budget),           cmocka_unit_test(test_failures_are_data),
+      cmocka_unit_test(test_unknown_strategy), cmocka_unit_test(test_sampled_space),
       cmocka_unit_test(test_cutoff),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -40,8 +40,13 @@ int kg_cli_show(int argc, char **argv) {
   }
   printf("%s\n", s->nbaselines ? "" : " -");
   printf("tolerance   rtol %g, atol %g%s\n", s->rtol, s->atol, s->rtol == 0 && s->atol == 0 ? " (exact)" : "");
-  printf("space       %zu points, %zu after %d constraint(s) (enumerated in %.3f s, %llu constraint calls)\n", s->nraw,
-         s->npoints, s->nconstraints, s->space_seconds, s->nconstraint_calls);
+  if (s->sampled) /* too large to enumerate: a sample (kg_spec.h) */
+    printf("space       %zu points, about %.3g valid (estimated), a sample of %zu drawn uniformly over branches "
+           "(%d constraint(s); %.3f s, %llu constraint calls)\n",
+           s->nraw, s->estimate, s->npoints, s->nconstraints, s->space_seconds, s->nconstraint_calls);
+  else
+    printf("space       %zu points, %zu after %d constraint(s) (enumerated in %.3f s, %llu constraint calls)\n",
+           s->nraw, s->npoints, s->nconstraints, s->space_seconds, s->nconstraint_calls);
   printf("parameters  (the first value is the default)\n");
   for (int i = 0; i < s->nparams; i++) {
     const kg_param *p = &s->params[i];

@@ -6,6 +6,7 @@
 #include "kg_db.h"
 #include "kg_file.h"
 #include "kg_report.h"
+#include "kg_search.h" /* KG_SEARCH_MAX_BATCH */
 #include "kg_shard.h"
 
 /* Exit 2 with a message naming the path when the output folder, the database or the CSV's
@@ -37,6 +38,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
+                                        {"propose", required_argument, 0, 'P'},
                                         {"cache", required_argument, 0, 'C'},
                                         {"shard", required_argument, 0, 'H'},
                                         {"warm-start", no_argument, 0, 'W'},
@@ -65,6 +67,12 @@ int kg_cli_tune(int argc, char **argv) {
       break;
     case 'B':
       if ((rc = kg_parse_long("--budget", optarg, &o.budget))) return rc;
+      break;
+    case 'P':
+      if ((rc = kg_parse_long("--propose", optarg, &v))) return rc;
+      if (v < 1 || v > KG_SEARCH_MAX_BATCH)
+        return kg_usage_error("--propose must be between 1 and 256, not %s", optarg);
+      o.propose = (int)v;
       break;
     case 'X': {
       char *end;

@@ -20,6 +20,7 @@ static const char kg_replay_usage[] =
     "      --budget N        this one budget (evaluations) instead of the list\n"
     "      --runs R          seeded runs (default 100)\n"
     "      --seed S          first seed (default 1)\n"
+    "      --batch B         ask B points at once and tell them after (as kgen tune --propose B; default 1)\n"
     "      --json OUT        write the figures as JSON (with --strategy all: a list, one per strategy)\n"
     "      --noise resample  each visit's time drawn from the stored samples\n"
     "      --noise F         each visit's time times a lognormal factor exp(F z) (F = 0.05: ~5% spread)\n";
@@ -32,8 +33,10 @@ static int kg_replay_bad(const char *fmt, const char *arg) {
 }
 
 static void kg_replay_print(const kg_replay *r, const kg_replay_opts *o, const kg_replay_budget *b, int nb) {
-  printf("%s: %zu configurations (%zu failed), optimum %.6g ms, %zu within 3%%; strategy %s, %d runs\n", r->name,
+  printf("%s: %zu configurations (%zu failed), optimum %.6g ms, %zu within 3%%; strategy %s, %d runs", r->name,
          r->sp->npoints, r->nfailed, r->optimum, r->ngood, o->strategy, o->runs);
+  if (o->batch > 1) printf(", batches of %d", o->batch);
+  printf("\n");
   printf("%8s %6s  %-22s %6s %6s  %8s %6s %6s\n", "budget", "%", "within 3% [95% CI]", "p50", "p90", "random", "r.p50",
          "r.p90");
   for (int k = 0; k < nb; k++) {
@@ -50,13 +53,14 @@ static void kg_replay_print(const kg_replay *r, const kg_replay_opts *o, const k
 }
 
 int kg_cli_replay(int argc, char **argv) {
-  enum { OPT_STRATEGY = 256, OPT_BUDGET, OPT_RUNS, OPT_SEED, OPT_JSON, OPT_NOISE, OPT_HELP };
+  enum { OPT_STRATEGY = 256, OPT_BUDGET, OPT_RUNS, OPT_SEED, OPT_JSON, OPT_NOISE, OPT_BATCH, OPT_HELP };
   static const struct option longopts[] = {{"strategy", required_argument, 0, OPT_STRATEGY},
                                            {"budget", required_argument, 0, OPT_BUDGET},
                                            {"runs", required_argument, 0, OPT_RUNS},
                                            {"seed", required_argument, 0, OPT_SEED},
                                            {"json", required_argument, 0, OPT_JSON},
                                            {"noise", required_argument, 0, OPT_NOISE},
+                                           {"batch", required_argument, 0, OPT_BATCH},
                                            {"help", no_argument, 0, OPT_HELP},
                                            {0, 0, 0, 0}};
   kg_replay_opts o = {.strategy = KG_SEARCH_DEFAULT, .runs = 100, .seed = 1, .noise = KG_NOISE_NONE};
@@ -83,6 +87,13 @@ int kg_cli_replay(int argc, char **argv) {
       if (*end || !*optarg) return kg_replay_bad("--seed must be a non-negative integer, not '%s'", optarg);
       break;
     case OPT_JSON: json_out = optarg; break;
+    case OPT_BATCH: {
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > KG_SEARCH_MAX_BATCH)
+        return kg_replay_bad("--batch must be between 1 and 256, not '%s'", optarg);
+      o.batch = (int)v;
+      break;
+    }
     case OPT_NOISE:
       if (!strcmp(optarg, "resample")) {
         o.noise = KG_NOISE_RESAMPLE;

@@ -333,11 +333,18 @@ kg_status kg_replay_run(const kg_replay *r, const kg_replay_opts *o, kg_replay_b
     kg_rng noise;
     kg_rng_seed(&noise, ~seed);
     reach[run] = SIZE_MAX;
-    size_t e = 0, p;
+    size_t e = 0, p, nask = 0, at = 0, asked[KG_SEARCH_MAX_BATCH];
+    size_t bsize = o->batch > 1 ? (size_t)o->batch : 1;
     double inc = INFINITY; /* the stored time of the current final choice */
     kg_finalists fin = {.n = 0};
     for (int k = 0; k < nbudgets; k++) final[run * (size_t)nbudgets + (size_t)k] = INFINITY;
-    while (e < maxb && kg_search_ask(s, &p)) {
+    for (;;) { /* batches of bsize asked at once, told in order (the budget counts each) */
+      if (at == nask) {
+        at = 0;
+        nask = e < maxb ? kg_search_ask_batch(s, bsize < maxb - e ? bsize : maxb - e, asked) : 0;
+        if (nask == 0) break;
+      }
+      p = asked[at++];
       double t = kg_replay_draw(r, o, p, &noise);
       kg_search_tell(s, p, t);
       kg_finalists_add(&fin, (long)p, t);
@@ -390,6 +397,8 @@ json_t *kg_replay_json(const kg_replay *r, const kg_replay_opts *o, const kg_rep
                                           b[k].p50 < 0 ? json_null() : json_integer(b[k].p50), "evals_to_3pct_p90",
                                           b[k].p90 < 0 ? json_null() : json_integer(b[k].p90), "random_p_within_3pct",
                                           b[k].random_p));
-  return json_pack("{s:s, s:I, s:f, s:s, s:i, s:o}", "space", r->name, "size", (json_int_t)r->sp->npoints, "optimum",
-                   r->optimum, "strategy", o->strategy, "runs", o->runs, "budgets", list);
+  json_t *doc = json_pack("{s:s, s:I, s:f, s:s, s:i, s:o}", "space", r->name, "size", (json_int_t)r->sp->npoints,
+                          "optimum", r->optimum, "strategy", o->strategy, "runs", o->runs, "budgets", list);
+  if (doc && o->batch > 1) json_object_set_new(doc, "batch", json_integer(o->batch)); /* only when batched */
+  return doc;
 }

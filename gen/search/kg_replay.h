@@ -67,6 +67,7 @@ typedef struct kg_replay_opts {
   uint64_t seed;        /**< run i uses a seed derived from (seed, i) */
   kg_replay_noise noise;
   double noise_spread; /**< F for KG_NOISE_LOGNORMAL */
+  int batch;           /**< points asked at once (kg_search_ask_batch) and told in order; 0 or 1: one */
 } kg_replay_opts;
 
 /** The figures of one budget. */

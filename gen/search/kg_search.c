@@ -87,7 +87,6 @@ kg_status kg_search_new(const kg_search_space *sp, const char *name, uint64_t se
   s->ops = ops;
   s->best = -1;
   s->best_cost = INFINITY;
-  s->pending = -1;
   kg_rng_seed(&s->rng, seed);
   s->cost = malloc(sizeof *s->cost * n);
   s->seen = calloc(n, 1);
@@ -120,39 +119,71 @@ void kg_search_free(kg_search *s) {
 
 size_t kg_search_random_unseen(kg_search *s) { return s->unseen[kg_rng_below(&s->rng, s->nunseen)]; }
 
-size_t kg_search_fresh(kg_search *s, const kg_strategy_ops *ops, void *st) {
+long kg_search_fresh(kg_search *s, const kg_strategy_ops *ops, void *st) {
+  int pending_hits = 0;
   for (int repeats = 0; repeats < 1000; repeats++) {
     long p = ops->propose(st, s);
+    if (p == KG_SEARCH_WAIT && s->npending > 0) return KG_SEARCH_WAIT;
     if (p < 0 || (size_t)p >= s->sp->npoints) break;
-    if (!s->seen[p]) return (size_t)p;
+    if (s->seen[p] == 0) return p;
+    if (s->seen[p] == 2) { /* pending: its cost is not known yet */
+      if (++pending_hits >= 16) return KG_SEARCH_WAIT;
+      continue;
+    }
     ops->observe(st, s, (size_t)p, s->cost[p], false);
   }
-  return kg_search_random_unseen(s);
+  return (long)kg_search_random_unseen(s);
 }
 
-bool kg_search_ask(kg_search *s, size_t *point) {
-  if (s->nunseen == 0) return false;
-  size_t p = kg_search_fresh(s, s->ops, s->st);
-  s->pending = (long)p;
-  *point = p;
-  return true;
-}
-
-void kg_search_tell(kg_search *s, size_t point, double cost) {
-  if (point >= s->sp->npoints || s->seen[point]) return; /* a repeat or a bad index: nothing to learn */
-  if (isnan(cost)) cost = INFINITY;
-  s->seen[point] = 1;
-  s->cost[point] = cost;
-  size_t pos = s->unseen_pos[point], last = s->unseen[--s->nunseen];
+/* Mark point p (never asked) pending. */
+static void kg_search_take(kg_search *s, size_t p) {
+  size_t pos = s->unseen_pos[p], last = s->unseen[--s->nunseen];
   s->unseen[pos] = last;
   s->unseen_pos[last] = pos;
+  s->seen[p] = 2;
+  s->npending++;
+}
+
+size_t kg_search_ask_batch(kg_search *s, size_t n, size_t *out) {
+  if (n > KG_SEARCH_MAX_BATCH) n = KG_SEARCH_MAX_BATCH;
+  size_t k = 0;
+  if (n > 1 && s->ops->propose_batch && s->nunseen > 0) {
+    long prop[KG_SEARCH_MAX_BATCH];
+    size_t m = s->ops->propose_batch(s->st, s, n < s->nunseen ? n : s->nunseen, prop);
+    for (size_t i = 0; i < m && s->nunseen > 0; i++) {
+      size_t p = prop[i] >= 0 && (size_t)prop[i] < s->sp->npoints && s->seen[prop[i]] == 0 ? (size_t)prop[i]
+                                                                                           : kg_search_random_unseen(s);
+      kg_search_take(s, p);
+      out[k++] = p;
+    }
+    return k;
+  }
+  while (k < n && s->nunseen > 0) {
+    long p = kg_search_fresh(s, s->ops, s->st);
+    if (p < 0) break; /* KG_SEARCH_WAIT: only with something pending, so never before the first */
+    kg_search_take(s, (size_t)p);
+    out[k++] = (size_t)p;
+  }
+  return k;
+}
+
+bool kg_search_ask(kg_search *s, size_t *point) { return kg_search_ask_batch(s, 1, point) == 1; }
+
+size_t kg_search_pending(const kg_search *s) { return s->npending; }
+
+void kg_search_tell(kg_search *s, size_t point, double cost) {
+  if (point >= s->sp->npoints || s->seen[point] == 1) return; /* a repeat or a bad index: nothing to learn */
+  if (isnan(cost)) cost = INFINITY;
+  if (s->seen[point] == 0) kg_search_take(s, point); /* told without an ask */
+  s->seen[point] = 1;
+  s->npending--;
+  s->cost[point] = cost;
   s->nevals++;
   bool improved = cost < s->best_cost;
   if (improved) {
     s->best = (long)point;
     s->best_cost = cost;
   }
-  s->pending = -1;
   s->ops->observe(s->st, s, point, cost, improved);
 }
 
@@ -170,16 +201,16 @@ static void kg_plain_destroy(void *st) { free(st); }
 static void kg_plain_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {}
 static long kg_random_propose(void *st, kg_search *s) { return -1; }
 
-const kg_strategy_ops kg_strategy_random = {"random", kg_plain_create, kg_random_propose, kg_plain_observe,
-                                            kg_plain_destroy};
+const kg_strategy_ops kg_strategy_random = {"random",         kg_plain_create,  kg_random_propose,
+                                            kg_plain_observe, kg_plain_destroy, NULL};
 
 /* ---- exhaustive: every point in index order ---- */
 
 static long kg_exhaustive_propose(void *st, kg_search *s) {
   size_t *next = st;
-  while (*next < s->sp->npoints && s->seen[*next]) (*next)++;
+  while (*next < s->sp->npoints && s->seen[*next]) (*next)++; /* told or pending */
   return *next < s->sp->npoints ? (long)*next : -1;
 }
 
-const kg_strategy_ops kg_strategy_exhaustive = {"exhaustive", kg_plain_create, kg_exhaustive_propose, kg_plain_observe,
-                                                kg_plain_destroy};
+const kg_strategy_ops kg_strategy_exhaustive = {"exhaustive",     kg_plain_create,  kg_exhaustive_propose,
+                                                kg_plain_observe, kg_plain_destroy, NULL};

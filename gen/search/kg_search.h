@@ -9,6 +9,8 @@
  * A search (kg_search) drives one strategy over one space with a seeded RNG:
  *     kg_search_ask(s, &i)   -> index of the next point to measure (never one measured before)
  *     kg_search_tell(s, i, v) -> its measured cost (lower is better; INFINITY = the point failed)
+ *     kg_search_ask_batch(s, B, out) -> up to B points to measure together (then tell each)
+ * Asked and not yet told points are "pending": never proposed again, never picked at random.
  * The search records every told cost; a strategy that proposes an already measured point gets the
  * recorded cost back at once, for free (a repeat costs no evaluation), so strategies can be
  * written from their published descriptions without bookkeeping of their own.  The caller owns
@@ -40,6 +42,14 @@
  *               proposal is the best-predicted of a pool of unmeasured candidates (mutations of the
  *               best points seen, plus random points), prediction = mean cost of the k = 3 nearest
  *               measured points in Hamming distance; one proposal in 10 is random.
+ *
+ * Batches (kg_search_ask_batch): knn proposes the B best-predicted distinct candidates of a pool of
+ * 16 B, each slot random with chance 1/10; the others make B sequential proposals with the earlier
+ * ones pending, and stop early where their method needs a result first (their natural batch):
+ * ga at the end of a generation (20 children), ils at the end of a neighbourhood scan and before a
+ * random walk or a restart, anneal at a restart (its batch is B random adjacent neighbours of the
+ * current point, each accepted or not in the order told), bandit when its techniques all wait.
+ * A batch of 1 is exactly the sequential search (same proposals for the same seed).
  */
 #ifndef KG_SEARCH_H
 #define KG_SEARCH_H
@@ -139,15 +149,31 @@ kg_status kg_search_new(const kg_search_space *sp, const char *name, uint64_t se
 void kg_search_free(kg_search *s);
 
 /**
- * The next point to measure: an index into sp that was never told before.  Returns false when
- * every point has been measured.  Each ask must be followed by kg_search_tell of that point
- * before the next ask.
+ * The next point to measure: an index into sp that was never told before and is not pending
+ * (kg_search_ask_batch with n = 1).  Returns false when every point has been measured or is
+ * pending.  The point is pending until told (kg_search_tell).
  */
 bool kg_search_ask(kg_search *s, size_t *point);
 
+/** The largest batch kg_search_ask_batch proposes at once. */
+#define KG_SEARCH_MAX_BATCH 256
+
 /**
- * The measured cost of the point just asked (any unit, lower is better; INFINITY or NaN when the
- * point failed: it then never becomes the best).
+ * Up to n (capped at KG_SEARCH_MAX_BATCH) distinct points to measure together: writes their
+ * indices to out[0..k) and returns k.  Each is never told before and not pending; they become
+ * pending until told (in any order).  k is 0 only when every point is measured or pending; k < n
+ * when the strategy needs results first (see the batch notes above) or too few points are left.
+ * With n = 1 and nothing pending it proposes what kg_search_ask does.
+ */
+size_t kg_search_ask_batch(kg_search *s, size_t n, size_t *out);
+
+/** Points asked and not yet told. */
+size_t kg_search_pending(const kg_search *s);
+
+/**
+ * The measured cost of a point (any unit, lower is better; INFINITY or NaN when the point failed:
+ * it then never becomes the best).  Usually a pending point; a point never asked may be told too
+ * (known costs, e.g. from a cache, before the first ask); a point told before is ignored.
  */
 void kg_search_tell(kg_search *s, size_t point, double cost);
 

@@ -35,7 +35,8 @@ typedef struct kg_ga {
   long pop[2 * KG_GA_POP]; /* parents [0, npop) then this generation's children */
   double cost[2 * KG_GA_POP];
   int npop, nchild;
-  long expect; /* the child proposed last, -1 when none */
+  int inflight; /* proposals not observed yet (batches: a generation waits for its children) */
+  long expect;  /* the child proposed last, -1 when none */
   int32_t *a;  /* [ndims] scratch */
 } kg_ga;
 
@@ -71,6 +72,9 @@ static int kg_ga_parent(kg_search *s, int npop) {
 static long kg_ga_propose(void *st, kg_search *s) {
   kg_ga *g = st;
   const kg_search_space *sp = s->sp;
+  if (s->npending > 0 && (g->npop < KG_GA_POP ? g->npop : g->nchild) + g->inflight >= KG_GA_POP)
+    return KG_SEARCH_WAIT; /* this generation is complete once its pending members are told */
+  g->inflight++;
   if (g->npop < KG_GA_POP) return g->expect = -1; /* initial population: random points */
   for (int t = 0; t < KG_GA_TRIES; t++) {
     const int32_t *x = kg_search_space_point(sp, (size_t)g->pop[kg_ga_parent(s, g->npop)]);
@@ -96,6 +100,7 @@ static int kg_ga_cmp_cost(const void *a, const void *b) {
 
 static void kg_ga_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {
   kg_ga *g = st;
+  if (g->inflight > 0) g->inflight--;
   if (g->npop < KG_GA_POP) {
     g->pop[g->npop] = (long)point;
     g->cost[g->npop++] = cost;
@@ -121,14 +126,16 @@ static void kg_ga_observe(void *st, kg_search *s, size_t point, double cost, boo
   g->nchild = 0;
 }
 
-const kg_strategy_ops kg_strategy_ga = {"ga", kg_ga_create, kg_ga_propose, kg_ga_observe, kg_ga_destroy};
+const kg_strategy_ops kg_strategy_ga = {"ga", kg_ga_create, kg_ga_propose, kg_ga_observe, kg_ga_destroy, NULL};
 
 /* ==== simulated annealing ================================================================== */
 
 typedef struct kg_sa {
-  long cur, expect;
+  long cur, start; /* start: the random point of the last restart */
   double cur_cost, temp;
-  long *nb; /* [2 * ndims] */
+  long *nb;                       /* [2 * ndims] */
+  long prop[KG_SEARCH_MAX_BATCH]; /* neighbours proposed and not observed yet */
+  int nprop;
 } kg_sa;
 
 #define KG_SA_T0 1.0
@@ -143,7 +150,7 @@ static void *kg_sa_create(kg_search *s) {
     free(a);
     return NULL;
   }
-  a->cur = a->expect = -1;
+  a->cur = a->start = -1;
   a->temp = KG_SA_T0;
   return a;
 }
@@ -154,24 +161,42 @@ static void kg_sa_destroy(void *st) {
   free(a);
 }
 
+/* A restart at a random unmeasured point (with a batch: once the last restart's point is told). */
+static long kg_sa_restart(kg_sa *a, kg_search *s) {
+  if (a->start >= 0 && s->seen[a->start] == 2) return KG_SEARCH_WAIT;
+  return a->start = (long)kg_search_random_unseen(s);
+}
+
 static long kg_sa_propose(void *st, kg_search *s) {
   kg_sa *a = st;
-  if (a->cur < 0) return a->expect = -1;
+  if (a->cur < 0) return kg_sa_restart(a, s);
   size_t n = kg_search_space_adjacent(s->sp, (size_t)a->cur, a->nb, 2 * (size_t)s->sp->ndims);
   if (n == 0) { /* an isolated point: restart */
     a->cur = -1;
-    return a->expect = -1;
+    return kg_sa_restart(a, s);
   }
-  return a->expect = a->nb[kg_rng_below(&s->rng, n)];
+  long p = a->nb[kg_rng_below(&s->rng, n)];
+  bool known = false;
+  for (int i = 0; i < a->nprop && !known; i++) known = a->prop[i] == p;
+  if (!known) {
+    if (a->nprop == KG_SEARCH_MAX_BATCH) memmove(a->prop, a->prop + 1, sizeof a->prop[0] * (size_t)--a->nprop);
+    a->prop[a->nprop++] = p;
+  }
+  return p;
 }
 
 static void kg_sa_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {
   kg_sa *a = st;
+  int at = -1;
+  for (int i = 0; i < a->nprop && at < 0; i++)
+    if (a->prop[i] == (long)point) at = i;
+  if (at >= 0) memmove(a->prop + at, a->prop + at + 1, sizeof a->prop[0] * (size_t)(--a->nprop - at));
+  if (a->start == (long)point) a->start = -1;
   if (a->cur < 0) { /* a (re)start */
     a->cur = (long)point, a->cur_cost = cost, a->temp = KG_SA_T0;
     return;
   }
-  if (a->expect != (long)point) { /* a point picked for us: move there only if it is better */
+  if (at < 0) { /* a point picked for us: move there only if it is better */
     if (cost < a->cur_cost) a->cur = (long)point, a->cur_cost = cost;
     return;
   }
@@ -188,7 +213,7 @@ static void kg_sa_observe(void *st, kg_search *s, size_t point, double cost, boo
   }
 }
 
-const kg_strategy_ops kg_strategy_anneal = {"anneal", kg_sa_create, kg_sa_propose, kg_sa_observe, kg_sa_destroy};
+const kg_strategy_ops kg_strategy_anneal = {"anneal", kg_sa_create, kg_sa_propose, kg_sa_observe, kg_sa_destroy, NULL};
 
 /* ==== greedy iterated local search ========================================================= */
 
@@ -196,14 +221,14 @@ enum { KG_ILS_NO_IMPROVEMENT = 50 };
 #define KG_ILS_WALK 0.3
 
 typedef struct kg_ils {
-  long cur, expect;
+  long cur;
+  long walk, restart; /* the last random-walk step and restart point, -1 once observed */
   double cur_cost;
   long *nb; /* [cap] Hamming neighbours of cur, shuffled */
   size_t cap, nnb, next;
   long best_nb; /* best neighbour of this scan */
   double best_nb_cost;
   size_t last_best; /* evaluations at the search's last new best */
-  bool walking;     /* expect is a random-walk step */
   int32_t *buf;
 } kg_ils;
 
@@ -220,7 +245,7 @@ static void *kg_ils_create(kg_search *s) {
     free(l);
     return NULL;
   }
-  l->cur = l->expect = -1;
+  l->cur = l->walk = l->restart = -1;
   return l;
 }
 
@@ -246,38 +271,54 @@ static void kg_ils_move(kg_search *s, kg_ils *l, long to, double cost) {
   l->best_nb_cost = INFINITY;
 }
 
+/* A pending point of ours whose result the next move needs, or none. */
+static bool kg_ils_waits(const kg_ils *l, const kg_search *s) {
+  if (s->npending == 0) return false;
+  if ((l->walk >= 0 && s->seen[l->walk] == 2) || (l->restart >= 0 && s->seen[l->restart] == 2)) return true;
+  if (l->cur < 0 || l->next < l->nnb) return false;
+  for (size_t k = 0; k < l->nnb; k++) /* the scan is complete once its pending neighbours are told */
+    if (s->seen[l->nb[k]] == 2) return true;
+  return false;
+}
+
 static long kg_ils_propose(void *st, kg_search *s) {
   kg_ils *l = st;
-  l->walking = false;
-  if (l->cur < 0) return l->expect = -1;
-  if (l->next < l->nnb) return l->expect = l->nb[l->next++];
+  if (kg_ils_waits(l, s)) return KG_SEARCH_WAIT;
+  if (l->cur < 0) return l->restart = (long)kg_search_random_unseen(s);
+  if (l->next < l->nnb) return l->nb[l->next++];
   /* the scan is complete: move to the best neighbour if it improves */
   if (l->best_nb >= 0 && l->best_nb_cost < l->cur_cost) {
     kg_ils_move(s, l, l->best_nb, l->best_nb_cost);
-    if (l->next < l->nnb) return l->expect = l->nb[l->next++];
+    if (l->next < l->nnb) return l->nb[l->next++];
   }
   /* a local optimum: restart after a stall, else a random walk from here */
   if (s->nevals - l->last_best >= KG_ILS_NO_IMPROVEMENT) {
     l->last_best = s->nevals;
     l->cur = -1;
-    return l->expect = -1;
+    return l->restart = (long)kg_search_random_unseen(s);
   }
   int changes = (int)ceil(KG_ILS_WALK * s->sp->ndims);
-  l->walking = true;
-  return l->expect = kg_perturb(s, (size_t)l->cur, changes, 20, l->buf);
+  l->walk = kg_perturb(s, (size_t)l->cur, changes, 20, l->buf);
+  if (l->walk < 0) l->walk = (long)kg_search_random_unseen(s); /* no valid walk: a random point */
+  return l->walk;
 }
 
 static void kg_ils_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {
   kg_ils *l = st;
   if (improved) l->last_best = s->nevals;
-  if (l->cur < 0 || l->walking || l->expect != (long)point) { /* (re)start, walk, or picked for us */
+  bool scanned = false; /* a neighbour of this scan */
+  for (size_t k = 0; l->cur >= 0 && (long)point != l->walk && k < l->next && !scanned; k++)
+    scanned = l->nb[k] == (long)point;
+  if (!scanned) { /* (re)start, walk, or picked for us */
+    if (l->walk == (long)point) l->walk = -1;
+    if (l->restart == (long)point) l->restart = -1;
     kg_ils_move(s, l, (long)point, cost);
     return;
   }
   if (cost < l->best_nb_cost) l->best_nb = (long)point, l->best_nb_cost = cost;
 }
 
-const kg_strategy_ops kg_strategy_ils = {"ils", kg_ils_create, kg_ils_propose, kg_ils_observe, kg_ils_destroy};
+const kg_strategy_ops kg_strategy_ils = {"ils", kg_ils_create, kg_ils_propose, kg_ils_observe, kg_ils_destroy, NULL};
 
 /* ==== AUC bandit ensemble (OpenTuner) ====================================================== */
 
@@ -291,6 +332,9 @@ typedef struct kg_bandit {
   uint8_t hist_tech[KG_BANDIT_WINDOW], hist_imp[KG_BANDIT_WINDOW];
   int nhist, head;
   int active;
+  long pend[KG_SEARCH_MAX_BATCH];         /* points proposed and not observed yet (ring; -1 = free) ... */
+  uint8_t pend_tech[KG_SEARCH_MAX_BATCH]; /* ... and the technique that proposed each */
+  int pend_head;
 } kg_bandit;
 
 static void kg_bandit_destroy(void *st) {
@@ -313,6 +357,7 @@ static void *kg_bandit_create(kg_search *s) {
     }
   }
   b->active = -1;
+  for (int i = 0; i < KG_SEARCH_MAX_BATCH; i++) b->pend[i] = -1;
   return b;
 }
 
@@ -333,19 +378,34 @@ static double kg_bandit_score(const kg_bandit *b, int k) {
 
 static long kg_bandit_propose(void *st, kg_search *s) {
   kg_bandit *b = st;
-  int best = 0;
-  double best_score = -1;
-  for (int k = 0; k < KG_BANDIT_N; k++) {
-    double sc = kg_bandit_score(b, k);
-    if (sc > best_score) best = k, best_score = sc;
+  double score[KG_BANDIT_N];
+  bool tried[KG_BANDIT_N] = {false};
+  for (int k = 0; k < KG_BANDIT_N; k++) score[k] = kg_bandit_score(b, k);
+  for (int round = 0; round < KG_BANDIT_N; round++) { /* best score first; the next when it waits */
+    int best = -1;
+    for (int k = 0; k < KG_BANDIT_N; k++)
+      if (!tried[k] && (best < 0 || score[k] > score[best])) best = k;
+    tried[best] = true;
+    long p = kg_search_fresh(s, b->ops[best], b->st[best]);
+    if (p == KG_SEARCH_WAIT) continue;
+    b->active = best;
+    b->pend[b->pend_head] = p;
+    b->pend_tech[b->pend_head] = (uint8_t)best;
+    b->pend_head = (b->pend_head + 1) % KG_SEARCH_MAX_BATCH;
+    return p;
   }
-  b->active = best;
-  return (long)kg_search_fresh(s, b->ops[best], b->st[best]);
+  return KG_SEARCH_WAIT;
 }
 
 static void kg_bandit_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {
   kg_bandit *b = st;
   int k = b->active >= 0 ? b->active : 0;
+  for (int i = 0; i < KG_SEARCH_MAX_BATCH; i++) /* the technique that proposed it */
+    if (b->pend[i] == (long)point) {
+      k = b->pend_tech[i];
+      b->pend[i] = -1;
+      break;
+    }
   b->ops[k]->observe(b->st[k], s, point, cost, improved);
   /* a new best is shared with the other techniques (OpenTuner's techniques all read the one
    * results database): to each it is a point picked for it */
@@ -360,8 +420,8 @@ static void kg_bandit_observe(void *st, kg_search *s, size_t point, double cost,
   b->active = -1;
 }
 
-const kg_strategy_ops kg_strategy_bandit = {"bandit", kg_bandit_create, kg_bandit_propose, kg_bandit_observe,
-                                            kg_bandit_destroy};
+const kg_strategy_ops kg_strategy_bandit = {"bandit",          kg_bandit_create,  kg_bandit_propose,
+                                            kg_bandit_observe, kg_bandit_destroy, NULL};
 
 /* ==== k-nearest-neighbour surrogate screening ============================================== */
 
@@ -375,12 +435,20 @@ typedef struct kg_knn {
   int nref, head;
   double worst; /* largest finite cost seen */
   int32_t *buf;
+  long *cand;   /* [KG_KNN_POOL * KG_SEARCH_MAX_BATCH] a batch's candidates */
+  double *pred; /* [KG_KNN_POOL * KG_SEARCH_MAX_BATCH] their predictions */
 } kg_knn;
 
 static void *kg_knn_create(kg_search *s) {
   kg_knn *k = calloc(1, sizeof *k);
   if (!k) return NULL;
-  if (!(k->buf = malloc(sizeof *k->buf * (size_t)s->sp->ndims))) {
+  k->buf = malloc(sizeof *k->buf * (size_t)s->sp->ndims);
+  k->cand = malloc(sizeof *k->cand * KG_KNN_POOL * KG_SEARCH_MAX_BATCH);
+  k->pred = malloc(sizeof *k->pred * KG_KNN_POOL * KG_SEARCH_MAX_BATCH);
+  if (!k->buf || !k->cand || !k->pred) {
+    free(k->buf);
+    free(k->cand);
+    free(k->pred);
     free(k);
     return NULL;
   }
@@ -390,6 +458,8 @@ static void *kg_knn_create(kg_search *s) {
 static void kg_knn_destroy(void *st) {
   kg_knn *k = st;
   free(k->buf);
+  free(k->cand);
+  free(k->pred);
   free(k);
 }
 
@@ -436,6 +506,42 @@ static long kg_knn_propose(void *st, kg_search *s) {
   return best;
 }
 
+/* A batch of n: the n best-predicted distinct candidates of a pool of KG_KNN_POOL * n mutations of
+ * the best points, each slot random (-1) with chance 1 / KG_KNN_RANDOM; all random while fewer than
+ * KG_KNN_INIT points are measured (at most the initial points still missing, once some are). */
+static size_t kg_knn_propose_batch(void *st, kg_search *s, size_t n, long *out) {
+  kg_knn *k = st;
+  size_t ask = s->nevals + s->npending;
+  if (s->nevals < KG_KNN_INIT || k->ntop == 0) {
+    /* the initial points (then wait for them: ask < KG_KNN_INIT while none are pending), or all
+     * random while every point measured failed */
+    size_t m = s->nevals >= KG_KNN_INIT ? n : ask < KG_KNN_INIT ? KG_KNN_INIT - ask : 0;
+    if (m > n) m = n;
+    for (size_t i = 0; i < m; i++) out[i] = -1;
+    return m;
+  }
+  size_t nc = 0;
+  for (size_t c = 0; c < KG_KNN_POOL * n; c++) {
+    int parent = kg_ga_parent(s, k->ntop), changes = 1;
+    while (changes < s->sp->ndims && kg_rng_below(&s->rng, 2)) changes++;
+    long cand = kg_perturb(s, (size_t)k->top[parent], changes, 8, k->buf);
+    bool dup = cand < 0;
+    for (size_t j = 0; j < nc && !dup; j++) dup = k->cand[j] == cand;
+    if (dup) continue;
+    double pred = kg_knn_predict(s, k, (size_t)cand);
+    size_t at = nc++; /* insertion by prediction, the earlier candidate first among equals */
+    while (at > 0 && k->pred[at - 1] > pred) {
+      k->cand[at] = k->cand[at - 1], k->pred[at] = k->pred[at - 1];
+      at--;
+    }
+    k->cand[at] = cand, k->pred[at] = pred;
+  }
+  size_t next = 0;
+  for (size_t i = 0; i < n; i++)
+    out[i] = kg_rng_below(&s->rng, KG_KNN_RANDOM) == 0 || next == nc ? -1 : k->cand[next++];
+  return n;
+}
+
 static void kg_knn_observe(void *st, kg_search *s, size_t point, double cost, bool improved) {
   kg_knn *k = st;
   if (isfinite(cost) && cost > k->worst) k->worst = cost;
@@ -453,4 +559,5 @@ static void kg_knn_observe(void *st, kg_search *s, size_t point, double cost, bo
   if (at < KG_KNN_TOP) k->top[at] = (long)point, k->top_cost[at] = cost;
 }
 
-const kg_strategy_ops kg_strategy_knn = {"knn", kg_knn_create, kg_knn_propose, kg_knn_observe, kg_knn_destroy};
+const kg_strategy_ops kg_strategy_knn = {"knn",          kg_knn_create,  kg_knn_propose,
+                                         kg_knn_observe, kg_knn_destroy, kg_knn_propose_batch};

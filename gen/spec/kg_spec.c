@@ -141,10 +141,10 @@ size_t kg_spec_count_keys(lua_State *L, int idx) {
 
 /* ---------- field checks (the kernel's def table is at index `def`) ---------- */
 
-static const char *const kernel_fields[] = {"description",      "template",  "params",    "constraints",   "problems",
-                                            "metrics",          "tolerance", "reference", "baselines",     "seed",
-                                            "baseline_threads", "roles",     "verify",    "verify_reason", "fusion",
-                                            "bound",            "cold",      NULL};
+static const char *const kernel_fields[] = {
+    "description", "template",  "params", "constraints",      "problems", "metrics", "tolerance",
+    "reference",   "baselines", "seed",   "baseline_threads", "roles",    "verify",  "verify_reason",
+    "fusion",      "bound",     "cold",   "sample",           NULL};
 
 /* Report the unknown string key (the smallest, for a deterministic message) of table t. */
 kg_status kg_spec_check_keys(kg_spec_loader *ld, int t, const char *const *known, const char *where, int line) {

@@ -73,6 +73,14 @@
  * read the first parameters (see `kgen show`: the time and the constraint calls).  Limits: the
  * product below 2^62, at most KG_SPEC_MAX_POINTS valid points, and the enumeration within the
  * Lua time limit (KG_LUA_TIME_LIMIT_S, $KGEN_LUA_TIME_LIMIT).
+ *
+ * A space too large to enumerate is sampled: when the product exceeds KG_SPEC_SAMPLE_ABOVE, the
+ * valid points are first estimated (KG_SPEC_PROBES of Knuth's random probes, Math. Comp. 1975); an
+ * estimate above KG_SPEC_SAMPLE_ABOVE, or the spec's `sample = N`, makes `points` a sample of
+ * KG_SPEC_SAMPLE_DEFAULT (or N) distinct valid points drawn by the same backtracking with the
+ * values of each parameter tried in a random order (a dead subtree is backed out of): uniform over
+ * branches, not over points (a point on a sparse branch is likelier).  The seed is fixed, so the
+ * same spec gives the same sample; it is sorted like an enumerated space (`sampled` says which).
  */
 #ifndef KG_SPEC_H
 #define KG_SPEC_H
@@ -87,6 +95,16 @@
 
 /** The most valid points a spec's space may have (a larger one is refused: too large to enumerate). */
 #define KG_SPEC_MAX_POINTS 4000000
+
+/** A product above this many points is estimated first (Knuth's random probes); an estimate above
+ * it too makes the space a sample (the spec's `sample`, else KG_SPEC_SAMPLE_DEFAULT points). */
+#define KG_SPEC_SAMPLE_ABOVE 1000000
+/** Valid points sampled from a space estimated too large to enumerate, unless the spec says `sample`. */
+#define KG_SPEC_SAMPLE_DEFAULT 10000
+/** Knuth probes of the estimate. */
+#define KG_SPEC_PROBES 256
+/** Seed of the estimate and the sample (fixed: the same spec gives the same sample). */
+#define KG_SPEC_SAMPLE_SEED 20261130
 
 typedef enum kg_param_kind { KG_PARAM_INT, KG_PARAM_STR } kg_param_kind;
 
@@ -132,8 +150,13 @@ typedef struct kg_spec {
   int nparams;
   kg_param *params;
   size_t nraw;                          /**< size of the cartesian product (< 2^62) */
-  size_t npoints;                       /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS) */
-  double space_seconds;                 /**< wall time the enumeration of the valid points took */
+  size_t npoints;                       /**< points satisfying all constraints (>= 1, <= KG_SPEC_MAX_POINTS);
+                                             of a sampled space: the distinct points sampled */
+  double space_seconds;                 /**< wall time the enumeration (or estimate and sample) took */
+  bool sampled;                         /**< the space is a sample of its valid points (too large to enumerate) */
+  long sample_target;                   /**< the spec's `sample = N` (0: none; KG_SPEC_SAMPLE_DEFAULT when decided) */
+  double estimate;                      /**< valid points estimated by Knuth's probes when the product exceeds
+                              KG_SPEC_SAMPLE_ABOVE, else nraw (an upper bound: nothing estimated) */
   unsigned long long nconstraint_calls; /**< constraint calls the enumeration made */
   int32_t *points;                      /**< [npoints][nparams] value indices */
   int nconstraints;

@@ -39,6 +39,10 @@ typedef struct kg_spec_loader {
   int32_t *cstate;                     /* [nparams + 1][nconstraints]: depth to retry each constraint */
   unsigned long long nodes;            /* nodes of the backtracking visited */
   unsigned long long enum_deadline_ns; /* kg_now_ns deadline of the whole enumeration */
+  uint64_t rng;                        /* splitmix64 state of the estimate and the sample */
+  int *okv;                            /* [max nvalues] scratch of a probe */
+  int *perm;                           /* [sum of nvalues] value orders of a sample's descent */
+  size_t *perm_at;                     /* [nparams] parameter d's part of perm */
   kg_machine machine;                  /* what the spec's `machine` table describes */
 } kg_spec_loader;
 

@@ -93,6 +93,10 @@ kg_status kg_spec_parse_set(const kg_spec *spec, const char *set, int32_t *point
   if (kg_spec_point_index(spec, point) < 0) {
     char pt[2048];
     kg_spec_format_point(spec, point, pt, sizeof pt);
+    if (spec->sampled) /* it may be valid: a sampled space holds only its sample (kg_spec.h) */
+      return kg_ctx_set(ctx, KG_EINVAL,
+                        "%s is not among the %zu sampled points of spec '%s' (its space is too large to enumerate)", pt,
+                        spec->npoints, spec->name);
     return kg_ctx_set(ctx, KG_EINVAL, "%s violates the constraints of spec '%s'", pt, spec->name);
   }
   return KG_OK;

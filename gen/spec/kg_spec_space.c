@@ -1,8 +1,10 @@
 /* kg_spec_space.c - the tunable space: parameters and their values, the constraints evaluated
- * over the cartesian product into spec->points (kg_spec.h). */
+ * over the cartesian product into spec->points (kg_spec.h): enumerated, or sampled when too large. */
 
+#define _GNU_SOURCE /* qsort_r */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kg_spec_internal.h"
@@ -211,20 +213,22 @@ static int raise_msg(lua_State *L, kg_spec_loader *ld) {
   return lua_error(L);
 }
 
-/* Visit the node of depth d (parameters 0..d-1 bound in ld->cur and in p, stack index 3):
- * evaluate the constraints whose next unbound read is now bound; a false one prunes the subtree,
- * one that reads an unbound parameter k waits until depth k + 1.  ld->cstate[d][c] is the depth
- * at which constraint c is tried again (INT32_MAX: it holds on this branch).  Lua errors and the
- * limits unwind through lua_error.  Stack: [1] loader, [2] constraints, [3] p, [4] handler. */
-static void visit(lua_State *L, kg_spec_loader *ld, int d) {
+/* Evaluate the constraints due at the node of depth d (parameters 0..d-1 bound in ld->cur and in
+ * p, stack index 3): those whose next unbound read is now bound.  Returns 0 when one is false (it
+ * prunes the subtree), 1 otherwise; one that reads an unbound parameter k waits until depth k + 1.
+ * ld->cstate[d][c] is the depth at which constraint c is tried again (INT32_MAX: it holds on this
+ * branch).  Lua errors and the limits unwind through lua_error.  Stack: [1] loader,
+ * [2] constraints, [3] p, [4] handler. */
+static int node_ok(lua_State *L, kg_spec_loader *ld, int d) {
   kg_spec *s = ld->spec;
-  int np = s->nparams, nc = s->nconstraints;
+  int nc = s->nconstraints;
   int32_t *st = ld->cstate + (size_t)d * (size_t)nc;
   if ((++ld->nodes & 1023) == 0 && kg_now_ns() > ld->enum_deadline_ns) {
     snprintf(ld->errbuf, sizeof ld->errbuf,
-             "%s:%d: enumerating the space took more than %g s (%zu valid points so far, %llu constraint calls): "
+             "%s:%d: %s the space took more than %g s (%zu valid points so far, %llu constraint calls): "
              "add constraints on the first parameters, or fewer values",
-             ld->path, ld->kline, ld->kl.time_limit_s, s->npoints, (unsigned long long)s->nconstraint_calls);
+             ld->path, ld->kline, s->sampled ? "sampling" : "enumerating", ld->kl.time_limit_s, s->npoints,
+             (unsigned long long)s->nconstraint_calls);
     raise_msg(L, ld);
   }
   for (int c = 0; c < nc; c++) {
@@ -256,51 +260,177 @@ static void visit(lua_State *L, kg_spec_loader *ld, int d) {
     }
     int ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (!ok) return;
+    if (!ok) return 0;
     st[c] = INT32_MAX;
   }
-  if (d == np) {
-    if (s->npoints == ld->cap_points) {
-      if (s->npoints >= KG_SPEC_MAX_POINTS) {
-        snprintf(ld->errbuf, sizeof ld->errbuf,
-                 "%s:%d: the space has more than %d valid points: too large to enumerate (add constraints or "
-                 "fewer values)",
-                 ld->path, ld->kline, KG_SPEC_MAX_POINTS);
-        raise_msg(L, ld);
-      }
-      size_t cap = ld->cap_points ? ld->cap_points * 2 : 256;
-      int32_t *np2 = realloc(s->points, cap * sizeof *np2 * (size_t)(np ? np : 1));
-      if (!np2) {
-        snprintf(ld->errbuf, sizeof ld->errbuf, "out of memory");
-        raise_msg(L, ld);
-      }
-      s->points = np2;
-      ld->cap_points = cap;
-    }
-    memcpy(s->points + s->npoints * (size_t)np, ld->cur, sizeof *ld->cur * (size_t)np);
-    s->npoints++;
-    return;
-  }
-  const kg_param *p = &s->params[d];
-  for (int v = 0; v < p->nvalues; v++) {
-    ld->cur[d] = v;
-    lua_pushstring(L, p->name);
-    if (p->kind == KG_PARAM_INT) lua_pushinteger(L, (lua_Integer)p->ivalues[v]);
-    else lua_pushstring(L, p->svalues[v]);
-    lua_rawset(L, 3);
-    memcpy(st + nc, st, sizeof *st * (size_t)nc);
-    visit(L, ld, d + 1);
-  }
-  ld->cur[d] = 0;
+  return 1;
+}
+
+/* Bind parameter d to value v (ld->cur and p) and hand the constraint state down to depth d + 1. */
+static void bind_value(lua_State *L, kg_spec_loader *ld, int d, int v) {
+  const kg_param *p = &ld->spec->params[d];
+  int nc = ld->spec->nconstraints;
+  int32_t *st = ld->cstate + (size_t)d * (size_t)nc;
+  ld->cur[d] = v;
   lua_pushstring(L, p->name);
+  if (p->kind == KG_PARAM_INT) lua_pushinteger(L, (lua_Integer)p->ivalues[v]);
+  else lua_pushstring(L, p->svalues[v]);
+  lua_rawset(L, 3);
+  memcpy(st + nc, st, sizeof *st * (size_t)nc);
+}
+
+static void unbind_value(lua_State *L, kg_spec_loader *ld, int d) {
+  ld->cur[d] = 0;
+  lua_pushstring(L, ld->spec->params[d].name);
   lua_pushnil(L);
   lua_rawset(L, 3);
 }
 
-/* Protected: [1] kg_spec_loader, [2] constraints list.  Enumerates the valid points by
- * backtracking over the parameters in declaration order (values in list order, so the points come
- * out in lexicographic order), each constraint checked as soon as the parameters it reads are
- * bound. */
+/* Append ld->cur to spec->points (the limit: KG_SPEC_MAX_POINTS). */
+static void add_point(lua_State *L, kg_spec_loader *ld) {
+  kg_spec *s = ld->spec;
+  int np = s->nparams;
+  if (s->npoints == ld->cap_points) {
+    if (s->npoints >= KG_SPEC_MAX_POINTS) {
+      snprintf(ld->errbuf, sizeof ld->errbuf,
+               "%s:%d: the space has more than %d valid points: too large to enumerate (add constraints, fewer "
+               "values, or sample = N: tune a sample of N valid points)",
+               ld->path, ld->kline, KG_SPEC_MAX_POINTS);
+      raise_msg(L, ld);
+    }
+    size_t cap = ld->cap_points ? ld->cap_points * 2 : 256;
+    int32_t *np2 = realloc(s->points, cap * sizeof *np2 * (size_t)(np ? np : 1));
+    if (!np2) {
+      snprintf(ld->errbuf, sizeof ld->errbuf, "out of memory");
+      raise_msg(L, ld);
+    }
+    s->points = np2;
+    ld->cap_points = cap;
+  }
+  memcpy(s->points + s->npoints * (size_t)np, ld->cur, sizeof *ld->cur * (size_t)np);
+  s->npoints++;
+}
+
+/* Visit the node of depth d: prune it, or record the point (d == nparams), or visit its children. */
+static void visit(lua_State *L, kg_spec_loader *ld, int d) {
+  kg_spec *s = ld->spec;
+  if (!node_ok(L, ld, d)) return;
+  if (d == s->nparams) {
+    add_point(L, ld);
+    return;
+  }
+  for (int v = 0; v < s->params[d].nvalues; v++) {
+    bind_value(L, ld, d, v);
+    visit(L, ld, d + 1);
+  }
+  unbind_value(L, ld, d);
+}
+
+/* ---------- spaces too large to enumerate: estimated, then sampled ---------- */
+
+/* Uniform integer in [0, n) from splitmix64 (Steele, Lea & Flood, OOPSLA 2014; n <= 65536: the
+ * modulo bias is below 2^-47). */
+static int rand_below(kg_spec_loader *ld, int n) {
+  uint64_t z = (ld->rng += UINT64_C(0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return (int)((z ^ (z >> 31)) % (uint64_t)n);
+}
+
+/* One of Knuth's random probes ("Estimating the efficiency of backtrack programs", Math. Comp. 29,
+ * 1975): descend from the root through a uniformly random child that passes its constraints, and
+ * return the product of the numbers of such children along the path (0 when it dies).  Its mean
+ * over probes is an unbiased estimate of the number of valid points.  Leaves every parameter
+ * unbound.  ld->okv: [max nvalues] scratch. */
+static double probe(lua_State *L, kg_spec_loader *ld) {
+  kg_spec *s = ld->spec;
+  double est = node_ok(L, ld, 0) ? 1.0 : 0.0;
+  int d = 0;
+  for (; d < s->nparams && est > 0; d++) {
+    int n = 0;
+    for (int v = 0; v < s->params[d].nvalues; v++) {
+      bind_value(L, ld, d, v);
+      if (node_ok(L, ld, d + 1)) ld->okv[n++] = v;
+    }
+    est *= n;
+    if (n == 0) break;
+    bind_value(L, ld, d, ld->okv[rand_below(ld, n)]);
+    node_ok(L, ld, d + 1); /* the chosen child's constraint state again */
+  }
+  for (int k = d < s->nparams ? d : s->nparams - 1; k >= 0; k--) unbind_value(L, ld, k);
+  return est;
+}
+
+/* A random valid point into ld->cur: a depth-first descent that tries the values of each parameter
+ * in a random order and backs out of a subtree without valid points, so each parameter's value is
+ * uniform over the values whose subtree holds a valid point (uniform over branches, not over
+ * points).  1 when found (parameters 0..d-1 stay bound), 0 when the subtree is empty.
+ * ld->perm: [sum of nvalues] scratch, parameter d's part at ld->perm_at[d]. */
+static int descend(lua_State *L, kg_spec_loader *ld, int d) {
+  kg_spec *s = ld->spec;
+  if (!node_ok(L, ld, d)) return 0;
+  if (d == s->nparams) return 1;
+  int n = s->params[d].nvalues, *perm = ld->perm + ld->perm_at[d];
+  for (int i = 0; i < n; i++) perm[i] = i;
+  for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
+    int j = rand_below(ld, i + 1), t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  for (int i = 0; i < n; i++) {
+    bind_value(L, ld, d, perm[i]);
+    if (descend(L, ld, d + 1)) return 1;
+  }
+  unbind_value(L, ld, d);
+  return 0;
+}
+
+/* qsort_r comparator: lexicographic order of two points of *(size_t *)arg value indices. */
+static int point_cmp(const void *a, const void *b, void *arg) {
+  const int32_t *x = a, *y = b;
+  for (size_t i = 0, n = *(const size_t *)arg; i < n; i++)
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+  return 0;
+}
+
+/* Sort spec->points lexicographically and drop repeats. */
+static void sort_unique(kg_spec *s) {
+  size_t np = (size_t)s->nparams, n = s->npoints, k = 0;
+  qsort_r(s->points, n, sizeof *s->points * np, point_cmp, &np);
+  for (size_t i = 0; i < n; i++)
+    if (k == 0 || point_cmp(s->points + (k - 1) * np, s->points + i * np, &np) != 0) {
+      if (k != i) memcpy(s->points + k * np, s->points + i * np, sizeof *s->points * np);
+      k++;
+    }
+  s->npoints = k;
+}
+
+/* Draw target random valid points (rounds of draws until target distinct ones, or a round adds none
+ * new: then the space holds fewer). */
+static void sample_space(lua_State *L, kg_spec_loader *ld, size_t target) {
+  kg_spec *s = ld->spec;
+  for (int round = 0; round < 64 && s->npoints < target; round++) {
+    size_t before = s->npoints, want = target - s->npoints;
+    for (size_t i = 0; i < want; i++) {
+      if (!descend(L, ld, 0)) {
+        snprintf(ld->errbuf, sizeof ld->errbuf, "%s:%d: constraints reject all %zu points of the space", ld->path,
+                 ld->kline, s->nraw);
+        raise_msg(L, ld);
+      }
+      add_point(L, ld);
+      for (int d = s->nparams - 1; d >= 0; d--) unbind_value(L, ld, d);
+    }
+    sort_unique(s);
+    if (s->npoints == before) break;
+  }
+}
+
+/* Protected: [1] kg_spec_loader, [2] constraints list.  Chooses between enumerating and sampling
+ * (spec->sample_target > 0: sample; else Knuth's estimate over KG_SPEC_PROBES probes when the
+ * product exceeds KG_SPEC_SAMPLE_ABOVE), then enumerates the valid points by backtracking over the
+ * parameters in declaration order (values in list order, so the points come out in lexicographic
+ * order), each constraint checked as soon as the parameters it reads are bound, or draws a sample
+ * of them (sorted the same way). */
 static int l_eval_space(lua_State *L) {
   kg_spec_loader *ld = lua_touserdata(L, 1);
   kg_spec *s = ld->spec;
@@ -315,10 +445,35 @@ static int l_eval_space(lua_State *L) {
   size_t nst = (size_t)(s->nparams + 1) * (size_t)(s->nconstraints ? s->nconstraints : 1);
   ld->cstate = lua_newuserdatauv(L, nst * sizeof *ld->cstate, 0); /* 5: freed by Lua's collector */
   memset(ld->cstate, 0, nst * sizeof *ld->cstate);
+  size_t sum = 0;
+  int maxv = 1;
+  for (int d = 0; d < s->nparams; d++) {
+    sum += (size_t)s->params[d].nvalues;
+    if (s->params[d].nvalues > maxv) maxv = s->params[d].nvalues;
+  }
+  ld->okv = lua_newuserdatauv(L, sizeof(int) * (size_t)maxv, 0);                                 /* 6 */
+  ld->perm = lua_newuserdatauv(L, sizeof(int) * (sum ? sum : 1), 0);                             /* 7 */
+  ld->perm_at = lua_newuserdatauv(L, sizeof(size_t) * (size_t)(s->nparams ? s->nparams : 1), 0); /* 8 */
+  for (int d = 0, at = 0; d < s->nparams; at += s->params[d++].nvalues) ld->perm_at[d] = (size_t)at;
   memset(ld->cur, 0, sizeof *ld->cur * (size_t)(s->nparams ? s->nparams : 1));
   ld->enum_deadline_ns = kg_now_ns() + (unsigned long long)(ld->kl.time_limit_s * 1e9);
-  visit(L, ld, 0);
+  ld->rng = KG_SPEC_SAMPLE_SEED;
+  s->estimate = (double)s->nraw;
+  if (s->sample_target == 0 && s->nraw > KG_SPEC_SAMPLE_ABOVE && s->nparams > 0) {
+    double sumest = 0;
+    for (int i = 0; i < KG_SPEC_PROBES; i++) sumest += probe(L, ld);
+    s->estimate = sumest / KG_SPEC_PROBES;
+    if (s->estimate > KG_SPEC_SAMPLE_ABOVE) s->sample_target = KG_SPEC_SAMPLE_DEFAULT;
+  }
+  if (s->sample_target > 0 && s->nparams > 0) {
+    s->sampled = true;
+    sample_space(L, ld, (size_t)s->sample_target);
+  } else {
+    visit(L, ld, 0);
+  }
   ld->cstate = NULL;
+  ld->okv = ld->perm = NULL;
+  ld->perm_at = NULL;
   return 0;
 }
 
@@ -356,6 +511,16 @@ kg_status kg_spec_read_constraints(kg_spec_loader *ld, int def) {
     raw *= (size_t)s->params[i].nvalues;
   }
   s->nraw = raw;
+  /* sample = N: the space is too large to enumerate; tune N valid points drawn at random */
+  lua_getfield(L, def, "sample");
+  if (!lua_isnil(L, -1)) {
+    int64_t v;
+    if (!kg_spec_get_int(L, -1, &v) || v < 1 || v > KG_SPEC_MAX_POINTS)
+      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "sample: expected a number of points in 1..%d, got %s",
+                          KG_SPEC_MAX_POINTS, kg_spec_describe(L, -1, d, sizeof d));
+    s->sample_target = (long)v;
+  }
+  lua_pop(L, 1);
   ld->cur = calloc((size_t)(s->nparams ? s->nparams : 1), sizeof *ld->cur);
   if (!ld->cur) return kg_ctx_set(ld->ctx, KG_ENOMEM, "out of memory");
   lua_pushcfunction(L, l_eval_space);

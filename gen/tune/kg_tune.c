@@ -38,6 +38,7 @@ void kg_tune_opts_default(kg_tune_opts *o) {
   o->strategy = KG_STRATEGY_EXHAUSTIVE;
   o->seed = 1;
   o->batch = 64;
+  o->propose = 8;
   o->finalists = 8;
   o->rounds = 3;
   o->progress = stderr;
@@ -406,9 +407,18 @@ static void kg_batch_free(kg_variant *batch, int nb) {
   }
 }
 
-/* ---- guided search (gen/search/): one search per problem, each next variant chosen from the
- * measurements so far (kg_search.h).  A variant's code must exist before its worker forks
- * (kg_worker.h), so each evaluation starts a worker.  Errors as kg_tune_measure_batch. ---- */
+/* ---- guided search (gen/search/): one search per problem, each next batch of variants chosen
+ * from the measurements so far (kg_search.h).  A variant's code must exist before its worker forks
+ * (kg_worker.h), so a batch of opts->propose points is asked at once, compiled together and measured
+ * in one worker (one kg_create and reference, as a batch of the exhaustive loop), then told.
+ * Errors as kg_tune_measure_batch. ---- */
+
+/* The search cost of a result: its p50 (a censored variant tells its lower bound: slow, not
+ * failed), INFINITY when it failed. */
+static double kg_tune_search_cost(const kg_result *x) {
+  return x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY;
+}
+
 static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
   const kg_spec *spec = t->spec;
   const kg_tune_opts *opts = t->opts;
@@ -417,17 +427,24 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
   long total = (long)spec->npoints, budget = opts->budget;
   if (budget <= 0) budget = total / 10 > 32 ? total / 10 : 32; /* the default: 10%, at least 32 */
   if (budget > total) budget = total;
+  int bsize = opts->propose > 0 ? opts->propose : 8;
+  if (bsize > KG_SEARCH_MAX_BATCH) bsize = KG_SEARCH_MAX_BATCH;
   r->nvariants = budget;
   pg->total = budget * r->nproblems;
   if (pg->f)
-    fprintf(pg->f, "%s search: %ld of %ld variants per problem\n", kg_strategy_name(opts->strategy), budget, total);
+    fprintf(pg->f, "%s search: %ld of %ld variants per problem, %d at a time\n", kg_strategy_name(opts->strategy),
+            budget, total, bsize);
   kg_status st = KG_OK;
   kg_search_space *space = NULL;
   kg_search *search = NULL;
-  kg_variant v = {0};
   int32_t *card = malloc(sizeof *card * (size_t)spec->nparams);
   long *spec_index = malloc(sizeof *spec_index * (size_t)total); /* search index -> spec point */
-  if (!card || !spec_index) {
+  long *search_index = malloc(sizeof *search_index * (size_t)total); /* spec point -> search index */
+  kg_variant *batch = calloc((size_t)bsize, sizeof *batch);
+  size_t *asked = malloc(sizeof *asked * (size_t)bsize);
+  long *pts = malloc(sizeof *pts * (size_t)bsize);
+  int nb = 0;
+  if (!card || !spec_index || !search_index || !batch || !asked || !pts) {
     st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
     goto done;
   }
@@ -435,81 +452,45 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
   if ((st = kg_search_space_new(spec->nparams, card, (size_t)total, spec->points, &space, ctx))) goto done;
   for (long i = 0; i < total; i++) {
     long j = kg_search_space_find(space, spec->points + (size_t)i * (size_t)spec->nparams);
+    search_index[i] = j;
     if (j >= 0) spec_index[j] = i;
   }
   for (int p = 0; p < r->nproblems && !st; p++) {
     kg_problem_result *res = &r->problems[p];
-    const kg_spec_problem *sp = &spec->problems[t->probs[p]];
     if ((st = kg_search_new(space, kg_strategy_name(opts->strategy), opts->seed, &search, ctx))) goto done;
     for (long i = 0; i < res->cached; i++) { /* --cache: known before the first ask, and free */
       const kg_result *x = &res->results[i];
-      long k = kg_search_space_find(space, spec->points + (size_t)x->point * (size_t)spec->nparams);
-      if (k >= 0)
-        kg_search_tell(search, (size_t)k,
-                       x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY);
+      if (search_index[x->point] >= 0) kg_search_tell(search, (size_t)search_index[x->point], kg_tune_search_cost(x));
     }
-    size_t j;
-    while (res->nresults - res->cached < budget && kg_search_ask(search, &j)) {
-      long point = spec_index[j];
-      if ((st = kg_tune_compile_batch(t, &point, -1, &v, 1, ctx))) goto done;
-      kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
-      run.prob =
-          (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
-      run.cutoff_ns = kg_tune_cutoff_ns(opts, res);
-      kg_result *x = &res->results[res->nresults++];
-      if (v.module) {
-        run.create = (kg_create_fn)kg_module_sym(v.module, "kg_create");
-        run.prepare = (kg_prepare_fn)kg_module_sym(v.module, "kg_prepare");
-        run.destroy = (kg_destroy_fn)kg_module_sym(v.module, "kg_destroy");
-        for (int bl = 0; bl < spec->nbaselines && !res->baselines_done && !st; bl++) {
-          char name[256], sym[256];
-          snprintf(name, sizeof name, "baseline:%s", spec->baselines[bl]);
-          snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
-          kg_run_fn fn = (kg_run_fn)kg_module_sym(v.module, sym);
-          double keep = run.cutoff_ns;
-          run.cutoff_ns = 0; /* baselines are never cut off */
-          if (fn) st = kg_problem_measure(&run, name, -1, fn, NULL, 0, &res->baselines[bl], ctx);
-          else kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
-          run.cutoff_ns = keep;
-        }
-        res->baselines_done = true;
-      }
-      if (!st && (v.module || v.compile == KG_ENOTFOUND)) {
-        kg_run_fn fn = v.module ? (kg_run_fn)kg_module_sym(v.module, "kg_run") : NULL;
-        kg_verify_fn vf = v.module && !spec->verify_off ? (kg_verify_fn)kg_module_sym(v.module, "kg_verify") : NULL;
-        st = kg_problem_measure(&run, v.name, v.point, fn, vf, v.compile_ms, x, ctx);
-      } else if (!st) {
-        kg_result_fail(x, v.point, v.compile, v.reason);
-        x->compile_ms = v.compile_ms;
-        st = kg_tune_store_failure(t->db, &t->key, sp->name, &v, ctx);
-      }
-      kg_worker_stop(run.worker);
-      if (st) goto done;
-      /* a censored variant tells its lower bound: slow, but not failed */
-      kg_search_tell(search, j, x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY);
-      res->evaluated++;
-      pg->done++;
-      if (x->m.status != KG_OK) {
-        res->failed++;
-        pg->failed++;
-        if (pg->f && v.compile == KG_OK && !x->resumed)
-          fprintf(pg->f, "%svariant %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", v.name, sp->name,
-                  kg_strerror(x->m.status), x->m.reason);
-      }
-      char best[640];
-      kg_tune_best_label(r, res, best, sizeof best);
-      kg_progress_line(pg, sp->name, best, false);
-      kg_batch_free(&v, 1);
+    for (;;) {
+      long left = budget - (res->nresults - res->cached);
+      if (left <= 0) break;
+      size_t na = kg_search_ask_batch(search, (size_t)(left < bsize ? left : bsize), asked);
+      if (na == 0) break;
+      for (size_t i = 0; i < na; i++) pts[i] = spec_index[asked[i]];
+      nb = (int)na;
+      long first = res->nresults;
+      if ((st = kg_tune_compile_batch(t, pts, -1, batch, nb, ctx))) goto done;
+      if ((st = kg_tune_measure_batch(t, p, batch, nb, ctx))) goto done;
+      for (long i = first; i < res->nresults; i++) /* tell each result (a pending point left untold fails) */
+        kg_search_tell(search, (size_t)search_index[res->results[i].point], kg_tune_search_cost(&res->results[i]));
+      for (size_t i = 0; i < na; i++) kg_search_tell(search, asked[i], INFINITY); /* no-op once told */
+      kg_batch_free(batch, nb);
+      nb = 0;
     }
     kg_search_free(search);
     search = NULL;
   }
 done:
-  kg_batch_free(&v, 1);
+  kg_batch_free(batch, nb);
+  free(batch);
+  free(asked);
+  free(pts);
   kg_search_free(search);
   kg_search_space_free(space);
   free(card);
   free(spec_index);
+  free(search_index);
   return st;
 }
 

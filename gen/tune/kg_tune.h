@@ -71,6 +71,8 @@ typedef struct kg_tune_opts {
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
   int batch;                    /**< variants compiled before the workers run them (default 64) */
+  int propose;                  /**< guided strategies: points asked at once (kg_search_ask_batch),
+                                  compiled together and measured in one worker (default 8) */
   long npoints;                 /**< > 0: evaluate exactly these points (indices into spec->points,
                                   in this order) instead of the strategy's choice; kgen bench */
   const long *points;           /**< [npoints] when npoints > 0 */
