@@ -248,12 +248,13 @@ static void test_verify_cli(void **state) {
                    0);
   assert_int_equal(run("grep -q '0 drifts' '%s/load.out'", tmp), 0);
   /* Absent from tuned/: the nearest machine's winners are verified, their figures not compared
-   * (the 10x edit is not drift there); --strict refuses. */
+   * (the 10x edit is not drift there); --strict refuses.  The threshold is wide for the reason
+   * above: the baseline rule still applies to a 30 ns winner. */
   assert_int_equal(run("cp -r '%s/slow' '%s/near'", tmp, tmp), 0);
   snprintf(path, sizeof path, "%s/near", tmp);
   doctor(path, 1.0, "zz-near-machine");
-  assert_int_equal(run("cd '%s' && '%s' verify '%s/tests/specs/variants.lua' --tuned near --min-time 0.01 "
-                       "--json near.json > near.out 2> near.err",
+  assert_int_equal(run("cd '%s' && '%s' verify '%s/tests/specs/variants.lua' --tuned near --threshold 200 "
+                       "--min-time 0.01 --json near.json > near.out 2> near.err",
                        tmp, bin, root),
                    0);
   assert_int_equal(run("grep -q 'winners: nearest of zz-near-machine' '%s/near.out' && grep -q \"another machine's\" "
