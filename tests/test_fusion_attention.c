@@ -24,6 +24,7 @@
 
 #include "kg_abi.h"
 #include "kg_compile.h"
+#include "kg_jit_test.h"
 
 static char root[2048], bin[2048], tmp[256];
 
@@ -47,24 +48,10 @@ static int teardown(void **state) {
 }
 
 /* One variant of specs/fusion_attention.lua (`kgen emit --set`), compiled in-process. */
-static kg_module *emit_variant(kg_compiler *c, const char *set) {
-  char cmd[8192], path[512];
-  snprintf(path, sizeof path, "%s/variant.c", tmp);
-  snprintf(cmd, sizeof cmd, "'%s' emit '%s/specs/fusion_attention.lua' --set %s -o '%s'", bin, root, set, path);
-  assert_int_equal(system(cmd), 0);
-  FILE *f = fopen(path, "r");
-  assert_non_null(f);
-  static char src[1 << 20];
-  size_t n = fread(src, 1, sizeof src - 1, f);
-  fclose(f);
-  assert_true(n > 0 && n < sizeof src - 1);
-  src[n] = '\0';
-  kg_module *m = NULL;
-  kg_ctx ctx = {0};
-  kg_status st = kg_compiler_compile(c, set, src, &m, NULL, &ctx);
-  if (st != KG_OK) printf("compile %s: %s\n", set, kg_ctx_message(&ctx));
-  assert_int_equal(st, KG_OK);
-  return m;
+static kg_module *emit_att(kg_compiler *c, const char *set) {
+  char spec[4096];
+  snprintf(spec, sizeof spec, "%s/specs/fusion_attention.lua", root);
+  return kg_test_emit_compile(c, bin, spec, set, tmp);
 }
 
 static const char *const dim_names[] = {"b", "causal", "d", "pattern", "s"}; /* sorted */
@@ -99,7 +86,7 @@ static void test_verify(void **state) {
                                           "kg_baseline_onednn",           "kg_baseline_onednn_2t"};
   kg_compiler *c = new_compiler();
   kg_module *m[NV];
-  for (int v = 0; v < NV; v++) m[v] = emit_variant(c, sets[v]);
+  for (int v = 0; v < NV; v++) m[v] = emit_att(c, sets[v]);
   long checks = 0;
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
     for (int pattern = 0; pattern < 3; pattern++)
@@ -144,7 +131,7 @@ static void test_verify(void **state) {
 static void test_check_fails(void **state) {
   (void)state;
   kg_compiler *c = new_compiler();
-  kg_module *m = emit_variant(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
+  kg_module *m = emit_att(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
   check_fn check = (check_fn)kg_module_sym(m, "fusion_attention_check");
   char msg[512] = "";
   for (int pattern = 0; pattern < 3; pattern++) {
@@ -162,7 +149,7 @@ static void test_check_fails(void **state) {
 static void test_bad_shapes(void **state) {
   (void)state;
   kg_compiler *c = new_compiler();
-  kg_module *m = emit_variant(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
+  kg_module *m = emit_att(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
   static const int64_t bad[][5] = {/* b, causal, d, pattern, s */
                                    {0, 0, 64, 2, 16},  {1, 0, 0, 2, 16},    {1, 0, 64, 2, 0},
                                    {-1, 0, 64, 2, 16}, {1, 0, 64, 3, 16},   {1, 0, 64, -1, 16},

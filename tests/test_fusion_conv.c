@@ -26,6 +26,7 @@
 
 #include "kg_abi.h"
 #include "kg_compile.h"
+#include "kg_jit_test.h"
 #include "kg_spec.h"
 #include "kg_template.h"
 
@@ -49,13 +50,6 @@ static kg_module *g_mod[MAXV];
 static char g_names[MAXV][160];
 static int g_nvar;
 
-static char g_path[4096];
-static const char *path_of(const char *rel) {
-  const char *root = getenv("KGEN_ROOT");
-  snprintf(g_path, sizeof g_path, "%s/%s", root ? root : ".", rel);
-  return g_path;
-}
-
 static uint64_t rng = 99;
 static float frand(void) { /* uniform [-1, 1) */
   rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -70,16 +64,8 @@ static void *sym(int v, const char *name) {
 
 static int setup(void **state) {
   (void)state;
+  if (kg_test_load("tests/specs/fusion_conv_small.lua", &g_spec, &g_cc)) return -1;
   kg_ctx ctx = {0};
-  if (kg_spec_load(path_of("tests/specs/fusion_conv_small.lua"), &g_spec, &ctx) != KG_OK) {
-    fprintf(stderr, "spec: %s\n", ctx.msg);
-    return -1;
-  }
-  kg_compile_opts o = {0};
-  if (kg_compiler_new(&o, &g_cc, &ctx) != KG_OK) {
-    fprintf(stderr, "compiler: %s\n", ctx.msg);
-    return -1;
-  }
   g_nvar = (int)g_spec->npoints;
   if (g_nvar > MAXV) return -1;
   for (int v = 0; v < g_nvar; v++) {

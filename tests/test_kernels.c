@@ -23,6 +23,7 @@
 
 #include "kg_abi.h"
 #include "kg_compile.h"
+#include "kg_jit_test.h"
 
 static char root[2048], bin[2048], tmp[256];
 
@@ -72,23 +73,9 @@ static void test_gemm_edges(void **state) { tune_all_ok("gemm_edges"); }
 
 /* One variant of tests/specs/gemm_edges.lua (`kgen emit --set`), compiled in-process. */
 static kg_module *emit_gemm(kg_compiler *c, const char *set) {
-  char cmd[8192], path[512];
-  snprintf(path, sizeof path, "%s/variant.c", tmp);
-  snprintf(cmd, sizeof cmd, "'%s' emit '%s/tests/specs/gemm_edges.lua' --set %s -o '%s'", bin, root, set, path);
-  assert_int_equal(system(cmd), 0);
-  FILE *f = fopen(path, "r");
-  assert_non_null(f);
-  static char src[1 << 20];
-  size_t n = fread(src, 1, sizeof src - 1, f);
-  fclose(f);
-  assert_true(n > 0 && n < sizeof src - 1);
-  src[n] = '\0';
-  kg_module *m = NULL;
-  kg_ctx ctx = {0};
-  kg_status st = kg_compiler_compile(c, set, src, &m, NULL, &ctx);
-  if (st != KG_OK) printf("compile %s: %s\n", set, kg_ctx_message(&ctx));
-  assert_int_equal(st, KG_OK);
-  return m;
+  char spec[4096];
+  snprintf(spec, sizeof spec, "%s/tests/specs/gemm_edges.lua", root);
+  return kg_test_emit_compile(c, bin, spec, set, tmp);
 }
 
 /*

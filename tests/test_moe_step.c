@@ -32,6 +32,7 @@
 
 #include "kg_abi.h"
 #include "kg_compile.h"
+#include "kg_jit_test.h"
 #include "kg_spec.h"
 #include "kg_template.h"
 
@@ -74,25 +75,10 @@ static kg_compiler *g_cc;
 static variant g_var[NSETS];
 static int g_nvar;
 
-static char g_path[4096];
-static const char *path_of(const char *rel) {
-  const char *root = getenv("KGEN_ROOT");
-  snprintf(g_path, sizeof g_path, "%s/%s", root ? root : ".", rel);
-  return g_path;
-}
-
 static int setup(void **state) {
   (void)state;
+  if (kg_test_load("specs/moe_step.lua", &g_spec, &g_cc)) return -1;
   kg_ctx ctx = {0};
-  if (kg_spec_load(path_of("specs/moe_step.lua"), &g_spec, &ctx) != KG_OK) {
-    fprintf(stderr, "spec: %s\n", ctx.msg);
-    return -1;
-  }
-  kg_compile_opts o = {0};
-  if (kg_compiler_new(&o, &g_cc, &ctx) != KG_OK) {
-    fprintf(stderr, "compiler: %s\n", ctx.msg);
-    return -1;
-  }
   int32_t *pt = calloc((size_t)g_spec->nparams, sizeof *pt);
   if (!pt) return -1;
   for (int i = 0; i < NSETS; i++) {
@@ -368,7 +354,7 @@ static void test_tune_phases(void **state) {
   assert_non_null(mkdtemp(dir));
   snprintf(cmd, sizeof cmd,
            "'%s' tune '%s' --min-time 0.01 --rounds 1 --finalists 1 --out '%s/out' --db '%s/t.db' >/dev/null 2>&1",
-           b ? b : "build/kgen", path_of("tests/specs/moe_small.lua"), dir, dir);
+           b ? b : "build/kgen", kg_test_path("tests/specs/moe_small.lua"), dir, dir);
   int st = system(cmd);
   assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   snprintf(cmd, sizeof cmd, "ls '%s'/out/moe_small/*.json", dir);

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "kg_compile.h"
+#include "kg_jit_test.h"
 #include "kg_spec.h"
 #include "kg_template.h"
 
@@ -36,15 +37,15 @@ typedef int (*two_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const i
 typedef int (*out0_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const int64_t *, float *, float *, float *);
 typedef int (*dlogz_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *,
                         const int64_t *, float *);
-typedef int (*dtwo_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *,
-                       const int64_t *, float *, float *);
+typedef int (*dtwo_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, const int64_t *,
+                       float *, float *);
 typedef int (*dmarg_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *,
                         const int64_t *, float *, float *, float *, float *);
 
 typedef int (*seg_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const int64_t *, float *, int64_t *,
                       int64_t *);
-typedef int (*dseg_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *,
-                       const int64_t *, float *, int64_t *, int64_t *);
+typedef int (*dseg_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, const int64_t *,
+                       float *, int64_t *, int64_t *);
 typedef size_t (*ckpt_fn)(size_t);
 
 typedef struct api {
@@ -59,13 +60,6 @@ typedef struct api {
   dseg_fn dseg;
   ckpt_fn ckpt;
 } api;
-
-static char g_path[4096];
-static const char *path_of(const char *rel) {
-  const char *root = getenv("KGEN_ROOT");
-  snprintf(g_path, sizeof g_path, "%s/%s", root ? root : ".", rel);
-  return g_path;
-}
 
 static uint64_t rng = 12345;
 static float frand(void) { /* uniform [-1, 1) */
@@ -110,8 +104,8 @@ static void bf_rec(bf *b, int64_t n, int64_t prev, double score, int depth, int1
 }
 
 /* Enumerate; fills log Z, best, H, the marginals mu[T-1, K, C, C] (double). */
-static void bf_run(int64_t T, int64_t K, int64_t C, int64_t L, const float *e, double *logz, double *best,
-                   double *ent, double *mu) {
+static void bf_run(int64_t T, int64_t K, int64_t C, int64_t L, const float *e, double *logz, double *best, double *ent,
+                   double *mu) {
   bf *b = &B_;
   b->T = T, b->K = K, b->C = C, b->L = L, b->e = e, b->npaths = 0;
   int16_t cur[6][4];
@@ -145,16 +139,8 @@ static int g_nvar;
 
 static int setup(void **state) {
   (void)state;
+  if (kg_test_load("specs/semiring_scan.lua", &g_spec, &g_cc)) return -1;
   kg_ctx ctx = {0};
-  if (kg_spec_load(path_of("specs/semiring_scan.lua"), &g_spec, &ctx) != KG_OK) {
-    fprintf(stderr, "spec: %s\n", ctx.msg);
-    return -1;
-  }
-  kg_compile_opts o = {0};
-  if (kg_compiler_new(&o, &g_cc, &ctx) != KG_OK) {
-    fprintf(stderr, "compiler: %s\n", ctx.msg);
-    return -1;
-  }
   g_nvar = (int)g_spec->npoints;
   if (g_nvar > 64) return -1;
   for (int v = 0; v < g_nvar; v++) {
@@ -435,7 +421,8 @@ static void test_edge_vs_decomposed(void **state) {
               }
       for (int64_t i = 0; i < B * T * C; i++) near(gc[i], wc[i], 1e-3, "grad_cum", a->name);
       for (int64_t i = 0; i < C * C; i++) near(gt[i], wt[i], 1e-3 * fmax(1.0, fabs(wt[i])), "grad_transition", a->name);
-      for (int64_t i = 0; i < K * C; i++) near(gb[i], wb[i], 1e-3 * fmax(1.0, fabs(wb[i])), "grad_duration_bias", a->name);
+      for (int64_t i = 0; i < K * C; i++)
+        near(gb[i], wb[i], 1e-3 * fmax(1.0, fabs(wb[i])), "grad_duration_bias", a->name);
       free(wc), free(wt), free(wb);
     }
     free(cum), free(tr), free(bi), free(e), free(mu), free(ind), free(ind2), free(gc), free(gt), free(gb);
@@ -488,7 +475,6 @@ static void test_bad_input(void **state) {
   free(e), free(mu), free(cum);
 }
 
-
 /* Decomposed inputs of B sequences: cum_scores random walks, transition, duration bias. */
 static void dec_inputs(int64_t B, int64_t T, int64_t K, int64_t C, float *cum, float *tr, float *bi) {
   memset(cum, 0, (size_t)(B * T * C) * 4);
@@ -501,8 +487,8 @@ static void dec_inputs(int64_t B, int64_t T, int64_t K, int64_t C, float *cum, f
 
 /* The segment list is the path the indicator marks: in order, chained from 0 to L-1, each
  * segment's indicator entry set (with the previous segment's label as c'), as many as the ones. */
-static void check_segments(int64_t T, int64_t K, int64_t C, int64_t L, const float *ind, const int64_t *seg,
-                           int64_t ns, const char *var) {
+static void check_segments(int64_t T, int64_t K, int64_t C, int64_t L, const float *ind, const int64_t *seg, int64_t ns,
+                           const char *var) {
   int64_t ones = 0, n = 0, prev = -1;
   for (size_t i = 0; i < (size_t)((T - 1) * K * C * C); i++) ones += ind[i] == 1.0f;
   if (ns != ones) fail_msg("%s: %lld segments, the indicator has %lld", var, (long long)ns, (long long)ones);
@@ -514,8 +500,9 @@ static void check_segments(int64_t T, int64_t K, int64_t C, int64_t L, const flo
     int hit = 0;
     for (int64_t cp = 0; cp < C; cp++)
       if (ind[((st * K + slot_of(K, d)) * C + c) * C + cp] == 1.0f && (prev < 0 || cp == prev)) hit++;
-    if (hit != 1) fail_msg("%s: segment %lld (%lld, %lld, %lld) not in the indicator", var, (long long)i,
-                           (long long)st, (long long)d, (long long)c);
+    if (hit != 1)
+      fail_msg("%s: segment %lld (%lld, %lld, %lld) not in the indicator", var, (long long)i, (long long)st,
+               (long long)d, (long long)c);
     n = st + d, prev = c;
   }
   assert_int_equal(n, L - 1);
@@ -566,7 +553,8 @@ static void test_checkpoint(void **state) {
     const int64_t lengths[3] = {T, T / 2 + 1, 1};
     const size_t ne = nedge(B, T, K, C), nc = (size_t)(B * T * C);
     float *e = malloc(ne * 4), *m1 = malloc(ne * 4), *m2 = malloc(ne * 4), *cum = malloc(nc * 4);
-    float *tr = malloc((size_t)(C * C) * 4), *bi = malloc((size_t)(K * C) * 4), *g1 = malloc(nc * 4), *g2 = malloc(nc * 4);
+    float *tr = malloc((size_t)(C * C) * 4), *bi = malloc((size_t)(K * C) * 4), *g1 = malloc(nc * 4),
+          *g2 = malloc(nc * 4);
     float *t1 = malloc((size_t)(C * C) * 4), *t2 = malloc((size_t)(C * C) * 4), *b1 = malloc((size_t)(K * C) * 4);
     float *b2 = malloc((size_t)(K * C) * 4);
     assert_true(e && m1 && m2 && cum && tr && bi && g1 && g2 && t1 && t2 && b1 && b2);
@@ -640,10 +628,10 @@ static void test_long_decomposed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_brute_force),     cmocka_unit_test(test_viterbi_ties),
-      cmocka_unit_test(test_identities),      cmocka_unit_test(test_edge_vs_decomposed),
-      cmocka_unit_test(test_bad_input),       cmocka_unit_test(test_viterbi_segments),
-      cmocka_unit_test(test_checkpoint),      cmocka_unit_test(test_long_decomposed),
+      cmocka_unit_test(test_brute_force), cmocka_unit_test(test_viterbi_ties),
+      cmocka_unit_test(test_identities),  cmocka_unit_test(test_edge_vs_decomposed),
+      cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_viterbi_segments),
+      cmocka_unit_test(test_checkpoint),  cmocka_unit_test(test_long_decomposed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
