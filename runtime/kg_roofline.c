@@ -168,7 +168,11 @@ __attribute__((target("avx512f"))) static double kg_read_avx512(const unsigned c
     a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(p + i + 192)));
   }
   for (; i < n; i += 64) a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(p + i)));
-  return (double)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+  /* reduced in unsigned arithmetic: the words are arbitrary, and a signed sum (gcc's
+   * _mm512_reduce_add_epi64) may overflow, which is undefined behaviour */
+  uint64_t v[8];
+  _mm512_storeu_si512((void *)v, _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+  return (double)(v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]);
 }
 
 __attribute__((target("avx2"))) static double kg_read_avx2(const unsigned char *p, size_t n) {
@@ -182,7 +186,7 @@ __attribute__((target("avx2"))) static double kg_read_avx2(const unsigned char *
     }
   }
   __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
-  int64_t v[4];
+  uint64_t v[4]; /* unsigned: a signed sum of arbitrary words may overflow */
   _mm256_storeu_si256((__m256i *)v, s);
   return (double)(v[0] + v[1] + v[2] + v[3]);
 }

@@ -113,18 +113,20 @@ static void test_shipped_bounds(void **state) {
 
 /* One bench run of the reference as a kernel: itself at 100% within noise, warm and cold; cold
  * below warm; the memory problem in GB/s, the fp32_fma one in GFLOP/s from the peak. */
-static void test_self_cold_units(void **state) {
-  (void)state;
+/* One `kgen bench` of roofline_self.lua: the report (caller frees); *ok says whether the
+ * reference against itself landed at 100% within 2x noise (at least 20%), warm and cold. */
+static json_t *self_bench(int attempt, bool *ok) {
   assert_int_equal(run("cd '%s' && '%s' bench '%s/tests/specs/roofline_self.lua' --set x=1 --rounds 3 --min-time 0.05 "
-                       "--json self.json --quiet > self.out 2>&1",
-                       tmp, bin, root),
+                       "--json self%d.json --quiet > self%d.out 2>&1",
+                       tmp, bin, root, attempt, attempt),
                    0);
   char path[4096];
-  snprintf(path, sizeof path, "%s/self.json", tmp);
+  snprintf(path, sizeof path, "%s/self%d.json", tmp, attempt);
   json_error_t err;
   json_t *r = json_load_file(path, 0, &err);
   assert_non_null(r);
   const char *mem[] = {"mem", "mem_cold"};
+  *ok = true;
   for (int i = 0; i < 2; i++) {
     const json_t *w = json_object_get(problem_named(r, mem[i]), "winner");
     const json_t *ref = json_object_get(w, "efficiency_ref");
@@ -133,9 +135,27 @@ static void test_self_cold_units(void **state) {
     double eff = json_number_value(json_object_get(w, "efficiency"));
     double noise = json_number_value(json_object_get(ref, "noise"));
     double tol = noise > 0.1 ? 2 * noise : 0.2;
-    print_message("%s: efficiency of the reference against itself %.3f (noise %.3f)\n", mem[i], eff, noise);
-    assert_true(eff > 0 && eff >= 1 - tol && eff <= 1 + tol);
+    print_message("attempt %d, %s: efficiency of the reference against itself %.3f (noise %.3f)\n", attempt, mem[i],
+                  eff, noise);
+    assert_true(eff > 0);
+    if (!(eff >= 1 - tol && eff <= 1 + tol)) *ok = false;
   }
+  return r;
+}
+
+static void test_self_cold_units(void **state) {
+  (void)state;
+  /* Both sides run on all cores through OpenMP, each in its own process: on a machine shared with
+   * other work, one side's threads may wait on a descheduled partner for a whole run (seen: 2.2x
+   * at load 3 under ASan).  Up to three runs; a reference that is not the kernel's bound (other
+   * bytes, another level, a compute peak) misses in every one. */
+  bool ok = false;
+  json_t *r = NULL;
+  for (int attempt = 0; attempt < 3 && !ok; attempt++) {
+    json_decref(r);
+    r = self_bench(attempt, &ok);
+  }
+  assert_true(ok);
   assert_string_equal(json_string_value(json_object_get(problem_named(r, "mem"), "mode")), "warm");
   assert_string_equal(json_string_value(json_object_get(problem_named(r, "mem_cold"), "mode")), "cold");
   /* cold means cold: the same 16 MB, flushed before every call, read slower than from the LLC */
