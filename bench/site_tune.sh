@@ -3,8 +3,9 @@
 #   bench/site_tune.sh KERNEL [BUDGET] [FULL_TUNED_DIR]
 # 1. installs the build's library into a temporary prefix (KGEN_INSTALL_TUNE=OFF) and runs
 #    kgen-site-tune --kernel KERNEL --budget BUDGET (default 120) there, timing it;
-# 2. unless FULL_TUNED_DIR (a `kgen tune --out` root holding KERNEL's result for this machine) is
-#    given, runs the full `kgen tune specs/KERNEL.lua --out <tmp>/full`, timing it;
+# 2. unless FULL_TUNED_DIR (a `kgen tune --out` root holding KERNEL's result for this machine;
+#    a tune of some problems compares those only) is given, runs the full
+#    `kgen tune specs/KERNEL.lua --out <tmp>/full`, timing it;
 # 3. per problem, measures the site file's choice (or, for a problem it left undecided, the
 #    library's shipped choice as the site file records it: skipped here) and the full tune's winner
 #    side by side in one `kgen bench --set A --set B --problem P` run, and prints each ratio
@@ -41,6 +42,7 @@ printf '%-28s %-44s %-44s %8s\n' problem "site choice" "full tune's winner" "ful
 for p in $(jq -r '.problems[].name' "$work/p/share/kgen/site/$kernel.json"); do
   a=$(jq -c ".problems[] | select(.name == \"$p\") | .winner.params" "$work/p/share/kgen/site/$kernel.json" | params)
   b=$(jq -c ".problems[] | select(.name == \"$p\") | .winner.params" "$full/$kernel/$id.json" | params)
+  [ -n "$b" ] || { echo "$p: not in the full tune (tuned with --problem): skipped"; continue; }
   if [ "$a" = "$b" ]; then
     r=1
   else

@@ -81,6 +81,29 @@ static void test_all_fail_leaves_output_untouched(void **state) {
   assert_int_equal(run("grep -q 'no variant of all_fail passed' '%s/log2'", tmp), 0);
 }
 
+/* A baseline that timed out is not measured again in the final rounds (it would spend the timeout
+ * again in every round); the finalists still are. */
+static void test_timed_out_baseline_measured_once(void **state) {
+  (void)state;
+  char out[512], log[600];
+  snprintf(out, sizeof out, "%s/out_hang", tmp);
+  snprintf(log, sizeof log, "%s/hang.log", tmp);
+  int rc = run("KG_TEST_HANG_LOG='%s' '%s' tune '%s/tests/specs/hang_baseline.lua' --out '%s' --db '%s/h.db' "
+               "--min-time 0.01 --timeout 1 --rounds 3 --quiet > '%s/log_hang' 2>&1",
+               log, bin, root, out, tmp, tmp);
+  assert_int_equal(rc, 0);
+  assert_int_equal(run("test $(grep -c start '%s') -eq 1", log), 0);
+  char db[600];
+  snprintf(db, sizeof db, "%s/h.db", tmp);
+  assert_int_equal(db_count(db, "variant='final:baseline:hang' AND status='timed out'"), 1);
+  assert_int_equal(db_count(db, "variant='final:baseline:plain' AND status='ok'"), 1);
+  json_t *r = load_report(out, "hang_baseline");
+  assert_non_null(r);
+  json_t *w = json_object_get(json_array_get(json_object_get(r, "problems"), 0), "winner");
+  assert_int_equal(json_integer_value(json_object_get(w, "rounds")), 3);
+  json_decref(r);
+}
+
 static void test_usage_errors(void **state) {
   (void)state;
   assert_int_equal(run("'%s' frobnicate > /dev/null 2>&1", bin), 2);
@@ -158,6 +181,7 @@ int main(void) {
       cmocka_unit_test(test_usage_errors),
       cmocka_unit_test(test_bad_variants_are_data),
       cmocka_unit_test(test_all_fail_leaves_output_untouched),
+      cmocka_unit_test(test_timed_out_baseline_measured_once),
       cmocka_unit_test(test_kill_and_resume),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

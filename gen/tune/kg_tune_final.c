@@ -70,6 +70,20 @@ static void kg_final_reduce(kg_final_item *it, int rounds, bool baseline) {
   x->resumed = false;
 }
 
+/* Whether round k of item it is not measured, and carries an earlier failure instead: a finalist
+ * that failed a round has failed (kg_final_reduce), and a baseline that timed out (in the search or
+ * in a round) would only spend the timeout again in every round (semiring_scan's scalar32 on its
+ * T = 100,000 problem: 200 s a round). */
+static bool kg_final_skip(kg_final_item *it, int k) {
+  const kg_measurement *prev = NULL;
+  for (int j = 0; j < k && !prev; j++)
+    if (it->round[j].status != KG_OK && (it->point >= 0 || it->round[j].status == KG_ETIMEOUT)) prev = &it->round[j];
+  if (!prev && it->point < 0 && it->result->m.status == KG_ETIMEOUT) prev = &it->result->m;
+  if (!prev) return false;
+  it->round[k] = *prev;
+  return true;
+}
+
 /* Compile the variant at point into *m (it compiled during the search: a failure now is a bug
  * or a full disk, hence an error). */
 static kg_status kg_tune_recompile(const kg_spec *spec, kg_compiler *cc, long point, kg_module **m, kg_ctx *ctx) {
@@ -173,6 +187,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
         if ((st = kg_final_reference(sp, opts, &it->round[k], ctx))) goto stop;
         continue;
       }
+      if (kg_final_skip(it, k)) continue;
       run.phases = it->phases;
       if ((st = kg_problem_measure(&run, it->name, it->point, it->run, it->verify, 0, &once, ctx))) goto stop;
       it->round[k] = once.m;

@@ -77,6 +77,17 @@ void kg_baseline_plain(void *p) {
   for (int64_t i = 0; i < s->n; i++) s->y[i] = 2.0f * s->x[i] + s->y[i];
 }
 
+/* A baseline that never returns, noting each start in $KG_TEST_HANG_LOG (test_tune.c counts how
+ * often a timed-out baseline is measured). */
+void kg_baseline_hang(void *p) {
+  (void)p;
+  const char *log = getenv("KG_TEST_HANG_LOG");
+  FILE *f = log ? fopen(log, "a") : NULL;
+  if (f) fputs("start\n", f), fclose(f);
+  for (volatile int spin = 1; spin;) {
+  }
+}
+
 int kg_verify(void *p, char *msg, size_t cap) {
   st *s = p;
   float *want = kg_alloc(sizeof(float) * (size_t)s->n);
