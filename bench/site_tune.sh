@@ -35,7 +35,7 @@ if [ -z "$full" ]; then
 else
   full_s=$(jq -r .elapsed_s "$full/$kernel/$id.json")
 fi
-params() { jq -r "to_entries | map(\"\(.key)=\(.value)\") | join(\",\")"; }
+params() { jq -r "to_entries | sort_by(.key) | map(\"\(.key)=\(.value)\") | join(\",\")"; }
 logsum=0
 n=0
 printf '%-28s %-44s %-44s %8s\n' problem "site choice" "full tune's winner" "full/site"
@@ -48,8 +48,8 @@ for p in $(jq -r '.problems[].name' "$work/p/share/kgen/site/$kernel.json"); do
   else
     "$build/kgen" bench "$root/specs/$kernel.lua" --problem "$p" --set "$a" --set "$b" --json "$work/b.json" \
       --quiet > /dev/null 2>&1 || { echo "$p: bench failed"; continue; }
-    pa=$(jq -r --arg s "$a" '.problems[0].top[] | select((.params | to_entries | map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$work/b.json" | head -n1)
-    pb=$(jq -r --arg s "$b" '.problems[0].top[] | select((.params | to_entries | map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$work/b.json" | head -n1)
+    pa=$(jq -r --arg s "$a" '.problems[0].top[] | select((.params | to_entries | sort_by(.key) | map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$work/b.json" | head -n1)
+    pb=$(jq -r --arg s "$b" '.problems[0].top[] | select((.params | to_entries | sort_by(.key) | map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$work/b.json" | head -n1)
     [ -n "$pa" ] && [ -n "$pb" ] || { echo "$p: a variant failed"; continue; }
     r=$(echo "$pb / $pa" | bc -l)
   fi

@@ -5,7 +5,8 @@
  * problem: the variants of the installed library that won, tied or were finalists on any machine
  * of tuned/ (the manifests `kgen ship` writes: share/kgen/manifest/<kernel>.json), compatible
  * with this CPU, ordered by machine distance (gen/ship/runtime/kgen_mdist.h, the library's rule)
- * then rank.  It needs neither Clang nor Lua: each variant's harness is a module the library's
+ * then rank; then the other problems' shortlisted variants, nearest shape first (log2 distance),
+ * up to ST_MAX_CAND in all.  A problem the spec declares cold is measured cold, as kgen tune did.  It needs neither Clang nor Lua: each variant's harness is a module the library's
  * build compiled (lib/kgen/site-modules/<kernel>_<i>.so), measured with kgen's runtime
  * (runtime/: forked worker per problem, each variant verified then timed in a child; medians and
  * 95% CIs of the median).
@@ -16,13 +17,14 @@
  *   - successive halving (Jamieson & Talwalkar, AISTATS 2016; Karnin et al., ICML 2013) over
  *     interleaved rounds in a rotated order: after each round, candidates slower than the best
  *     beyond noise (CIs apart) are dropped, then the slowest down to half of the last rung; the
- *     incumbent (the shipped choice: the nearest machine's winner) is never dropped, so the
- *     budget goes to the close calls;
+ *     incumbent (this machine's previous site choice when a site file of this build has one, else
+ *     the shipped choice: the nearest machine's winner) is never dropped, so the budget goes to
+ *     the close calls and a second run flips no near-equal choice;
  *   - each candidate keeps its median round (by p50); a challenger replaces the incumbent only
  *     when its CI lies entirely below the incumbent's and it is at least 3% (noisy: 6%) faster;
  *     an incumbent that fails verification or crashes is replaced by the fastest valid one;
- *   - at the deadline it stops: problems decided are kept, the others are left to the shipped
- *     tables (never written).
+ *   - at the deadline it stops: problems decided are kept, the others keep the previous site
+ *     file's decision or are left to the shipped tables.
  * The site file (share/kgen/site/<kernel>.json: the autotune JSON schema plus "source": "site"
  * and the library's build hash) is replaced atomically (a temporary file, fsync, rename), so a
  * run killed at any moment leaves the previous file whole.  --export DIR writes the same
@@ -52,7 +54,7 @@
 #include "kg_timer.h"
 #include "kg_worker.h"
 
-#define ST_MAX_CAND 6
+#define ST_MAX_CAND 8
 #define ST_MAX_ROUNDS 9
 
 static const char st_usage[] =
@@ -134,6 +136,24 @@ static int st_cmp_cand(const void *a, const void *b) {
   return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : 0;
 }
 
+/* Distance between two manifest problems' shapes: the sum over their dimensions of |log2| of the
+ * ratio (dimensions below 1 count as 1; a dimension one lacks counts 1 each). */
+static double st_shape_dist(const json_t *a, const json_t *b) {
+  const json_t *da = json_object_get(a, "dims"), *db = json_object_get(b, "dims"), *v;
+  const char *k;
+  double s = 0;
+  json_object_foreach((json_t *)da, k, v) {
+    const json_t *w = json_object_get(db, k);
+    if (!w) {
+      s += 1;
+      continue;
+    }
+    const double x = fmax(1.0, json_number_value(v)), y = fmax(1.0, json_number_value(w));
+    s += fabs(log2(x / y));
+  }
+  return s;
+}
+
 typedef struct st_job {
   const json_t *man, *prob;
   double cost;
@@ -182,6 +202,7 @@ static int st_problem(st_run *r, const json_t *man, const json_t *prob, st_cand 
   o.min_time_s = r->min_time;
   o.min_samples = 5;
   o.warmup_s = 0.01;
+  o.cold = json_is_true(json_object_get(prob, "cold")); /* as kgen tune measured it (the spec's `cold`) */
   o.timeout_s = fmax(0.5, until - (double)kg_now_ns() * 1e-9 + 0.5); /* the problem's share, enforced */
   kg_ctx ctx = {0};
   kg_worker *w = NULL;
@@ -260,33 +281,75 @@ static json_t *st_timing(const kg_measurement *m) {
                    m->stats.ci_lo, m->stats.ci_hi, "samples", (int)m->stats.n);
 }
 
+/* The manifest variant that prev (this machine's site file of this build, or NULL) chose for
+ * prob, when this CPU can run it; else -1. */
+static int st_prev_choice(const json_t *prev, const json_t *prob, const json_t *variants, unsigned cpu_isa) {
+  size_t i, j;
+  const json_t *row, *v;
+  const char *name = json_string_value(json_object_get(prob, "name"));
+  json_array_foreach(json_object_get(prev, "problems"), i, row) {
+    if (!name || !json_equal(json_object_get(row, "name"), json_object_get(prob, "name"))) continue;
+    const json_t *pre = json_object_get(json_object_get(row, "winner"), "variant");
+    json_array_foreach(variants, j, v) if (pre && json_equal(json_object_get(v, "prefix"), pre) &&
+                                           !((unsigned)json_integer_value(json_object_get(v, "isa")) & ~cpu_isa)) return
+        (int)j;
+  }
+  return -1;
+}
+
+/* The site file at path when it is this build's (man's kernel and build hash) and this
+ * machine's; else NULL (missing, corrupt or foreign files are simply not used). */
+static json_t *st_prev_doc(const char *path, const json_t *man, const char *machine_id) {
+  json_error_t err;
+  json_t *d = json_load_file(path, 0, &err);
+  const char *src = json_string_value(json_object_get(d, "source"));
+  const char *id = json_string_value(json_object_get(json_object_get(d, "machine"), "id"));
+  if (d && (!src || strcmp(src, "site") || !json_equal(json_object_get(d, "kernel"), json_object_get(man, "kernel")) ||
+            !json_equal(json_object_get(d, "build_hash"), json_object_get(man, "build_hash")) || !id ||
+            strcmp(id, machine_id) || !json_is_array(json_object_get(d, "problems")))) {
+    json_decref(d);
+    d = NULL;
+  }
+  return d;
+}
+
 /* Tune one problem of manifest man until `until` (kg_now_ns seconds); its site row, or NULL when
  * nothing was decided. */
-static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double until) {
+static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, const json_t *prev, double until) {
   const json_t *machines = json_object_get(man, "machines"), *variants = json_object_get(man, "variants");
   const char *kernel = json_string_value(json_object_get(man, "kernel"));
   const char *pname = json_string_value(json_object_get(prob, "name"));
   json_t *row = NULL;
   {
-    st_cand c[ST_MAX_CAND * 4];
+    st_cand c[ST_MAX_CAND * 8];
     int n = 0;
-    size_t j;
-    const json_t *x;
-    json_array_foreach(json_object_get(prob, "candidates"), j, x) {
-      if (n == (int)(sizeof c / sizeof c[0])) break;
-      const int mi = (int)json_integer_value(json_object_get(x, "machine"));
-      const int vi = (int)json_integer_value(json_object_get(x, "variant"));
-      const kgr_mdesc md = st_mdesc(json_array_get(machines, (size_t)mi));
-      const double d = kgr_mdist(&md, &r->cpu);
-      const unsigned visa = (unsigned)json_integer_value(json_object_get(json_array_get(variants, (size_t)vi), "isa"));
-      bool dup = false;
-      for (int q = 0; q < n; q++) dup |= c[q].variant == vi;
-      if (d < 0 || (visa & ~r->cpu.isa) || dup) continue;
-      memset(&c[n], 0, sizeof c[n]);
-      c[n].variant = vi, c[n].machine = mi,
-      c[n].dist = d + 0.001 * (double)json_integer_value(json_object_get(x, "rank"));
-      c[n].alive = true;
-      n++;
+    size_t j, op;
+    const json_t *x, *other;
+    /* The problem's own candidates (any machine's winner, ties and finalists of it), nearest machine
+     * first; then the other problems' candidates, nearest shape first: a machine absent from tuned/
+     * may prefer what another machine chose for a neighbouring shape (gemm here: the variant
+     * winning m16_k1024_n8192 was a finalist of the large squares elsewhere). */
+    json_array_foreach(json_object_get(man, "problems"), op, other) {
+      const double sd = other == prob ? 0 : 1e6 + 100 * st_shape_dist(prob, other);
+      json_array_foreach(json_object_get(other, "candidates"), j, x) {
+        const int mi = (int)json_integer_value(json_object_get(x, "machine"));
+        const int vi = (int)json_integer_value(json_object_get(x, "variant"));
+        const kgr_mdesc md = st_mdesc(json_array_get(machines, (size_t)mi));
+        const double d = kgr_mdist(&md, &r->cpu);
+        const unsigned visa = (unsigned)json_integer_value(json_object_get(json_array_get(variants, (size_t)vi), "isa"));
+        if (d < 0 || (visa & ~r->cpu.isa)) continue;
+        const double dist = sd + d + 0.001 * (double)json_integer_value(json_object_get(x, "rank"));
+        int q = 0;
+        while (q < n && c[q].variant != vi) q++;
+        if (q < n) { /* seen: keep its nearest reason */
+          if (dist < c[q].dist) c[q].dist = dist, c[q].machine = mi;
+          continue;
+        }
+        if (n == (int)(sizeof c / sizeof c[0])) continue;
+        memset(&c[n], 0, sizeof c[n]);
+        c[n].variant = vi, c[n].machine = mi, c[n].dist = dist, c[n].alive = true;
+        n++;
+      }
     }
     qsort(c, (size_t)n, sizeof c[0], st_cmp_cand);
     /* The incumbent, first: what the library chooses without a site file (kgr_decide): the nearest
@@ -314,6 +377,12 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
         ((unsigned)json_integer_value(json_object_get(json_array_get(variants, (size_t)inc), "isa")) & ~r->cpu.isa))
       inc = (int)json_integer_value(
           json_object_get(man, (r->cpu.isa & 0xfu) == 0xfu ? "fallback_avx2" : "fallback_portable"));
+    /* This machine's previous site choice, when a site file of this build has one, is the
+     * incumbent instead: a second run replaces it only by a challenger faster beyond noise, so
+     * choices do not flip between near-equal variants from run to run. */
+    const int pv = st_prev_choice(prev, prob, variants, r->cpu.isa);
+    const bool from_site = pv >= 0;
+    if (from_site) inc = pv;
     int at = -1;
     for (int q = 0; q < n; q++)
       if (c[q].variant == inc) at = q;
@@ -362,11 +431,13 @@ static json_t *st_one(st_run *r, const json_t *man, const json_t *prob, double u
         json_object_set_new(t, "rounds", json_integer(c[q].nok));
         json_array_append_new(top, t);
       }
-      row = json_pack("{s:O, s:O, s:o, s:o, s:b, s:o}", "name", json_object_get(prob, "name"), "dims",
-                      json_object_get(prob, "dims"), "winner", jw, "shipped", ji, "replaced", replaced, "top", top);
+      row = json_pack("{s:O, s:O, s:o, s:o, s:s, s:b, s:o}", "name", json_object_get(prob, "name"), "dims",
+                      json_object_get(prob, "dims"), "winner", jw, "shipped", ji, "incumbent",
+                      from_site ? "site" : "shipped", "replaced", replaced, "top", top);
       r->ndecided++, r->nreplaced += replaced;
       char was[64] = "";
-      if (replaced && im) snprintf(was, sizeof was, " vs shipped %.3g us", im->stats.p50 / 1e3);
+      if (replaced && im)
+        snprintf(was, sizeof was, " vs %s %.3g us", from_site ? "the previous site choice" : "shipped", im->stats.p50 / 1e3);
       st_say(r, "%s %s: %s %s (%.3g us%s; %d candidates, %d rounds)", kernel, pname, replaced ? "replaced by" : "kept",
              json_string_value(json_object_get(wv, "params_label")), wm->stats.p50 / 1e3, was, m, c[win].nok);
     } else {
@@ -581,6 +652,12 @@ int main(int argc, char **argv) {
         json_number_value(json_object_get(json_array_get(json_object_get(prob, "candidates"), 0), "p50_ns"));
   }
   qsort(jobs, (size_t)nj, sizeof *jobs, st_cmp_job);
+  json_t **prevs = calloc(json_array_size(mans) + 1, sizeof *prevs); /* this machine's previous site files */
+  if (!prevs) return 1;
+  json_array_foreach(mans, i, man) {
+    snprintf(path, sizeof path, "%s/%s.json", r.site_dir, json_string_value(json_object_get(man, "kernel")));
+    prevs[i] = st_prev_doc(path, man, r.mach.id);
+  }
   if (nj) st_noise(&r, jobs[0].man, jobs[0].prob);
   int rc = 0;
   for (int q = 0; q < nj; q++) {
@@ -591,13 +668,25 @@ int main(int argc, char **argv) {
              json_string_value(json_object_get(jobs[q].prob, "name")));
       continue;
     }
-    json_t *row = st_one(&r, jobs[q].man, jobs[q].prob, (double)kg_now_ns() * 1e-9 + left / (nj - q));
+    json_t *row =
+        st_one(&r, jobs[q].man, jobs[q].prob, prevs[jobs[q].kernel], (double)kg_now_ns() * 1e-9 + left / (nj - q));
     if (!row) continue;
     /* Write the kernel's site file after each decision: a run stopped at any moment keeps what it
-     * decided, and the file is replaced atomically. */
+     * decided, and the file is replaced atomically.  It starts from the previous site file's rows
+     * (problems this run does not reach keep their earlier decision); a decision replaces its row. */
     json_t **doc = &docs[jobs[q].kernel];
-    if (!*doc) *doc = st_doc(&r, jobs[q].man);
-    json_array_append_new(json_object_get(*doc, "problems"), row);
+    if (!*doc) {
+      *doc = st_doc(&r, jobs[q].man);
+      size_t pi;
+      json_t *old;
+      json_array_foreach(json_object_get(prevs[jobs[q].kernel], "problems"), pi, old)
+          json_array_append(json_object_get(*doc, "problems"), old);
+    }
+    json_t *rows = json_object_get(*doc, "problems");
+    for (size_t pi = json_array_size(rows); pi-- > 0;)
+      if (json_equal(json_object_get(json_array_get(rows, pi), "name"), json_object_get(row, "name")))
+        json_array_remove(rows, pi);
+    json_array_append_new(rows, row);
     json_object_set_new(*doc, "elapsed_s", json_real(st_now(&r)));
     snprintf(path, sizeof path, "%s/%s.json", r.site_dir, k);
     if (kg_file_write_json(path, *doc, &ctx)) {
@@ -618,11 +707,13 @@ int main(int argc, char **argv) {
              json_array_size(json_object_get(docs[kd], "problems")));
       json_decref(docs[kd]);
     }
+  for (size_t kd = 0; kd < json_array_size(mans); kd++) json_decref(prevs[kd]);
+  free(prevs);
   free(docs);
   free(jobs);
   json_decref(mans);
   fprintf(stderr,
-          "kgen-site-tune: %d problems decided (%d replaced the shipped choice) of %d in %.1f s (budget %.0f s)\n",
+          "kgen-site-tune: %d problems decided (%d replaced the incumbent) of %d in %.1f s (budget %.0f s)\n",
           r.ndecided, r.nreplaced, r.nproblems, st_now(&r), r.budget);
   return rc ? rc : r.ndecided ? 0 : 1;
 }

@@ -161,6 +161,31 @@ static void test_site_tune(void **state) {
   json_decref(doc);
   assert_int_equal(run("ls '%s/exp/gemm/'*.json > /dev/null", tmp), 0);
   assert_int_equal(run("grep -q 'problems decided' '%s/st.out'", tmp), 0);
+  /* A second run, on another problem, keeps the first's decision; a third on the first problem
+   * starts from the site file's choice (the incumbent is "site"). */
+  assert_int_equal(run("'%s/bin/kgen-site-tune' --budget 10 --kernel gemm --problem m128_k128_n128 --min-time 0.01 "
+                       "--quiet > /dev/null 2>&1",
+                       prefix),
+                   0);
+  assert_int_equal(run("'%s/bin/kgen-site-tune' --budget 10 --kernel gemm --problem m64_k64_n64 --min-time 0.01 "
+                       "--quiet > /dev/null 2>&1",
+                       prefix),
+                   0);
+  doc = json_load_file(path, 0, &err);
+  assert_non_null(doc);
+  json_t *rows = json_object_get(doc, "problems");
+  assert_int_equal(json_array_size(rows), 2);
+  int seen = 0;
+  for (size_t i = 0; i < 2; i++) {
+    const char *name = json_string_value(json_object_get(json_array_get(rows, i), "name"));
+    const char *inc = json_string_value(json_object_get(json_array_get(rows, i), "incumbent"));
+    assert_non_null(name);
+    assert_non_null(inc);
+    if (!strcmp(name, "m64_k64_n64")) seen |= 1, assert_string_equal(inc, "site");
+    if (!strcmp(name, "m128_k128_n128")) seen |= 2, assert_string_equal(inc, "shipped");
+  }
+  assert_int_equal(seen, 3);
+  json_decref(doc);
   /* The installed library (no KGEN_SITE_DIR: it finds share/kgen/site next to its lib/). */
   assert_int_equal(run("cd '%s' && KGEN_VERBOSE=1 ./app > inst.out 2>&1", tmp), 0);
   assert_int_equal(run("grep -q 'site file .*share/kgen/site/gemm.json: [0-9]* tuned problem' '%s/inst.out'", tmp), 0);

@@ -137,7 +137,8 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
       json_t *dims = json_object();
       for (int d = 0; d < sp->ndims; d++) json_object_set_new(dims, sp->dim_names[d], json_integer(sp->dims[d]));
       json_object_set_new(problems, sp->name,
-                          json_pack("{s:s, s:o, s:[]}", "name", sp->name, "dims", dims, "candidates"));
+                          json_pack("{s:s, s:o, s:b, s:[]}", "name", sp->name, "dims", dims, "cold", (int)sp->cold,
+                                    "candidates"));
     }
     /* Candidates, machine by machine, from tuned/ (re-read: the collected entries keep winners only). */
     char dir[4096];
