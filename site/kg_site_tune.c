@@ -290,9 +290,10 @@ static int st_prev_choice(const json_t *prev, const json_t *prob, const json_t *
   json_array_foreach(json_object_get(prev, "problems"), i, row) {
     if (!name || !json_equal(json_object_get(row, "name"), json_object_get(prob, "name"))) continue;
     const json_t *pre = json_object_get(json_object_get(row, "winner"), "variant");
-    json_array_foreach(variants, j, v) if (pre && json_equal(json_object_get(v, "prefix"), pre) &&
-                                           !((unsigned)json_integer_value(json_object_get(v, "isa")) & ~cpu_isa)) return
-        (int)j;
+    json_array_foreach(variants, j, v) {
+      const unsigned isa = (unsigned)json_integer_value(json_object_get(v, "isa"));
+      if (pre && json_equal(json_object_get(v, "prefix"), pre) && !(isa & ~cpu_isa)) return (int)j;
+    }
   }
   return -1;
 }
