@@ -6,8 +6,9 @@
  * of tuned/ (the manifests `kgen ship` writes: share/kgen/manifest/<kernel>.json), compatible
  * with this CPU, ordered by machine distance (gen/ship/runtime/kgen_mdist.h, the library's rule)
  * then rank; then the other problems' shortlisted variants, nearest shape first (log2 distance),
- * up to ST_MAX_CAND in all.  A problem the spec declares cold is measured cold, as kgen tune did.  It needs neither Clang nor Lua: each variant's harness is a module the library's
- * build compiled (lib/kgen/site-modules/<kernel>_<i>.so), measured with kgen's runtime
+ * up to ST_MAX_CAND in all.  A problem the spec declares cold is measured cold, as kgen tune did.
+ * It needs neither Clang nor Lua: each variant's harness is a module the library's build
+ * compiled (lib/kgen/site-modules/<kernel>_<i>.so), measured with kgen's runtime
  * (runtime/: forked worker per problem, each variant verified then timed in a child; medians and
  * 95% CIs of the median).
  *
@@ -286,13 +287,12 @@ static json_t *st_timing(const kg_measurement *m) {
 static int st_prev_choice(const json_t *prev, const json_t *prob, const json_t *variants, unsigned cpu_isa) {
   size_t i, j;
   const json_t *row, *v;
-  const char *name = json_string_value(json_object_get(prob, "name"));
   json_array_foreach(json_object_get(prev, "problems"), i, row) {
-    if (!name || !json_equal(json_object_get(row, "name"), json_object_get(prob, "name"))) continue;
     const json_t *pre = json_object_get(json_object_get(row, "winner"), "variant");
+    if (!pre || !json_equal(json_object_get(row, "name"), json_object_get(prob, "name"))) continue;
     json_array_foreach(variants, j, v) {
       const unsigned isa = (unsigned)json_integer_value(json_object_get(v, "isa"));
-      if (pre && json_equal(json_object_get(v, "prefix"), pre) && !(isa & ~cpu_isa)) return (int)j;
+      if (json_equal(json_object_get(v, "prefix"), pre) && !(isa & ~cpu_isa)) return (int)j;
     }
   }
   return -1;
