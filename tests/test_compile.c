@@ -250,6 +250,55 @@ static void test_jit_threads(void **state) {
   assert_int_equal(a[0].failures + a[1].failures, 0);
 }
 
+/* kg_compiler_compile_all on two threads, per backend: each job's result is its own (a failure, a
+ * skipped job), and every module computes what its own source says. */
+static void check_compile_all(kg_compiler *c) {
+  enum { N = 7 };
+  char srcs[N][128], names[N][32];
+  kg_compile_job jobs[N];
+  memset(jobs, 0, sizeof jobs);
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "job%d", i);
+    snprintf(srcs[i], sizeof srcs[i], "int kg_id(void) { return %d * 7; }\n", i);
+    jobs[i].name = names[i];
+    jobs[i].src = srcs[i];
+  }
+  snprintf(srcs[3], sizeof srcs[3], "int kg_id(void) {\n  return nope;\n}\n");
+  jobs[5].src = NULL; /* skipped */
+  kg_compiler_compile_all(c, jobs, N, 2);
+  for (int i = 0; i < N; i++) {
+    if (i == 5) {
+      assert_null(jobs[i].module);
+      assert_int_equal(jobs[i].status, KG_OK);
+      continue;
+    }
+    if (i == 3) {
+      assert_int_equal(jobs[i].status, KG_ECOMPILE);
+      assert_null(jobs[i].module);
+      assert_non_null(strstr(jobs[i].ctx.msg, "job3"));
+      assert_non_null(jobs[i].diag);
+      assert_non_null(strstr(jobs[i].diag, "job3:2:"));
+      free(jobs[i].diag);
+      continue;
+    }
+    assert_int_equal(jobs[i].status, KG_OK);
+    assert_true(jobs[i].ms > 0);
+    int_fn f = (int_fn)kg_module_sym(jobs[i].module, "kg_id");
+    assert_non_null(f);
+    assert_int_equal(f(), i * 7);
+    kg_module_free(jobs[i].module);
+    free(jobs[i].diag);
+  }
+}
+
+static void test_compile_all(void **state) {
+  check_compile_all(*state);
+  kg_compiler *cc = new_compiler(KG_BACKEND_CC, false, NULL);
+  check_compile_all(cc);
+  kg_compiler_free(cc);
+  assert_true(kg_compiler_cpus() >= 1);
+}
+
 static void test_jit_memory(void **state) {
   kg_compiler *c = *state;
   for (int i = 0; i < 50; i++) compile_run_free(c, i);
@@ -367,7 +416,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backend_parse), cmocka_unit_test(test_jit_saxpy),     cmocka_unit_test(test_jit_no_prelude),
       cmocka_unit_test(test_jit_openmp),    cmocka_unit_test(test_compile_error), cmocka_unit_test(test_cc_matches_jit),
-      cmocka_unit_test(test_pch_recovery),  cmocka_unit_test(test_jit_threads),   cmocka_unit_test(test_jit_memory),
+      cmocka_unit_test(test_pch_recovery),  cmocka_unit_test(test_jit_threads),   cmocka_unit_test(test_compile_all),
+      cmocka_unit_test(test_jit_memory),
   };
   return cmocka_run_group_tests(tests, setup_jit, teardown_jit);
 }

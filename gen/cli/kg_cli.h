@@ -91,7 +91,8 @@ enum {
   OPT_BACKEND,
   OPT_FINALISTS,
   OPT_ROUNDS,
-  OPT_MEM_LIMIT
+  OPT_MEM_LIMIT,
+  OPT_JOBS
 };
 #define KG_MEASURE_OPTIONS                                                                                             \
   {"problem", required_argument, 0, OPT_PROBLEM}, {"min-time", required_argument, 0, OPT_MIN_TIME},                    \
@@ -99,8 +100,8 @@ enum {
       {"cpu", required_argument, 0, OPT_CPU}, {"quiet", no_argument, 0, OPT_QUIET},                                    \
       {"events", required_argument, 0, OPT_EVENTS}, {"profile", required_argument, 0, OPT_PROFILE},                    \
       {"backend", required_argument, 0, OPT_BACKEND}, {"finalists", required_argument, 0, OPT_FINALISTS},              \
-      {"rounds", required_argument, 0, OPT_ROUNDS}, {                                                                  \
-    "mem-limit", required_argument, 0, OPT_MEM_LIMIT                                                                   \
+      {"rounds", required_argument, 0, OPT_ROUNDS}, {"mem-limit", required_argument, 0, OPT_MEM_LIMIT}, {              \
+    "jobs", required_argument, 0, OPT_JOBS                                                                             \
   }
 
 /** Apply one shared option c (value optarg) to o (and *profile).  Returns 0 when applied,

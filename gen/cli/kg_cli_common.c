@@ -147,6 +147,11 @@ int kg_measure_option(int c, kg_tune_opts *o, const char **profile) {
                             c == OPT_ROUNDS ? "--rounds" : "--finalists");
     *(c == OPT_ROUNDS ? &o->rounds : &o->finalists) = (int)v;
     return 0;
+  case OPT_JOBS:
+    if ((rc = kg_parse_long("--jobs", optarg, &v))) return rc;
+    if (v < 0 || v > 64) return kg_usage_error("--jobs must be between 0 (the CPUs) and 64, not %s", optarg);
+    o->jobs = (int)v;
+    return 0;
   case OPT_MEM_LIMIT: { /* SIZE[K|M|G], or none */
     if (!strcmp(optarg, "none")) {
       o->measure.mem_limit_bytes = -1;

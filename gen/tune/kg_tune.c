@@ -112,7 +112,7 @@ typedef struct kg_tune_run {
   int *probs; /* [r->nproblems] spec problem of each report problem */
   kg_progress pg;
   unsigned char *cached; /* NULL, or [r->nproblems][spec->npoints]: the point came from --cache */
-  long nsel; /* points selected (the shards split nsel x nproblems pairs) */
+  long nsel;             /* points selected (the shards split nsel x nproblems pairs) */
 } kg_tune_run;
 
 /* ---- shards (kg_shard.h) -------------------------------------------------------------------- */
@@ -268,14 +268,18 @@ static int kg_tune_check_abi(const kg_spec *spec, kg_module *m, char *msg, size_
   return 0;
 }
 
-/* Compile batch[0..nb) (points pts[0..nb), at selection positions pos0.. or -1).  With --resume, a
- * variant already measured on every problem is not compiled again (its compile status becomes
- * KG_ENOTFOUND); nor is one with no problem in this run's shards.  A variant that fails to compile
- * is data (v->compile, v->reason); errors: KG_ENOMEM, KG_EDB. */
+/* Compile batch[0..nb) (points pts[0..nb), at selection positions pos0.. or -1): the sources are
+ * emitted here (the spec's Lua state is single-threaded), then compiled opts->jobs at a time
+ * (kg_compiler_compile_all).  With --resume, a variant already measured on every problem is not
+ * compiled again (its compile status becomes KG_ENOTFOUND); nor is one with no problem in this
+ * run's shards.  A variant that fails to compile is data (v->compile, v->reason); errors: KG_ENOMEM,
+ * KG_EDB. */
 static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos0, kg_variant *batch, int nb,
                                        kg_ctx *ctx) {
   const kg_spec *spec = t->spec;
-  kg_status st;
+  kg_status st = KG_OK;
+  kg_compile_job *jobs = calloc((size_t)(nb > 0 ? nb : 1), sizeof *jobs);
+  if (!jobs) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   for (int i = 0; i < nb; i++) {
     kg_variant *v = &batch[i];
     memset(v, 0, sizeof *v);
@@ -284,7 +288,10 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos
     const int32_t *pt = spec->points + (size_t)v->point * (size_t)spec->nparams;
     int len = kg_spec_format_point(spec, pt, NULL, 0);
     v->name = malloc((size_t)len + 1);
-    if (!v->name) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    if (!v->name) {
+      st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+      goto done;
+    }
     kg_spec_format_point(spec, pt, v->name, (size_t)len + 1);
     bool every = t->cached != NULL; /* --cache holds it for every problem: nothing to compile */
     for (int p = 0; p < t->r->nproblems && every; p++) every = kg_tune_is_cached(t, p, v->point);
@@ -298,7 +305,7 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos
         if (!kg_tune_mine(t, v->pos, p)) continue;
         kg_db_row row;
         bool found = false;
-        if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx))) return st;
+        if ((st = kg_db_get(t->db, &t->key, spec->problems[t->probs[p]].name, v->name, &row, &found, ctx))) goto done;
         all = found && kg_tune_row_stands(t->opts, &row);
       }
       if (all) {
@@ -306,27 +313,40 @@ static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos
         continue;
       }
     }
-    char *src = NULL, *diag = NULL;
-    kg_ctx vctx = {0};
     double c0 = (double)kg_now_ns();
-    v->compile = kg_template_emit(spec, pt, &src, NULL, &vctx);
-    if (v->compile == KG_OK) v->compile = kg_compiler_compile(t->cc, v->name, src, &v->module, &diag, &vctx);
+    char *src = NULL;
+    v->compile = kg_template_emit(spec, pt, &src, NULL, &jobs[i].ctx);
     v->compile_ms = ((double)kg_now_ns() - c0) * 1e-6;
-    if (v->compile == KG_OK && kg_tune_check_abi(spec, v->module, vctx.msg, sizeof vctx.msg)) {
-      v->compile = KG_ETEMPLATE;
-      kg_module_free(v->module);
-      v->module = NULL;
-    }
-    if (v->compile != KG_OK) {
-      snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&vctx));
-      if (t->pg.f)
-        fprintf(t->pg.f, "%svariant %s: %s: %.300s\n", t->pg.tty ? "\r\033[K" : "", v->name, kg_strerror(v->compile),
-                v->reason);
-    }
-    free(src);
-    free(diag);
+    if (v->compile != KG_OK) snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&jobs[i].ctx));
+    jobs[i].name = v->name;
+    jobs[i].src = src; /* NULL when the emit failed: skipped */
   }
-  return KG_OK;
+  kg_compiler_compile_all(t->cc, jobs, (size_t)nb, t->opts->jobs);
+  for (int i = 0; i < nb; i++) {
+    kg_variant *v = &batch[i];
+    kg_compile_job *j = &jobs[i];
+    if (j->src) {
+      v->compile = j->status;
+      v->module = j->module;
+      v->compile_ms += j->ms;
+      if (v->compile == KG_OK && kg_tune_check_abi(spec, v->module, j->ctx.msg, sizeof j->ctx.msg)) {
+        v->compile = KG_ETEMPLATE;
+        kg_module_free(v->module);
+        v->module = NULL;
+      }
+      if (v->compile != KG_OK) snprintf(v->reason, sizeof v->reason, "%s", kg_ctx_message(&j->ctx));
+    }
+    if (v->compile != KG_OK && v->compile != KG_ENOTFOUND && t->pg.f)
+      fprintf(t->pg.f, "%svariant %s: %s: %.300s\n", t->pg.tty ? "\r\033[K" : "", v->name, kg_strerror(v->compile),
+              v->reason);
+  }
+done:
+  for (int i = 0; i < nb; i++) {
+    free((char *)jobs[i].src);
+    free(jobs[i].diag);
+  }
+  free(jobs);
+  return st;
 }
 
 /* Measure the compiled batch on report problem p, in one worker: the baselines first (once per
@@ -400,7 +420,7 @@ done:
 
 static void kg_batch_free(kg_variant *batch, int nb) {
   for (int i = 0; batch && i < nb; i++) {
-    kg_module_free(batch[i].module);
+    if (!batch[i].shared) kg_module_free(batch[i].module);
     free(batch[i].name);
     batch[i].module = NULL;
     batch[i].name = NULL;
@@ -411,7 +431,78 @@ static void kg_batch_free(kg_variant *batch, int nb) {
  * from the measurements so far (kg_search.h).  A variant's code must exist before its worker forks
  * (kg_worker.h), so a batch of opts->propose points is asked at once, compiled together and measured
  * in one worker (one kg_create and reference, as a batch of the exhaustive loop), then told.
- * Errors as kg_tune_measure_batch. ---- */
+ * A variant compiled for one problem is kept (up to KG_TUNE_KEEP compiles) for the later problems'
+ * searches, which often ask for it again: a tune of P problems compiles each point once, as the
+ * exhaustive loop does.  Errors as kg_tune_measure_batch. ---- */
+
+enum { KG_TUNE_KEEP = 4096 };
+
+/* The guided search's store of compiled variants: kept[spec point] or NULL. */
+typedef struct kg_kept {
+  kg_variant **at;
+  long n;
+} kg_kept;
+
+static void kg_kept_free(kg_kept *k, long total) {
+  for (long i = 0; k->at && i < total; i++)
+    if (k->at[i]) {
+      kg_module_free(k->at[i]->module);
+      free(k->at[i]->name);
+      free(k->at[i]);
+    }
+  free(k->at);
+}
+
+/* Compile the points pts[0..n) into batch[0..n), taking kept variants from k and keeping the new
+ * ones when `keep` (a later problem may ask for them).  Errors as kg_tune_compile_batch. */
+static kg_status kg_tune_compile_kept(kg_tune_run *t, kg_kept *k, bool keep, const long *pts, kg_variant *batch, int n,
+                                      kg_ctx *ctx) {
+  long todo[KG_SEARCH_MAX_BATCH] = {0};
+  int slot[KG_SEARCH_MAX_BATCH], nt = 0;
+  kg_variant *fresh = calloc((size_t)(n > 0 ? n : 1), sizeof *fresh);
+  kg_status st;
+  if (!fresh) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  for (int i = 0; i < n; i++) {
+    memset(&batch[i], 0, sizeof batch[i]);
+    const kg_variant *kv = k->at ? k->at[pts[i]] : NULL;
+    if (kv) {
+      batch[i] = *kv;
+      batch[i].shared = true;
+      if (!(batch[i].name = strdup(kv->name))) {
+        free(fresh);
+        return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+      }
+    } else {
+      todo[nt] = pts[i];
+      slot[nt++] = i;
+    }
+  }
+  if ((st = kg_tune_compile_batch(t, todo, -1, fresh, nt, ctx))) {
+    kg_batch_free(fresh, nt);
+    free(fresh);
+    return st;
+  }
+  for (int j = 0; j < nt; j++) {
+    kg_variant *v = &batch[slot[j]];
+    *v = fresh[j];
+    if (keep && k->at && k->n < KG_TUNE_KEEP && v->module) {
+      kg_variant *kv = malloc(sizeof *kv);
+      if (kv) {
+        *kv = *v;
+        kv->shared = false;
+        if ((kv->name = strdup(v->name))) {
+          k->at[v->point] = kv;
+          k->n++;
+          v->shared = true;
+        } else {
+          free(kv);
+        }
+      }
+    }
+  }
+  free(fresh);
+  return KG_OK;
+}
 
 /* The search cost of a result: its p50 (a censored variant tells its lower bound: slow, not
  * failed), INFINITY when it failed. */
@@ -438,13 +529,14 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
   kg_search_space *space = NULL;
   kg_search *search = NULL;
   int32_t *card = malloc(sizeof *card * (size_t)spec->nparams);
-  long *spec_index = malloc(sizeof *spec_index * (size_t)total); /* search index -> spec point */
+  long *spec_index = malloc(sizeof *spec_index * (size_t)total);     /* search index -> spec point */
   long *search_index = malloc(sizeof *search_index * (size_t)total); /* spec point -> search index */
   kg_variant *batch = calloc((size_t)bsize, sizeof *batch);
   size_t *asked = malloc(sizeof *asked * (size_t)bsize);
   long *pts = malloc(sizeof *pts * (size_t)bsize);
+  kg_kept kept = {r->nproblems > 1 ? calloc((size_t)total, sizeof *kept.at) : NULL, 0};
   int nb = 0;
-  if (!card || !spec_index || !search_index || !batch || !asked || !pts) {
+  if (!card || !spec_index || !search_index || !batch || !asked || !pts || (r->nproblems > 1 && !kept.at)) {
     st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
     goto done;
   }
@@ -470,7 +562,7 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
       for (size_t i = 0; i < na; i++) pts[i] = spec_index[asked[i]];
       nb = (int)na;
       long first = res->nresults;
-      if ((st = kg_tune_compile_batch(t, pts, -1, batch, nb, ctx))) goto done;
+      if ((st = kg_tune_compile_kept(t, &kept, p + 1 < r->nproblems, pts, batch, nb, ctx))) goto done;
       if ((st = kg_tune_measure_batch(t, p, batch, nb, ctx))) goto done;
       for (long i = first; i < res->nresults; i++) /* tell each result (a pending point left untold fails) */
         kg_search_tell(search, (size_t)search_index[res->results[i].point], kg_tune_search_cost(&res->results[i]));
@@ -483,6 +575,7 @@ static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
   }
 done:
   kg_batch_free(batch, nb);
+  kg_kept_free(&kept, total);
   free(batch);
   free(asked);
   free(pts);

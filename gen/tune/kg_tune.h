@@ -71,6 +71,8 @@ typedef struct kg_tune_opts {
   const char *problems[KG_TUNE_MAX_PROBLEMS];
   kg_measure_opts measure;
   int batch;                    /**< variants compiled before the workers run them (default 64) */
+  int jobs;                     /**< compiles at once (threads; no measurement runs meanwhile);
+                                  0 = the CPUs this process may run on (default) */
   int propose;                  /**< guided strategies: points asked at once (kg_search_ask_batch),
                                   compiled together and measured in one worker (default 8) */
   long npoints;                 /**< > 0: evaluate exactly these points (indices into spec->points,
@@ -83,8 +85,8 @@ typedef struct kg_tune_opts {
                                   (default 8): the fastest of the search by p50 */
   int rounds;                   /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
-  FILE *progress;             /**< progress lines (default stderr); NULL = silent */
-  const char *cache_path;     /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
+  FILE *progress;               /**< progress lines (default stderr); NULL = silent */
+  const char *cache_path;       /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
                                   gen/search/kg_replay.h's kg_cache_load) whose configurations are
                                   already-measured points of one problem (the file's `problem`, else
                                   the one problem tuned): they are not measured again, guided
@@ -99,12 +101,12 @@ typedef struct kg_tune_opts {
                                   all at least cutoff x slower than the best p50 of its problem so far
                                   is stopped and recorded KG_ECENSORED with a lower bound (never
                                   wins).  Baselines and the final rounds are never cut off. */
-  int shards;                 /**< > 1: the (point, problem) pairs are split into this many shards
+  int shards;                   /**< > 1: the (point, problem) pairs are split into this many shards
                                   (kg_shard.h: kg_shard_of) and only those of the shards in
                                   shard_on are measured or loaded; the others are skipped (not
                                   counted, not stored).  0 or 1 = no split (default).  Exhaustive
                                   and random only (KG_EINVAL for a guided strategy). */
-  const bool *shard_on;       /**< [shards] when shards > 1: the shards this run covers (kgen tune
+  const bool *shard_on;         /**< [shards] when shards > 1: the shards this run covers (kgen tune
                                   --shard I/N: shard I; kgen merge --allow-partial: those that
                                   finished) */
 } kg_tune_opts;

@@ -33,6 +33,7 @@ typedef struct kg_variant {
   kg_status compile; /* KG_OK or the compile failure */
   char reason[1024];
   double compile_ms;
+  bool shared; /* module owned by the guided search's store of compiled variants, not the batch */
 } kg_variant;
 
 /* Measure (or load) one entry of one problem.  `worker` is the live worker or NULL; it is started
@@ -50,7 +51,7 @@ typedef struct kg_problem_run {
   kg_destroy_fn destroy;
   bool create_failed;
   kg_measurement create_failure;
-  double cutoff_ns; /* this measurement's early cut-off (0 = none); see kg_tune_cutoff_ns */
+  double cutoff_ns;    /* this measurement's early cut-off (0 = none); see kg_tune_cutoff_ns */
   kg_phases_fn phases; /* this measurement's kg_phases (kg_abi.h), final rounds only; NULL: none */
 } kg_problem_run;
 
