@@ -84,18 +84,40 @@ static bool kg_final_skip(kg_final_item *it, int k) {
   return true;
 }
 
-/* Compile the variant at point into *m (it compiled during the search: a failure now is a bug
- * or a full disk, hence an error). */
-static kg_status kg_tune_recompile(const kg_spec *spec, kg_compiler *cc, long point, kg_module **m, kg_ctx *ctx) {
-  const int32_t *pt = spec->points + (size_t)point * (size_t)spec->nparams;
-  char params[1024], *src = NULL;
-  kg_ctx vctx = {0};
-  kg_spec_format_point(spec, pt, params, sizeof params);
-  kg_status st = kg_template_emit(spec, pt, &src, NULL, &vctx);
-  if (!st) st = kg_compiler_compile(cc, params, src, m, NULL, &vctx);
-  free(src);
-  if (st) return kg_ctx_set(ctx, st, "re-compiling %s for the final rounds: %s", params, kg_ctx_message(&vctx));
-  return KG_OK;
+/* Compile the variants at points[0..n) into mods[0..n), opts->jobs at a time (they compiled
+ * during the search: a failure now is a bug or a full disk, hence an error; mods[] is then freed). */
+static kg_status kg_tune_recompile(const kg_spec *spec, kg_compiler *cc, const kg_tune_opts *opts, const long *points,
+                                   long n, kg_module **mods, kg_ctx *ctx) {
+  kg_compile_job *jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs);
+  char(*names)[1024] = calloc((size_t)(n > 0 ? n : 1), sizeof *names);
+  kg_status st = KG_OK;
+  if (!jobs || !names) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+  for (long i = 0; i < n && !st; i++) {
+    const int32_t *pt = spec->points + (size_t)points[i] * (size_t)spec->nparams;
+    char *src = NULL;
+    kg_spec_format_point(spec, pt, names[i], sizeof names[i]);
+    jobs[i].name = names[i];
+    if ((st = kg_template_emit(spec, pt, &src, NULL, &jobs[i].ctx)))
+      st = kg_ctx_set(ctx, st, "re-compiling %s for the final rounds: %s", names[i], kg_ctx_message(&jobs[i].ctx));
+    jobs[i].src = src;
+  }
+  if (!st) kg_compiler_compile_all(cc, jobs, (size_t)n, opts->jobs);
+  for (long i = 0; i < n && jobs && names; i++) {
+    mods[i] = jobs[i].module;
+    if (!st && jobs[i].status)
+      st = kg_ctx_set(ctx, jobs[i].status, "re-compiling %s for the final rounds: %s", names[i],
+                      kg_ctx_message(&jobs[i].ctx));
+    free((char *)jobs[i].src);
+    free(jobs[i].diag);
+  }
+  if (st)
+    for (long i = 0; i < n; i++) {
+      kg_module_free(mods[i]);
+      mods[i] = NULL;
+    }
+  free(jobs);
+  free(names);
+  return st;
 }
 
 /*
@@ -121,10 +143,20 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
   }
   nfin = kg_tune_rank(res, order); /* no finalists yet: by p50 */
   if (nfin > limit) nfin = limit;
+  {
+    long *pts = malloc(sizeof *pts * (size_t)(nfin ? nfin : 1));
+    kg_module **mods = calloc((size_t)(nfin ? nfin : 1), sizeof *mods);
+    if (!pts || !mods) st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
+    for (long f = 0; f < nfin && !st; f++) pts[f] = res->results[order[f]].point;
+    if (!st) st = kg_tune_recompile(spec, cc, opts, pts, nfin, mods, ctx);
+    for (long f = 0; f < nfin && !st; f++) items[f].module = mods[f];
+    free(pts);
+    free(mods);
+    if (st) goto done;
+  }
   for (long f = 0; f < nfin; f++) {
     kg_final_item *it = &items[nitems];
     kg_result *x = &res->results[order[f]];
-    if ((st = kg_tune_recompile(spec, cc, x->point, &it->module, ctx))) goto done;
     nitems++;
     char params[1024];
     kg_spec_format_point(spec, spec->points + (size_t)x->point * (size_t)spec->nparams, params, sizeof params);
