@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Live search benchmark (issue 14): `kgen tune specs/gemm.lua` over the enlarged space with the
 # default strategy (knn, budget 10% of the space) against today's exhaustive tune of the old,
-# pruned space (specs/gemm.lua at commit OLD), both started together on the same machine so that
-# they see the same load.  Prints both wall times and, per problem, both winners with their p50
+# pruned space (bench/gemm_pruned.lua: today's spec with the pruning constraints of commit 3132d6c),
+# one after the other on the same machine (each
+# compiles on every CPU and measures on it: run side by side they would measure each other;
+# KG_LIVE_TOGETHER=1 starts them together instead).  Prints both wall times and, per problem, both winners with their p50
 # and the ratio to the best baseline measured in the same run's final rounds (the machine may be
 # shared: compare the ratios, not the raw times).
 #   bench/gemm_live.sh [KGEN] [OUT_DIR] [PROBLEM...]
@@ -16,9 +18,8 @@ out=${2:-$(mktemp -d)}
 shift 2 || shift $# || true
 problems=("$@")
 ((${#problems[@]})) || problems=(m256_k256_n256 m16_k1024_n8192)
-OLD=${KG_GEMM_OLD:-3132d6c} # the last commit with the pruned space (148 points here)
 mkdir -p "$out/old/specs"
-git -C "$root" show "$OLD:specs/gemm.lua" > "$out/old/specs/gemm.lua"
+cp "$root/bench/gemm_pruned.lua" "$out/old/specs/gemm.lua"
 ln -sfn "$root/templates" "$out/old/templates"
 args=()
 for p in "${problems[@]}"; do args+=(--problem "$p"); done
@@ -29,9 +30,14 @@ arm() { # name spec extra...
   "$kgen" tune "$spec" "${args[@]}" "$@" --out "$out/$name" --db "$out/$name.db" > "$out/$name.txt" 2> "$out/$name.err"
   echo $(($(date +%s) - s)) > "$out/$name.wall"
 }
-arm old "$out/old/specs/gemm.lua" --strategy exhaustive &
-arm new "$root/specs/gemm.lua" &
-wait
+if [[ ${KG_LIVE_TOGETHER:-0} == 1 ]]; then
+  arm old "$out/old/specs/gemm.lua" --strategy exhaustive &
+  arm new "$root/specs/gemm.lua" &
+  wait
+else
+  arm old "$out/old/specs/gemm.lua" --strategy exhaustive
+  arm new "$root/specs/gemm.lua"
+fi
 echo "old space: $("$kgen" show "$out/old/specs/gemm.lua" | sed -n 's/^space *//p')"
 echo "new space: $("$kgen" show "$root/specs/gemm.lua" | sed -n 's/^space *//p')"
 echo "wall time: exhaustive (old space) $(cat "$out/old.wall") s, $(sed -n 's/ search:.*//p' "$out/new.err" | head -1) (new space, 10%) $(cat "$out/new.wall") s"

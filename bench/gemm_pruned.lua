@@ -1,0 +1,101 @@
+-- bench/gemm_pruned.lua: specs/gemm.lua with the pruning constraints it had before issue 14
+-- (commit 3132d6c: a curated set of register tiles; the K-unroll and the B prefetch varied only
+-- at the default blocking), which kept an exhaustive tune of one problem to a couple of minutes.
+-- Everything else (problems, cold and bound, baselines) is today's spec, so that
+-- bench/gemm_live.sh compares the two spaces and nothing else.  Keep it in step with specs/gemm.lua.
+--
+-- fp32 GEMM C = A * B + beta * C (row-major), packed and cache-blocked around a
+-- generated MR x NR microkernel (BLIS structure); see templates/gemm.c.
+--
+-- The space follows the machine (the prelude's read-only `machine` table): AVX-512 tiles
+-- (NR a multiple of 16, accumulators MR * NR / 16 <= 28 of the 32 zmm) where machine.isa.avx512f,
+-- else AVX2 tiles (NR a multiple of 8, accumulators MR * NR / 8 <= 14 of the 16 ymm, leaving
+-- room for the B loads and the A broadcast); threads 1, 2, 4, ..., machine.cores.
+-- The constraints are only the true ones: the accumulators fit the vector registers, MC is a
+-- multiple of MR and NC of NR, and PACK = 0 (no packing, for small and skinny shapes) ignores the
+-- blocking and the B prefetch (they stay at their defaults).  The space holds about 1,900 points
+-- per problem: tune it with a guided strategy (kgen tune --strategy knn; 10% of the space by
+-- default), not exhaustively.
+-- Baselines: OpenBLAS sgemm with its default dispatch and (AVX-512 machines) forced to SkylakeX
+-- (a private instance), and BLIS (bli_sgemm, templates/kg_blis.h; checked against the reference on
+-- its first call), each with 1 and 2 threads; `speedup` is against the fastest of them.
+
+local AVX512 = machine.isa.avx512f == true
+
+-- Register tile sizes (MR x NR); every pair whose accumulators fit is in the space.
+local TILES = AVX512 and {
+  vw = 16, max_acc = 28, mr = { 6, 14, 8, 12, 1, 4 }, nr = { 64, 32, 48 },
+  packed = { ["6x64"] = true, ["14x32"] = true, ["8x48"] = true, ["12x32"] = true },
+  direct = { ["1x64"] = true, ["4x64"] = true, ["6x64"] = true, ["8x48"] = true,
+             ["14x32"] = true, ["4x32"] = true, ["8x32"] = true },
+} or {
+  vw = 8, max_acc = 14, mr = { 6, 4, 12, 8, 1 }, nr = { 16, 24, 8, 32 },
+  packed = { ["6x16"] = true, ["4x24"] = true, ["12x8"] = true },
+  direct = { ["1x32"] = true, ["4x16"] = true, ["6x16"] = true, ["4x24"] = true, ["8x8"] = true },
+}
+
+local BASELINES = { "openblas", "openblas_2t", "blis", "blis_2t" }
+local BASELINE_THREADS = { openblas = 1, openblas_2t = 2, blis = 1, blis_2t = 2 }
+if AVX512 then
+  BASELINES[#BASELINES + 1] = "openblas_skx"
+  BASELINES[#BASELINES + 1] = "openblas_skx_2t"
+  BASELINE_THREADS.openblas_skx, BASELINE_THREADS.openblas_skx_2t = 1, 2
+end
+
+return kernel "gemm" {
+  description = "fp32 GEMM C = A*B + beta*C, row-major; packed, cache-blocked, generated "
+    .. (AVX512 and "AVX-512" or "AVX2") .. " microkernel",
+  template = "gemm.c",
+  params = {
+    mr      = values(TILES.mr),                -- microkernel rows
+    nr      = values(TILES.nr),                -- microkernel columns (multiples of the vector width)
+    mc      = values { 168, 336, 96 }    ,    -- rows of A per packed block
+    kc      = values { 384, 256, 512 }     ,   -- depth per packed block
+    nc      = values { 3072 }      ,           -- columns of B per packed block
+    ku      = values { 4, 1, 2 }   ,           -- K-unroll of the microkernel loop
+    pf      = values { 0, 8 }    ,             -- prefetch of the B sliver, in k iterations ahead
+    pack    = values { 1, 0 },                 -- pack A and B (0: read in place)
+    threads = values(thread_counts()),         -- OpenMP threads: 1, 2, 4, ..., cores
+  },
+  constraints = {
+    -- accumulators fit the vector registers
+    function(p) return p.nr % TILES.vw == 0 and p.mr * p.nr // TILES.vw <= TILES.max_acc end,
+    function(p) return p.mc % p.mr == 0 and p.nc % p.nr == 0 end,
+    -- without packing the blocking and the B-sliver prefetch are unused: keep them at their defaults
+    function(p) return p.pack == 1 or (p.mc == 168 and p.kc == 384 and p.pf == 0) end,
+    -- (pruning) the curated register tiles, packed and direct
+    function(p)
+      local t = p.mr .. "x" .. p.nr
+      if p.pack == 1 then return TILES.packed[t] == true end
+      return TILES.direct[t] == true
+    end,
+    -- (pruning) the unroll and the prefetch are tried at the default blocking only
+    function(p) return (p.ku == 4 and p.pf == 0) or (p.mc == 168 and p.kc == 384) end,
+  },
+  problems = {
+    shapes.custom { { 64, 64, 64 }, { 128, 128, 128 }, { 256, 256, 256 }, { 1024, 1024, 1024 },
+                    { 2048, 2048, 2048 } },
+    shapes.custom { { 1, 4096, 4096 }, { 16, 4096, 4096 } },
+    shapes.llama { M = 16 },
+  },
+  metrics = {
+    flops = function(d) return 2 * d.m * d.k * d.n end,
+    bytes = function(d) return 4 * (d.m * d.k + d.k * d.n + 2 * d.m * d.n) end,
+  },
+  -- Roofline reference (runtime/kg_roofline.h), measured in the same final rounds: a product with
+  -- under 4 flops per byte (m = 1: 0.5) streams B and is held against a read pass over its bytes;
+  -- the others against the fp32 FMA peak (m = 16 on 4096 x 4096 has 7.9 flops per byte: the
+  -- issue's target is 70% of the FMA peak there).
+  bound = function(d)
+    local flops, bytes = 2 * d.m * d.k * d.n, 4 * (d.m * d.k + d.k * d.n + 2 * d.m * d.n)
+    return flops < 4 * bytes and "memory" or "fp32_fma"
+  end,
+  -- Skinny products on layer weights (m <= 64 rows, k >= 1024) stream B from DRAM in a model's
+  -- forward pass: measured cold (caches flushed before every call).
+  cold = function(d) return d.m <= 64 and d.k >= 1024 end,
+  tolerance = { rtol = 0, atol = 0 },   -- the template's own bound: 1e-6 * k + 1e-5
+  reference = "naive triple loop in double (gemm_reference in templates/gemm.c)",
+  baselines = BASELINES,
+  baseline_threads = BASELINE_THREADS,
+  roles = { threads = "threads" },
+}
