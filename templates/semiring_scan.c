@@ -52,7 +52,7 @@
  *            Entropy forward only; Max is max-plus, the backward always shifts per row.
  *   THREADS  OpenMP threads over the batch; the decomposed log Z of a batch smaller than the
  *            team (the streaming problem, B = 1): threads over c (blocks of 16 labels), one
- *            barrier per position.
+ *            barrier per position.  Capped by kg_threads() (kg_util.h: a library's usable cores).
  * AVX-512 paths (AVX512F) for C <= 16; portable scalar loops otherwise.  The vector exp and log
  * follow Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992): logf's range reduction
  * and minimax polynomial as published; expf's range reduction with a one-step ln 2 and a Taylor
@@ -1188,7 +1188,7 @@ static int ss_batch(const ss_call *k) {
   const int store = k->op == SS_OP_MARG || (k->op == SS_OP_VIT && (k->ind || k->segs));
   const int64_t ckS = k->op == SS_OP_MARG ? ss_ckpt_spacing(g) : 0;
 #if THREADS > 1 && defined(_OPENMP)
-#pragma omp parallel num_threads(THREADS)
+#pragma omp parallel num_threads(kg_threads(THREADS))
 #endif
   {
     SS_FTZ_ON();
@@ -1333,11 +1333,12 @@ int KG_NAME(kgen_semimarkov_logpartition_decomposed)(int64_t B, int64_t T, int64
     if (transition[i] > tmax) tmax = transition[i];
   if (!(tmax > -INFINITY)) tmax = 0.0f;
   for (int64_t i = 0; i < C * C; i++) et[i] = expf(transition[i] - tmax);
-  /* threads over the batch, or over c when the batch is smaller than the team */
-  const int byc = THREADS > 1 && B < THREADS;
+  /* threads over the batch, or over c when the batch is smaller than the team (THREADS, capped
+   * by kg_threads(): in a library, the usable cores; the buffers above are sized for THREADS) */
+  const int nth = kg_threads(THREADS), byc = nth > 1 && B < nth;
   (void)byc;
 #if THREADS > 1 && defined(_OPENMP)
-#pragma omp parallel num_threads(THREADS)
+#pragma omp parallel num_threads(nth)
 #endif
   {
     SS_FTZ_ON();
