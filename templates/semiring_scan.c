@@ -52,7 +52,7 @@
  *            Entropy forward only; Max is max-plus, the backward always shifts per row.
  *   THREADS  OpenMP threads over the batch; the decomposed log Z of a batch smaller than the
  *            team (the streaming problem, B = 1): threads over c (blocks of 16 labels), one
- *            barrier per position.
+ *            barrier per position.  Capped by kg_threads() (kg_util.h: a library's usable cores).
  * AVX-512 paths (AVX512F) for C <= 16; portable scalar loops otherwise.  The vector exp and log
  * follow Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992): logf's range reduction
  * and minimax polynomial as published; expf's range reduction with a one-step ln 2 and a Taylor
@@ -108,7 +108,7 @@
 #define SS_NEG (-1e30f) /* "minus infinity" of shifts: finite, so differences stay finite */
 
 /** A message for an error code of the kgen_semimarkov_* functions. */
-const char *kgen_semimarkov_strerror(int code) {
+const char *KG_NAME(kgen_semimarkov_strerror)(int code) {
   switch (code) {
   case 0: return "ok";
   case SS_EARG: return "bad argument: B, T, K and C must be >= 1 and the arrays non-NULL";
@@ -1099,7 +1099,7 @@ static size_t ss_ckpt_min_bytes = (size_t)1 << 22;
  * checkpoint (default 4 MiB: T > 65536 for C <= 16); 0 checkpoints always.  Returns the previous
  * value.  Process-wide and not synchronised: set it before calling from several threads.
  */
-size_t kgen_semimarkov_checkpoint_bytes(size_t bytes) {
+size_t KG_NAME(kgen_semimarkov_checkpoint_bytes)(size_t bytes) {
   const size_t old = ss_ckpt_min_bytes;
   ss_ckpt_min_bytes = bytes;
   return old;
@@ -1188,7 +1188,7 @@ static int ss_batch(const ss_call *k) {
   const int store = k->op == SS_OP_MARG || (k->op == SS_OP_VIT && (k->ind || k->segs));
   const int64_t ckS = k->op == SS_OP_MARG ? ss_ckpt_spacing(g) : 0;
 #if THREADS > 1 && defined(_OPENMP)
-#pragma omp parallel num_threads(THREADS)
+#pragma omp parallel num_threads(kg_threads(THREADS))
 #endif
   {
     SS_FTZ_ON();
@@ -1222,6 +1222,9 @@ static int ss_batch(const ss_call *k) {
 /* ---- public API ------------------------------------------------------------------------------- */
 
 /*
+ * Named through KG_NAME() (kg_abi.h): the plain names in the harness; in the library `kgen ship`
+ * prefixes them per variant and templates/semiring_scan.front.c dispatches to them (the
+ * declarations users see: templates/semiring_scan.api.h, part of kgen/kgen.h).
  * Edge form: edge[B, T-1, K, C, C] float32 (row-major), lengths[B] in [1, T].  Outputs per
  * sequence b.  Every function returns 0 on success, or an error code (kgen_semimarkov_strerror):
  * 1 bad sizes or NULL arrays, 2 a length outside [1, T], 3 NaN in the scores a sequence reads,
@@ -1229,8 +1232,8 @@ static int ss_batch(const ss_call *k) {
  */
 
 /** Log partition log Z[b] (logZ[B]). */
-int kgen_semimarkov_logpartition(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
-                                 const int64_t *lengths, float *logZ) {
+int KG_NAME(kgen_semimarkov_logpartition)(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                          const int64_t *lengths, float *logZ) {
   ss_call k = {.op = SS_OP_LOGZ, .edge = edge, .lengths = lengths, .logZ = logZ};
   ss_dims_init(&k.g, B, T, K, C);
   int e = ss_check(&k.g, lengths);
@@ -1240,8 +1243,8 @@ int kgen_semimarkov_logpartition(int64_t B, int64_t T, int64_t K, int64_t C, con
 }
 
 /** log Z[B] and the marginals d log Z / d edge, [B, T-1, K, C, C] (zero where unused). */
-int kgen_semimarkov_marginals(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
-                              const int64_t *lengths, float *logZ, float *marginals) {
+int KG_NAME(kgen_semimarkov_marginals)(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                       const int64_t *lengths, float *logZ, float *marginals) {
   ss_call k = {.op = SS_OP_MARG, .edge = edge, .lengths = lengths, .logZ = logZ, .marg = marginals};
   ss_dims_init(&k.g, B, T, K, C);
   int e = ss_check(&k.g, lengths);
@@ -1255,8 +1258,8 @@ int kgen_semimarkov_marginals(int64_t B, int64_t T, int64_t K, int64_t C, const 
  * edge's shape [B, T-1, K, C, C].  Ties: the smaller duration, then the smaller c' (and, for the
  * last label, the smaller c).
  */
-int kgen_semimarkov_viterbi(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
-                            const int64_t *lengths, float *score, float *indicator) {
+int KG_NAME(kgen_semimarkov_viterbi)(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                     const int64_t *lengths, float *score, float *indicator) {
   ss_call k = {.op = SS_OP_VIT, .edge = edge, .lengths = lengths, .logZ = score, .ind = indicator};
   ss_dims_init(&k.g, B, T, K, C);
   int e = ss_check(&k.g, lengths);
@@ -1270,8 +1273,9 @@ int kgen_semimarkov_viterbi(int64_t B, int64_t T, int64_t K, int64_t C, const fl
  * b's nsegments[b] segments (start boundary, duration, label) in order from boundary 0 to
  * lengths[b] - 1 (the rest of its T-1 rows untouched).  The same path as the indicator.
  */
-int kgen_semimarkov_viterbi_segments(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
-                                     const int64_t *lengths, float *score, int64_t *segments, int64_t *nsegments) {
+int KG_NAME(kgen_semimarkov_viterbi_segments)(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                              const int64_t *lengths, float *score, int64_t *segments,
+                                              int64_t *nsegments) {
   ss_call k = {.op = SS_OP_VIT, .edge = edge, .lengths = lengths, .logZ = score, .segs = segments, .nseg = nsegments};
   ss_dims_init(&k.g, B, T, K, C);
   int e = ss_check(&k.g, lengths);
@@ -1281,8 +1285,8 @@ int kgen_semimarkov_viterbi_segments(int64_t B, int64_t T, int64_t K, int64_t C,
 }
 
 /** log Z[B] and the entropy H[B] of the distribution over segmentations (nats). */
-int kgen_semimarkov_entropy(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
-                            const int64_t *lengths, float *logZ, float *entropy) {
+int KG_NAME(kgen_semimarkov_entropy)(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                     const int64_t *lengths, float *logZ, float *entropy) {
   ss_call k = {.op = SS_OP_ENT, .edge = edge, .lengths = lengths, .logZ = logZ, .entropy = entropy};
   ss_dims_init(&k.g, B, T, K, C);
   int e = ss_check(&k.g, lengths);
@@ -1309,9 +1313,9 @@ static int ss_check_dec(const ss_dims *g, const float *cum, const float *trans, 
 }
 
 /** Decomposed log Z[B]: the factorised scan (O(K C) exps and O(K C) floats of state). */
-int kgen_semimarkov_logpartition_decomposed(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
-                                            const float *transition, const float *duration_bias,
-                                            const int64_t *lengths, float *logZ) {
+int KG_NAME(kgen_semimarkov_logpartition_decomposed)(int64_t B, int64_t T, int64_t K, int64_t C,
+                                                     const float *cum_scores, const float *transition,
+                                                     const float *duration_bias, const int64_t *lengths, float *logZ) {
   ss_dims g;
   ss_dims_init(&g, B, T, K, C);
   int err = ss_check_dec(&g, cum_scores, transition, duration_bias, lengths);
@@ -1329,11 +1333,12 @@ int kgen_semimarkov_logpartition_decomposed(int64_t B, int64_t T, int64_t K, int
     if (transition[i] > tmax) tmax = transition[i];
   if (!(tmax > -INFINITY)) tmax = 0.0f;
   for (int64_t i = 0; i < C * C; i++) et[i] = expf(transition[i] - tmax);
-  /* threads over the batch, or over c when the batch is smaller than the team */
-  const int byc = THREADS > 1 && B < THREADS;
+  /* threads over the batch, or over c when the batch is smaller than the team (THREADS, capped
+   * by kg_threads(): in a library, the usable cores; the buffers above are sized for THREADS) */
+  const int nth = kg_threads(THREADS), byc = nth > 1 && B < nth;
   (void)byc;
 #if THREADS > 1 && defined(_OPENMP)
-#pragma omp parallel num_threads(THREADS)
+#pragma omp parallel num_threads(nth)
 #endif
   {
     SS_FTZ_ON();
@@ -1382,10 +1387,10 @@ int kgen_semimarkov_logpartition_decomposed(int64_t B, int64_t T, int64_t K, int
  * (grad_duration_bias[K, C]); the last two are summed over the batch.  Working memory: one
  * position's edge slab (K C C floats) and log alpha of every boundary (T C floats) per thread.
  */
-int kgen_semimarkov_marginals_decomposed(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
-                                         const float *transition, const float *duration_bias,
-                                         const int64_t *lengths, float *logZ, float *grad_cum,
-                                         float *grad_transition, float *grad_duration_bias) {
+int KG_NAME(kgen_semimarkov_marginals_decomposed)(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
+                                                  const float *transition, const float *duration_bias,
+                                                  const int64_t *lengths, float *logZ, float *grad_cum,
+                                                  float *grad_transition, float *grad_duration_bias) {
   ss_call k = {.op = SS_OP_MARG, .cum = cum_scores, .trans = transition, .bias = duration_bias,
                .lengths = lengths, .logZ = logZ, .gcum = grad_cum};
   ss_dims_init(&k.g, B, T, K, C);
@@ -1416,9 +1421,9 @@ int kgen_semimarkov_marginals_decomposed(int64_t B, int64_t T, int64_t K, int64_
 }
 
 /** Decomposed Viterbi: score[B] and, when not NULL, indicator[B, T-1, K, C, C] (as the edge form). */
-int kgen_semimarkov_viterbi_decomposed(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
-                                       const float *transition, const float *duration_bias,
-                                       const int64_t *lengths, float *score, float *indicator) {
+int KG_NAME(kgen_semimarkov_viterbi_decomposed)(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
+                                                const float *transition, const float *duration_bias,
+                                                const int64_t *lengths, float *score, float *indicator) {
   ss_call k = {.op = SS_OP_VIT, .cum = cum_scores, .trans = transition, .bias = duration_bias,
                .lengths = lengths, .logZ = score, .ind = indicator};
   ss_dims_init(&k.g, B, T, K, C);
@@ -1429,10 +1434,10 @@ int kgen_semimarkov_viterbi_decomposed(int64_t B, int64_t T, int64_t K, int64_t 
 }
 
 /** Decomposed Viterbi segments: score[B], segments[B, T-1, 3], nsegments[B] (as the edge form). */
-int kgen_semimarkov_viterbi_segments_decomposed(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
-                                                const float *transition, const float *duration_bias,
-                                                const int64_t *lengths, float *score, int64_t *segments,
-                                                int64_t *nsegments) {
+int KG_NAME(kgen_semimarkov_viterbi_segments_decomposed)(int64_t B, int64_t T, int64_t K, int64_t C,
+                                                         const float *cum_scores, const float *transition,
+                                                         const float *duration_bias, const int64_t *lengths,
+                                                         float *score, int64_t *segments, int64_t *nsegments) {
   ss_call k = {.op = SS_OP_VIT, .cum = cum_scores, .trans = transition, .bias = duration_bias,
                .lengths = lengths, .logZ = score, .segs = segments, .nseg = nsegments};
   ss_dims_init(&k.g, B, T, K, C);
@@ -1443,9 +1448,9 @@ int kgen_semimarkov_viterbi_segments_decomposed(int64_t B, int64_t T, int64_t K,
 }
 
 /** Decomposed entropy: log Z[B] and H[B]. */
-int kgen_semimarkov_entropy_decomposed(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
-                                       const float *transition, const float *duration_bias,
-                                       const int64_t *lengths, float *logZ, float *entropy) {
+int KG_NAME(kgen_semimarkov_entropy_decomposed)(int64_t B, int64_t T, int64_t K, int64_t C, const float *cum_scores,
+                                                const float *transition, const float *duration_bias,
+                                                const int64_t *lengths, float *logZ, float *entropy) {
   ss_call k = {.op = SS_OP_ENT, .cum = cum_scores, .trans = transition, .bias = duration_bias,
                .lengths = lengths, .logZ = logZ, .entropy = entropy};
   ss_dims_init(&k.g, B, T, K, C);
@@ -1460,8 +1465,8 @@ int kgen_semimarkov_entropy_decomposed(int64_t B, int64_t T, int64_t K, int64_t 
  * segmentations of the whole sequence that follow a start label c'), from the marginals' outside
  * recursion; log Z = logsumexp_c' beta0[b, c'].  marginals as kgen_semimarkov_marginals.
  */
-int kgen_semimarkov_outside0(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
-                             const int64_t *lengths, float *logZ, float *marginals, float *beta0) {
+int KG_NAME(kgen_semimarkov_outside0)(int64_t B, int64_t T, int64_t K, int64_t C, const float *edge,
+                                      const int64_t *lengths, float *logZ, float *marginals, float *beta0) {
   ss_call k = {.op = SS_OP_MARG, .edge = edge, .lengths = lengths, .logZ = logZ, .marg = marginals,
                .beta0 = beta0};
   ss_dims_init(&k.g, B, T, K, C);
@@ -1471,6 +1476,7 @@ int kgen_semimarkov_outside0(int64_t B, int64_t T, int64_t K, int64_t C, const f
   return ss_batch(&k);
 }
 
+#ifndef KG_PUBLIC_ONLY /* the reference and the harness (kg_abi.h); `kgen ship` leaves them out */
 /* ---- the double-precision reference (plain pull recursions) ------------------------------------ */
 
 typedef struct ss_ref_in {
@@ -1702,22 +1708,26 @@ static int ss_variant(ss_state *s) {
   if (s->form == 0) {
     switch (s->sr) {
     case SS_LOG:
-      return s->phase == 0 ? kgen_semimarkov_logpartition(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ)
-                           : kgen_semimarkov_marginals(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ, s->marg);
-    case SS_MAX: return kgen_semimarkov_viterbi(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ, s->ind);
-    default: return kgen_semimarkov_entropy(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ, s->ent);
+      return s->phase == 0
+                 ? KG_NAME(kgen_semimarkov_logpartition)(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ)
+                 : KG_NAME(kgen_semimarkov_marginals)(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ, s->marg);
+    case SS_MAX: return KG_NAME(kgen_semimarkov_viterbi)(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ, s->ind);
+    default: return KG_NAME(kgen_semimarkov_entropy)(g->B, g->T, g->K, g->C, s->edge, s->lengths, s->logZ, s->ent);
     }
   }
   switch (s->sr) {
   case SS_LOG:
-    return s->phase == 0
-               ? kgen_semimarkov_logpartition_decomposed(g->B, g->T, g->K, g->C, s->cum, s->trans, s->bias, s->lengths, s->logZ)
-               : kgen_semimarkov_marginals_decomposed(g->B, g->T, g->K, g->C, s->cum, s->trans, s->bias, s->lengths,
-                                                      s->logZ, s->gcum, s->gtrans, s->gbias);
+    return s->phase == 0 ? KG_NAME(kgen_semimarkov_logpartition_decomposed)(g->B, g->T, g->K, g->C, s->cum, s->trans,
+                                                                             s->bias, s->lengths, s->logZ)
+                         : KG_NAME(kgen_semimarkov_marginals_decomposed)(g->B, g->T, g->K, g->C, s->cum, s->trans,
+                                                                          s->bias, s->lengths, s->logZ, s->gcum,
+                                                                          s->gtrans, s->gbias);
   case SS_MAX:
-    return kgen_semimarkov_viterbi_decomposed(g->B, g->T, g->K, g->C, s->cum, s->trans, s->bias, s->lengths, s->logZ, s->ind);
+    return KG_NAME(kgen_semimarkov_viterbi_decomposed)(g->B, g->T, g->K, g->C, s->cum, s->trans, s->bias, s->lengths,
+                                                       s->logZ, s->ind);
   default:
-    return kgen_semimarkov_entropy_decomposed(g->B, g->T, g->K, g->C, s->cum, s->trans, s->bias, s->lengths, s->logZ, s->ent);
+    return KG_NAME(kgen_semimarkov_entropy_decomposed)(g->B, g->T, g->K, g->C, s->cum, s->trans, s->bias, s->lengths,
+                                                       s->logZ, s->ent);
   }
 }
 
@@ -1816,7 +1826,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
   }
   int rc = ss_variant(s);
   if (rc) {
-    snprintf(msg, cap, "the variant failed: %s", kgen_semimarkov_strerror(rc));
+    snprintf(msg, cap, "the variant failed: %s", KG_NAME(kgen_semimarkov_strerror)(rc));
     return 1;
   }
   double e_val = 0.0, e_ent = 0.0, e_marg = 0.0;
@@ -2080,3 +2090,4 @@ void kg_baseline_vec32(void *state) {
 #endif
   kg_baseline_scalar32(state); /* no AVX-512, C > 16 or a decomposed Max/Entropy problem */
 }
+#endif /* KG_PUBLIC_ONLY */

@@ -2,10 +2,11 @@
  * test_ship.c - `kgen ship` end to end (env KGEN_BIN, KGEN_ROOT): the project is written twice
  * byte-identically, builds with CMake alone (no Lua or LLVM), installs under a prefix; the
  * installed library links no LLVM or Lua; tests/ship/check_lib.c, built through pkg-config,
- * checks every shipped variant and the public API (gemm and qmatmul against references on
- * untuned shapes, the paired cache bit-exact against the contract, bad input) on this machine,
- * with KGEN_MAX_ISA=avx2, and as a machine absent from tuned/ (KGEN_MACHINE=some-other-id with
- * KGEN_MAX_ISA=avx2), whose kgen_explain must say it fell back; the examples build and run
+ * checks every shipped variant and the public API (gemm, qmatmul and the semi-Markov CRF scans
+ * against references on untuned shapes, the paired cache bit-exact against the contract, bad
+ * input) on this machine, with KGEN_MAX_ISA=avx2, and as a machine absent from tuned/
+ * (KGEN_MACHINE=some-other-id with KGEN_MAX_ISA=avx2), whose kgen_explain must say it fell
+ * back; the shipped sources: semiring_scan's variants namespaced too; the examples build and run
  * through find_package(kgen) and through pkg-config.
  * Slow (a minute or two: it compiles the library): listed in tests/slow.txt.
  */
@@ -72,6 +73,10 @@ static void test_ship_reproducible(void **state) {
   assert_int_equal(sh("diff -r -x build '%s/dist' '%s/dist2' >/dev/null", tmp, tmp), 0);
   /* the shipped sources: one per variant, each namespaced, the dispatch tables, the package */
   assert_int_equal(sh("grep -q 'define KG_NAME(x) kgv_gemm_0_##x' '%s/dist/src/v_gemm_000.c'", tmp), 0);
+  assert_int_equal(sh("grep -q 'define KG_NAME(x) kgv_semiring_scan_0_##x' '%s/dist/src/v_semiring_scan_000.c' && "
+                      "grep -q 'kgen_semimarkov_logpartition' '%s/prefix/include/kgen/kgen_semiring_scan.h'",
+                      tmp, tmp),
+                   0);
   assert_int_equal(
       sh("test -f '%s/prefix/lib/cmake/kgen/kgenConfig.cmake' && test -f '%s/prefix/lib/pkgconfig/kgen.pc' "
          "&& test -f '%s/prefix/include/kgen/kgen.h'",

@@ -11,6 +11,11 @@
  *  - every paired cache variant and the public API bit-exact against a scalar implementation of
  *    the contract over random mask sequences that grow, shrink and keep m, with and without a
  *    gate pool;
+ *  - every semiring_scan variant and the public kgen_semimarkov_* (edge and decomposed forms: log
+ *    Z, marginals and gradients, Viterbi score, indicator and segment list, entropy) against double
+ *    recursions on small shapes (C = 17: the portable path; K = 1; a sequence of one boundary);
+ *    the library's logpartition and marginals bit-identical to the variant kgen_explain says it
+ *    chose, called directly; its own status codes; the checkpoint threshold set in every variant;
  *  - bad input returns an error (NULL, negative sizes, unknown recipe, mask value 2);
  *  - kgen_explain names a machine entry or the fallback;
  *  - gemm from several threads at once (the shared helper team taken by one caller, the others
@@ -245,6 +250,264 @@ static void check_bad_input(void) {
   if (strcmp(kgen_strerror(KGEN_ERECIPE), "unknown quantization recipe")) FAIL("strerror");
 }
 
+/* ---- semiring_scan: kgen_semimarkov_* against double recursions --------------------------------- */
+
+typedef struct sm_api { /* the library's signatures (kgen/kgen.h) */
+  __typeof__(kgen_semimarkov_logpartition) *logz;
+  __typeof__(kgen_semimarkov_marginals) *marg;
+  __typeof__(kgen_semimarkov_viterbi) *vit;
+  __typeof__(kgen_semimarkov_entropy) *ent;
+  __typeof__(kgen_semimarkov_viterbi_segments) *seg;
+  __typeof__(kgen_semimarkov_logpartition_decomposed) *dlogz;
+  __typeof__(kgen_semimarkov_marginals_decomposed) *dmarg;
+  __typeof__(kgen_semimarkov_viterbi_decomposed) *dvit;
+  __typeof__(kgen_semimarkov_entropy_decomposed) *dent;
+  __typeof__(kgen_semimarkov_viterbi_segments_decomposed) *dseg;
+} sm_api;
+/* The functions' names, in sm_api's order. */
+static const char *const sm_names[] = {"logpartition",
+                                       "marginals",
+                                       "viterbi",
+                                       "entropy",
+                                       "viterbi_segments",
+                                       "logpartition_decomposed",
+                                       "marginals_decomposed",
+                                       "viterbi_decomposed",
+                                       "entropy_decomposed",
+                                       "viterbi_segments_decomposed"};
+
+/* A problem, its inputs in both forms (the edge form built from the decomposed one: every edge
+ * cum[n+d, c] - cum[n, c] + bias[s(d), c] + trans[c', c]), and the double reference. */
+typedef struct sm_prob {
+  int64_t B, T, K, C, D, len[3];
+  float *edge, *cum, *trans, *bias; /* [B, T-1, K, C, C], [B, T, C], [C, C], [K, C] */
+  double *E, *mu;                   /* the edge in double and its marginals, [B, T-1, K, C, C] */
+  double logz[3], vmax[3], H[3];
+  double *gcum, gtrans[17 * 17], gbias[4 * 17]; /* sum_b log Z's gradients */
+} sm_prob;
+
+static int64_t sm_slot(const sm_prob *p, int64_t d) { return d < p->K - 1 ? d : p->K - 1; }
+static int64_t sm_at(const sm_prob *p, int64_t b, int64_t n, int64_t s, int64_t c, int64_t cp) {
+  return (((b * (p->T - 1) + n) * p->K + s) * p->C + c) * p->C + cp;
+}
+static double sm_lse(double a, double x) {
+  if (a == -INFINITY) return x;
+  const double m = a > x ? a : x;
+  return m + log(exp(a - m) + exp(x - m));
+}
+
+/* The reference of sequence b: forward (Log and Max), outside, marginals, entropy, gradients. */
+static void sm_reference(sm_prob *p, int64_t b) {
+  const int64_t C = p->C, L = p->len[b];
+  double *al = malloc(sizeof(double) * (size_t)(L * C)), *mx = malloc(sizeof(double) * (size_t)(L * C));
+  double *be = malloc(sizeof(double) * (size_t)(L * C));
+  for (int64_t n = 0; n < L; n++)
+    for (int64_t c = 0; c < C; c++) {
+      double a = n ? -INFINITY : 0.0, v = n ? -INFINITY : 0.0;
+      for (int64_t d = 1; d <= p->D && d <= n; d++)
+        for (int64_t cp = 0; cp < C; cp++) {
+          const double e = p->E[sm_at(p, b, n - d, sm_slot(p, d), c, cp)];
+          a = sm_lse(a, al[(n - d) * C + cp] + e), v = fmax(v, mx[(n - d) * C + cp] + e);
+        }
+      al[n * C + c] = a, mx[n * C + c] = v;
+    }
+  for (int64_t m = L - 1; m >= 0; m--)
+    for (int64_t cp = 0; cp < C; cp++) {
+      double a = m == L - 1 ? 0.0 : -INFINITY;
+      for (int64_t d = 1; d <= p->D && m + d <= L - 1; d++)
+        for (int64_t c = 0; c < C; c++) a = sm_lse(a, p->E[sm_at(p, b, m, sm_slot(p, d), c, cp)] + be[(m + d) * C + c]);
+      be[m * C + cp] = a;
+    }
+  double lz = -INFINITY, vm = -INFINITY, h = 0;
+  for (int64_t c = 0; c < C; c++) lz = sm_lse(lz, al[(L - 1) * C + c]), vm = fmax(vm, mx[(L - 1) * C + c]);
+  for (int64_t m = 0; m + 1 < L; m++)
+    for (int64_t d = 1; d <= p->D && m + d <= L - 1; d++)
+      for (int64_t c = 0; c < C; c++)
+        for (int64_t cp = 0; cp < C; cp++) {
+          const int64_t i = sm_at(p, b, m, sm_slot(p, d), c, cp);
+          const double u = exp(al[m * C + cp] + p->E[i] + be[(m + d) * C + c] - lz);
+          p->mu[i] = u, h -= u * p->E[i];
+          p->gcum[(b * p->T + m + d) * C + c] += u, p->gcum[(b * p->T + m) * C + c] -= u;
+          p->gbias[sm_slot(p, d) * C + c] += u, p->gtrans[cp * C + c] += u;
+        }
+  p->logz[b] = lz, p->vmax[b] = vm, p->H[b] = lz + h;
+  free(al), free(mx), free(be);
+}
+
+static void sm_make(sm_prob *p, int64_t B, int64_t T, int64_t K, int64_t C) {
+  memset(p, 0, sizeof *p);
+  p->B = B, p->T = T, p->K = K, p->C = C, p->D = K > 1 ? K - 1 : 1;
+  const size_t ne = (size_t)(B * (T - 1) * K * C * C);
+  p->edge = calloc(ne, sizeof(float)), p->E = calloc(ne, sizeof(double)), p->mu = calloc(ne, sizeof(double));
+  p->cum = calloc((size_t)(B * T * C), sizeof(float)), p->gcum = calloc((size_t)(B * T * C), sizeof(double));
+  p->trans = malloc(sizeof(float) * (size_t)(C * C)), p->bias = malloc(sizeof(float) * (size_t)(K * C));
+  for (int64_t i = 0; i < C * C; i++) p->trans[i] = frand();
+  for (int64_t i = 0; i < K * C; i++) p->bias[i] = frand();
+  for (int64_t b = 0; b < B; b++) {
+    p->len[b] = b == 2 ? 1 : T - 3 * b; /* T, shorter, and one boundary (no segment) */
+    for (int64_t n = 1; n < T; n++)
+      for (int64_t c = 0; c < C; c++) p->cum[(b * T + n) * C + c] = p->cum[(b * T + n - 1) * C + c] + frand();
+    for (int64_t n = 0; n + 1 < T; n++)
+      for (int64_t d = 1; d <= p->D && n + d <= T - 1; d++)
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t cp = 0; cp < C; cp++) {
+            const int64_t i = sm_at(p, b, n, sm_slot(p, d), c, cp);
+            p->edge[i] = p->cum[(b * T + n + d) * C + c] - p->cum[(b * T + n) * C + c] +
+                         p->bias[sm_slot(p, d) * C + c] + p->trans[cp * C + c];
+            p->E[i] = p->edge[i];
+          }
+  }
+  for (int64_t b = 0; b < B; b++) sm_reference(p, b);
+}
+
+static void sm_free(sm_prob *p) {
+  free(p->edge), free(p->E), free(p->mu), free(p->cum), free(p->gcum), free(p->trans), free(p->bias);
+}
+
+/* Whether |x - ref| <= tol * max(1, |ref|); a failure is reported under what. */
+static int sm_near(const char *who, const char *what, double x, double ref, double tol) {
+  if (fabs(x - ref) <= tol * fmax(1.0, fabs(ref))) return 1;
+  FAIL("%s: %s = %.9g, want %.9g", who, what, x, ref);
+  return 0;
+}
+
+/* The score of segments (start, duration, label) of sequence b: the first one after its best c'. */
+static double sm_segs_score(const sm_prob *p, int64_t b, const int64_t *seg, int64_t nseg) {
+  double s = 0;
+  int64_t at = 0;
+  for (int64_t i = 0; i < nseg; i++) {
+    const int64_t n = seg[3 * i], d = seg[3 * i + 1], c = seg[3 * i + 2];
+    if (n != at || d < 1 || d > p->D || c < 0 || c >= p->C) return NAN;
+    double e = -INFINITY;
+    for (int64_t cp = 0; cp < p->C; cp++)
+      if (i ? cp == seg[3 * i - 1] : 1) e = fmax(e, p->E[sm_at(p, b, n, sm_slot(p, d), c, cp)]);
+    s += e, at = n + d;
+  }
+  return at == p->len[b] - 1 ? s : NAN;
+}
+
+/* Every function of a on p; outputs checked against the reference. */
+static void sm_run(const char *who, const sm_api *a, const sm_prob *p) {
+  const int64_t B = p->B, T = p->T, K = p->K, C = p->C, ne = B * (T - 1) * K * C * C;
+  float z[3], h[3], *mg = malloc(sizeof(float) * (size_t)ne), *gc = malloc(sizeof(float) * (size_t)(B * T * C));
+  float gt[17 * 17], gb[4 * 17];
+  int64_t seg[3 * 64 * 3], nseg[3];
+  char what[128];
+  int rc[10];
+  for (int f = 0; f < 10; f++) {
+    const int dec = f >= 5, op = f % 5; /* logpartition, marginals, viterbi, entropy, viterbi_segments */
+    const float *x = p->edge;
+    switch (f) {
+    case 0: rc[f] = a->logz(B, T, K, C, x, p->len, z); break;
+    case 1: rc[f] = a->marg(B, T, K, C, x, p->len, z, mg); break;
+    case 2: rc[f] = a->vit(B, T, K, C, x, p->len, z, mg); break;
+    case 3: rc[f] = a->ent(B, T, K, C, x, p->len, z, h); break;
+    case 4: rc[f] = a->seg(B, T, K, C, x, p->len, z, seg, nseg); break;
+    case 5: rc[f] = a->dlogz(B, T, K, C, p->cum, p->trans, p->bias, p->len, z); break;
+    case 6: rc[f] = a->dmarg(B, T, K, C, p->cum, p->trans, p->bias, p->len, z, gc, gt, gb); break;
+    case 7: rc[f] = a->dvit(B, T, K, C, p->cum, p->trans, p->bias, p->len, z, mg); break;
+    case 8: rc[f] = a->dent(B, T, K, C, p->cum, p->trans, p->bias, p->len, z, h); break;
+    default: rc[f] = a->dseg(B, T, K, C, p->cum, p->trans, p->bias, p->len, z, seg, nseg); break;
+    }
+    snprintf(what, sizeof what, "%s (B %lld T %lld K %lld C %lld)", sm_names[f], (long long)B, (long long)T,
+             (long long)K, (long long)C);
+    if (rc[f]) {
+      FAIL("%s: %s: status %d", who, what, rc[f]);
+      continue;
+    }
+    int ok = 1;
+    for (int64_t b = 0; b < B && ok; b++) {
+      ok = sm_near(who, what, z[b], op == 2 || op == 4 ? p->vmax[b] : p->logz[b], 1e-4);
+      if (ok && op == 3) ok = sm_near(who, what, h[b], p->H[b], 1e-4);
+      if (ok && op == 4) ok = sm_near(who, what, sm_segs_score(p, b, seg + b * (T - 1) * 3, nseg[b]), p->vmax[b], 1e-4);
+    }
+    for (int64_t i = 0; ok && op == 1 && !dec && i < ne; i++) ok = sm_near(who, what, mg[i], p->mu[i], 1e-4);
+    for (int64_t i = 0; ok && op == 1 && dec && i < B * T * C; i++) ok = sm_near(who, what, gc[i], p->gcum[i], 1e-4);
+    for (int64_t i = 0; ok && op == 1 && dec && i < C * C; i++) ok = sm_near(who, what, gt[i], p->gtrans[i], 1e-4);
+    for (int64_t i = 0; ok && op == 1 && dec && i < K * C; i++) ok = sm_near(who, what, gb[i], p->gbias[i], 1e-4);
+    if (op == 2) { /* the indicator: 0/1, and its segments score the maximum */
+      double s[3] = {0, 0, 0};
+      for (int64_t i = 0; ok && i < ne; i++) {
+        if (mg[i] != 0.0f && mg[i] != 1.0f) ok = 0, FAIL("%s: %s: indicator value %g", who, what, mg[i]);
+        s[i / (ne / B)] += mg[i] * p->E[i];
+      }
+      for (int64_t b = 0; ok && b < B; b++) ok = sm_near(who, what, s[b], p->vmax[b], 1e-4);
+    }
+  }
+  free(mg), free(gc);
+}
+
+/* The shapes: AVX-512 paths (C <= 16), K = 1 (slot 0 stands for duration 1), the portable C = 17. */
+static void check_semimarkov(const char *who, const sm_api *a) {
+  static const int64_t shapes[][4] = {{3, 9, 4, 5}, {2, 7, 1, 3}, {2, 6, 3, 17}};
+  for (int s = 0; s < 3; s++) {
+    sm_prob p;
+    sm_make(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3]);
+    sm_run(who, a, &p);
+    sm_free(&p);
+  }
+}
+
+/* The function fn of the variant the library's last semiring_scan decision chose (kgen_explain),
+ * which must have been for key; NULL (a failure reported) otherwise. */
+static void *sm_chosen(void *lib, const char *fn, const char *key) {
+  char buf[4096], sym[256];
+  const char *v = kgen_explain("semiring_scan", buf, sizeof buf) ? NULL : strstr(buf, "variant: ");
+  if (!v || !strstr(buf, key)) {
+    FAIL("explain semiring_scan: not the decision of %s: %s", key, buf);
+    return NULL;
+  }
+  snprintf(sym, sizeof sym, "%.*skgen_semimarkov_%s", (int)strcspn(v + 9, " "), v + 9, fn);
+  void *f = dlsym(lib, sym);
+  if (!f) FAIL("semiring_scan: no %s (%s)", sym, buf);
+  return f;
+}
+
+/* The library's calls against the variant it chose, called directly (the template's own
+ * result: bit-identical; a shape no other check calls, so each call decides) and the double
+ * reference; bad input; the checkpoint threshold of every variant. */
+static void check_semimarkov_library(void *lib) {
+  enum { B = 3, T = 10, K = 4, C = 5, NE = B * (T - 1) * K * C * C };
+  sm_prob p;
+  sm_make(&p, B, T, K, C);
+  float z[B], z1[B], *mg = malloc(sizeof(float) * NE), *mg0 = malloc(sizeof(float) * NE);
+  if (kgen_semimarkov_logpartition(B, T, K, C, p.edge, p.len, z)) FAIL("kgen_semimarkov_logpartition failed");
+  else {
+    __typeof__(kgen_semimarkov_logpartition) *f =
+        sm_chosen(lib, "logpartition", "B=3 T=10 K=4 C=5 semiring=0 phase=0 form=0");
+    if (f && (f(B, T, K, C, p.edge, p.len, z1) || memcmp(z, z1, sizeof z)))
+      FAIL("semiring_scan: the chosen variant's logpartition differs from the library's call");
+    for (int b = 0; b < B; b++) sm_near("kgen_semimarkov_logpartition", "logZ", z[b], p.logz[b], 1e-4);
+  }
+  if (kgen_semimarkov_marginals(B, T, K, C, p.edge, p.len, z, mg0)) FAIL("kgen_semimarkov_marginals failed");
+  else {
+    __typeof__(kgen_semimarkov_marginals) *f =
+        sm_chosen(lib, "marginals", "B=3 T=10 K=4 C=5 semiring=0 phase=2 form=0");
+    if (f && (f(B, T, K, C, p.edge, p.len, z1, mg) || memcmp(z, z1, sizeof z) || memcmp(mg, mg0, sizeof(float) * NE)))
+      FAIL("semiring_scan: the chosen variant's marginals differ from the library's call");
+  }
+  /* bad input: the library's own codes, named by kgen_semimarkov_strerror */
+  const int64_t bad[B] = {T, 0, 1};
+  if (kgen_semimarkov_logpartition(0, T, K, C, p.edge, p.len, z) != KGEN_SEMIMARKOV_EARG || !*kgen_last_error())
+    FAIL("semimarkov: B = 0 accepted");
+  if (kgen_semimarkov_logpartition(B, T, K, C, NULL, p.len, z) != KGEN_SEMIMARKOV_EARG) FAIL("semimarkov: NULL edge");
+  if (kgen_semimarkov_entropy(B, T, K, C, p.edge, bad, z, z1) != KGEN_SEMIMARKOV_ELENGTH) FAIL("semimarkov: length 0");
+  p.cum[(T - 1) * C + 2] = NAN; /* sequence 0 (all T boundaries) reads it */
+  if (kgen_semimarkov_logpartition_decomposed(B, T, K, C, p.cum, p.trans, p.bias, p.len, z) != KGEN_SEMIMARKOV_ENAN)
+    FAIL("semimarkov: NaN accepted");
+  if (strcmp(kgen_semimarkov_strerror(KGEN_SEMIMARKOV_ELENGTH), "bad lengths: every lengths[b] must be in [1, T]") ||
+      !strstr(kgen_semimarkov_strerror(KGEN_SEMIMARKOV_ENOVARIANT), "variant"))
+    FAIL("kgen_semimarkov_strerror");
+  /* checkpointed marginals (threshold 0, every variant) equal the stored ones bit for bit */
+  const size_t def = kgen_semimarkov_checkpoint_bytes(0);
+  if (def != (size_t)1 << 22 || kgen_semimarkov_marginals(B, T, K, C, p.edge, p.len, z, mg0) ||
+      kgen_semimarkov_checkpoint_bytes(def) != 0 || kgen_semimarkov_marginals(B, T, K, C, p.edge, p.len, z1, mg) ||
+      memcmp(mg, mg0, sizeof(float) * NE))
+    FAIL("semimarkov: checkpointed marginals differ (or the threshold was not kept: default %zu)", def);
+  free(mg), free(mg0);
+  sm_free(&p);
+}
+
 /* One of several threads calling kgen_sgemm at once on shapes of the direct and packed paths;
  * returns the number of wrong results (own generator: check_gemm's is not thread-safe). */
 static void *gemm_thread(void *arg) {
@@ -386,12 +649,36 @@ int main(int argc, char **argv) {
     snprintf(who, sizeof who, "variant kgv_paired_cache_%d_", i);
     check_paired(who, &v);
   }
+  const sm_api sm = {kgen_semimarkov_logpartition,
+                     kgen_semimarkov_marginals,
+                     kgen_semimarkov_viterbi,
+                     kgen_semimarkov_entropy,
+                     kgen_semimarkov_viterbi_segments,
+                     kgen_semimarkov_logpartition_decomposed,
+                     kgen_semimarkov_marginals_decomposed,
+                     kgen_semimarkov_viterbi_decomposed,
+                     kgen_semimarkov_entropy_decomposed,
+                     kgen_semimarkov_viterbi_segments_decomposed};
+  check_semimarkov("kgen_semimarkov", &sm);
+  for (int i = 0;; i++, nvar++) {
+    void *f[10];
+    _Static_assert(sizeof f == sizeof(sm_api), "sm_api: the ten functions of sm_names");
+    for (int j = 0; j < 10; j++)
+      snprintf(name, sizeof name, "kgv_semiring_scan_%d_kgen_semimarkov_%s", i, sm_names[j]), f[j] = dlsym(lib, name);
+    if (!f[0]) break;
+    if (i >= 2 && !wide) continue;
+    sm_api v;
+    memcpy(&v, f, sizeof v);
+    snprintf(who, sizeof who, "variant kgv_semiring_scan_%d_", i);
+    check_semimarkov(who, &v);
+  }
+  check_semimarkov_library(lib);
   check_concurrent();
   check_team();
   check_bad_input();
   char buf[4096];
-  const char *kernels[] = {"gemm", "qmatmul", "paired_cache"};
-  for (int i = 0; i < 3; i++) {
+  const char *kernels[] = {"gemm", "qmatmul", "paired_cache", "semiring_scan"};
+  for (int i = 0; i < 4; i++) {
     if (kgen_explain(kernels[i], buf, sizeof buf)) FAIL("explain %s failed", kernels[i]);
     else if (!strstr(buf, "machine entry:") || !strstr(buf, "variant:")) FAIL("explain %s: %s", kernels[i], buf);
     else printf("%s\n", buf);

@@ -1,7 +1,8 @@
 /*
  * kgen.h - kgen's shipped kernels: the public C API (C99).
  *
- * Status: int, 0 on success, non-zero on error; kgen_strerror(status) names it and
+ * Status: int, 0 on success, non-zero on error; kgen_strerror(status) names it (the
+ * kgen_semimarkov_* functions have their own codes: kgen_semimarkov_strerror) and
  * kgen_last_error() gives this thread's message for the last failed call.  Sizes are int64_t;
  * matrices are row-major float32; pointers are borrowed for the call unless said otherwise.
  * Each call dispatches, once per machine and shape (then cached), to the variant tuned for the
@@ -26,9 +27,9 @@ extern "C" {
 #define KGEN_ERECIPE 3    /* unknown quantization recipe */
 #define KGEN_ENOVARIANT 4 /* no variant this CPU can run */
 
-/** What the library chose for `kernel` ("gemm", "qmatmul", "paired_cache"), and why: the CPU,
- *  the machine entry and its distance, the last decision's variant parameters and shape
- *  distance.  Writes at most cap bytes (NUL-terminated); KGEN_EINVAL for an unknown kernel. */
+/** What the library chose for `kernel` ("gemm", "qmatmul", "paired_cache", "semiring_scan"), and
+ *  why: the CPU, the machine entry and its distance, the last decision's variant parameters and
+ *  shape distance.  Writes at most cap bytes (NUL-terminated); KGEN_EINVAL for an unknown kernel. */
 int kgen_explain(const char *kernel, char *buf, size_t cap);
 
 /** A static name for a status. */
