@@ -338,16 +338,16 @@ int kg_compiler_cpus(void) {
 
 void kg_compiler_compile_all(kg_compiler *c, kg_compile_job *jobs, size_t n, int threads) {
   kg_compile_pool pool = {c, jobs, n, 0};
-  size_t todo = 0;
+  size_t nsrc = 0;
   for (size_t i = 0; i < n; i++) {
     jobs[i].module = NULL;
     jobs[i].diag = NULL;
     jobs[i].status = KG_OK;
     jobs[i].ms = 0;
-    todo += jobs[i].src != NULL;
+    nsrc += jobs[i].src != NULL;
   }
   if (threads <= 0) threads = kg_compiler_cpus();
-  if ((size_t)threads > todo) threads = (int)todo;
+  if ((size_t)threads > nsrc) threads = (int)nsrc;
   pthread_t tid[64];
   pthread_attr_t attr;
   int started = 0;

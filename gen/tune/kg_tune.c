@@ -1,4 +1,5 @@
-/* kg_tune.c - the search loop: compile, verify, measure, store, choose (see kg_tune.h). */
+/* kg_tune.c - the search loop: compile, verify, measure, store, choose (see kg_tune.h); the guided
+ * strategies' loop is kg_tune_guided.c. */
 #include "kg_tune.h"
 
 #include <math.h>
@@ -8,7 +9,6 @@
 #include "kg_timer.h"
 #include "kg_util.h"   /* kg_rand_next: splitmix64, shared with the templates */
 #include "kg_replay.h" /* kg_cache_load: --cache */
-#include "kg_search.h"
 #include "kg_shard.h"
 #include "kg_tune_internal.h"
 
@@ -100,20 +100,6 @@ static long *kg_tune_select(const kg_spec *spec, const kg_tune_opts *o, long *n)
   kg_tune_warm_first(spec, o, all, take);
   return all;
 }
-
-/* What one kg_tune call works with. */
-typedef struct kg_tune_run {
-  const kg_spec *spec;
-  const kg_tune_opts *opts;
-  kg_tune_report *r;
-  kg_compiler *cc;
-  kg_db *db; /* NULL: no database */
-  kg_db_key key;
-  int *probs; /* [r->nproblems] spec problem of each report problem */
-  kg_progress pg;
-  unsigned char *cached; /* NULL, or [r->nproblems][spec->npoints]: the point came from --cache */
-  long nsel;             /* points selected (the shards split nsel x nproblems pairs) */
-} kg_tune_run;
 
 /* ---- shards (kg_shard.h) -------------------------------------------------------------------- */
 
@@ -274,8 +260,7 @@ static int kg_tune_check_abi(const kg_spec *spec, kg_module *m, char *msg, size_
  * compiled again (its compile status becomes KG_ENOTFOUND); nor is one with no problem in this
  * run's shards.  A variant that fails to compile is data (v->compile, v->reason); errors: KG_ENOMEM,
  * KG_EDB. */
-static kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos0, kg_variant *batch, int nb,
-                                       kg_ctx *ctx) {
+kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos0, kg_variant *batch, int nb, kg_ctx *ctx) {
   const kg_spec *spec = t->spec;
   kg_status st = KG_OK;
   kg_compile_job *jobs = calloc((size_t)(nb > 0 ? nb : 1), sizeof *jobs);
@@ -352,7 +337,7 @@ done:
 /* Measure the compiled batch on report problem p, in one worker: the baselines first (once per
  * problem, in the first batch that has code), then each variant.  Errors: KG_EDB, worker
  * failures; failing variants are data. */
-static kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb, kg_ctx *ctx) {
+kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb, kg_ctx *ctx) {
   const kg_spec *spec = t->spec;
   const kg_tune_opts *opts = t->opts;
   kg_progress *pg = &t->pg;
@@ -418,173 +403,13 @@ done:
   return st;
 }
 
-static void kg_batch_free(kg_variant *batch, int nb) {
+void kg_batch_free(kg_variant *batch, int nb) {
   for (int i = 0; batch && i < nb; i++) {
     if (!batch[i].shared) kg_module_free(batch[i].module);
     free(batch[i].name);
     batch[i].module = NULL;
     batch[i].name = NULL;
   }
-}
-
-/* ---- guided search (gen/search/): one search per problem, each next batch of variants chosen
- * from the measurements so far (kg_search.h).  A variant's code must exist before its worker forks
- * (kg_worker.h), so a batch of opts->propose points is asked at once, compiled together and measured
- * in one worker (one kg_create and reference, as a batch of the exhaustive loop), then told.
- * A variant compiled for one problem is kept (up to KG_TUNE_KEEP compiles) for the later problems'
- * searches, which often ask for it again: a tune of P problems compiles each point once, as the
- * exhaustive loop does.  Errors as kg_tune_measure_batch. ---- */
-
-enum { KG_TUNE_KEEP = 4096 };
-
-/* The guided search's store of compiled variants: kept[spec point] or NULL. */
-typedef struct kg_kept {
-  kg_variant **at;
-  long n;
-} kg_kept;
-
-static void kg_kept_free(kg_kept *k, long total) {
-  for (long i = 0; k->at && i < total; i++)
-    if (k->at[i]) {
-      kg_module_free(k->at[i]->module);
-      free(k->at[i]->name);
-      free(k->at[i]);
-    }
-  free(k->at);
-}
-
-/* Compile the points pts[0..n) into batch[0..n), taking kept variants from k and keeping the new
- * ones when `keep` (a later problem may ask for them).  Errors as kg_tune_compile_batch. */
-static kg_status kg_tune_compile_kept(kg_tune_run *t, kg_kept *k, bool keep, const long *pts, kg_variant *batch, int n,
-                                      kg_ctx *ctx) {
-  long todo[KG_SEARCH_MAX_BATCH] = {0};
-  int slot[KG_SEARCH_MAX_BATCH], nt = 0;
-  kg_variant *fresh = calloc((size_t)(n > 0 ? n : 1), sizeof *fresh);
-  kg_status st;
-  if (!fresh) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
-  for (int i = 0; i < n; i++) {
-    memset(&batch[i], 0, sizeof batch[i]);
-    const kg_variant *kv = k->at ? k->at[pts[i]] : NULL;
-    if (kv) {
-      batch[i] = *kv;
-      batch[i].shared = true;
-      if (!(batch[i].name = strdup(kv->name))) {
-        free(fresh);
-        return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
-      }
-    } else {
-      todo[nt] = pts[i];
-      slot[nt++] = i;
-    }
-  }
-  if ((st = kg_tune_compile_batch(t, todo, -1, fresh, nt, ctx))) {
-    kg_batch_free(fresh, nt);
-    free(fresh);
-    return st;
-  }
-  for (int j = 0; j < nt; j++) {
-    kg_variant *v = &batch[slot[j]];
-    *v = fresh[j];
-    if (keep && k->at && k->n < KG_TUNE_KEEP && v->module) {
-      kg_variant *kv = malloc(sizeof *kv);
-      if (kv) {
-        *kv = *v;
-        kv->shared = false;
-        if ((kv->name = strdup(v->name))) {
-          k->at[v->point] = kv;
-          k->n++;
-          v->shared = true;
-        } else {
-          free(kv);
-        }
-      }
-    }
-  }
-  free(fresh);
-  return KG_OK;
-}
-
-/* The search cost of a result: its p50 (a censored variant tells its lower bound: slow, not
- * failed), INFINITY when it failed. */
-static double kg_tune_search_cost(const kg_result *x) {
-  return x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY;
-}
-
-static kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
-  const kg_spec *spec = t->spec;
-  const kg_tune_opts *opts = t->opts;
-  kg_tune_report *r = t->r;
-  kg_progress *pg = &t->pg;
-  long total = (long)spec->npoints, budget = opts->budget;
-  if (budget <= 0) budget = total / 10 > 32 ? total / 10 : 32; /* the default: 10%, at least 32 */
-  if (budget > total) budget = total;
-  int bsize = opts->propose > 0 ? opts->propose : 8;
-  if (bsize > KG_SEARCH_MAX_BATCH) bsize = KG_SEARCH_MAX_BATCH;
-  r->nvariants = budget;
-  pg->total = budget * r->nproblems;
-  if (pg->f)
-    fprintf(pg->f, "%s search: %ld of %ld variants per problem, %d at a time\n", kg_strategy_name(opts->strategy),
-            budget, total, bsize);
-  kg_status st = KG_OK;
-  kg_search_space *space = NULL;
-  kg_search *search = NULL;
-  int32_t *card = malloc(sizeof *card * (size_t)spec->nparams);
-  long *spec_index = malloc(sizeof *spec_index * (size_t)total);     /* search index -> spec point */
-  long *search_index = malloc(sizeof *search_index * (size_t)total); /* spec point -> search index */
-  kg_variant *batch = calloc((size_t)bsize, sizeof *batch);
-  size_t *asked = malloc(sizeof *asked * (size_t)bsize);
-  long *pts = malloc(sizeof *pts * (size_t)bsize);
-  kg_kept kept = {r->nproblems > 1 ? calloc((size_t)total, sizeof *kept.at) : NULL, 0};
-  int nb = 0;
-  if (!card || !spec_index || !search_index || !batch || !asked || !pts || (r->nproblems > 1 && !kept.at)) {
-    st = kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
-    goto done;
-  }
-  for (int d = 0; d < spec->nparams; d++) card[d] = spec->params[d].nvalues;
-  if ((st = kg_search_space_new(spec->nparams, card, (size_t)total, spec->points, &space, ctx))) goto done;
-  for (long i = 0; i < total; i++) {
-    long j = kg_search_space_find(space, spec->points + (size_t)i * (size_t)spec->nparams);
-    search_index[i] = j;
-    if (j >= 0) spec_index[j] = i;
-  }
-  for (int p = 0; p < r->nproblems && !st; p++) {
-    kg_problem_result *res = &r->problems[p];
-    if ((st = kg_search_new(space, kg_strategy_name(opts->strategy), opts->seed, &search, ctx))) goto done;
-    for (long i = 0; i < res->cached; i++) { /* --cache: known before the first ask, and free */
-      const kg_result *x = &res->results[i];
-      if (search_index[x->point] >= 0) kg_search_tell(search, (size_t)search_index[x->point], kg_tune_search_cost(x));
-    }
-    for (;;) {
-      long left = budget - (res->nresults - res->cached);
-      if (left <= 0) break;
-      size_t na = kg_search_ask_batch(search, (size_t)(left < bsize ? left : bsize), asked);
-      if (na == 0) break;
-      for (size_t i = 0; i < na; i++) pts[i] = spec_index[asked[i]];
-      nb = (int)na;
-      long first = res->nresults;
-      if ((st = kg_tune_compile_kept(t, &kept, p + 1 < r->nproblems, pts, batch, nb, ctx))) goto done;
-      if ((st = kg_tune_measure_batch(t, p, batch, nb, ctx))) goto done;
-      for (long i = first; i < res->nresults; i++) /* tell each result (a pending point left untold fails) */
-        kg_search_tell(search, (size_t)search_index[res->results[i].point], kg_tune_search_cost(&res->results[i]));
-      for (size_t i = 0; i < na; i++) kg_search_tell(search, asked[i], INFINITY); /* no-op once told */
-      kg_batch_free(batch, nb);
-      nb = 0;
-    }
-    kg_search_free(search);
-    search = NULL;
-  }
-done:
-  kg_batch_free(batch, nb);
-  kg_kept_free(&kept, total);
-  free(batch);
-  free(asked);
-  free(pts);
-  kg_search_free(search);
-  kg_search_space_free(space);
-  free(card);
-  free(spec_index);
-  free(search_index);
-  return st;
 }
 
 kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report **out, kg_ctx *ctx) {

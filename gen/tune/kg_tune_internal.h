@@ -1,6 +1,6 @@
 /*
  * kg_tune_internal.h - what the pieces of the tuner share (gen/tune/ only): kg_tune.c (options,
- * variant selection, the search loop), kg_tune_measure.c (one measurement, progress),
+ * variant selection, the search loop), kg_tune_guided.c (the guided strategies' loop), kg_tune_measure.c (one measurement, progress),
  * kg_tune_rank.c (ranking, the winner), kg_tune_final.c (the final rounds).
  */
 #ifndef KG_TUNE_INTERNAL_H
@@ -86,5 +86,32 @@ void kg_tune_choose(const kg_spec *spec, kg_problem_result *pr);
 /** The final rounds of problem p (spec problem sp_index); chooses its winner again. */
 kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, const kg_db_key *key,
                                 const kg_tune_opts *opts, int p, int sp_index, kg_progress *pg, kg_ctx *ctx);
+
+/** What one kg_tune call works with. */
+typedef struct kg_tune_run {
+  const kg_spec *spec;
+  const kg_tune_opts *opts;
+  kg_tune_report *r;
+  kg_compiler *cc;
+  kg_db *db; /* NULL: no database */
+  kg_db_key key;
+  int *probs; /* [r->nproblems] spec problem of each report problem */
+  kg_progress pg;
+  unsigned char *cached; /* NULL, or [r->nproblems][spec->npoints]: the point came from --cache */
+  long nsel;             /* points selected (the shards split nsel x nproblems pairs) */
+} kg_tune_run;
+
+/** Compile batch[0..nb) (points pts[0..nb), at selection positions pos0.. or -1), opts->jobs at
+ *  a time; a failing variant is data.  Errors: KG_ENOMEM, KG_EDB. */
+kg_status kg_tune_compile_batch(kg_tune_run *t, const long *pts, long pos0, kg_variant *batch, int nb, kg_ctx *ctx);
+
+/** Measure the compiled batch on report problem p in one worker.  Errors: KG_EDB, worker failures. */
+kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb, kg_ctx *ctx);
+
+/** Free the batch's names and the modules it owns (not the shared ones). */
+void kg_batch_free(kg_variant *batch, int nb);
+
+/** The guided strategies' loop (kg_tune_guided.c): opts->budget evaluations per problem. */
+kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx);
 
 #endif
