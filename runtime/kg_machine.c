@@ -3,7 +3,10 @@
  * and ISA flags (checked against what the OS enables in XCR0), /etc/os-release, uname and the
  * cpufreq governor.  The id hashes only what changes code speed, so it is stable across runs.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "kg_machine.h"
+
+#include <sched.h>
 
 #include <hwloc.h>
 #include <stdio.h>
@@ -227,6 +230,12 @@ static void make_id(kg_machine *m) {
   uint64_t h = XXH64(buf, (size_t)len, 0);
   const char *cls = kg_machine_has(m, "avx512f") ? "avx512" : kg_machine_has(m, "avx2") ? "avx2" : "sse";
   snprintf(m->id, sizeof m->id, "%s-%s-%dc-%08x", m->microarch, cls, m->cores, (unsigned)(h >> 32));
+}
+
+int kg_usable_cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return 1;
 }
 
 kg_status kg_machine_detect(kg_machine *m, kg_ctx *ctx) {

@@ -34,6 +34,9 @@ typedef struct kg_machine {
   char governor[32];        /**< cpufreq governor, or "unavailable" */
 } kg_machine;
 
+/** The CPUs this process may run on (its affinity mask), at least 1. */
+int kg_usable_cpus(void);
+
 /** Detect this machine into *m.  Errors: KG_EIO when nothing can be read (hwloc failure). */
 kg_status kg_machine_detect(kg_machine *m, kg_ctx *ctx);
 

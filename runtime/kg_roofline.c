@@ -6,6 +6,8 @@
 #endif
 #include "kg_roofline.h"
 
+#include "kg_machine.h" /* kg_usable_cpus */
+
 #include <immintrin.h>
 #include <omp.h>
 #include <sched.h>
@@ -59,13 +61,6 @@ bool kg_roofline_supported(kg_roofline_bound b, char *why, size_t cap) {
 const char *kg_roofline_isa(kg_roofline_bound b) {
   if (b == KG_BOUND_INT8_DOT || b == KG_BOUND_BF16_DOT) return kg_roofline_supported(b, NULL, 0) ? "avx512" : "none";
   return kg_has_avx512() ? "avx512" : kg_has_avx2() ? "avx2" : "scalar";
-}
-
-/* Usable CPUs of this process (its affinity mask), at least 1. */
-static int kg_usable_cpus(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  return 1;
 }
 
 static int kg_resolve_threads(kg_roofline_bound b, double bytes, int threads) {

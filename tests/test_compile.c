@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kg_compile.h"
+#include "kg_machine.h"
 
 static const char *kSaxpy =
     "#include <stddef.h>\n"
@@ -296,7 +297,7 @@ static void test_compile_all(void **state) {
   kg_compiler *cc = new_compiler(KG_BACKEND_CC, false, NULL);
   check_compile_all(cc);
   kg_compiler_free(cc);
-  assert_true(kg_compiler_cpus() >= 1);
+  assert_true(kg_usable_cpus() >= 1); /* what threads <= 0 means */
 }
 
 static void test_jit_memory(void **state) {

@@ -15,12 +15,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kg_jit.h"
+#include "kg_machine.h" /* kg_usable_cpus */
 
 #ifndef KG_OMP_LIB
 #define KG_OMP_LIB "/usr/lib/llvm-16/lib/libomp.so"
@@ -330,12 +330,6 @@ static void *compile_worker(void *arg) {
   return NULL;
 }
 
-int kg_compiler_cpus(void) {
-  cpu_set_t set;
-  int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  return n > 0 ? n : 1;
-}
-
 void kg_compiler_compile_all(kg_compiler *c, kg_compile_job *jobs, size_t n, int threads) {
   kg_compile_pool pool = {c, jobs, n, 0};
   size_t nsrc = 0;
@@ -346,7 +340,7 @@ void kg_compiler_compile_all(kg_compiler *c, kg_compile_job *jobs, size_t n, int
     jobs[i].ms = 0;
     nsrc += jobs[i].src != NULL;
   }
-  if (threads <= 0) threads = kg_compiler_cpus();
+  if (threads <= 0) threads = kg_usable_cpus();
   if ((size_t)threads > nsrc) threads = (int)nsrc;
   pthread_t tid[64];
   pthread_attr_t attr;

@@ -76,15 +76,11 @@ typedef struct kg_compile_job {
 } kg_compile_job;
 
 /**
- * Compile jobs[0..n) on up to `threads` threads at once (<= 0: as many as the CPUs this process
- * may run on), each exactly as kg_compiler_compile would: a failure is the job's, never the
+ * Compile jobs[0..n) on up to `threads` threads at once (<= 0: kg_usable_cpus()), each exactly as kg_compiler_compile would: a failure is the job's, never the
  * call's.  Both backends compile concurrently (the JIT: one LLVM context and Clang instance per
  * compile; cc: one subprocess each).  Falls back to one thread when no thread can start.
  */
 void kg_compiler_compile_all(kg_compiler *c, kg_compile_job *jobs, size_t n, int threads);
-
-/** The CPUs this process may run on (sched_getaffinity), at least 1. */
-int kg_compiler_cpus(void);
 
 /** Address of `symbol` in m, or NULL when it does not exist. */
 void *kg_module_sym(kg_module *m, const char *symbol);
