@@ -10,7 +10,7 @@
 #   bench/gemm_live.sh [KGEN] [OUT_DIR] [PROBLEM...]
 # defaults: build/kgen, a temporary folder, m256_k256_n256 and m16_k1024_n8192.
 # Target: each problem's knn winner is within 3% of the exhaustive winner or better (by the
-# baseline ratio), and the knn tune takes less wall time.
+# baseline ratio), and the knn tune takes less wall time.  PROBLEM may be "all": every problem.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 kgen=${1:-$root/build/kgen}
@@ -18,6 +18,9 @@ out=${2:-$(mktemp -d)}
 shift 2 || shift $# || true
 problems=("$@")
 ((${#problems[@]})) || problems=(m256_k256_n256 m16_k1024_n8192)
+if [[ ${problems[0]} == all ]]; then
+  mapfile -t problems < <("$kgen" show "$root/specs/gemm.lua" | sed -n 's/^  \(m[0-9]*_k[0-9]*_n[0-9]*\) .*/\1/p')
+fi
 mkdir -p "$out/old/specs"
 cp "$root/bench/gemm_pruned.lua" "$out/old/specs/gemm.lua"
 ln -sfn "$root/templates" "$out/old/templates"
@@ -30,19 +33,28 @@ arm() { # name spec extra...
   "$kgen" tune "$spec" "${args[@]}" "$@" --out "$out/$name" --db "$out/$name.db" > "$out/$name.txt" 2> "$out/$name.err"
   echo $(($(date +%s) - s)) > "$out/$name.wall"
 }
+# today's exhaustive tune measures every variant in full (--screen-time 0, as before screening
+# existed); KG_LIVE_SCREENED=1 adds a third arm, the old space exhaustively with today's default
+# screening, for the comparison at equal measurement.
 if [[ ${KG_LIVE_TOGETHER:-0} == 1 ]]; then
-  arm old "$out/old/specs/gemm.lua" --strategy exhaustive &
+  arm old "$out/old/specs/gemm.lua" --strategy exhaustive --screen-time 0 &
   arm new "$root/specs/gemm.lua" &
   wait
 else
-  arm old "$out/old/specs/gemm.lua" --strategy exhaustive
+  arm old "$out/old/specs/gemm.lua" --strategy exhaustive --screen-time 0
   arm new "$root/specs/gemm.lua"
+fi
+arms=(old new)
+if [[ ${KG_LIVE_SCREENED:-0} == 1 ]]; then
+  arm old_screened "$out/old/specs/gemm.lua" --strategy exhaustive
+  arms+=(old_screened)
 fi
 echo "old space: $("$kgen" show "$out/old/specs/gemm.lua" | sed -n 's/^space *//p')"
 echo "new space: $("$kgen" show "$root/specs/gemm.lua" | sed -n 's/^space *//p')"
-echo "wall time: exhaustive (old space) $(cat "$out/old.wall") s, $(sed -n 's/ search:.*//p' "$out/new.err" | head -1) (new space, 10%) $(cat "$out/new.wall") s"
+echo "wall time: exhaustive (old space, full measurement) $(cat "$out/old.wall") s, $(sed -n 's/ search:.*//p' "$out/new.err" | head -1) (new space, 10%, screening) $(cat "$out/new.wall") s"
+[[ -f $out/old_screened.wall ]] && echo "wall time: exhaustive (old space, screening) $(cat "$out/old_screened.wall") s"
 for p in "${problems[@]}"; do
-  for a in old new; do
+  for a in "${arms[@]}"; do
     jq -r --arg p "$p" --arg a "$a" '.problems[] | select(.name == $p) |
       (.baselines | map(select(.status == "ok")) | min_by(.p50_ns)) as $b |
       "\($p) \($a): winner \(.winner.params | to_entries | map("\(.key)=\(.value)") | join(",")) p50 \(.winner.p50_ns / 1000 | . * 10 | round / 10) us, best baseline \($b.name) \($b.p50_ns / 1000 | . * 10 | round / 10) us, ratio \(.winner.p50_ns / $b.p50_ns | . * 1000 | round / 1000)"' \

@@ -4,6 +4,8 @@
  * report names the strategy, and an unknown strategy is a usage error; the same with batches of
  * proposals (--propose B).  Early cut-off
  * (--cutoff): ten times slower variants measured after a fast one are censored, fast ones never.
+ * Seeds: a later problem's search measures the earlier problem's winner first.  Screening
+ * (--screen-time): the search measures for the screening time, the final rounds for --min-time.
  */
 #include <glob.h>
 #include <setjmp.h>
@@ -225,11 +227,62 @@ static void test_cutoff(void **state) {
   assert_int_equal(run("'%s' tune '%s/tests/specs/cutoff.lua' --cutoff 0.5 --quiet > /dev/null 2>&1", bin, root), 2);
 }
 
+/* Measured seconds of the rows `where` selects in db: the least (min) or the most (max) of
+ * samples x inner repetitions x mean ns per call. */
+static double db_measured_s(const char *db, const char *agg, const char *where) {
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT CAST(%s(samples * inner_reps * mean_ns) AS INTEGER) FROM measurements WHERE %s",
+           agg, where);
+  return (double)db_long(db, sql) * 1e-9;
+}
+
+static void test_seeds_and_screening(void **state) {
+  (void)state;
+  char db[400];
+  snprintf(db, sizeof db, "%s/seeds.db", tmp);
+  /* tests/specs/seeds.lua: problems p1 and p2; knn, 2 batches of 3 each */
+  assert_int_equal(run("'%s' tune '%s/tests/specs/seeds.lua' --strategy knn --budget 6 --propose 3 --out '%s/out-seeds' "
+                       "--db '%s' --min-time 0.2 --screen-time 0.01 --cutoff 0 --rounds 1 --quiet > /dev/null 2>&1",
+                       bin, root, tmp, db),
+                   0);
+  /* p2's first measured variant is p1's winner in the search (the fastest p50 of its search rows) */
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  char best[256] = "", first[256] = "";
+  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  const char *sql[2] = {"SELECT variant FROM measurements WHERE problem = 'p1' AND status = 'ok' AND variant NOT LIKE "
+                        "'final:%' AND variant NOT LIKE 'baseline:%' ORDER BY p50_ns LIMIT 1",
+                        "SELECT variant FROM measurements WHERE problem = 'p2' AND variant NOT LIKE 'final:%' AND "
+                        "variant NOT LIKE 'baseline:%' ORDER BY rowid LIMIT 1"};
+  char *out[2] = {best, first};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(sqlite3_prepare_v2(h, sql[i], -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    snprintf(out[i], sizeof best, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(h);
+  assert_true(best[0] != '\0');
+  assert_string_equal(first, best);
+  /* screening: every search row measured about 0.01 s, every final-round row at least 0.2 s */
+  assert_true(db_measured_s(db, "max", "variant NOT LIKE 'final:%'") < 0.1);
+  assert_true(db_measured_s(db, "min", "variant LIKE 'final:%'") >= 0.19);
+  /* --screen-time 0: the search measures for --min-time too */
+  snprintf(db, sizeof db, "%s/noscreen.db", tmp);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/seeds.lua' --strategy knn --budget 2 --propose 2 --problem p1 --out "
+                       "'%s/out-noscreen' --db '%s' --min-time 0.2 --screen-time 0 --cutoff 0 --rounds 1 --quiet > "
+                       "/dev/null 2>&1",
+                       bin, root, tmp, db),
+                   0);
+  assert_true(db_measured_s(db, "min", "variant NOT LIKE 'final:%'") >= 0.19);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/seeds.lua' --screen-time -1 --quiet > /dev/null 2>&1", bin, root), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_budget),           cmocka_unit_test(test_failures_are_data),
       cmocka_unit_test(test_unknown_strategy), cmocka_unit_test(test_sampled_space),
-      cmocka_unit_test(test_cutoff),
+      cmocka_unit_test(test_cutoff),           cmocka_unit_test(test_seeds_and_screening),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

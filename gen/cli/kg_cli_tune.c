@@ -38,6 +38,7 @@ int kg_cli_tune(int argc, char **argv) {
                                         {"csv", required_argument, 0, 'c'},
                                         {"help", no_argument, 0, 'h'},
                                         {"cutoff", required_argument, 0, 'X'},
+                                        {"screen-time", required_argument, 0, 'T'},
                                         {"propose", required_argument, 0, 'P'},
                                         {"cache", required_argument, 0, 'C'},
                                         {"shard", required_argument, 0, 'H'},
@@ -47,7 +48,8 @@ int kg_cli_tune(int argc, char **argv) {
                                         {0, 0, 0, 0}};
   kg_tune_opts o;
   kg_tune_opts_default(&o);
-  o.cutoff = 2; /* kgen tune's default (OpenTuner's); the library's is none */
+  o.cutoff = 2;           /* kgen tune's default (OpenTuner's); the library's is none */
+  o.screen_time = 0.05;   /* kgen tune's default: the final rounds decide; the library's is none */
   const char *out = "tuned", *db = NULL, *csv = NULL, *profile_path = NULL;
   kg_ctx ctx = {0};
   long v, *warm = NULL, nwarm = 0;
@@ -81,6 +83,10 @@ int kg_cli_tune(int argc, char **argv) {
         return kg_usage_error("--cutoff must be 0 (none) or >= 1, not %s", optarg);
       break;
     }
+    case 'T':
+      if ((rc = kg_parse_double("--screen-time", optarg, &o.screen_time))) return rc;
+      if (o.screen_time < 0) return kg_usage_error("--screen-time must be >= 0 (0 = off), not %s", optarg);
+      break;
     case 'r':
       if ((rc = kg_parse_long("--seed", optarg, &v))) return rc;
       o.seed = (uint64_t)v;
@@ -139,12 +145,13 @@ int kg_cli_tune(int argc, char **argv) {
       rc = kg_fail(&ctx, st ? st : kg_ctx_set(&ctx, KG_ENOMEM, "out of memory"));
       goto done;
     }
-    if (nwarm && o.strategy != KG_STRATEGY_EXHAUSTIVE && o.strategy != KG_STRATEGY_RANDOM) {
-      fprintf(stderr, "kgen: warm start applies to the exhaustive and random strategies only: not used with %s\n",
-              kg_strategy_name(o.strategy));
-    } else if (nwarm) {
-      fprintf(stderr, "kgen: warm start: %ld points of other machines measured first (nearest first: %s)\n", nwarm,
-              warm_from[0]);
+    if (nwarm) {
+      if (o.strategy >= KG_STRATEGY_KNN)
+        fprintf(stderr, "kgen: warm start: points of other machines (nearest first: %s) among each problem's seeds\n",
+                warm_from[0]);
+      else
+        fprintf(stderr, "kgen: warm start: %ld points of other machines measured first (nearest first: %s)\n", nwarm,
+                warm_from[0]);
       o.nwarm = nwarm, o.warm = warm, o.warm_from = (const char *const *)warm_from;
     } else if (warm_start == 1) {
       fprintf(stderr, "kgen: warm start: no other compatible machine has results in %s\n", dir);

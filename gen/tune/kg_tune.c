@@ -346,7 +346,7 @@ kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb
   for (int i = 0; i < nb && !any; i++) any = batch[i].module;
   kg_problem_result *res = &t->r->problems[p];
   const kg_spec_problem *sp = &spec->problems[t->probs[p]];
-  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
+  kg_problem_run run = {spec, opts, t->db, &t->key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL, true};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   if (any) {
     run.create = (kg_create_fn)kg_module_sym(any, "kg_create");

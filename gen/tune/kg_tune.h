@@ -85,6 +85,12 @@ typedef struct kg_tune_opts {
                                   (default 8): the fastest of the search by p50 */
   int rounds;                   /**< final rounds (default 3); 0 = none (the search's single
                                   measurement decides, and the baselines are not re-measured) */
+  double screen_time;           /**< screening: > 0 with rounds > 0, the search measures each
+                                  variant (and baseline) for at least this long, in seconds, instead
+                                  of measure.min_time_s (cold: a wall-time bound of
+                                  KG_COLD_WALL_FACTOR x this); the final rounds re-measure the
+                                  finalists with measure.min_time_s and decide.  0 = off (the
+                                  library's default; `kgen tune --screen-time`, default 0.05 s) */
   FILE *progress;               /**< progress lines (default stderr); NULL = silent */
   const char *cache_path;       /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
                                   gen/search/kg_replay.h's kg_cache_load) whose configurations are
@@ -93,7 +99,9 @@ typedef struct kg_tune_opts {
                                   searches are told their times first, they cost no budget, and
                                   they compete for the final rounds, which measure the finalists */
   long nwarm;                   /**< warm start (tune --warm-start): points measured first, before the
-                                  strategy's (exhaustive and random; within --budget); 0 = none */
+                                  strategy's (within --budget; guided strategies: after the winners
+                                  of the earlier problems, at most --propose of them in all, see
+                                  kg_tune_guided.c's seeds); 0 = none */
   const long *warm;             /**< [nwarm] indices into spec->points, best known first */
   const char *const *warm_from; /**< [nwarm] the machine id each came from (the report names them) */
   double cutoff;                /**< early cut-off during the search (0 = none, the default here;

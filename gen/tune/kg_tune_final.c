@@ -206,7 +206,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
   }
   kg_tune_opts fresh = *opts;
   fresh.resume = false; /* always measure now */
-  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL};
+  kg_problem_run run = {spec, &fresh, NULL, key, {0}, sp, NULL, NULL, NULL, NULL, false, {0}, 0, NULL, false};
   run.prob = (kg_problem){sp->ndims, (const char *const *)sp->dim_names, sp->dims, spec->seed, spec->rtol, spec->atol};
   run.create = (kg_create_fn)kg_module_sym(any, "kg_create");
   run.prepare = (kg_prepare_fn)kg_module_sym(any, "kg_prepare");

@@ -84,6 +84,60 @@ static kg_status kg_tune_compile_kept(kg_tune_run *t, kg_kept *k, bool keep, con
   return KG_OK;
 }
 
+/* Whether problem result res holds point (measured, cached or failed). */
+static bool kg_tune_has_point(const kg_problem_result *res, long point) {
+  for (long i = 0; i < res->nresults; i++)
+    if (res->results[i].point == point) return true;
+  return false;
+}
+
+/* Distance between problems a and b of spec: the sum over their dimensions of |log2 a_d / b_d|
+ * (the problems of a spec share their dimension names, sorted). */
+static double kg_tune_problem_distance(const kg_spec_problem *a, const kg_spec_problem *b) {
+  double d = 0;
+  for (int i = 0; i < a->ndims && i < b->ndims; i++)
+    d += fabs(log2((double)(a->dims[i] > 0 ? a->dims[i] : 1)) - log2((double)(b->dims[i] > 0 ? b->dims[i] : 1)));
+  return d;
+}
+
+/* The seeds of report problem p, the points its search measures first, before its strategy's own
+ * (a warm start: good configurations transfer between related problems and machines): the
+ * winner so far (fastest p50) of each earlier problem, nearest problem first (by
+ * kg_tune_problem_distance), then the other machines' points (opts->warm, kgen tune --warm-start),
+ * distinct, not yet measured for p, at most cap.  Returns how many spec points it wrote to out. */
+static int kg_tune_seeds(const kg_tune_run *t, int p, long *out, int cap) {
+  const kg_tune_report *r = t->r;
+  const kg_spec_problem *here = &t->spec->problems[t->probs[p]];
+  int order[KG_TUNE_MAX_PROBLEMS], n = 0, k = 0;
+  for (int q = 0; q < p; q++) { /* insertion by distance, the earlier problem first among equals */
+    double dq = kg_tune_problem_distance(here, &t->spec->problems[t->probs[q]]);
+    int at = n++;
+    while (at > 0 && kg_tune_problem_distance(here, &t->spec->problems[t->probs[order[at - 1]]]) > dq) {
+      order[at] = order[at - 1];
+      at--;
+    }
+    order[at] = q;
+  }
+  for (int i = 0; i < n + (int)t->opts->nwarm && k < cap; i++) {
+    long pt = -1;
+    if (i < n) {
+      const kg_problem_result *q = &r->problems[order[i]];
+      double best = INFINITY;
+      for (long j = 0; j < q->nresults; j++)
+        if (q->results[j].m.status == KG_OK && q->results[j].m.stats.p50 < best) {
+          best = q->results[j].m.stats.p50;
+          pt = q->results[j].point;
+        }
+    } else {
+      pt = t->opts->warm[i - n];
+    }
+    bool skip = pt < 0 || pt >= (long)t->spec->npoints || kg_tune_has_point(&r->problems[p], pt);
+    for (int j = 0; j < k && !skip; j++) skip = out[j] == pt;
+    if (!skip) out[k++] = pt;
+  }
+  return k;
+}
+
 /* The search cost of a result: its p50 (a censored variant tells its lower bound: slow, not
  * failed), INFINITY when it failed. */
 static double kg_tune_search_cost(const kg_result *x) {
@@ -134,12 +188,24 @@ kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
       const kg_result *x = &res->results[i];
       if (search_index[x->point] >= 0) kg_search_tell(search, (size_t)search_index[x->point], kg_tune_search_cost(x));
     }
+    /* the seeds first (told like any measured point), then the strategy's batches */
+    int nseed = kg_tune_seeds(t, p, pts, budget < bsize ? (int)budget : bsize);
+    if (nseed && pg->f)
+      fprintf(pg->f, "%s%s: %d seed%s measured first (the winners of the nearest earlier problems%s)\n",
+              pg->tty ? "\r\033[K" : "", spec->problems[t->probs[p]].name, nseed, nseed == 1 ? "" : "s",
+              opts->nwarm ? ", then the other machines' points" : "");
     for (;;) {
       long left = budget - (res->nresults - res->cached);
       if (left <= 0) break;
-      size_t na = kg_search_ask_batch(search, (size_t)(left < bsize ? left : bsize), asked);
-      if (na == 0) break;
-      for (size_t i = 0; i < na; i++) pts[i] = spec_index[asked[i]];
+      size_t na;
+      if (nseed) {
+        na = (size_t)nseed;
+        for (size_t i = 0; i < na; i++) asked[i] = (size_t)search_index[pts[i]];
+        nseed = 0;
+      } else {
+        if (!(na = kg_search_ask_batch(search, (size_t)(left < bsize ? left : bsize), asked))) break;
+        for (size_t i = 0; i < na; i++) pts[i] = spec_index[asked[i]];
+      }
       nb = (int)na;
       long first = res->nresults;
       if ((st = kg_tune_compile_kept(t, &kept, p + 1 < r->nproblems, pts, batch, nb, ctx))) goto done;

@@ -53,6 +53,7 @@ typedef struct kg_problem_run {
   kg_measurement create_failure;
   double cutoff_ns;    /* this measurement's early cut-off (0 = none); see kg_tune_cutoff_ns */
   kg_phases_fn phases; /* this measurement's kg_phases (kg_abi.h), final rounds only; NULL: none */
+  bool screen;         /* a search measurement: opts->screen_time applies (kg_tune_opts) */
 } kg_problem_run;
 
 /* The early cut-off for the next variant of a problem: opts->cutoff x the best p50 so far (0 = none). */
