@@ -34,8 +34,8 @@ local TILES = AVX512 and {
   direct = { ["1x32"] = true, ["4x16"] = true, ["6x16"] = true, ["4x24"] = true, ["8x8"] = true },
 }
 
-local BASELINES = { "openblas", "openblas_2t", "blis", "blis_2t" }
-local BASELINE_THREADS = { openblas = 1, openblas_2t = 2, blis = 1, blis_2t = 2 }
+local BASELINES = { "openblas", "openblas_2t", "blis", "blis_2t", "libxsmm" }
+local BASELINE_THREADS = { openblas = 1, openblas_2t = 2, blis = 1, blis_2t = 2, libxsmm = 1 }
 if AVX512 then
   BASELINES[#BASELINES + 1] = "openblas_skx"
   BASELINES[#BASELINES + 1] = "openblas_skx_2t"

@@ -10,6 +10,7 @@ packages=(build-essential cmake pkg-config
   libjansson-dev libxxhash-dev libcmocka-dev zlib1g-dev gnuplot-nox
   libdnnl-dev  # oneDNN: the fusion specs' `onednn` baselines (templates/kg_dnnl.h, dlopen'ed)
   libblis-dev  # gemm baseline (templates/kg_blis.h, dlopen)
+  libxsmm-dev  # gemm small-matrix baseline (static archive linked into build/libkg_xsmm.so, templates/kg_xsmm.h)
   slurm-wlm munge  # slurm-wlm, munge: tests/test_slurm.c's one-node cluster (tests/slurm/)
   sqlite3 bc)  # sqlite3, bc: bench/guided_cost.sh
 

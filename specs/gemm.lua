@@ -7,12 +7,13 @@
 -- room for the B loads and the A broadcast); threads 1, 2, 4, ..., machine.cores.
 -- The constraints are only the true ones: the accumulators fit the vector registers, MC is a
 -- multiple of MR and NC of NR, and PACK = 0 (no packing, for small and skinny shapes) ignores the
--- blocking and the B prefetch (they stay at their defaults).  The space holds about 1,900 points
--- per problem: tune it with a guided strategy (kgen tune --strategy knn; 10% of the space by
--- default), not exhaustively.
+-- blocking and the B prefetch (they stay at their defaults).  The space holds 1,446 points on an
+-- AVX-512 machine: kgen tune searches it with its default guided strategy (knn, 10% of the space
+-- per problem), not exhaustively.
 -- Baselines: OpenBLAS sgemm with its default dispatch and (AVX-512 machines) forced to SkylakeX
 -- (a private instance), and BLIS (bli_sgemm, templates/kg_blis.h; checked against the reference on
--- its first call), each with 1 and 2 threads; `speedup` is against the fastest of them.
+-- its first call), each with 1 and 2 threads, and LIBXSMM's JIT small-matrix kernels (m, n, k <= 128
+-- only, templates/kg_xsmm.h; 1 thread); `speedup` is against the fastest of them.
 
 local AVX512 = machine.isa.avx512f == true
 
@@ -23,8 +24,8 @@ local TILES = AVX512 and {
   vw = 8, max_acc = 14, mr = { 6, 4, 12, 8, 1 }, nr = { 16, 24, 8, 32 },
 }
 
-local BASELINES = { "openblas", "openblas_2t", "blis", "blis_2t" }
-local BASELINE_THREADS = { openblas = 1, openblas_2t = 2, blis = 1, blis_2t = 2 }
+local BASELINES = { "openblas", "openblas_2t", "blis", "blis_2t", "libxsmm" }
+local BASELINE_THREADS = { openblas = 1, openblas_2t = 2, blis = 1, blis_2t = 2, libxsmm = 1 }
 if AVX512 then
   BASELINES[#BASELINES + 1] = "openblas_skx"
   BASELINES[#BASELINES + 1] = "openblas_skx_2t"

@@ -31,11 +31,13 @@
  * alpha is 1.  Reference: naive triple loop accumulating in double (gemm_reference), cached in
  * the state after its first computation.  Baselines: OpenBLAS cblas_sgemm of the process
  * (default dispatch) and of a private instance loaded with OPENBLAS_CORETYPE=SkylakeX (dlmopen
- * into a new link-map namespace, so it initialises afresh), each with 1 and 2 threads.
+ * into a new link-map namespace, so it initialises afresh), each with 1 and 2 threads; BLIS
+ * (kg_blis.h) with 1 and 2 threads; LIBXSMM (kg_xsmm.h) for small products (m, n, k <= 128).
  */
 #ifndef KG_PUBLIC_ONLY
 #include "kg_blas.h"
 #include "kg_blis.h"
+#include "kg_xsmm.h"
 #endif
 #include "kg_team.h"
 #include "kg_util.h"
@@ -280,6 +282,7 @@ typedef struct gemm_state {
   double *ref;      /* [m, n] reference result, computed at the first kg_verify; NULL before */
   gemm_ctx cx;      /* workspace and helper team, grown by kg_run (see the ABI note) */
   kg_blas def, skx; /* OpenBLAS: the process's and a private SkylakeX one, resolved lazily */
+  kg_xsmm_kernel xsmm; /* LIBXSMM's kernel for this problem, dispatched at its baseline's first call */
 } gemm_state;
 
 /* The oracle: C = alpha * A * B + beta * C0 in double, i-p-j order. */
@@ -426,4 +429,33 @@ static void gemm_blis(gemm_state *s, int threads) {
 
 void kg_baseline_blis(void *state) { gemm_blis(state, 1); }
 void kg_baseline_blis_2t(void *state) { gemm_blis(state, 2); }
+
+/* ---- baseline: LIBXSMM (kg_xsmm.h) for small products, checked against the reference ----------- */
+
+/* LIBXSMM is a small-matrix library: the baseline covers m, n, k <= 128 (kg_abi.h: elsewhere the
+ * harness records it unsupported). */
+int kg_baseline_libxsmm_applies(const kg_problem *p) {
+  for (int i = 0; i < p->ndims; i++)
+    if (strcmp(p->dim_names[i], "beta") && p->dims[i] > 128) return 0;
+  return 1;
+}
+
+/* One thread.  Row-major C = A B + beta C is column-major C^T = B^T A^T: LIBXSMM's (m, n, k) is
+ * our (n, m, k), its A our B (leading dimension n), its B our A (leading dimension k). */
+void kg_baseline_libxsmm(void *state) {
+  gemm_state *s = state;
+  if (!s->xsmm) {
+    int m = (int)s->n, n = (int)s->m, k = (int)s->k, lda = m, ldb = k, ldc = m;
+    float alpha = s->alpha, beta = s->beta;
+    s->xsmm = kg_xsmm_load()(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, NULL, NULL);
+    if (!s->xsmm) {
+      fprintf(stderr, "kg_xsmm: libxsmm_smmdispatch has no kernel for m=%d n=%d k=%d\n", m, n, k);
+      abort();
+    }
+    s->xsmm(s->b, s->a, s->c);
+    gemm_baseline_check(s, "libxsmm");
+    return;
+  }
+  s->xsmm(s->b, s->a, s->c);
+}
 #endif /* KG_PUBLIC_ONLY */

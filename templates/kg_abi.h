@@ -21,6 +21,11 @@
  *                                                          so that each variant's isolated copy of
  *                                                          the state (kg_worker.h) finds it done
  *   void  kg_baseline_<name>(void *state);                 one step of each baseline the spec names
+ *   int   kg_baseline_<name>_applies(const kg_problem *p); optional: 0 when the baseline does not
+ *                                                          apply to problem p (a small-matrix
+ *                                                          library on a large product): the harness
+ *                                                          records it "unsupported" there and never
+ *                                                          runs it
  *   int   kg_phases(void *state, const char **names,       optional: the phases of one step (e.g.
  *                   double *ns, int cap);                  gating, selection, update, matmuls): up to
  *                                                          cap names (static strings, C identifiers)

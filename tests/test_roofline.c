@@ -206,6 +206,14 @@ static void test_shipped_no_suspect(void **state) {
         blis++;
       }
       assert_int_equal(blis, 2);
+      /* LIBXSMM is a small-matrix baseline: 256^3 is not its business (recorded, never run) */
+      int xsmm = 0;
+      json_array_foreach(json_object_get(p, "baselines"), i, b) {
+        if (strcmp(json_string_value(json_object_get(b, "name")), "libxsmm")) continue;
+        assert_string_equal(json_string_value(json_object_get(b, "status")), "unsupported");
+        xsmm++;
+      }
+      assert_int_equal(xsmm, 1);
     }
     for (int k = 0; k < n; k++) {
       const json_t *ref = json_object_get(objs[k], "efficiency_ref");
@@ -222,11 +230,38 @@ static void test_shipped_no_suspect(void **state) {
   }
 }
 
+/* The LIBXSMM baseline on a small gemm: measured, its first result checked against the reference
+ * (templates/gemm.c aborts on a wrong one, which would make it a failure here). */
+static void test_xsmm_baseline(void **state) {
+  (void)state;
+  assert_int_equal(run("cd '%s' && '%s' bench '%s/specs/gemm.lua' --set threads=1 --problem m64_k64_n64 --rounds 1 "
+                       "--min-time 0.02 --json xsmm.json --quiet > xsmm.out 2>&1",
+                       tmp, bin, root),
+                   0);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/xsmm.json", tmp);
+  json_error_t err;
+  json_t *r = json_load_file(path, 0, &err);
+  assert_non_null(r);
+  const json_t *p = problem_named(r, "m64_k64_n64"), *b;
+  assert_non_null(p);
+  size_t i;
+  int xsmm = 0;
+  json_array_foreach(json_object_get(p, "baselines"), i, b) {
+    if (strcmp(json_string_value(json_object_get(b, "name")), "libxsmm")) continue;
+    assert_string_equal(json_string_value(json_object_get(b, "status")), "ok");
+    assert_true(json_number_value(json_object_get(b, "p50_ns")) > 0);
+    xsmm++;
+  }
+  assert_int_equal(xsmm, 1);
+  json_decref(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_names),        cmocka_unit_test(test_spec_keys),
       cmocka_unit_test(test_shipped_bounds),     cmocka_unit_test(test_self_cold_units),
-      cmocka_unit_test(test_shipped_no_suspect),
+      cmocka_unit_test(test_shipped_no_suspect), cmocka_unit_test(test_xsmm_baseline),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,6 +6,7 @@
  * an exit code.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "kg_calibrate.h"
 #include "kg_cli.h"
@@ -172,6 +173,9 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
+#ifdef KG_XSMM_MODULE /* LIBXSMM for the templates' baselines (templates/kg_xsmm.h) */
+  if (!getenv("KGEN_LIBXSMM") && access(KG_XSMM_MODULE, R_OK) == 0) setenv("KGEN_LIBXSMM", KG_XSMM_MODULE, 0);
+#endif
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
     fputs(kg_usage, stdout);
     return 0;

@@ -362,6 +362,14 @@ kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb
       kg_result_fail(&res->baselines[bl], -1, KG_ENOTFOUND, "the template does not export it");
       continue;
     }
+    strncat(sym, "_applies", sizeof sym - strlen(sym) - 1); /* optional (kg_abi.h) */
+    int (*applies)(const kg_problem *) = (int (*)(const kg_problem *))kg_module_sym(any, sym);
+    if (applies && !applies(&run.prob)) {
+      char why[320];
+      snprintf(why, sizeof why, "does not apply to this problem (the template's %s)", sym);
+      kg_result_fail(&res->baselines[bl], -1, KG_EUNSUPPORTED, why);
+      continue;
+    }
     if ((st = kg_problem_measure(&run, name, -1, fn, NULL, 0, &res->baselines[bl], ctx))) goto done;
     if (pg->f && res->baselines[bl].m.status != KG_OK)
       fprintf(pg->f, "%sbaseline %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", spec->baselines[bl], sp->name,

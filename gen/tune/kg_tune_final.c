@@ -172,7 +172,7 @@ kg_status kg_tune_final_problem(kg_tune_report *r, kg_compiler *cc, kg_db *db, c
     char sym[256];
     snprintf(sym, sizeof sym, "kg_baseline_%s", spec->baselines[bl]);
     kg_run_fn fn = (kg_run_fn)kg_module_sym(any, sym);
-    if (!fn) continue;
+    if (!fn || res->baselines[bl].m.status == KG_EUNSUPPORTED) continue; /* not this problem's (kg_abi.h) */
     kg_final_item *it = &items[nitems++];
     snprintf(it->name, sizeof it->name, "final:baseline:%s", spec->baselines[bl]);
     it->run = fn;
