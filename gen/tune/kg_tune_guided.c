@@ -109,10 +109,11 @@ static int kg_tune_seeds(const kg_tune_run *t, int p, long *out, int cap) {
   const kg_tune_report *r = t->r;
   const kg_spec_problem *here = &t->spec->problems[t->probs[p]];
   int order[KG_TUNE_MAX_PROBLEMS], n = 0, k = 0;
+  double dist[KG_TUNE_MAX_PROBLEMS];
   for (int q = 0; q < p; q++) { /* insertion by distance, the earlier problem first among equals */
-    double dq = kg_tune_problem_distance(here, &t->spec->problems[t->probs[q]]);
+    dist[q] = kg_tune_problem_distance(here, &t->spec->problems[t->probs[q]]);
     int at = n++;
-    while (at > 0 && kg_tune_problem_distance(here, &t->spec->problems[t->probs[order[at - 1]]]) > dq) {
+    while (at > 0 && dist[order[at - 1]] > dist[q]) {
       order[at] = order[at - 1];
       at--;
     }
@@ -121,13 +122,8 @@ static int kg_tune_seeds(const kg_tune_run *t, int p, long *out, int cap) {
   for (int i = 0; i < n + (int)t->opts->nwarm && k < cap; i++) {
     long pt = -1;
     if (i < n) {
-      const kg_problem_result *q = &r->problems[order[i]];
-      double best = INFINITY;
-      for (long j = 0; j < q->nresults; j++)
-        if (q->results[j].m.status == KG_OK && q->results[j].m.stats.p50 < best) {
-          best = q->results[j].m.stats.p50;
-          pt = q->results[j].point;
-        }
+      long at = kg_tune_fastest(&r->problems[order[i]]);
+      if (at >= 0) pt = r->problems[order[i]].results[at].point;
     } else {
       pt = t->opts->warm[i - n];
     }

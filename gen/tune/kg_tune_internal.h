@@ -69,6 +69,9 @@ void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bo
 /** *r becomes a failed result of point with status st and reason. */
 void kg_result_fail(kg_result *r, long point, kg_status st, const char *reason);
 
+/** Index of pr's successful result with the smallest p50, or -1 when none succeeded. */
+long kg_tune_fastest(const kg_problem_result *pr);
+
 /** "12.3 us (a=1,b=2)": the fastest result so far of pr, for the progress line. */
 void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, char *buf, size_t cap);
 

@@ -31,14 +31,16 @@ void kg_result_fail(kg_result *r, long point, kg_status st, const char *reason) 
   snprintf(r->m.reason, sizeof r->m.reason, "%s", reason);
 }
 
-void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, char *buf, size_t cap) {
-  double best = INFINITY;
+long kg_tune_fastest(const kg_problem_result *pr) {
   long at = -1;
   for (long i = 0; i < pr->nresults; i++)
-    if (pr->results[i].m.status == KG_OK && pr->results[i].m.stats.p50 < best) {
-      best = pr->results[i].m.stats.p50;
+    if (pr->results[i].m.status == KG_OK && (at < 0 || pr->results[i].m.stats.p50 < pr->results[at].m.stats.p50))
       at = i;
-    }
+  return at;
+}
+
+void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, char *buf, size_t cap) {
+  long at = kg_tune_fastest(pr);
   if (at < 0) {
     snprintf(buf, cap, "-");
     return;
@@ -46,7 +48,7 @@ void kg_tune_best_label(const kg_tune_report *r, const kg_problem_result *pr, ch
   char params[512];
   kg_spec_format_point(r->spec, r->spec->points + (size_t)pr->results[at].point * (size_t)r->spec->nparams, params,
                        sizeof params);
-  snprintf(buf, cap, "%.3g us (%s)", best / 1e3, params);
+  snprintf(buf, cap, "%.3g us (%s)", pr->results[at].m.stats.p50 / 1e3, params);
 }
 
 kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point, kg_run_fn run, kg_verify_fn verify,
@@ -115,10 +117,8 @@ kg_status kg_tune_store_failure(kg_db *db, const kg_db_key *key, const char *pro
 }
 
 double kg_tune_cutoff_ns(const kg_tune_opts *opts, const kg_problem_result *res) {
-  double best = INFINITY;
-  for (long i = 0; i < res->nresults; i++)
-    if (res->results[i].m.status == KG_OK && res->results[i].m.stats.p50 < best) best = res->results[i].m.stats.p50;
-  return opts->cutoff > 0 && isfinite(best) ? opts->cutoff * best : 0;
+  long at = kg_tune_fastest(res);
+  return opts->cutoff > 0 && at >= 0 ? opts->cutoff * res->results[at].m.stats.p50 : 0;
 }
 
 bool kg_tune_row_stands(const kg_tune_opts *o, const kg_db_row *row) {
