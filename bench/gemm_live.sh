@@ -9,8 +9,10 @@
 # shared: compare the ratios, not the raw times).
 #   bench/gemm_live.sh [KGEN] [OUT_DIR] [PROBLEM...]
 # defaults: build/kgen, a temporary folder, m256_k256_n256 and m16_k1024_n8192.
-# Target: each problem's knn winner is within 3% of the exhaustive winner or better (by the
-# baseline ratio), and the knn tune takes less wall time.  PROBLEM may be "all": every problem.
+# Target: each problem's knn winner is within 3% of the exhaustive winner or better, and the knn
+# tune takes less wall time.  The two winners are then measured head to head (kgen bench --set
+# OLD --set NEW, 5 rounds side by side: the arms ran at different moments of a machine whose speed
+# drifts), which decides "within 3%".  PROBLEM may be "all": every problem.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 kgen=${1:-$root/build/kgen}
@@ -61,3 +63,26 @@ for p in "${problems[@]}"; do
       "$out/$a/gemm/"*.json
   done
 done
+# head to head: both winners of each problem measured side by side in one run
+within=0
+for p in "${problems[@]}"; do
+  w() { jq -r --arg p "$p" '.problems[] | select(.name == $p) | .winner.params | to_entries |
+        map("\(.key)=\(.value)") | join(",")' "$out/$1/gemm/"*.json; }
+  o=$(w old) n=$(w new)
+  if [[ $o == "$n" ]]; then
+    echo "$p head to head: the same winner"
+    within=$((within + 1))
+    continue
+  fi
+  "$kgen" bench "$root/specs/gemm.lua" --problem "$p" --set "$o" --set "$n" --rounds 5 --quiet \
+    --json "$out/h2h_$p.json" > /dev/null 2> "$out/h2h_$p.err"
+  t() { jq -r --arg s "$1" '.problems[0].top[] | select((.params | to_entries |
+        map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$out/h2h_$p.json"; }
+  to=$(t "$o") tn=$(t "$n")
+  r=$(echo "scale=3; $tn / $to" | bc)
+  ok=$(echo "$tn <= 1.03 * $to" | bc)
+  within=$((within + ok))
+  printf '%s head to head (5 rounds side by side): old %.1f us, new %.1f us, new/old %s%s\n' "$p" \
+    "$(echo "$to / 1000" | bc -l)" "$(echo "$tn / 1000" | bc -l)" "$r" "$( ((ok)) && echo ' (within 3%)' || echo ' (MISSED)')"
+done
+echo "within 3% of the exhaustive winner or better: $within of ${#problems[@]} problems"

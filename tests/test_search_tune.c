@@ -275,6 +275,17 @@ static void test_seeds_and_screening(void **state) {
                        bin, root, tmp, db),
                    0);
   assert_true(db_measured_s(db, "min", "variant NOT LIKE 'final:%'") >= 0.19);
+  /* a screening measurement keeps KG_SCREEN_SAMPLES samples where the protocol's 10 would take
+   * longer than the screen time (samples of at least 20 us, a screen time of 50 us) */
+  snprintf(db, sizeof db, "%s/fewsamples.db", tmp);
+  assert_int_equal(run("'%s' tune '%s/tests/specs/seeds.lua' --strategy knn --budget 2 --propose 2 --problem p1 --out "
+                       "'%s/out-fewsamples' --db '%s' --min-time 0.2 --screen-time 0.00005 --cutoff 0 --rounds 1 "
+                       "--quiet > /dev/null 2>&1",
+                       bin, root, tmp, db),
+                   0);
+  assert_int_equal(db_long(db, "SELECT MAX(samples) FROM measurements WHERE variant NOT LIKE 'final:%'"),
+                   5); /* KG_SCREEN_SAMPLES (gen/tune/kg_tune.h) */
+  assert_true(db_long(db, "SELECT MIN(samples) FROM measurements WHERE variant LIKE 'final:%'") >= 10);
   assert_int_equal(run("'%s' tune '%s/tests/specs/seeds.lua' --screen-time -1 --quiet > /dev/null 2>&1", bin, root), 2);
 }
 

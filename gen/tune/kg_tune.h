@@ -57,6 +57,14 @@ const char *kg_strategy_name(kg_strategy s);
 
 #define KG_TUNE_MAX_PROBLEMS 256
 
+/** A screening measurement (kg_tune_opts.screen_time) keeps at most this many samples (the
+ *  protocol's minimum is 10): enough to rank, and a 60 ms call measures in 0.3 s, not 0.6 s. */
+#define KG_SCREEN_SAMPLES 5
+
+/** The winner is the fastest finalist by p50, or one of its statistical ties within this fraction
+ *  of its p50 that has a lower p90 or simpler parameters (kg_tune_choose). */
+#define KG_TIE_BREAK_BAND 0.03
+
 /** Options of kg_tune; kg_tune_opts_default fills the documented defaults. */
 typedef struct kg_tune_opts {
   kg_strategy strategy;    /**< default exhaustive */
@@ -87,8 +95,8 @@ typedef struct kg_tune_opts {
                                   measurement decides, and the baselines are not re-measured) */
   double screen_time;           /**< screening: > 0 with rounds > 0, the search measures each
                                   variant (and baseline) for at least this long, in seconds, instead
-                                  of measure.min_time_s (cold: a wall-time bound of
-                                  KG_COLD_WALL_FACTOR x this); the final rounds re-measure the
+                                  of measure.min_time_s, and keeps at most KG_SCREEN_SAMPLES samples
+                                  (cold: a wall-time bound of KG_COLD_WALL_FACTOR x this); the final rounds re-measure the
                                   finalists with measure.min_time_s and decide.  0 = off (the
                                   library's default; `kgen tune --screen-time`, default 0.05 s) */
   FILE *progress;               /**< progress lines (default stderr); NULL = silent */

@@ -75,8 +75,10 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
     if (!pr->worker) {
       kg_measure_opts mo = pr->opts->measure;
       mo.cold |= pr->sp->cold; /* the spec declares this problem cold */
-      if (pr->screen && pr->opts->screen_time > 0 && pr->opts->rounds > 0 && pr->opts->screen_time < mo.min_time_s)
-        mo.min_time_s = pr->opts->screen_time; /* the final rounds measure the finalists in full */
+      if (pr->screen && pr->opts->screen_time > 0 && pr->opts->rounds > 0) { /* the final rounds measure in full */
+        if (pr->opts->screen_time < mo.min_time_s) mo.min_time_s = pr->opts->screen_time;
+        if (mo.min_samples > KG_SCREEN_SAMPLES) mo.min_samples = KG_SCREEN_SAMPLES;
+      }
       st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &mo, &pr->worker, &pr->create_failure,
                            ctx);
       if (st) return st;

@@ -36,7 +36,10 @@ long kg_tune_rank(const kg_problem_result *pr, long *order) {
   return n;
 }
 
-/* Choose the winner of one problem and its statistical ties. */
+/* Choose the winner of one problem and its statistical ties: the fastest by p50, or among its ties
+ * whose p50 is within KG_TIE_BREAK_BAND of it, the one with the lower p90, then the simpler
+ * parameters.  On a noisy machine the confidence intervals of a 20% slower finalist may still
+ * overlap the fastest's: it is reported as a tie but not chosen. */
 void kg_tune_choose(const kg_spec *spec, kg_problem_result *pr) {
   long fastest = -1;
   for (long i = 0; i < pr->nresults; i++) {
@@ -56,8 +59,10 @@ void kg_tune_choose(const kg_spec *spec, kg_problem_result *pr) {
     if (kg_tune_eligible(pr, x) && kg_stats_compare(&pr->results[fastest].m.stats, &x->m.stats) == 0) group[ng++] = i;
   }
   long w = fastest;
+  const double band = pr->results[fastest].m.stats.p50 * (1.0 + KG_TIE_BREAK_BAND);
   for (long g = 0; g < ng; g++) {
     const kg_result *a = &pr->results[group[g]], *b = &pr->results[w];
+    if (a->m.stats.p50 > band) continue; /* a tie, reported, but too far behind to be chosen */
     if (a->m.stats.p90 < b->m.stats.p90 ||
         (a->m.stats.p90 == b->m.stats.p90 &&
          (kg_tune_complexity(spec, a->point) < kg_tune_complexity(spec, b->point) ||
