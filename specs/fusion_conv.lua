@@ -9,8 +9,8 @@
 -- 56 x 56), batch 4.
 --
 -- Tunables:
---   layout  nhwc (the only one built: NCHW needs the im2col + GEMM path through gemm_ukr.h, not
---           merged yet).  The harness converts the NCHW input at set-up, outside the timed region.
+--   layout  nhwc, the only one built (an NCHW variant is not: the harness converts the NCHW input
+--           to NHWC at set-up, outside the timed region, as the onednn baseline reorders to its own).
 --   algo    direct: register-blocked over output channels (NV vectors of 16 channels) and OWB
 --           output pixels of one row, AVX-512 microkernels generated per width;
 --           im2col: a panel of ~96 output pixels' patches [pixels, r s c], then a GEMM with k

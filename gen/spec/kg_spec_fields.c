@@ -122,6 +122,25 @@ kg_status kg_spec_read_problems(kg_spec_loader *ld, int def) {
 
 static const char *const metric_names[] = {"bytes", "flops", NULL};
 
+void kg_spec_push_dims(lua_State *L, const kg_spec_problem *pr, bool as_float) {
+  lua_createtable(L, 0, pr->ndims);
+  for (int k = 0; k < pr->ndims; k++) {
+    if (as_float) lua_pushnumber(L, (lua_Number)pr->dims[k]);
+    else lua_pushinteger(L, (lua_Integer)pr->dims[k]);
+    lua_setfield(L, -2, pr->dim_names[k]);
+  }
+}
+
+kg_status kg_spec_call_dims(kg_spec_loader *ld, int f, const kg_spec_problem *pr, const char *what, int line) {
+  lua_pushvalue(ld->kl.L, f);
+  kg_spec_push_dims(ld->kl.L, pr, false);
+  int rc = kg_lua_pcall(&ld->kl, 1, 1);
+  if (rc == LUA_OK) return KG_OK;
+  char msg[4096];
+  kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg);
+  return kg_spec_fail(ld, line, KG_ESPEC, "%s failed for problem '%s': %s", what, pr->name, msg);
+}
+
 /* The metric function at stack index f evaluated on the problem's dimensions as floats into
  * *out: Lua's integers wrap around silently (12 * 2^62 is 0), floats do not, so the two results
  * differ when the integer one overflowed.  false when that evaluation fails (then nothing is
@@ -129,11 +148,7 @@ static const char *const metric_names[] = {"bytes", "flops", NULL};
 static bool metric_in_floats(kg_spec_loader *ld, int f, const kg_spec_problem *pr, double *out) {
   lua_State *L = ld->kl.L;
   lua_pushvalue(L, f);
-  lua_createtable(L, 0, pr->ndims);
-  for (int k = 0; k < pr->ndims; k++) {
-    lua_pushnumber(L, (lua_Number)pr->dims[k]);
-    lua_setfield(L, -2, pr->dim_names[k]);
-  }
+  kg_spec_push_dims(L, pr, true);
   bool ok = kg_lua_pcall(&ld->kl, 1, 1) == LUA_OK && lua_type(L, -1) == LUA_TNUMBER;
   if (ok) *out = lua_tonumber(L, -1);
   lua_pop(L, 1);
@@ -170,19 +185,9 @@ kg_status kg_spec_read_metrics(kg_spec_loader *ld, int def) {
     lua_getinfo(L, ">S", &ar);
     for (int i = 0; i < s->nproblems; i++) {
       kg_spec_problem *pr = &s->problems[i];
-      lua_pushvalue(L, f);
-      lua_createtable(L, 0, pr->ndims);
-      for (int k = 0; k < pr->ndims; k++) {
-        lua_pushinteger(L, (lua_Integer)pr->dims[k]);
-        lua_setfield(L, -2, pr->dim_names[k]);
-      }
-      int rc = kg_lua_pcall(&ld->kl, 1, 1);
-      if (rc != LUA_OK) {
-        char msg[4096];
-        kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg);
-        return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s failed for problem '%s': %s", metric_names[m],
-                            pr->name, msg);
-      }
+      char what[64];
+      snprintf(what, sizeof what, "metrics.%s", metric_names[m]);
+      if ((st = kg_spec_call_dims(ld, f, pr, what, ar.linedefined))) return st;
       if (lua_type(L, -1) != LUA_TNUMBER)
         return kg_spec_fail(ld, ar.linedefined, KG_ESPEC, "metrics.%s returned %s for problem '%s', expected a number",
                             metric_names[m], kg_spec_describe(L, -1, d, sizeof d), pr->name);

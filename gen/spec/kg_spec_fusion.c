@@ -11,28 +11,13 @@
 
 static const char *const fusion_fields[] = {"pattern", "unfused", "bytes_unfused", "quick", NULL};
 
-/* Push the problem's dimensions as a table (integers). */
-static void push_dims(lua_State *L, const kg_spec_problem *pr) {
-  lua_createtable(L, 0, pr->ndims);
-  for (int k = 0; k < pr->ndims; k++) {
-    lua_pushinteger(L, (lua_Integer)pr->dims[k]);
-    lua_setfield(L, -2, pr->dim_names[k]);
-  }
-}
-
 /* pattern: a string, or a function of the dimensions returning one; into pr->pattern. */
 static kg_status read_pattern(kg_spec_loader *ld, int pat, kg_spec_problem *pr) {
   lua_State *L = ld->kl.L;
   char d[128];
   if (lua_type(L, pat) == LUA_TFUNCTION) {
-    lua_pushvalue(L, pat);
-    push_dims(L, pr);
-    int rc = kg_lua_pcall(&ld->kl, 1, 1);
-    if (rc != LUA_OK) {
-      char msg[4096];
-      kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg);
-      return kg_spec_fail(ld, ld->kline, KG_ESPEC, "fusion.pattern failed for problem '%s': %s", pr->name, msg);
-    }
+    kg_status st = kg_spec_call_dims(ld, pat, pr, "fusion.pattern", ld->kline);
+    if (st) return st;
   } else {
     lua_pushvalue(L, pat);
   }
@@ -50,14 +35,8 @@ static kg_status read_pattern(kg_spec_loader *ld, int pat, kg_spec_problem *pr) 
 static kg_status read_bytes_unfused(kg_spec_loader *ld, int f, kg_spec_problem *pr) {
   lua_State *L = ld->kl.L;
   char d[128];
-  lua_pushvalue(L, f);
-  push_dims(L, pr);
-  int rc = kg_lua_pcall(&ld->kl, 1, 1);
-  if (rc != LUA_OK) {
-    char msg[4096];
-    kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg);
-    return kg_spec_fail(ld, ld->kline, KG_ESPEC, "fusion.bytes_unfused failed for problem '%s': %s", pr->name, msg);
-  }
+  kg_status st = kg_spec_call_dims(ld, f, pr, "fusion.bytes_unfused", ld->kline);
+  if (st) return st;
   if (lua_type(L, -1) != LUA_TNUMBER)
     return kg_spec_fail(ld, ld->kline, KG_ESPEC, "fusion.bytes_unfused returned %s for problem '%s', expected a number",
                         kg_spec_describe(L, -1, d, sizeof d), pr->name);

@@ -77,6 +77,14 @@ bool kg_spec_is_obj(lua_State *L, int idx, const char *tname);
 /** A description of the value at idx for type errors: "boolean", "number 1.5", "string 'x'". */
 const char *kg_spec_describe(lua_State *L, int idx, char *buf, size_t cap);
 
+/** Push the problem's dimensions as a table {name = value}: integers, or floats when as_float. */
+void kg_spec_push_dims(lua_State *L, const kg_spec_problem *pr, bool as_float);
+
+/** Call the function at absolute stack index f with the problem's dimensions (integers), leaving
+ *  its one result on the stack.  A failing call is KG_ESPEC "<what> failed for problem '<name>':
+ *  <Lua's message>" at the spec's line `line` (nothing left on the stack). */
+kg_status kg_spec_call_dims(kg_spec_loader *ld, int f, const kg_spec_problem *pr, const char *what, int line);
+
 /** An integer, or a float with an integral value, at idx into *v. */
 bool kg_spec_get_int(lua_State *L, int idx, int64_t *v);
 

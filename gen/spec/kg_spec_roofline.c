@@ -20,19 +20,7 @@ static kg_status kg_field_for_problem(kg_spec_loader *ld, int f, const char *nam
   lua_pushvalue(L, f);
   lua_getinfo(L, ">S", &ar);
   *line = ar.linedefined;
-  lua_pushvalue(L, f);
-  lua_createtable(L, 0, pr->ndims);
-  for (int k = 0; k < pr->ndims; k++) {
-    lua_pushinteger(L, (lua_Integer)pr->dims[k]);
-    lua_setfield(L, -2, pr->dim_names[k]);
-  }
-  int rc = kg_lua_pcall(&ld->kl, 1, 1);
-  if (rc != LUA_OK) {
-    char msg[4096];
-    kg_lua_errmsg(&ld->kl, rc, msg, sizeof msg);
-    return kg_spec_fail(ld, *line, KG_ESPEC, "%s failed for problem '%s': %s", name, pr->name, msg);
-  }
-  return KG_OK;
+  return kg_spec_call_dims(ld, f, pr, name, *line);
 }
 
 kg_status kg_spec_read_roofline(kg_spec_loader *ld, int def) {
