@@ -64,11 +64,17 @@ for p in "${problems[@]}"; do
   done
 done
 # head to head: both winners of each problem measured side by side in one run
+winner() { # arm problem -> the winner's parameters, a=1,b=2
+  jq -r --arg p "$2" '.problems[] | select(.name == $p) | .winner.params | to_entries |
+    map("\(.key)=\(.value)") | join(",")' "$out/$1/gemm/"*.json
+}
+h2h_p50() { # problem parameters -> that variant's p50 (ns) in the head-to-head report
+  jq -r --arg s "$2" '.problems[0].top[] | select((.params | to_entries |
+    map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$out/h2h_$1.json"
+}
 within=0
 for p in "${problems[@]}"; do
-  w() { jq -r --arg p "$p" '.problems[] | select(.name == $p) | .winner.params | to_entries |
-        map("\(.key)=\(.value)") | join(",")' "$out/$1/gemm/"*.json; }
-  o=$(w old) n=$(w new)
+  o=$(winner old "$p") n=$(winner new "$p")
   if [[ $o == "$n" ]]; then
     echo "$p head to head: the same winner"
     within=$((within + 1))
@@ -76,9 +82,7 @@ for p in "${problems[@]}"; do
   fi
   "$kgen" bench "$root/specs/gemm.lua" --problem "$p" --set "$o" --set "$n" --rounds 5 --quiet \
     --json "$out/h2h_$p.json" > /dev/null 2> "$out/h2h_$p.err"
-  t() { jq -r --arg s "$1" '.problems[0].top[] | select((.params | to_entries |
-        map("\(.key)=\(.value)") | join(",")) == $s) | .p50_ns' "$out/h2h_$p.json"; }
-  to=$(t "$o") tn=$(t "$n")
+  to=$(h2h_p50 "$p" "$o") tn=$(h2h_p50 "$p" "$n")
   r=$(echo "scale=3; $tn / $to" | bc)
   ok=$(echo "$tn <= 1.03 * $to" | bc)
   within=$((within + ok))

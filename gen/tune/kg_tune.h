@@ -95,9 +95,10 @@ typedef struct kg_tune_opts {
                                   measurement decides, and the baselines are not re-measured) */
   double screen_time;           /**< screening: > 0 with rounds > 0, the search measures each
                                   variant (and baseline) for at least this long, in seconds, instead
-                                  of measure.min_time_s, and keeps at most KG_SCREEN_SAMPLES samples
-                                  (cold: a wall-time bound of KG_COLD_WALL_FACTOR x this); the final rounds re-measure the
-                                  finalists with measure.min_time_s and decide.  0 = off (the
+                                  of measure.min_time_s, and keeps at most KG_SCREEN_SAMPLES
+                                  samples (cold: a wall-time bound of KG_COLD_WALL_FACTOR x this);
+                                  the final rounds re-measure the finalists with
+                                  measure.min_time_s and decide.  0 = off (the
                                   library's default; `kgen tune --screen-time`, default 0.05 s) */
   FILE *progress;               /**< progress lines (default stderr); NULL = silent */
   const char *cache_path;       /**< NULL, or a Kernel Tuner cache file (kgen tune --cache; read by
