@@ -12,12 +12,13 @@
 --   layout  nhwc, the only one built (an NCHW variant is not: the harness converts the NCHW input
 --           to NHWC at set-up, outside the timed region, as the onednn baseline reorders to its own).
 --   algo    direct: register-blocked over output channels (NV vectors of 16 channels) and OWB
---           output pixels of one row, AVX-512 microkernels generated per width;
+--           output pixels of one row, AVX-512 microkernels generated per width (AVX2: each vector
+--           of 16 channels is two ymm halves);
 --           im2col: a panel of ~96 output pixels' patches [pixels, r s c], then a GEMM with k
 --           through gemm's microkernels (templates/gemm_ukr.h; MR = owb, NR = 16 nv) and the
 --           fused epilogue.
 --   nv, owb the register tile: owb pixels x 16 nv channels, nv * owb accumulators (at most 28 of
---           the 32 zmm registers).
+--           the 32 zmm registers; with AVX2 2 nv owb of the 16 ymm, at most 12).
 --   cu      unroll of the input-channel loop.
 --   kc      the reduction (r s c) in chunks of about kc elements, so that a chunk's weights (kc x 16 nv
 --           floats) stay in L1 while every pixel block of a row group (direct) or panel (im2col)
@@ -29,6 +30,10 @@
 -- weights with bias and an eltwise ReLU post-op; its preferred blocked layouts, the input reordered
 -- at set-up, outside the timed region, as ours); each with 1 and 2 threads.
 local AVX512 = machine.isa.avx512f == true
+local AVX2 = machine.isa.avx2 == true and machine.isa.fma == true
+-- accumulator registers of an owb x 16 nv tile: one per 16 channels (zmm) or two (ymm halves)
+local ACC_PER_VEC, MAX_ACC, MIN_ACC = 1, 28, 12   -- AVX-512: 28 of the 32 zmm, >= 12 hide the FMA latency
+if not AVX512 then ACC_PER_VEC, MAX_ACC, MIN_ACC = 2, 12, 8 end   -- AVX2: 12 of the 16 ymm
 
 -- pattern name of a problem: conv_bn or conv_bn_relu
 local function pattern(d) return d.relu == 1 and "conv_bn_relu" or "conv_bn" end
@@ -68,15 +73,15 @@ return kernel "fusion_conv" {
     layout  = enum { "nhwc" },
     algo    = enum { "direct", "im2col" },
     nv      = values { 2, 4, 1 },               -- output-channel vectors of 16 per tile
-    owb     = values { 14, 7, 6, 12 },          -- output pixels per tile
+    owb     = values { 14, 7, 6, 12, 4 },       -- output pixels per tile
     cu      = values { 4 },                     -- input-channel unroll
     kc      = values { 256, 0 },                -- reduction chunk (r s c elements; 0: all), L1-sized weights
     threads = values(thread_counts()),
   },
   constraints = {
-    function(p) return AVX512 end,                       -- the microkernels are AVX-512
-    function(p) return p.nv * p.owb <= 28 end,           -- accumulators fit the zmm registers
-    function(p) return p.nv * p.owb >= 12 end,           -- enough of them to hide FMA latency
+    function(p) return AVX512 or AVX2 end,               -- the microkernels are AVX-512 or AVX2 + FMA
+    function(p) return ACC_PER_VEC * p.nv * p.owb <= MAX_ACC end,   -- accumulators fit the registers
+    function(p) return ACC_PER_VEC * p.nv * p.owb >= MIN_ACC end,   -- enough of them to hide FMA latency
   },
   problems = {
     conv_problem("seed_b4_c128_k128_28x28_r3_relu", 4, 128, 128, 28, 28, 3, 1, 1, 1),

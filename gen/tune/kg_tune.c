@@ -397,7 +397,8 @@ kg_status kg_tune_measure_batch(kg_tune_run *t, int p, kg_variant *batch, int nb
     pg->done++;
     if (x->m.status != KG_OK) {
       res->failed++;
-      pg->failed++;
+      if (x->m.status == KG_ECENSORED) pg->censored++;
+      else pg->failed++;
       if (pg->f && v->compile == KG_OK && !x->resumed)
         fprintf(pg->f, "%svariant %s on %s: %s: %.300s\n", pg->tty ? "\r\033[K" : "", v->name, sp->name,
                 kg_strerror(x->m.status), x->m.reason);
@@ -472,7 +473,8 @@ kg_status kg_tune(const kg_spec *spec, const kg_tune_opts *opts, kg_tune_report 
       for (long i = 0; i < nsel; i++) total += opts->problem_points[p] < 0 || opts->problem_points[p] == sel[i];
   }
   total = kg_tune_mine_count(&t, total);
-  t.pg = (kg_progress){opts->progress, opts->progress && isatty(fileno(opts->progress)), 0, total, 0, t0, 0};
+  t.pg = (kg_progress){
+      .f = opts->progress, .tty = opts->progress && isatty(fileno(opts->progress)), .total = total, .start = t0};
   if (t.pg.f)
     fprintf(t.pg.f, "kgen %s %s: %ld of %zu variants x %d problems, %s backend, %s caches, machine %s\n",
             opts->npoints > 0 ? "bench" : "tune", spec->name, nsel, spec->npoints, np, r->backend, r->mode,

@@ -20,7 +20,7 @@
 typedef struct kg_progress {
   FILE *f;
   bool tty;
-  long done, total, failed;
+  long done, total, failed, censored; /* failed excludes censored (cut off as too slow: not a fault) */
   double start, last;
 } kg_progress;
 

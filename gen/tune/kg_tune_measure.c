@@ -17,8 +17,9 @@ void kg_progress_line(kg_progress *pg, const char *problem, const char *best, bo
   pg->last = now;
   double el = now - pg->start;
   double eta = pg->done > 0 ? el / (double)pg->done * (double)(pg->total - pg->done) : 0;
-  fprintf(pg->f, "%s[%ld/%ld] %s  failed %ld  best %s  elapsed %.0fs  left ~%.0fs%s", pg->tty ? "\r\033[K" : "",
-          pg->done, pg->total, problem, pg->failed, best, el, eta, pg->tty ? "" : "\n");
+  fprintf(pg->f, "%s[%ld/%ld] %s  failed %ld  censored %ld  best %s  elapsed %.0fs  left ~%.0fs%s",
+          pg->tty ? "\r\033[K" : "", pg->done, pg->total, problem, pg->failed, pg->censored, best, el, eta,
+          pg->tty ? "" : "\n");
   fflush(pg->f);
 }
 
@@ -74,13 +75,12 @@ kg_status kg_problem_measure(kg_problem_run *pr, const char *variant, long point
   } else {
     if (!pr->worker) {
       kg_measure_opts mo = pr->opts->measure;
-      mo.cold |= pr->sp->cold; /* the spec declares this problem cold */
+      mo.cold |= pr->sp->cold;                                               /* the spec declares this problem cold */
       if (pr->screen && pr->opts->screen_time > 0 && pr->opts->rounds > 0) { /* the final rounds measure in full */
         if (pr->opts->screen_time < mo.min_time_s) mo.min_time_s = pr->opts->screen_time;
         if (mo.min_samples > KG_SCREEN_SAMPLES) mo.min_samples = KG_SCREEN_SAMPLES;
       }
-      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &mo, &pr->worker, &pr->create_failure,
-                           ctx);
+      st = kg_worker_start(&pr->prob, pr->create, pr->prepare, pr->destroy, &mo, &pr->worker, &pr->create_failure, ctx);
       if (st) return st;
       if (!pr->worker) pr->create_failed = true;
     }
