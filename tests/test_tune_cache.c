@@ -154,7 +154,7 @@ static void test_bad(void **state) {
 }
 
 /* The summary counts censored variants apart from failed ones (tests/specs/cutoff.lua: variants
- * ten times slower than the fast ones, no failure). */
+ * a hundred times slower than the fast ones, no failure). */
 static void test_summary_censored(void **state) {
   (void)state;
   assert_int_equal(run("'%s' tune '%s/tests/specs/cutoff.lua' --cutoff 2 --min-time 0.02 --rounds 1 --out '%s/o8' "

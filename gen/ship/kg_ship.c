@@ -21,6 +21,7 @@ static void ship_free(ship *s) {
     for (int i = 0; i < k->ne; i++) free(k->e[i].problem), free(k->e[i].dims);
     for (int i = 0; i < k->ndims; i++) free(k->dims[i]);
     free(k->e), free(k->generalist), free(k->stem);
+    for (int i = 0; i < k->nmspec; i++) kg_spec_free(k->mspec[i]), free(k->mspec_id[i]);
     kg_spec_free(k->spec);
   }
 }

@@ -91,17 +91,60 @@ int kg_ship_point_of(const kg_spec *spec, const json_t *params, int32_t *point) 
   return kg_spec_point_index(spec, point) >= 0 ? 0 : -1;
 }
 
-/* The variant (point, isa) of kernel k, added when new; -1 when full. */
-static int variant_add(ship_kernel *k, const int32_t *point, unsigned isa) {
-  const int np = k->spec->nparams;
-  for (int i = 0; i < k->nv; i++)
-    if (k->v[i].isa == isa && !memcmp(k->v[i].point, point, sizeof(int32_t) * (size_t)np)) return i;
+const kg_spec *kg_ship_spec_for(const ship_kernel *k, const char *id) {
+  for (int i = 0; i < k->nmspec; i++)
+    if (!strcmp(k->mspec_id[i], id)) return k->mspec[i];
+  return k->spec;
+}
+
+int kg_ship_variant_find(const ship_kernel *k, const kg_spec *spec, const int32_t *point, unsigned isa) {
+  char a[4096], b[4096];
+  kg_spec_format_point(spec, point, a, sizeof a);
+  for (int i = 0; i < k->nv; i++) {
+    if (k->v[i].isa != isa) continue;
+    if (k->v[i].spec == spec) {
+      if (!memcmp(k->v[i].point, point, sizeof(int32_t) * (size_t)spec->nparams)) return i;
+      continue;
+    }
+    kg_spec_format_point(k->v[i].spec, k->v[i].point, b, sizeof b);
+    if (!strcmp(a, b)) return i;
+  }
+  return -1;
+}
+
+/* The variant (point of spec, isa) of kernel k, added when new; -1 when full. */
+static int variant_add(ship_kernel *k, const kg_spec *spec, const int32_t *point, unsigned isa) {
+  const int np = spec->nparams;
+  int i = kg_ship_variant_find(k, spec, point, isa);
+  if (i >= 0) return i;
   if (k->nv == SHIP_MAX) return -1;
   k->v[k->nv].point = malloc(sizeof(int32_t) * (size_t)(np ? np : 1));
   if (!k->v[k->nv].point) return -1;
   memcpy(k->v[k->nv].point, point, sizeof(int32_t) * (size_t)np);
   k->v[k->nv].isa = isa;
+  k->v[k->nv].spec = spec;
   return k->nv++;
+}
+
+/* The spec of k as the machine of a report (its "machine" object) sees it, loaded once per
+ * machine id; NULL with a message when the spec does not load for that machine. */
+static const kg_spec *spec_for_machine(ship_kernel *k, const json_t *machine) {
+  const char *id = jstr(machine, "id");
+  for (int i = 0; i < k->nmspec; i++)
+    if (!strcmp(k->mspec_id[i], id)) return k->mspec[i];
+  if (k->nmspec == 256) return NULL;
+  kg_ctx ctx = {0};
+  kg_machine m;
+  kg_spec *sp = NULL;
+  kg_spec_load_opts lo = {&m};
+  if (kg_machine_detect(&m, &ctx) || kg_machine_from_json(machine, &m, &ctx) ||
+      kg_spec_load_ex(k->spec->path, &lo, &sp, &ctx)) {
+    fprintf(stderr, "kgen ship: %s as machine %s sees it: %s (its results skipped)\n", k->spec->name, id,
+            kg_ctx_message(&ctx));
+    return NULL;
+  }
+  k->mspec[k->nmspec] = sp, k->mspec_id[k->nmspec] = strdup(id);
+  return k->mspec[k->nmspec++];
 }
 
 static int dim_index(ship_kernel *k, const char *name) {
@@ -168,6 +211,7 @@ static char **list_json(const char *dir, int *n) {
 typedef struct ship_doc {
   json_t *doc;
   int machine;
+  const kg_spec *spec; /* the spec as that machine sees it */
 } ship_doc;
 
 int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
@@ -177,9 +221,8 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
   char **files = list_json(dir, &nfiles);
   ship_doc docs[256];
   int nd = 0;
-  const int np = k->spec->nparams;
-  int32_t *pt = malloc(sizeof(int32_t) * (size_t)(np ? np : 1));
-  if (!pt) return -1;
+  int np = k->spec->nparams; /* the most parameters of any machine's view of the spec */
+  int32_t *pt = NULL;
   for (int f = 0; f < nfiles; f++) {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", dir, files[f]);
@@ -190,12 +233,14 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
       json_decref(doc);
       continue;
     }
-    int mi = machine_add(s, json_object_get(doc, "machine"));
+    const kg_spec *ms = spec_for_machine(k, json_object_get(doc, "machine"));
+    int mi = ms ? machine_add(s, json_object_get(doc, "machine")) : -1;
     if (mi < 0) {
       json_decref(doc);
       continue;
     }
-    docs[nd].doc = doc, docs[nd].machine = mi, nd++;
+    if (ms->nparams > np) np = ms->nparams;
+    docs[nd].doc = doc, docs[nd].machine = mi, docs[nd].spec = ms, nd++;
     size_t i;
     const json_t *pr;
     json_array_foreach(json_object_get(doc, "problems"), i, pr) {
@@ -207,19 +252,22 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
     }
   }
   qsort(k->dims, (size_t)k->ndims, sizeof k->dims[0], kg_ship_cmp_str);
+  pt = malloc(sizeof(int32_t) * (size_t)(np ? np : 1));
+  if (!pt) return -1;
   /* Entries: each problem's winner; variants: the winners and the close runners-up. */
   for (int d = 0; d < nd; d++) {
     const unsigned isa = s->m[docs[d].machine].isa;
+    const kg_spec *ms = docs[d].spec;
     size_t i;
     const json_t *pr;
     json_array_foreach(json_object_get(docs[d].doc, "problems"), i, pr) {
       const json_t *w = json_object_get(pr, "winner");
-      if (!w || kg_ship_point_of(k->spec, json_object_get(w, "params"), pt)) {
-        fprintf(stderr, "kgen ship: %s: %s: winner not in the spec's space (skipped)\n", k->spec->name,
-                jstr(pr, "name"));
+      if (!w || kg_ship_point_of(ms, json_object_get(w, "params"), pt)) {
+        fprintf(stderr, "kgen ship: %s: %s on %s: winner not in the spec's space (skipped)\n", k->spec->name,
+                jstr(pr, "name"), s->m[docs[d].machine].id);
         continue;
       }
-      int vi = variant_add(k, pt, isa);
+      int vi = variant_add(k, ms, pt, isa);
       ship_entry *g = realloc(k->e, sizeof *k->e * (size_t)(k->ne + 1));
       if (vi < 0 || !g) return -1;
       k->e = g;
@@ -236,8 +284,8 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
         const json_t *t;
         json_array_foreach(json_object_get(pr, lists[l]), j, t) {
           double p = json_number_value(json_object_get(t, "p50_ns"));
-          if ((l == 1 || p <= best * SHIP_CLOSE) && !kg_ship_point_of(k->spec, json_object_get(t, "params"), pt))
-            variant_add(k, pt, isa);
+          if ((l == 1 || p <= best * SHIP_CLOSE) && !kg_ship_point_of(ms, json_object_get(t, "params"), pt))
+            variant_add(k, ms, pt, isa);
         }
       }
     }
@@ -249,15 +297,15 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
   for (int mi = 0; mi < 256; mi++) k->generalist[mi] = -1;
   double gbest = 1e300;
   int32_t *gpoint = calloc((size_t)(np ? np : 1), sizeof(int32_t));
+  const kg_spec *gspec = k->spec; /* with gpoint all zero: the spec's first point */
   for (int d = 0; d < nd; d++) {
     double best = 1e300;
     for (int vi = 0; vi < k->nv; vi++) {
       if (k->v[vi].isa != s->m[docs[d].machine].isa) continue;
-      char set[4096];
-      kg_spec_format_point(k->spec, k->v[vi].point, set, sizeof set);
+      const kg_spec *vs = k->v[vi].spec;
       json_t *params = json_object();
-      for (int p = 0; p < np; p++) {
-        const kg_param *kp = &k->spec->params[p];
+      for (int p = 0; p < vs->nparams; p++) {
+        const kg_param *kp = &vs->params[p];
         json_object_set_new(params, kp->name,
                             kp->kind == KG_PARAM_INT ? json_integer(kp->ivalues[k->v[vi].point[p]])
                                                      : json_string(kp->svalues[k->v[vi].point[p]]));
@@ -265,11 +313,11 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
       double g = geomean(docs[d].doc, params);
       json_decref(params);
       if (g < best) best = g, k->generalist[docs[d].machine] = vi;
-      if (g < gbest) gbest = g, memcpy(gpoint, k->v[vi].point, sizeof(int32_t) * (size_t)np);
+      if (g < gbest) gbest = g, gspec = vs, memcpy(gpoint, k->v[vi].point, sizeof(int32_t) * (size_t)vs->nparams);
     }
   }
-  k->fb_avx2 = variant_add(k, gpoint, SHIP_AVX2_TIER);
-  k->fb_portable = variant_add(k, gpoint, 0);
+  k->fb_avx2 = variant_add(k, gspec, gpoint, SHIP_AVX2_TIER);
+  k->fb_portable = variant_add(k, gspec, gpoint, 0);
   free(gpoint);
   for (int d = 0; d < nd; d++) json_decref(docs[d].doc);
   for (int f = 0; f < nfiles; f++) free(files[f]);

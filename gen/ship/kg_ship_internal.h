@@ -61,7 +61,8 @@ typedef struct ship_machine {
 } ship_machine;
 
 typedef struct ship_variant {
-  int32_t *point; /* [nparams] */
+  const kg_spec *spec; /* the spec as the machine that tuned it saw it (owned by the kernel) */
+  int32_t *point;      /* [spec->nparams] value indices into that spec's params */
   unsigned isa;
   int index; /* after sorting */
 } ship_variant;
@@ -74,7 +75,13 @@ typedef struct ship_entry {
 } ship_entry;
 
 typedef struct ship_kernel {
-  kg_spec *spec;
+  kg_spec *spec; /* as this machine sees it: its name, problems, and the fallbacks' space */
+  /* The spec as each tuned machine sees it (its `machine` table from the report's "machine"
+   * object): a spec may offer other tiles or paths per ISA, so a winner's point is read in the
+   * space of the machine that measured it.  mspec_id[i] is that machine's id. */
+  kg_spec *mspec[256];
+  char *mspec_id[256];
+  int nmspec;
   char *stem; /* template path without ".c" */
   ship_variant v[SHIP_MAX];
   int nv;
@@ -103,6 +110,13 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k);
 
 /* The point of a JSON params object, into point[]; 0, or -1 when a value is not in the spec. */
 int kg_ship_point_of(const kg_spec *spec, const json_t *params, int32_t *point);
+
+/* The spec of kernel k as machine `id` sees it (k->spec when none was loaded for it). */
+const kg_spec *kg_ship_spec_for(const ship_kernel *k, const char *id);
+
+/* The shipped variant of kernel k with this point of spec and this isa (compared by parameter
+ * values, so points of two machines' specs match), or -1. */
+int kg_ship_variant_find(const ship_kernel *k, const kg_spec *spec, const int32_t *point, unsigned isa);
 
 /* Site tuning (issue 12, kg_ship_site.c): write under s->out the site manifest of each kernel
  * (site/<kernel>.json: build hash, machines, variants, problems and each machine's candidates),

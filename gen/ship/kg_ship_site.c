@@ -19,8 +19,8 @@ static int site_write(const ship *s, const char *rel, const char *data, size_t l
 /* The params object of variant v of kernel k. */
 static json_t *site_params(const ship_kernel *k, const ship_variant *v) {
   json_t *params = json_object();
-  for (int p = 0; p < k->spec->nparams; p++) {
-    const kg_param *kp = &k->spec->params[p];
+  for (int p = 0; p < v->spec->nparams; p++) {
+    const kg_param *kp = &v->spec->params[p];
     json_object_set_new(params, kp->name,
                         kp->kind == KG_PARAM_INT ? json_integer(kp->ivalues[v->point[p]])
                                                  : json_string(kp->svalues[v->point[p]]));
@@ -28,17 +28,11 @@ static json_t *site_params(const ship_kernel *k, const ship_variant *v) {
   return params;
 }
 
-/* The shipped variant of kernel k with this point and isa, or -1. */
-static int site_variant(const ship_kernel *k, const int32_t *pt, unsigned isa) {
-  for (int i = 0; i < k->nv; i++)
-    if (k->v[i].isa == isa && !memcmp(k->v[i].point, pt, sizeof(int32_t) * (size_t)k->spec->nparams)) return i;
-  return -1;
-}
-
 /* problems[name].candidates += {machine, variant, rank, p50_ns} for each shipped variant among
  * the winner, ties and top of each problem of the tuned report doc (machine mi). */
 static void site_candidates(const ship *s, const ship_kernel *k, const json_t *doc, int mi, json_t *problems,
                             int32_t *pt) {
+  const kg_spec *ms = kg_ship_spec_for(k, s->m[mi].id);
   size_t i;
   const json_t *pr;
   json_array_foreach(json_object_get(doc, "problems"), i, pr) {
@@ -51,8 +45,8 @@ static void site_candidates(const ship *s, const ship_kernel *k, const json_t *d
       size_t j, n = l == 0 ? 1 : json_array_size(lists[l]);
       for (j = 0; j < n; j++) {
         const json_t *t = l == 0 ? lists[0] : json_array_get(lists[l], j);
-        if (!json_is_object(t) || kg_ship_point_of(k->spec, json_object_get(t, "params"), pt)) continue;
-        int vi = site_variant(k, pt, s->m[mi].isa);
+        if (!json_is_object(t) || kg_ship_point_of(ms, json_object_get(t, "params"), pt)) continue;
+        int vi = kg_ship_variant_find(k, ms, pt, s->m[mi].isa);
         if (vi < 0) continue; /* not shipped: the library could not dispatch to it */
         bool seen = false;
         size_t c;
@@ -81,7 +75,8 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
   for (int ki = 0; ki < s->nk; ki++) {
     ship_kernel *k = &s->k[ki];
     const char *name = k->spec->name;
-    const int np = k->spec->nparams;
+    int np = k->spec->nparams;
+    for (int i = 0; i < k->nmspec; i++) np = k->mspec[i]->nparams > np ? k->mspec[i]->nparams : np;
     int32_t *pt = malloc(sizeof(int32_t) * (size_t)(np ? np : 1));
     json_t *man = json_object(), *machines = json_array(), *variants = json_array(), *problems = json_object();
     if (!pt || !man || !machines || !variants || !problems) return -1;
@@ -94,7 +89,7 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
     }
     for (int i = 0; i < k->nv; i++) {
       char label[4096], rel[512];
-      kg_spec_format_point(k->spec, k->v[i].point, label, sizeof label);
+      kg_spec_format_point(k->v[i].spec, k->v[i].point, label, sizeof label);
       snprintf(rel, sizeof rel, "%s_%03d", name, i);
       char prefix[600];
       snprintf(prefix, sizeof prefix, "kgv_%s_%d_", name, i); /* as kgen_tables.c names it */
@@ -105,7 +100,7 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
       char *src = NULL;
       size_t len = 0;
       kg_ctx ctx = {0};
-      if (kg_template_emit(k->spec, k->v[i].point, &src, &len, &ctx)) {
+      if (kg_template_emit(k->v[i].spec, k->v[i].point, &src, &len, &ctx)) {
         fprintf(stderr, "kgen ship: %s\n", kg_ctx_message(&ctx));
         return -1;
       }

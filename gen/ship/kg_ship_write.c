@@ -55,19 +55,19 @@ static void isa_flags(unsigned isa, sbuf *b, const char *sep) {
     if (isa & (1u << i)) kg_ship_sbprintf(b, "%s%s", first ? "" : sep, kg_ship_isa[i].flag), first = 0;
 }
 
-/* Sort the variants of k by (isa, point) and remap the entries, generalists and fallbacks. */
-static int np_sort;
+/* Sort the variants of k by (isa, parameter values) and remap the entries, generalists and
+ * fallbacks.  Values, not points: variants of two machines' views of the spec are compared. */
 static int cmp_variant(const void *a, const void *b) {
   const ship_variant *x = a, *y = b;
   if (x->isa != y->isa) return x->isa < y->isa ? -1 : 1;
-  for (int i = 0; i < np_sort; i++)
-    if (x->point[i] != y->point[i]) return x->point[i] < y->point[i] ? -1 : 1;
-  return 0;
+  char px[4096], py[4096];
+  kg_spec_format_point(x->spec, x->point, px, sizeof px);
+  kg_spec_format_point(y->spec, y->point, py, sizeof py);
+  return strcmp(px, py);
 }
 
 static void sort_variants(ship *s, ship_kernel *k) {
   for (int i = 0; i < k->nv; i++) k->v[i].index = i;
-  np_sort = k->spec->nparams;
   qsort(k->v, (size_t)k->nv, sizeof k->v[0], cmp_variant);
   int map[SHIP_MAX];
   for (int i = 0; i < k->nv; i++) map[k->v[i].index] = i;
@@ -83,7 +83,7 @@ static int write_kernel(ship *s, ship_kernel *k, sbuf *cmake_src, sbuf *cmake_pr
     char *src = NULL;
     size_t len = 0;
     kg_ctx ctx = {0};
-    if (kg_template_emit(k->spec, k->v[i].point, &src, &len, &ctx)) {
+    if (kg_template_emit(k->v[i].spec, k->v[i].point, &src, &len, &ctx)) {
       fprintf(stderr, "kgen ship: %s\n", kg_ctx_message(&ctx));
       return -1;
     }
@@ -162,11 +162,12 @@ static void write_tables(ship *s, sbuf *b) {
     kg_ship_sbprintf(b, "static const kgr_variant %s_variants[] = {\n", n);
     for (int i = 0; i < k->nv; i++) {
       char pt[4096];
-      kg_spec_format_point(k->spec, k->v[i].point, pt, sizeof pt);
-      long pi = kg_spec_point_index(k->spec, k->v[i].point);
+      const kg_spec *vs = k->v[i].spec;
+      kg_spec_format_point(vs, k->v[i].point, pt, sizeof pt);
+      long pi = kg_spec_point_index(vs, k->v[i].point);
       kg_ship_sbprintf(b, "  {\"kgv_%s_%d_\", ", n, i), c_string(b, pt);
       kg_ship_sbprintf(b, ", 0x%x, %d, kgv_%s_%d_kg_set_thread_cap},\n", k->v[i].isa,
-                       pi >= 0 ? kg_tune_point_threads(k->spec, pi) : 0, n, i);
+                       pi >= 0 ? kg_tune_point_threads(vs, pi) : 0, n, i);
     }
     kg_ship_sbprintf(b, "};\nstatic const char *const %s_dims[%d] = {", n, k->ndims ? k->ndims : 1);
     for (int i = 0; i < k->ndims; i++) kg_ship_sbprintf(b, "%s", i ? ", " : ""), c_string(b, k->dims[i]);

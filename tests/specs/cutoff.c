@@ -1,6 +1,6 @@
 /*
  * cutoff.c - a test template whose WORK parameter sets how many passes kg_run makes over its
- * array: WORK = 10 is ten times slower than WORK = 1 (tests/test_search_tune.c: early cut-off).
+ * array: WORK = 100 is a hundred times slower than WORK = 1 (tests/test_search_tune.c: early cut-off).
  */
 #include "../../templates/kg_util.h"
 
