@@ -120,117 +120,85 @@
  * kk % 16 of kmask[kk / 16] is set.  x, y, w: see the banner (NHWC; packed weights).
  */
 /*$slot microkernels
-emit("#if defined(__AVX512F__)")
-for n = 1, OWB do
-  emit("static inline void conv_ukr_%d(int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *restrict x, const float *restrict w, float *restrict y, int64_t ys, const float *restrict bias, int relu, const __mmask16 *kmask, int first, int last) {", n)
-  for j = 0, n - 1 do for v = 0, NV - 1 do
-    emit("  __m512 a%d_%d = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(kmask[%d], y + %d * ys + %d);", j, v, v, j, 16 * v)
-  end end
-  emit("  for (int64_t r = 0; r < nr; r++)")
-  emit("    for (int64_t s = 0; s < ns; s++) {")
-  emit("      const float *restrict x0 = x + r * xr + s * xt;")
-  emit("      const float *restrict wp = w + (r * ns + s) * wt;")
-  for j = 1, n - 1 do emit("      const float *restrict x%d = x0 + %d * xs;", j, j) end
-  local function step(u)
-    emit("        {")
-    for v = 0, NV - 1 do emit("          __m512 w%d = _mm512_loadu_ps(wp + (c + %d) * %d + %d);", v, u, 16 * NV, 16 * v) end
-    for j = 0, n - 1 do
-      emit("          { __m512 b = _mm512_set1_ps(x%d[c + %d]);", j, u)
-      for v = 0, NV - 1 do emit("            a%d_%d = _mm512_fmadd_ps(b, w%d, a%d_%d);", j, v, v, j, v) end
-      emit("          }")
+-- One generator per ISA.  An ISA's vector holds vw floats; a 16-channel group is 16 / vw vectors
+-- (AVX2: two ymm halves), so a pixel has H = 16 NV / vw accumulators and the kernel H OWB (the spec
+-- keeps them within the register file).  mask(h) is the store/load mask of vector h.
+local function isa(I)
+  local H = 16 * NV // I.vw
+  emit("%s", I.guard)
+  if I.prelude then emit("%s", I.prelude) end
+  local args = "int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *restrict x, const float *restrict w, float *restrict y, int64_t ys, const float *restrict bias, int relu, const conv_mask16 *kmask, int first, int last"
+  for n = 1, OWB do
+    emit("static inline void conv_ukr_%d(%s) {", n, args)
+    for j = 0, n - 1 do for h = 0, H - 1 do
+      emit("  %s a%d_%d = first ? %s : %s;", I.vt, j, h, I.zero, I.maskload(string.format("y + %d * ys + %d", j, I.vw * h), h))
+    end end
+    emit("  for (int64_t r = 0; r < nr; r++)")
+    emit("    for (int64_t s = 0; s < ns; s++) {")
+    emit("      const float *restrict x0 = x + r * xr + s * xt;")
+    emit("      const float *restrict wp = w + (r * ns + s) * wt;")
+    for j = 1, n - 1 do emit("      const float *restrict x%d = x0 + %d * xs;", j, j) end
+    local function step(u)
+      emit("        {")
+      for h = 0, H - 1 do emit("          %s w%d = %s(wp + (c + %d) * %d + %d);", I.vt, h, I.load, u, 16 * NV, I.vw * h) end
+      for j = 0, n - 1 do
+        emit("          { %s b = %s(x%d[c + %d]);", I.vt, I.set1, j, u)
+        for h = 0, H - 1 do emit("            a%d_%d = %s(b, w%d, a%d_%d);", j, h, I.fmadd, h, j, h) end
+        emit("          }")
+      end
+      emit("        }")
     end
-    emit("        }")
-  end
-  emit("      int64_t c = 0;")
-  emit("      for (; c + %d <= nc; c += %d) {", CU, CU)
-  for u = 0, CU - 1 do step(u) end
-  emit("      }")
-  emit("      for (; c < nc; c++) {")
-  step(0)
-  emit("      }")
-  emit("    }")
-  emit("  if (last) {")
-  for v = 0, NV - 1 do
-    emit("    { const __m512 bv = bias ? _mm512_loadu_ps(bias + %d) : _mm512_setzero_ps();", 16 * v)
-    for j = 0, n - 1 do emit("      a%d_%d = _mm512_add_ps(a%d_%d, bv);", j, v, j, v) end
+    emit("      int64_t c = 0;")
+    emit("      for (; c + %d <= nc; c += %d) {", CU, CU)
+    for u = 0, CU - 1 do step(u) end
+    emit("      }")
+    emit("      for (; c < nc; c++) {")
+    step(0)
+    emit("      }")
     emit("    }")
+    emit("  if (last) {")
+    for h = 0, H - 1 do
+      emit("    { const %s bv = bias ? %s(bias + %d) : %s;", I.vt, I.load, I.vw * h, I.zero)
+      for j = 0, n - 1 do emit("      a%d_%d = %s(a%d_%d, bv);", j, h, I.add, j, h) end
+      emit("    }")
+    end
+    emit("    if (relu) {")
+    emit("      const %s z = %s;", I.vt, I.zero)
+    for j = 0, n - 1 do for h = 0, H - 1 do emit("      a%d_%d = %s(a%d_%d, z);", j, h, I.max, j, h) end end
+    emit("    }")
+    emit("  }")
+    for j = 0, n - 1 do for h = 0, H - 1 do
+      emit("  %s;", I.maskstore(string.format("y + %d * ys + %d", j, I.vw * h), h, string.format("a%d_%d", j, h)))
+    end end
+    emit("}")
   end
-  emit("    if (relu) {")
-  emit("      const __m512 z = _mm512_setzero_ps();")
-  for j = 0, n - 1 do for v = 0, NV - 1 do emit("      a%d_%d = _mm512_max_ps(a%d_%d, z);", j, v, j, v) end end
-  emit("    }")
+  emit("static inline void conv_ukr(int64_t n, %s) {", (args:gsub("restrict ", "")))
+  emit("  switch (n) {")
+  for n = 1, OWB do emit("  case %d: conv_ukr_%d(nr, ns, nc, xr, xt, xs, wt, x, w, y, ys, bias, relu, kmask, first, last); break;", n, n) end
+  emit("  default: break;")
   emit("  }")
-  for j = 0, n - 1 do for v = 0, NV - 1 do
-    emit("  _mm512_mask_storeu_ps(y + %d * ys + %d, kmask[%d], a%d_%d);", j, 16 * v, v, j, v)
-  end end
   emit("}")
 end
-emit("static inline void conv_ukr(int64_t n, int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *x, const float *w, float *y, int64_t ys, const float *bias, int relu, const __mmask16 *kmask, int first, int last) {")
-emit("  switch (n) {")
-for n = 1, OWB do emit("  case %d: conv_ukr_%d(nr, ns, nc, xr, xt, xs, wt, x, w, y, ys, bias, relu, kmask, first, last); break;", n, n) end
-emit("  default: break;")
-emit("  }")
-emit("}")
--- AVX2 + FMA: each 16-channel vector is two 8-float halves (h = 0 .. 2 NV - 1), 2 NV OWB
--- accumulators (the spec keeps them within the 16 ymm registers); the channel mask of a half is
--- applied by maskload/maskstore.
-emit("#elif defined(__AVX2__) && defined(__FMA__)")
-emit("typedef unsigned short conv_mask16;")
-emit("static inline __m256i conv_mask8(unsigned m) {")
-emit("  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);")
-emit("  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bit), bit);")
-emit("}")
-local H = 2 * NV
-for n = 1, OWB do
-  emit("static inline void conv_ukr_%d(int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *restrict x, const float *restrict w, float *restrict y, int64_t ys, const float *restrict bias, int relu, const conv_mask16 *kmask, int first, int last) {", n)
-  for j = 0, n - 1 do for h = 0, H - 1 do
-    emit("  __m256 a%d_%d = first ? _mm256_setzero_ps() : _mm256_maskload_ps(y + %d * ys + %d, conv_mask8(kmask[%d] >> %d & 0xFFu));", j, h, j, 8 * h, h // 2, 8 * (h % 2))
-  end end
-  emit("  for (int64_t r = 0; r < nr; r++)")
-  emit("    for (int64_t s = 0; s < ns; s++) {")
-  emit("      const float *restrict x0 = x + r * xr + s * xt;")
-  emit("      const float *restrict wp = w + (r * ns + s) * wt;")
-  for j = 1, n - 1 do emit("      const float *restrict x%d = x0 + %d * xs;", j, j) end
-  local function step(u)
-    emit("        {")
-    for h = 0, H - 1 do emit("          __m256 w%d = _mm256_loadu_ps(wp + (c + %d) * %d + %d);", h, u, 16 * NV, 8 * h) end
-    for j = 0, n - 1 do
-      emit("          { __m256 b = _mm256_set1_ps(x%d[c + %d]);", j, u)
-      for h = 0, H - 1 do emit("            a%d_%d = _mm256_fmadd_ps(b, w%d, a%d_%d);", j, h, h, j, h) end
-      emit("          }")
-    end
-    emit("        }")
-  end
-  emit("      int64_t c = 0;")
-  emit("      for (; c + %d <= nc; c += %d) {", CU, CU)
-  for u = 0, CU - 1 do step(u) end
-  emit("      }")
-  emit("      for (; c < nc; c++) {")
-  step(0)
-  emit("      }")
-  emit("    }")
-  emit("  if (last) {")
-  for h = 0, H - 1 do
-    emit("    { const __m256 bv = bias ? _mm256_loadu_ps(bias + %d) : _mm256_setzero_ps();", 8 * h)
-    for j = 0, n - 1 do emit("      a%d_%d = _mm256_add_ps(a%d_%d, bv);", j, h, j, h) end
-    emit("    }")
-  end
-  emit("    if (relu) {")
-  emit("      const __m256 z = _mm256_setzero_ps();")
-  for j = 0, n - 1 do for h = 0, H - 1 do emit("      a%d_%d = _mm256_max_ps(a%d_%d, z);", j, h, j, h) end end
-  emit("    }")
-  emit("  }")
-  for j = 0, n - 1 do for h = 0, H - 1 do
-    emit("  _mm256_maskstore_ps(y + %d * ys + %d, conv_mask8(kmask[%d] >> %d & 0xFFu), a%d_%d);", j, 8 * h, h // 2, 8 * (h % 2), j, h)
-  end end
-  emit("}")
-end
-emit("static inline void conv_ukr(int64_t n, int64_t nr, int64_t ns, int64_t nc, int64_t xr, int64_t xt, int64_t xs, int64_t wt, const float *x, const float *w, float *y, int64_t ys, const float *bias, int relu, const conv_mask16 *kmask, int first, int last) {")
-emit("  switch (n) {")
-for n = 1, OWB do emit("  case %d: conv_ukr_%d(nr, ns, nc, xr, xt, xs, wt, x, w, y, ys, bias, relu, kmask, first, last); break;", n, n) end
-emit("  default: break;")
-emit("  }")
-emit("}")
+isa {
+  guard = "#if defined(__AVX512F__)", prelude = "typedef __mmask16 conv_mask16;",
+  vw = 16, vt = "__m512", zero = "_mm512_setzero_ps()", load = "_mm512_loadu_ps", set1 = "_mm512_set1_ps",
+  fmadd = "_mm512_fmadd_ps", add = "_mm512_add_ps", max = "_mm512_max_ps",
+  maskload = function(addr, h) return string.format("_mm512_maskz_loadu_ps(kmask[%d], %s)", h, addr) end,
+  maskstore = function(addr, h, v) return string.format("_mm512_mask_storeu_ps(%s, kmask[%d], %s)", addr, h, v) end,
+}
+-- AVX2 + FMA: the channel mask of a half applied by maskload/maskstore.
+local function mask8(h) return string.format("conv_mask8(kmask[%d] >> %d & 0xFFu)", h // 2, 8 * (h % 2)) end
+isa {
+  guard = "#elif defined(__AVX2__) && defined(__FMA__)",
+  prelude = "typedef unsigned short conv_mask16;\n"
+    .. "static inline __m256i conv_mask8(unsigned m) {\n"
+    .. "  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);\n"
+    .. "  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bit), bit);\n}",
+  vw = 8, vt = "__m256", zero = "_mm256_setzero_ps()", load = "_mm256_loadu_ps", set1 = "_mm256_set1_ps",
+  fmadd = "_mm256_fmadd_ps", add = "_mm256_add_ps", max = "_mm256_max_ps",
+  maskload = function(addr, h) return string.format("_mm256_maskload_ps(%s, %s)", addr, mask8(h)) end,
+  maskstore = function(addr, h, v) return string.format("_mm256_maskstore_ps(%s, %s, %s)", addr, mask8(h), v) end,
+}
 emit("#else")
 $*/
 #if 1 /* unexpanded template: the portable microkernel below */
