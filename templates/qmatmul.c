@@ -11,7 +11,8 @@
  *              dot products run on AVX-512 VNNI vpdpbusd: int4 codes (u8) x int8 activations
  *              in 32-weight chunks; int8 weights (s8) x (x + 128) (u8) with the 128 * sum(q)
  *              correction precomputed per row at create time.
- * Builds without AVX-512 (or without VNNI for PATH vnni) use the portable loops.
+ * Without AVX-512 the fma path runs on AVX2 + FMA (8 lanes); builds with neither (and PATH vnni
+ * without VNNI) use the portable loops.
  *
  * Verification: reference y in double from the dequantized weights (the exact quantized op);
  * tolerance 5e-5 relative to sum |x| |w| plus, for vnni, the activation rounding bound
@@ -31,7 +32,7 @@
 
 #include <stdint.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 #ifdef _OPENMP
@@ -127,7 +128,7 @@ static void qm_prepare(const qm_call *s) {
   }
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 static inline float qm_hsum8(__m256 v) {
   __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -169,6 +170,18 @@ static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
         }
     }
     for (int r = 0; r < nb; r++) y[r0 + r] = _mm512_reduce_add_ps(acc[r]) * s->scale[r0 + r];
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t t = 0; t < kpad; t += 8) {
+      __m256 xv = _mm256_loadu_ps(x + t);
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          __m128i q = _mm_loadl_epi64((const __m128i *)(s->q8 + (r0 + r) * kpad + t));
+          acc[r] = _mm256_fmadd_ps(xv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), acc[r]);
+        }
+    }
+    for (int r = 0; r < nb; r++) y[r0 + r] = qm_hsum8(acc[r]) * s->scale[r0 + r];
 #else
     for (int r = 0; r < nb; r++) {
       float acc = 0.0f;
@@ -232,6 +245,39 @@ static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
       }
   }
   for (int r = 0; r < nb; r++) y[r0 + r] = _mm512_reduce_add_ps(facc[r]) - corr[r];
+#elif defined(__AVX2__) && defined(__FMA__)
+  /* As the AVX-512 path, 8 lanes: byte j of a 32-code block holds code j (low nibble) and code
+   * 16 + j (high nibble); bytes 0..7 and 8..15 are widened separately. */
+  const float *xg = s->xg + i * ng;
+  const __m256i m4 = _mm256_set1_epi32(15);
+  __m256 facc[NB];
+  float corr[NB];
+  for (int r = 0; r < NB; r++) facc[r] = _mm256_setzero_ps(), corr[r] = 0.0f;
+  for (int64_t gi = 0; gi < ng; gi++) {
+    __m256 acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t t = gi * g; t < gi * g + g; t += 32) {
+      const __m256 x0 = _mm256_loadu_ps(x + t), x1 = _mm256_loadu_ps(x + t + 8);
+      const __m256 x2 = _mm256_loadu_ps(x + t + 16), x3 = _mm256_loadu_ps(x + t + 24);
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          const uint8_t *qb = s->q4 + (r0 + r) * rb + t / 2;
+          __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qb));
+          __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qb + 8)));
+          acc[r] = _mm256_fmadd_ps(x0, _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4)), acc[r]);
+          acc[r] = _mm256_fmadd_ps(x1, _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4)), acc[r]);
+          acc[r] = _mm256_fmadd_ps(x2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4)), acc[r]);
+          acc[r] = _mm256_fmadd_ps(x3, _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4)), acc[r]);
+        }
+    }
+    for (int r = 0; r < NB; r++)
+      if (r < nb) {
+        const float sc = s->scale[(r0 + r) * ng + gi];
+        facc[r] = _mm256_fmadd_ps(_mm256_set1_ps(sc), acc[r], facc[r]);
+        corr[r] += sc * s->zero[(r0 + r) * ng + gi] * xg[gi];
+      }
+  }
+  for (int r = 0; r < nb; r++) y[r0 + r] = qm_hsum8(facc[r]) - corr[r];
 #else
   for (int r = 0; r < nb; r++) {
     float acc = 0.0f;
