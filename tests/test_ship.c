@@ -5,7 +5,7 @@
  * checks every shipped variant and the public API (gemm, qmatmul and the semi-Markov CRF scans
  * against references on untuned shapes, the paired cache bit-exact against the contract, bad
  * input) on this machine, with KGEN_MAX_ISA=avx2, and as a machine absent from tuned/
- * (KGEN_MACHINE=some-other-id with KGEN_MAX_ISA=avx2), whose kgen_explain must say it fell
+ * (KGEN_MACHINE=some-other-id with KGEN_MAX_ISA=avx2, then =portable), whose kgen_explain must say it fell
  * back; the shipped sources: semiring_scan's variants namespaced too; the examples build and run
  * through find_package(kgen) and through pkg-config; every tuned winner is shipped, whatever this
  * machine's ISA.
@@ -135,7 +135,11 @@ static void test_ship_avx2_tier(void **state) {
 
 static void test_ship_absent_machine(void **state) {
   static char out[1 << 16];
+  /* AVX2: tuned/ holds an AVX2 machine (zen3) for every kernel, so the nearest compatible entry */
   run_check("KGEN_MACHINE=some-other-id KGEN_MAX_ISA=avx2", out, sizeof out);
+  assert_non_null(strstr(out, "KGEN_MACHINE names no shipped entry"));
+  /* no vector ISA: no machine entry is compatible, every kernel falls back to its portable build */
+  run_check("KGEN_MACHINE=some-other-id KGEN_MAX_ISA=portable", out, sizeof out);
   assert_non_null(strstr(out, "KGEN_MACHINE names no shipped entry"));
   assert_non_null(strstr(out, "choice: no compatible machine entry"));
 }
