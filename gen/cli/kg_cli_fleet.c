@@ -28,12 +28,8 @@ static void kg_fleet_age(time_t t, char *buf, size_t cap) {
 static int kg_fleet_hashes(const char *spec_path, const json_t *machine, uint64_t *spec_hash, uint64_t *tmpl_hash,
                            char *why, size_t cap) {
   kg_ctx ctx = {0};
-  kg_machine m;
   kg_spec *s = NULL;
-  kg_status st = kg_machine_detect(&m, &ctx);
-  if (!st && machine) st = kg_machine_from_json(machine, &m, &ctx);
-  kg_spec_load_opts lo = {&m};
-  if (!st) st = kg_spec_load_ex(spec_path, &lo, &s, &ctx);
+  kg_status st = kg_spec_load_as(spec_path, machine, &s, &ctx);
   if (!st) {
     *spec_hash = s->hash;
     st = kg_template_hash(s, tmpl_hash, &ctx);

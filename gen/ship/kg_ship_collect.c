@@ -91,10 +91,16 @@ int kg_ship_point_of(const kg_spec *spec, const json_t *params, int32_t *point) 
   return kg_spec_point_index(spec, point) >= 0 ? 0 : -1;
 }
 
-const kg_spec *kg_ship_spec_for(const ship_kernel *k, const char *id) {
+/* The index of machine id's view of k's spec in k->mspec, or -1. */
+static int mspec_index(const ship_kernel *k, const char *id) {
   for (int i = 0; i < k->nmspec; i++)
-    if (!strcmp(k->mspec_id[i], id)) return k->mspec[i];
-  return k->spec;
+    if (!strcmp(k->mspec_id[i], id)) return i;
+  return -1;
+}
+
+const kg_spec *kg_ship_spec_for(const ship_kernel *k, const char *id) {
+  int i = mspec_index(k, id);
+  return i >= 0 ? k->mspec[i] : k->spec;
 }
 
 int kg_ship_variant_find(const ship_kernel *k, const kg_spec *spec, const int32_t *point, unsigned isa) {
@@ -130,15 +136,12 @@ static int variant_add(ship_kernel *k, const kg_spec *spec, const int32_t *point
  * machine id; NULL with a message when the spec does not load for that machine. */
 static const kg_spec *spec_for_machine(ship_kernel *k, const json_t *machine) {
   const char *id = jstr(machine, "id");
-  for (int i = 0; i < k->nmspec; i++)
-    if (!strcmp(k->mspec_id[i], id)) return k->mspec[i];
+  int i = mspec_index(k, id);
+  if (i >= 0) return k->mspec[i];
   if (k->nmspec == 256) return NULL;
   kg_ctx ctx = {0};
-  kg_machine m;
   kg_spec *sp = NULL;
-  kg_spec_load_opts lo = {&m};
-  if (kg_machine_detect(&m, &ctx) || kg_machine_from_json(machine, &m, &ctx) ||
-      kg_spec_load_ex(k->spec->path, &lo, &sp, &ctx)) {
+  if (kg_spec_load_as(k->spec->path, machine, &sp, &ctx)) {
     fprintf(stderr, "kgen ship: %s as machine %s sees it: %s (its results skipped)\n", k->spec->name, id,
             kg_ctx_message(&ctx));
     return NULL;
@@ -221,7 +224,7 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
   char **files = list_json(dir, &nfiles);
   ship_doc docs[256];
   int nd = 0;
-  int np = k->spec->nparams; /* the most parameters of any machine's view of the spec */
+  int np = k->np_max = k->spec->nparams; /* the most parameters of any machine's view of the spec */
   int32_t *pt = NULL;
   for (int f = 0; f < nfiles; f++) {
     char path[8192];
@@ -240,6 +243,7 @@ int kg_ship_collect_kernel(ship *s, ship_kernel *k) {
       continue;
     }
     if (ms->nparams > np) np = ms->nparams;
+    k->np_max = np;
     docs[nd].doc = doc, docs[nd].machine = mi, docs[nd].spec = ms, nd++;
     size_t i;
     const json_t *pr;

@@ -82,6 +82,7 @@ typedef struct ship_kernel {
   kg_spec *mspec[256];
   char *mspec_id[256];
   int nmspec;
+  int np_max; /* the most parameters of k->spec and any k->mspec (a point buffer's length) */
   char *stem; /* template path without ".c" */
   ship_variant v[SHIP_MAX];
   int nv;

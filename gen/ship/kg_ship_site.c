@@ -75,8 +75,7 @@ int kg_ship_write_site(ship *s, const char *build_hash, sbuf *cm) {
   for (int ki = 0; ki < s->nk; ki++) {
     ship_kernel *k = &s->k[ki];
     const char *name = k->spec->name;
-    int np = k->spec->nparams;
-    for (int i = 0; i < k->nmspec; i++) np = k->mspec[i]->nparams > np ? k->mspec[i]->nparams : np;
+    const int np = k->np_max;
     int32_t *pt = malloc(sizeof(int32_t) * (size_t)(np ? np : 1));
     json_t *man = json_object(), *machines = json_array(), *variants = json_array(), *problems = json_object();
     if (!pt || !man || !machines || !variants || !problems) return -1;

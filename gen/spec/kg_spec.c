@@ -253,6 +253,15 @@ static kg_status load(kg_spec_loader *ld, const char *src, size_t len) {
 
 kg_status kg_spec_load(const char *path, kg_spec **out, kg_ctx *ctx) { return kg_spec_load_ex(path, NULL, out, ctx); }
 
+kg_status kg_spec_load_as(const char *path, const json_t *machine, kg_spec **out, kg_ctx *ctx) {
+  *out = NULL;
+  kg_machine m;
+  kg_status st = kg_machine_detect(&m, ctx);
+  if (!st && machine) st = kg_machine_from_json(machine, &m, ctx);
+  kg_spec_load_opts lo = {&m};
+  return st ? st : kg_spec_load_ex(path, &lo, out, ctx);
+}
+
 kg_status kg_spec_load_ex(const char *path, const kg_spec_load_opts *opts, kg_spec **out, kg_ctx *ctx) {
   *out = NULL;
   char *src = NULL;

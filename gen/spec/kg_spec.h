@@ -194,6 +194,13 @@ kg_status kg_spec_load(const char *path, kg_spec **out, kg_ctx *ctx);
  *  kg_machine_load for a bad $KGEN_MACHINE_OVERRIDE. */
 kg_status kg_spec_load_ex(const char *path, const kg_spec_load_opts *opts, kg_spec **out, kg_ctx *ctx);
 
+/** kg_spec_load as the machine a report describes sees the spec: its `machine` table is this
+ *  machine's, overlaid with `machine` (a report's "machine" object, see kg_machine_from_json;
+ *  NULL: this machine).  A spec may depend on the machine (ISA-specific tiles, thread_counts()),
+ *  so a tuned result's points are read in this space.  Errors as kg_spec_load, plus those of
+ *  kg_machine_detect and kg_machine_from_json. */
+kg_status kg_spec_load_as(const char *path, const json_t *machine, kg_spec **out, kg_ctx *ctx);
+
 /** The machine a load with `opts` shows the spec (see kg_spec_load_opts).  Errors: those of
  *  kg_machine_load. */
 kg_status kg_spec_machine(const kg_spec_load_opts *opts, kg_machine *m, kg_ctx *ctx);
