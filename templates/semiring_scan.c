@@ -53,7 +53,8 @@
  *   THREADS  OpenMP threads over the batch; the decomposed log Z of a batch smaller than the
  *            team (the streaming problem, B = 1): threads over c (blocks of 16 labels), one
  *            barrier per position.  Capped by kg_threads() (kg_util.h: a library's usable cores).
- * AVX-512 paths (AVX512F) for C <= 16; portable scalar loops otherwise.  The vector exp and log
+ * AVX-512 paths (AVX512F) for C <= 16, and AVX2 + FMA for the decomposed log Z (8 lanes; ss_exp8,
+ * ss_log8); portable scalar loops otherwise.  The vector exp and log
  * follow Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992): logf's range reduction
  * and minimax polynomial as published; expf's range reduction with a one-step ln 2 and a Taylor
  * core (see ss_exp); _mm512_scalef_ps for the 2^n and _mm512_getexp/getmant_ps for the frexp.
@@ -72,7 +73,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 #ifdef _OPENMP
@@ -97,6 +98,12 @@
 #define SS_AVX 1
 #else
 #define SS_AVX 0
+#endif
+/* AVX2 + FMA without AVX-512: 8-lane paths where ported (the decomposed log Z so far). */
+#if !SS_AVX && defined(__AVX2__) && defined(__FMA__)
+#define SS_AVX2 1
+#else
+#define SS_AVX2 0
 #endif
 
 /* Error codes of the public API (0 is success). */
@@ -196,6 +203,70 @@ SS_TREE(ss_tree_add, _mm512_add_ps)
 SS_TREE(ss_tree_max, _mm512_max_ps)
 
 static inline __mmask16 ss_lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xFFFF : ((1u << n) - 1u)); }
+#endif
+
+#if SS_AVX2
+/* ss_exp on 8 lanes: the same reduction and Taylor core; 2^n without scalef, as 2^(n/2) 2^(n - n/2)
+ * built in the exponent field (both factors normal for n in [-150, 128]).  x is clamped to
+ * [-103.97, 88.72]: beyond float's range the result is 0 or FLT_MAX (not inf); NaN stays NaN. */
+static inline __m256 ss_exp8(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-103.9721f), x); /* NaN stays NaN (second operand) */
+  x = _mm256_min_ps(_mm256_set1_ps(88.7228f), x);
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693147180559945f), x);
+  __m256 y = _mm256_set1_ps(1.0f / 720.0f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 120.0f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 24.0f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 6.0f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+  const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+}
+
+/* ss_log on 8 lanes: frexp from the bits (subnormals scaled by 2^23 first), then Cephes' logf as
+ * ss_log; log 0 = -inf, log inf = inf, log of a negative or NaN = NaN. */
+static inline __m256 ss_log8(__m256 x) {
+  const __m256 sub = _mm256_cmp_ps(x, _mm256_set1_ps(FLT_MIN), _CMP_LT_OQ);
+  const __m256 xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
+  const __m256i bits = _mm256_castps_si256(xs);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+  e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                                 _mm256_set1_epi32(0x3f000000))); /* [0.5, 1) */
+  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm256_sub_ps(e, _mm256_and_ps(small, _mm256_set1_ps(1.0f)));
+  m = _mm256_add_ps(m, _mm256_and_ps(small, m));
+  m = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+  __m256 z = _mm256_mul_ps(m, m);
+  __m256 y = _mm256_set1_ps(7.0376836292E-2f);
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.1514610310E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.1676998740E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.2420140846E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.4249322787E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.6668057665E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(2.0000714765E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-2.4999993993E-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(3.3333331174E-1f));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+  __m256 r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(m, y));
+  r = _mm256_blendv_ps(r, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+  r = _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
+  r = _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
+  return r;
+}
+
+/* The first n of 8 lanes, as a maskload / maskstore mask. */
+static inline __m256i ss_lanes8(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 #endif
 
 /*
@@ -916,12 +987,14 @@ static void ss_backtrack_seq(const ss_dims *g, const float *edge, const ss_dec *
  * by ~1e-8 relative at T = 1e5.
  *
  * Threads over c (B smaller than the team): every thread runs the recurrence of the same
- * sequence on its labels [c0, c1) (whole 16-lane blocks on AVX-512), reads u of every label
+ * sequence on its labels [c0, c1) (whole 16-lane blocks on AVX-512, 8 on AVX2), reads u of every label
  * from the shared double buffer ub[2][CP], and the team meets at one barrier per position (after
  * writing u_n, before reading it); the offsets are computed by every thread alike.
  */
 #if SS_AVX
 #define SS_CG 16 /* label granularity of the threads over c */
+#elif SS_AVX2
+#define SS_CG 8
 #else
 #define SS_CG 1
 #endif
@@ -1005,6 +1078,34 @@ static double ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *e
       }
       if (d <= dn) s0 = _mm512_add_ps(s0, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
       _mm512_mask_storeu_ps(un + b0, mc, _mm512_add_ps(mx, ss_log(_mm512_add_ps(s0, s1))));
+    }
+#elif SS_AVX2
+    for (int64_t b0 = c0; b0 < c1; b0 += 8) { /* as the AVX-512 block, 8 labels */
+      const __m256i mc = ss_lanes8(c1 - b0);
+      const __m256 ninf = _mm256_set1_ps(-INFINITY), live = _mm256_castsi256_ps(mc);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t cp = 0; cp < C; cp++)
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(w->p[cp]), _mm256_maskload_ps(et + cp * C + b0, mc), acc);
+      _mm256_storeu_ps(gm + b0, _mm256_add_ps(ss_log8(acc), _mm256_set1_ps(tmax)));
+      const __m256 vcn = _mm256_maskload_ps(cn + b0, mc);
+      __m256 mx = ninf;
+      for (int64_t d = 1; d <= dn; d++) {
+        __m256 y = _mm256_add_ps(_mm256_blendv_ps(ninf, _mm256_maskload_ps(w->gr + ss_back(nr, d, RS) * CP + b0, mc), live),
+                                 _mm256_maskload_ps(dc->bias + ss_slot(g, d) * C + b0, mc));
+        y = _mm256_add_ps(y, _mm256_add_ps(_mm256_set1_ps(w->off[d]),
+                                           _mm256_sub_ps(vcn, _mm256_maskload_ps(cn + b0 - d * C, mc))));
+        _mm256_storeu_ps(w->y + (d - 1) * 16, y);
+        mx = _mm256_max_ps(mx, y);
+      }
+      mx = _mm256_max_ps(mx, _mm256_set1_ps(SS_NEG));
+      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+      int64_t d = 1;
+      for (; d + 1 <= dn; d += 2) {
+        s0 = _mm256_add_ps(s0, ss_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + (d - 1) * 16), mx)));
+        s1 = _mm256_add_ps(s1, ss_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + d * 16), mx)));
+      }
+      if (d <= dn) s0 = _mm256_add_ps(s0, ss_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + (d - 1) * 16), mx)));
+      _mm256_maskstore_ps(un + b0, mc, _mm256_add_ps(mx, ss_log8(_mm256_add_ps(s0, s1))));
     }
 #else
     for (int64_t c = c0; c < c1; c++) {
