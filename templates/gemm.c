@@ -10,8 +10,8 @@
  * microkernel reads A and B in place (small and skinny shapes), packing only the edge tiles.
  * Each ISA has its own microkernel: AVX-512 (16-float vectors), AVX2 (8) and a portable one.
  *
- * Threads (THREADS > 1): with packing, OpenMP: one parallel region per call; B slivers are
- * packed by all threads, then for each MC block the A slivers are packed by all threads and the
+ * Threads (THREADS > 1): with packing, OpenMP: one parallel region per call; each thread packs a
+ * range of the B panel's slivers (row by row, gemm_pack_b_panel), then for each MC block the A slivers are packed by all threads and the
  * NR column slivers (BLIS's jr loop) are split between them.  Without packing, the MR x NR tiles
  * (column-sliver major) are split into THREADS contiguous ranges, so a single column sliver
  * (n = 64, NR = 64) is split by rows, and run by a small team of spinning helper threads
@@ -70,9 +70,14 @@
 #endif
 
 #if THREADS > 1 && defined(_OPENMP)
+#include <omp.h>
 #define GEMM_OMP(x) _Pragma(x)
+static inline int gemm_thread_id(void) { return omp_get_thread_num(); }
+static inline int gemm_thread_count(void) { return omp_get_num_threads(); }
 #else
 #define GEMM_OMP(x)
+static inline int gemm_thread_id(void) { return 0; }
+static inline int gemm_thread_count(void) { return 1; }
 #endif
 
 /* Per-caller resources of a variant: packing workspace (grown on first use, never shrunk) and
@@ -146,17 +151,20 @@ static int gemm_variant(const gemm_args *s) {
   const float alpha = s->alpha, beta = s->beta;
   const int64_t kcmax = GEMM_MIN(KC, k), ncmax = GEMM_ROUND(GEMM_MIN(NC, n), NR);
   const int64_t mcmax = GEMM_ROUND(GEMM_MIN(MC, m), MR);
-  if (gemm_reserve(s->cx, (size_t)(kcmax * ncmax + mcmax * kcmax) + 16)) return -1;
-  float *bp = s->cx->ws, *ap = s->cx->ws + kcmax * ncmax;
+  const int64_t bfloats = GEMM_BSL(kcmax) * (ncmax / NR);
+  if (gemm_reserve(s->cx, (size_t)(bfloats + mcmax * kcmax) + 16)) return -1;
+  float *bp = s->cx->ws, *ap = s->cx->ws + bfloats;
   GEMM_OMP("omp parallel num_threads(kg_threads(THREADS))")
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = GEMM_MIN(NC, n - jc), nsl = (nc + NR - 1) / NR;
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = GEMM_MIN(KC, k - pc);
       const float bet = pc == 0 ? beta : 1.0f;
-      GEMM_OMP("omp for schedule(static)")
-      for (int64_t js = 0; js < nsl; js++)
-        gemm_pack_b(kc, GEMM_MIN(NR, nc - js * NR), s->b + pc * ldb + jc + js * NR, ldb, bp + js * NR * kc);
+      { /* each thread packs a contiguous range of the panel's slivers, row by row */
+        const int id = gemm_thread_id(), nth = gemm_thread_count();
+        gemm_pack_b_panel(kc, nc, s->b + pc * ldb + jc, ldb, bp, nsl * id / nth, nsl * (id + 1) / nth);
+        GEMM_OMP("omp barrier")
+      }
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = GEMM_MIN(MC, m - ic), msl = (mc + MR - 1) / MR;
         GEMM_OMP("omp for schedule(static)")
@@ -167,7 +175,7 @@ static int gemm_variant(const gemm_args *s) {
           const int64_t nr = GEMM_MIN(NR, nc - js * NR);
           for (int64_t is = 0; is < msl; is++) {
             const int64_t mr = GEMM_MIN(MR, mc - is * MR);
-            gemm_tile(kc, mr, nr, ap + is * MR * kc, bp + js * NR * kc,
+            gemm_tile(kc, mr, nr, ap + is * MR * kc, bp + js * GEMM_BSL(kc),
                       s->c + (ic + is * MR) * ldc + jc + js * NR, ldc, alpha, bet);
           }
         }
