@@ -15,11 +15,11 @@
  *   - LayerNorm runs inside the A packing: a first pass computes each row's mean and 1/std (reads
  *     X once), and packing X's slivers applies (x - mean) * rstd * gamma + beta as it copies, so
  *     the normalized X is never written to memory.
- * The activations are vectorised (AVX-512): exp by Cody-Waite range reduction and Cephes' expf
- * polynomial, scaled with vscalefps; sigmoid 1 / (1 + e^-x), silu x sigmoid(x), gelu_tanh
+ * The activations are vectorised (AVX-512, and AVX2 + FMA on 8 lanes): exp from kg_vmath.h (Cody-Waite
+ * reduction, a degree-6 core, 2^n by vscalefps or in the exponent field); sigmoid 1 / (1 + e^-x), silu x sigmoid(x), gelu_tanh
  * x sigmoid(2u) (= 0.5 x (1 + tanh u)), gelu_erf through Abramowitz & Stegun 7.1.26 (|error| of
  * erf < 1.5e-7) in its erfc form for negative x (no cancellation); the rest are min/max.
- * Without AVX-512 the vector epilogue applies kg_act_f lane by lane (correct, not tuned).
+ * Without AVX2 the activations run kg_act_f element by element (the portable fallback).
  *
  * Threads (THREADS > 1): one OpenMP region per call; B slivers packed by all threads, then per MC
  * block the A slivers, then the NR column slivers split between them (gemm.c's scheme).
@@ -42,6 +42,7 @@
 #endif
 #include "kg_act.h"
 #include "kg_util.h"
+#include "kg_vmath.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -81,27 +82,9 @@
 /* ---- vectorised activations ----------------------------------------------------------------- */
 
 #if defined(__AVX512F__)
-/* e^x: n = round(x log2 e), r = x - n ln 2 (Cody-Waite, two parts), Cephes expf's polynomial on
- * r, times 2^n (vscalefps); x clamped to [-87.3, 88.3]. */
-static inline __m512 fl_exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-
 /* x / (1 + e^-(s x)): sigmoid (x = 1 lanes) and the silu / gelu_tanh forms share it. */
 static inline __m512 fl_over1pexp16(__m512 num, __m512 z) {
-  return _mm512_div_ps(num, _mm512_add_ps(_mm512_set1_ps(1.0f), fl_exp16(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+  return _mm512_div_ps(num, _mm512_add_ps(_mm512_set1_ps(1.0f), kg_exp16(_mm512_sub_ps(_mm512_setzero_ps(), z))));
 }
 
 static inline __m512 fl_act16(int act, __m512 x) {
@@ -123,7 +106,7 @@ static inline __m512 fl_act16(int act, __m512 x) {
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
     p = _mm512_mul_ps(p, t);
-    __m512 q = _mm512_mul_ps(p, fl_exp16(_mm512_sub_ps(zero, _mm512_mul_ps(z, z))));
+    __m512 q = _mm512_mul_ps(p, kg_exp16(_mm512_sub_ps(zero, _mm512_mul_ps(z, z))));
     __mmask16 neg = _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ);
     __m512 f = _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(2.0f), q), q); /* 1 + erf(z) */
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), f);
@@ -141,6 +124,48 @@ static inline __m512 fl_act16(int act, __m512 x) {
   }
 }
 #endif
+#if defined(__AVX2__) && defined(__FMA__)
+/* fl_act16 on 8 lanes (AVX2 + FMA): the same formulas, kg_exp8, blends for the masks. */
+static inline __m256 fl_over1pexp8(__m256 num, __m256 z) {
+  return _mm256_div_ps(num, _mm256_add_ps(_mm256_set1_ps(1.0f), kg_exp8(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+}
+
+static inline __m256 fl_act8(int act, __m256 x) {
+  const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+  switch (act) {
+  case KG_ACT_RELU: return _mm256_max_ps(x, zero);
+  case KG_ACT_GELU_TANH: {
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 u = _mm256_mul_ps(_mm256_fmadd_ps(x3, _mm256_set1_ps(0.044715f), x), _mm256_set1_ps(2 * 0.7978845608028654f));
+    return fl_over1pexp8(x, u);
+  }
+  case KG_ACT_GELU_ERF: {
+    __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f)));
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 q = _mm256_mul_ps(p, kg_exp8(_mm256_sub_ps(zero, _mm256_mul_ps(z, z))));
+    __m256 neg = _mm256_cmp_ps(x, zero, _CMP_LT_OQ);
+    __m256 f = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), q), q, neg); /* 1 + erf(x / sqrt 2) */
+    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), f);
+  }
+  case KG_ACT_SILU: return fl_over1pexp8(x, x);
+  case KG_ACT_SIGMOID: return fl_over1pexp8(_mm256_set1_ps(1.0f), x);
+  case KG_ACT_LEAKYRELU:
+    return _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(KG_ACT_LEAKY_SLOPE)), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+  case KG_ACT_RELU6: return _mm256_min_ps(_mm256_max_ps(x, zero), six);
+  case KG_ACT_HARDSWISH: {
+    __m256 r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), zero), six);
+    return _mm256_mul_ps(_mm256_mul_ps(x, r), _mm256_set1_ps(1.0f / 6.0f));
+  }
+  default: return x;
+  }
+}
+#endif
 
 /* act over y[0..n) in place (the unfused activation pass, and the tile pass's rows). */
 static inline void fl_act_row(int act, float *y, int64_t n) {
@@ -153,6 +178,9 @@ static inline void fl_act_row(int act, float *y, int64_t n) {
     _mm512_mask_storeu_ps(y + j, mk, fl_act16(act, _mm512_maskz_loadu_ps(mk, y + j)));
   }
 #else
+#if defined(__AVX2__) && defined(__FMA__)
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, fl_act8(act, _mm256_loadu_ps(y + j)));
+#endif
   for (; j < n; j++) y[j] = kg_act_f(act, y[j]);
 #endif
 }
@@ -174,13 +202,10 @@ static inline __m512 gemm_epi16(__m512 v, const gemm_epi *e, int64_t i, int64_t 
   return fl_act16(e->act, _mm512_add_ps(v, _mm512_loadu_ps(e->bias + j)));
 }
 #endif
-#if defined(__AVX2__)
+#if defined(__AVX2__) && defined(__FMA__)
 static inline __m256 gemm_epi8(__m256 v, const gemm_epi *e, int64_t i, int64_t j) {
   (void)i;
-  float t[8];
-  _mm256_storeu_ps(t, _mm256_add_ps(v, _mm256_loadu_ps(e->bias + j)));
-  for (int l = 0; l < 8; l++) t[l] = kg_act_f(e->act, t[l]);
-  return _mm256_loadu_ps(t);
+  return fl_act8(e->act, _mm256_add_ps(v, _mm256_loadu_ps(e->bias + j)));
 }
 #endif
 

@@ -53,11 +53,11 @@
  *   THREADS  OpenMP threads over the batch; the decomposed log Z of a batch smaller than the
  *            team (the streaming problem, B = 1): threads over c (blocks of 16 labels), one
  *            barrier per position.  Capped by kg_threads() (kg_util.h: a library's usable cores).
- * AVX-512 paths (AVX512F) for C <= 16, and AVX2 + FMA for the decomposed log Z (8 lanes; ss_exp8,
- * ss_log8); portable scalar loops otherwise.  The vector exp and log
+ * AVX-512 paths (AVX512F) for C <= 16, and AVX2 + FMA for the decomposed log Z (8 lanes; kg_exp8,
+ * kg_log8); portable scalar loops otherwise.  The vector exp and log
  * follow Cephes' expf/logf (S. L. Moshier, Cephes Math Library 2.2, 1992): logf's range reduction
  * and minimax polynomial as published; expf's range reduction with a one-step ln 2 and a Taylor
- * core (see ss_exp); _mm512_scalef_ps for the 2^n and _mm512_getexp/getmant_ps for the frexp.
+ * core (kg_vmath.h's kg_exp16); _mm512_scalef_ps for the 2^n and _mm512_getexp/getmant_ps for the frexp.
  *
  * Verification (kg_verify): a plain scalar double-precision pull recursion (ss_ref_*); tolerance
  * |d log Z| <= 1e-4 max(1, |log Z|), marginals and gradients within 1e-4 absolute (gradients of
@@ -68,6 +68,7 @@
  * problem's semiring.
  */
 #include "kg_util.h"
+#include "kg_vmath.h"
 
 #include <float.h>
 #include <math.h>
@@ -130,57 +131,6 @@ const char *KG_NAME(kgen_semimarkov_strerror)(int code) {
 
 #if SS_AVX
 /*
- * exp(x): n = round(x / ln 2), r = x - n ln 2 (|r| <= ln 2 / 2; one fused step, exact enough for
- * |n| <= 150), e^r by its degree-6 Taylor polynomial (relative error <= 1.3e-7 on that range), then
- * 2^n by scalef (which also gives 0 and inf beyond float's range).  Cephes' expf has the same
- * reduction with a two-constant ln 2 and a degree-5 minimax core; one fewer step and no upper clamp
- * here (x = +inf gives NaN, any other overflow gives inf).  x = -inf and NaN: 0 and NaN.
- */
-static inline __m512 ss_exp(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-103.9721f), x); /* NaN stays NaN (second operand) */
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693147180559945f), x);
-  __m512 y = _mm512_set1_ps(1.0f / 720.0f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(y, n);
-}
-
-static inline __m512 ss_log(__m512 x) {
-  /* x = m 2^e, m in [0.5, 1) */
-  __m512 e = _mm512_add_ps(_mm512_getexp_ps(x), _mm512_set1_ps(1.0f));
-  __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_zero);
-  __mmask16 small = _mm512_cmp_ps_mask(m, _mm512_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-  e = _mm512_mask_sub_ps(e, small, e, _mm512_set1_ps(1.0f));
-  m = _mm512_mask_add_ps(m, small, m, m);
-  m = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-  __m512 z = _mm512_mul_ps(m, m);
-  __m512 y = _mm512_set1_ps(7.0376836292E-2f);
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-1.1514610310E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(1.1676998740E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-1.2420140846E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(1.4249322787E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-1.6668057665E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(2.0000714765E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(-2.4999993993E-1f));
-  y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(3.3333331174E-1f));
-  y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
-  y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
-  y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
-  __m512 r = _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(m, y));
-  /* special values: log 0 = -inf, log inf = inf, log of a negative or NaN = NaN */
-  r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ), _mm512_set1_ps(-INFINITY));
-  r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ), x);
-  r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NGE_UQ), _mm512_set1_ps(NAN));
-  return r;
-}
-
-/*
  * Reduce 16 vectors to one: lane i of the result is OP over the 16 lanes of v[i].  Four levels
  * of in-lane unpacks and cross-lane shuffles (45 instructions for 16 rows).
  */
@@ -206,63 +156,6 @@ static inline __mmask16 ss_lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xFFF
 #endif
 
 #if SS_AVX2
-/* ss_exp on 8 lanes: the same reduction and Taylor core; 2^n without scalef, as 2^(n/2) 2^(n - n/2)
- * built in the exponent field (both factors normal for n in [-150, 128]).  x is clamped to
- * [-103.97, 88.72]: beyond float's range the result is 0 or FLT_MAX (not inf); NaN stays NaN. */
-static inline __m256 ss_exp8(__m256 x) {
-  x = _mm256_max_ps(_mm256_set1_ps(-103.9721f), x); /* NaN stays NaN (second operand) */
-  x = _mm256_min_ps(_mm256_set1_ps(88.7228f), x);
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693147180559945f), x);
-  __m256 y = _mm256_set1_ps(1.0f / 720.0f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 120.0f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 24.0f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 6.0f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
-  const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
-  const __m256i bias = _mm256_set1_epi32(127);
-  const __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-  const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-  return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
-}
-
-/* ss_log on 8 lanes: frexp from the bits (subnormals scaled by 2^23 first), then Cephes' logf as
- * ss_log; log 0 = -inf, log inf = inf, log of a negative or NaN = NaN. */
-static inline __m256 ss_log8(__m256 x) {
-  const __m256 sub = _mm256_cmp_ps(x, _mm256_set1_ps(FLT_MIN), _CMP_LT_OQ);
-  const __m256 xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
-  const __m256i bits = _mm256_castps_si256(xs);
-  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
-  e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
-  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
-                                                 _mm256_set1_epi32(0x3f000000))); /* [0.5, 1) */
-  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-  e = _mm256_sub_ps(e, _mm256_and_ps(small, _mm256_set1_ps(1.0f)));
-  m = _mm256_add_ps(m, _mm256_and_ps(small, m));
-  m = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
-  __m256 z = _mm256_mul_ps(m, m);
-  __m256 y = _mm256_set1_ps(7.0376836292E-2f);
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.1514610310E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.1676998740E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.2420140846E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.4249322787E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.6668057665E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(2.0000714765E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-2.4999993993E-1f));
-  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(3.3333331174E-1f));
-  y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
-  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-  __m256 r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(m, y));
-  r = _mm256_blendv_ps(r, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
-  r = _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
-  r = _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
-  return r;
-}
-
 /* The first n of 8 lanes, as a maskload / maskstore mask. */
 static inline __m256i ss_lanes8(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -411,13 +304,13 @@ static int ss_rows_avx(int sr, int prob, const float *rows, int64_t C, int64_t R
     for (int64_t cp = 0; cp < C; cp++) {
       __m512 col = _mm512_mask_i32gather_ps(ninf, mc, idx, blk + cp, 4);
       if (prob) {
-        __m512 t = _mm512_mul_ps(ss_exp(col), _mm512_set1_ps(at[cp]));
+        __m512 t = _mm512_mul_ps(kg_exp16(col), _mm512_set1_ps(at[cp]));
         s = _mm512_add_ps(s, t);
         if (sr == SS_ENT)
           e2 = _mm512_fmadd_ps(t, _mm512_sub_ps(_mm512_set1_ps(ht[cp]), _mm512_max_ps(col, _mm512_set1_ps(-FLT_MAX))), e2);
       } else {
         __m512 y = _mm512_sub_ps(_mm512_add_ps(col, _mm512_set1_ps(at[cp])), mx);
-        __m512 t = ss_exp(y);
+        __m512 t = kg_exp16(y);
         s = _mm512_add_ps(s, t);
         if (sr == SS_ENT)
           e2 = _mm512_fmadd_ps(t, _mm512_sub_ps(_mm512_set1_ps(ht[cp]), _mm512_max_ps(y, _mm512_set1_ps(-FLT_MAX))), e2);
@@ -450,7 +343,7 @@ static int ss_rows_avx(int sr, int prob, const float *rows, int64_t C, int64_t R
       for (int i = 0; i < 16; i++) {
         if (i < nr) {
           __m512 e = _mm512_maskz_loadu_ps(mc, rows + (r0 + i) * C);
-          v[i] = _mm512_mul_ps(ss_exp(e), va);
+          v[i] = _mm512_mul_ps(kg_exp16(e), va);
           if (sr == SS_ENT) g2[i] = _mm512_mul_ps(v[i], _mm512_sub_ps(vh, _mm512_max_ps(e, _mm512_set1_ps(-FLT_MAX))));
         } else v[i] = g2[i] = _mm512_setzero_ps();
       }
@@ -466,7 +359,7 @@ static int ss_rows_avx(int sr, int prob, const float *rows, int64_t C, int64_t R
       __m512 g2[16];
       for (int i = 0; i < 16; i++) {
         __m512 y = _mm512_sub_ps(x[i], _mm512_permutexvar_ps(_mm512_set1_epi32(i), mx));
-        v[i] = ss_exp(y);
+        v[i] = kg_exp16(y);
         if (sr == SS_ENT) g2[i] = _mm512_mul_ps(v[i], _mm512_sub_ps(vh, _mm512_max_ps(y, _mm512_set1_ps(-FLT_MAX))));
       }
       _mm512_mask_storeu_ps(w + r0, mr, ss_tree_add(v));
@@ -597,7 +490,7 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
 #if SS_AVX
       if (avx) {
         const __mmask16 mc = ss_lanes(C);
-        __m512 a = _mm512_maskz_loadu_ps(mc, ra), lg = ss_log(a);
+        __m512 a = _mm512_maskz_loadu_ps(mc, ra), lg = kg_log16(a);
         __m512 vA = _mm512_mask_add_ps(_mm512_set1_ps(-INFINITY), mc, _mm512_loadu_ps(rr), lg);
         __mmask16 pos = _mm512_mask_cmp_ps_mask(mc, a, _mm512_setzero_ps(), _CMP_GT_OQ);
         __m512 vH = _mm512_maskz_add_ps(pos, _mm512_div_ps(_mm512_loadu_ps(rg), a), lg);
@@ -606,7 +499,7 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
           const float lam = _mm512_mask_reduce_max_ps(mc, vA);
           lambda = lam > SS_NEG ? lam : SS_NEG;
           __m512 rel = _mm512_sub_ps(vA, _mm512_set1_ps(lambda));
-          _mm512_storeu_ps(at, _mm512_maskz_mov_ps(mc, ss_exp(rel)));
+          _mm512_storeu_ps(at, _mm512_maskz_mov_ps(mc, kg_exp16(rel)));
           _mm512_storeu_ps(ht, _mm512_maskz_sub_ps(pos, vH, rel));
         } else {
           _mm512_storeu_ps(at, vA);
@@ -689,7 +582,7 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
         }
         __m512 vs = rowprob ? _mm512_set1_ps(lambda) : _mm512_mask_loadu_ps(_mm512_set1_ps(SS_NEG), mc, sh);
         __m512 vr = _mm512_loadu_ps(tr), s = _mm512_max_ps(vr, vs);
-        __m512 fa = ss_exp(_mm512_sub_ps(vr, s)), fw = ss_exp(_mm512_sub_ps(vs, s));
+        __m512 fa = kg_exp16(_mm512_sub_ps(vr, s)), fw = kg_exp16(_mm512_sub_ps(vs, s));
         _mm512_storeu_ps(ta, _mm512_fmadd_ps(fa, va, _mm512_mul_ps(fw, vw)));
         if (sr == SS_ENT) {
           __m512 ga = _mm512_fmadd_ps(_mm512_sub_ps(s, vr), va, _mm512_loadu_ps(tg));
@@ -874,19 +767,19 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
 #if SS_AVX
     if (avx) {
       const __mmask16 mc = ss_lanes(C);
-      __m512 vf = _mm512_maskz_mov_ps(mc, ss_exp(_mm512_add_ps(_mm512_loadu_ps(al), _mm512_set1_ps(M - logZ))));
+      __m512 vf = _mm512_maskz_mov_ps(mc, kg_exp16(_mm512_add_ps(_mm512_loadu_ps(al), _mm512_set1_ps(M - logZ))));
       __m512 vs = _mm512_setzero_ps();
       for (int64_t d = 1; d <= dm; d++) {
         const float *bt = beta + ss_fwd(mr, d, RS) * CP;
         for (int64_t c = 0; c < C; c++) {
           const int64_t r = (d - 1) * C + c;
-          __m512 u = ss_exp(_mm512_add_ps(_mm512_maskz_loadu_ps(mc, rows + r * C), _mm512_set1_ps(bt[c] - M)));
+          __m512 u = kg_exp16(_mm512_add_ps(_mm512_maskz_loadu_ps(mc, rows + r * C), _mm512_set1_ps(bt[c] - M)));
           u = _mm512_maskz_mov_ps(mc, u);
           vs = _mm512_add_ps(vs, u);
           _mm512_mask_storeu_ps(murows + r * C, mc, _mm512_mul_ps(u, vf));
         }
       }
-      __m512 vb = _mm512_add_ps(_mm512_set1_ps(M), ss_log(vs));
+      __m512 vb = _mm512_add_ps(_mm512_set1_ps(M), kg_log16(vs));
       _mm512_storeu_ps(bm, _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), mc, vb));
     } else
 #endif
@@ -1057,7 +950,7 @@ static double ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *e
       __m512 acc = _mm512_setzero_ps();
       for (int64_t cp = 0; cp < C; cp++)
         acc = _mm512_fmadd_ps(_mm512_set1_ps(w->p[cp]), _mm512_maskz_loadu_ps(mc, et + cp * C + b0), acc);
-      _mm512_storeu_ps(gm + b0, _mm512_add_ps(ss_log(acc), _mm512_set1_ps(tmax)));
+      _mm512_storeu_ps(gm + b0, _mm512_add_ps(kg_log16(acc), _mm512_set1_ps(tmax)));
       /* u_n on this block: the duration terms, their max, the sum */
       const __m512 vcn = _mm512_maskz_loadu_ps(mc, cn + b0);
       __m512 mx = ninf;
@@ -1073,11 +966,11 @@ static double ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *e
       __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
       int64_t d = 1;
       for (; d + 1 <= dn; d += 2) {
-        s0 = _mm512_add_ps(s0, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
-        s1 = _mm512_add_ps(s1, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + d * 16), mx)));
+        s0 = _mm512_add_ps(s0, kg_exp16(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
+        s1 = _mm512_add_ps(s1, kg_exp16(_mm512_sub_ps(_mm512_loadu_ps(w->y + d * 16), mx)));
       }
-      if (d <= dn) s0 = _mm512_add_ps(s0, ss_exp(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
-      _mm512_mask_storeu_ps(un + b0, mc, _mm512_add_ps(mx, ss_log(_mm512_add_ps(s0, s1))));
+      if (d <= dn) s0 = _mm512_add_ps(s0, kg_exp16(_mm512_sub_ps(_mm512_loadu_ps(w->y + (d - 1) * 16), mx)));
+      _mm512_mask_storeu_ps(un + b0, mc, _mm512_add_ps(mx, kg_log16(_mm512_add_ps(s0, s1))));
     }
 #elif SS_AVX2
     for (int64_t b0 = c0; b0 < c1; b0 += 8) { /* as the AVX-512 block, 8 labels */
@@ -1086,7 +979,7 @@ static double ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *e
       __m256 acc = _mm256_setzero_ps();
       for (int64_t cp = 0; cp < C; cp++)
         acc = _mm256_fmadd_ps(_mm256_set1_ps(w->p[cp]), _mm256_maskload_ps(et + cp * C + b0, mc), acc);
-      _mm256_storeu_ps(gm + b0, _mm256_add_ps(ss_log8(acc), _mm256_set1_ps(tmax)));
+      _mm256_storeu_ps(gm + b0, _mm256_add_ps(kg_log8(acc), _mm256_set1_ps(tmax)));
       const __m256 vcn = _mm256_maskload_ps(cn + b0, mc);
       __m256 mx = ninf;
       for (int64_t d = 1; d <= dn; d++) {
@@ -1101,11 +994,11 @@ static double ss_dec_logz_seq(const ss_dims *g, const ss_dec *dc, const float *e
       __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
       int64_t d = 1;
       for (; d + 1 <= dn; d += 2) {
-        s0 = _mm256_add_ps(s0, ss_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + (d - 1) * 16), mx)));
-        s1 = _mm256_add_ps(s1, ss_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + d * 16), mx)));
+        s0 = _mm256_add_ps(s0, kg_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + (d - 1) * 16), mx)));
+        s1 = _mm256_add_ps(s1, kg_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + d * 16), mx)));
       }
-      if (d <= dn) s0 = _mm256_add_ps(s0, ss_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + (d - 1) * 16), mx)));
-      _mm256_maskstore_ps(un + b0, mc, _mm256_add_ps(mx, ss_log8(_mm256_add_ps(s0, s1))));
+      if (d <= dn) s0 = _mm256_add_ps(s0, kg_exp8(_mm256_sub_ps(_mm256_loadu_ps(w->y + (d - 1) * 16), mx)));
+      _mm256_maskstore_ps(un + b0, mc, _mm256_add_ps(mx, kg_log8(_mm256_add_ps(s0, s1))));
     }
 #else
     for (int64_t c = c0; c < c1; c++) {
@@ -2128,7 +2021,7 @@ void kg_baseline_vec32(void *state) {
             __m512 y = _mm512_sub_ps(_mm512_add_ps(_mm512_mask_loadu_ps(ninf, mc, edge + (((n - d) * K + ss_slot(g, d)) * C + c) * C),
                                                    _mm512_loadu_ps(al + (n - d) * CP)),
                                      _mm512_set1_ps(m));
-            __m512 t = _mm512_maskz_mov_ps(mc, ss_exp(y));
+            __m512 t = _mm512_maskz_mov_ps(mc, kg_exp16(y));
             sum = _mm512_add_ps(sum, t);
             if (s->sr == SS_ENT)
               h = _mm512_fmadd_ps(t, _mm512_sub_ps(_mm512_loadu_ps(H + (n - d) * CP), _mm512_max_ps(y, _mm512_set1_ps(-FLT_MAX))), h);
@@ -2161,9 +2054,9 @@ void kg_baseline_vec32(void *state) {
             mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_set1_ps(al[cp]), _mm512_maskz_loadu_ps(mk, s->trans + cp * C + c0)));
           mx = _mm512_max_ps(mx, _mm512_set1_ps(SS_NEG));
           for (int64_t cp = 0; cp < C; cp++)
-            sum = _mm512_add_ps(sum, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(al[cp]), _mm512_maskz_loadu_ps(mk, s->trans + cp * C + c0)), mx)));
+            sum = _mm512_add_ps(sum, kg_exp16(_mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(al[cp]), _mm512_maskz_loadu_ps(mk, s->trans + cp * C + c0)), mx)));
           _mm512_mask_storeu_ps(gam + (m % g->RS) * CP + c0, mk,
-                                _mm512_sub_ps(_mm512_add_ps(mx, ss_log(sum)), _mm512_maskz_loadu_ps(mk, cum + m * C + c0)));
+                                _mm512_sub_ps(_mm512_add_ps(mx, kg_log16(sum)), _mm512_maskz_loadu_ps(mk, cum + m * C + c0)));
         }
         for (int64_t c0 = 0; c0 < C; c0 += 16) {
           const __mmask16 mk = ss_lanes(C - c0);
@@ -2172,10 +2065,10 @@ void kg_baseline_vec32(void *state) {
             mx = _mm512_max_ps(mx, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ss_back(n % g->RS, d, g->RS) * CP + c0),
                                                  _mm512_maskz_loadu_ps(mk, s->bias + ss_slot(g, d) * C + c0)));
           for (int64_t d = 1; d <= dn; d++)
-            sum = _mm512_add_ps(sum, ss_exp(_mm512_sub_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ss_back(n % g->RS, d, g->RS) * CP + c0),
+            sum = _mm512_add_ps(sum, kg_exp16(_mm512_sub_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(mk, gam + ss_back(n % g->RS, d, g->RS) * CP + c0),
                                                                         _mm512_maskz_loadu_ps(mk, s->bias + ss_slot(g, d) * C + c0)),
                                                           mx)));
-          _mm512_mask_storeu_ps(x, mk, _mm512_add_ps(_mm512_add_ps(mx, ss_log(sum)), _mm512_maskz_loadu_ps(mk, cum + n * C + c0)));
+          _mm512_mask_storeu_ps(x, mk, _mm512_add_ps(_mm512_add_ps(mx, kg_log16(sum)), _mm512_maskz_loadu_ps(mk, cum + n * C + c0)));
           for (int64_t c = c0; c < C && c < c0 + 16; c++) al[c] = x[c - c0];
         }
       }
