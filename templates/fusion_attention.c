@@ -99,8 +99,14 @@
 
 #if defined(__AVX512F__)
 #define FA_VEC 1 /* the AVX-512 row operations (max, exponentials) */
+#define FA_VEC8 0
 #else
 #define FA_VEC 0
+#if defined(__AVX2__) && defined(__FMA__)
+#define FA_VEC8 1 /* their AVX2 + FMA form, 8 lanes */
+#else
+#define FA_VEC8 0
+#endif
 #endif
 
 /* ---- tile products (gemm_ukr.h: the variant's MR x NR microkernel) ------------------------------
@@ -154,6 +160,38 @@ static inline __m512 fa_exp2_16(__m512 x) {
   return _mm512_maskz_scalef_ps(live, y, n);
 }
 #endif
+#if FA_VEC8
+/* fa_exp2_16 on 8 lanes: the same polynomial; 2^n (n in [-126, 0]) built in the exponent field,
+ * and x below -126 gives exactly 0 by a mask (no subnormal arithmetic). */
+static inline __m256 fa_exp2_8(__m256 x) {
+  const __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_GE_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
+  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(x, n);
+  __m256 y = _mm256_set1_ps(1.5252734e-5f);
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.5403530e-4f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.3333558e-3f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(9.6181291e-3f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(5.5504109e-2f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.4022651e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(6.9314718e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.0f));
+  const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  return _mm256_and_ps(live, _mm256_mul_ps(y, p2));
+}
+
+static inline float fa_hmax8(__m256 v) {
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+static inline float fa_hsum8(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+#endif
 
 /* max of x[0..n) (n a multiple of 16 on the vector path when vec). */
 static inline float fa_row_max(const float *x, int64_t n) {
@@ -163,6 +201,10 @@ static inline float fa_row_max(const float *x, int64_t n) {
   __m512 vm = _mm512_set1_ps(-INFINITY);
   for (; j + 16 <= n; j += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + j));
   m = _mm512_reduce_max_ps(vm);
+#elif FA_VEC8
+  __m256 vm = _mm256_set1_ps(-INFINITY);
+  for (; j + 8 <= n; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + j));
+  m = fa_hmax8(vm);
 #endif
   for (; j < n; j++) m = x[j] > m ? x[j] : m;
   return m;
@@ -181,6 +223,15 @@ static inline float fa_row_exp2(float *x, int64_t n, float m) {
     vs = _mm512_add_ps(vs, e);
   }
   s = _mm512_reduce_add_ps(vs);
+#elif FA_VEC8
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 vs = _mm256_setzero_ps();
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = fa_exp2_8(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+    _mm256_storeu_ps(x + j, e);
+    vs = _mm256_add_ps(vs, e);
+  }
+  s = fa_hsum8(vs);
 #endif
   for (; j < n; j++) {
     x[j] = exp2f(x[j] - m);
