@@ -100,7 +100,8 @@
 #else
 #define SS_AVX 0
 #endif
-/* AVX2 + FMA without AVX-512: 8-lane paths where ported (the decomposed log Z so far). */
+/* AVX2 + FMA without AVX-512: 8-lane paths (C <= 16 as two vectors): the push forward's rows, its
+ * ring merge and row finalisation, the backward, the decomposed log Z; the Max pull stays AVX-512. */
 #if !SS_AVX && defined(__AVX2__) && defined(__FMA__)
 #define SS_AVX2 1
 #else
@@ -372,6 +373,137 @@ static int ss_rows_avx(int sr, int prob, const float *rows, int64_t C, int64_t R
 }
 #endif
 
+#if SS_AVX2
+/* Reduce 8 vectors to one: lane i of the result is OP over the 8 lanes of v[i] (in-lane unpacks,
+ * then one cross-lane permute). */
+#define SS_TREE8(NAME, OP)                                                                         \
+  static inline __m256 NAME(const __m256 *v) {                                                     \
+    __m256 p[4], q[2];                                                                             \
+    for (int i = 0; i < 4; i++)                                                                    \
+      p[i] = OP(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1])); \
+    for (int j = 0; j < 2; j++)                                                                    \
+      q[j] = OP(_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(p[2 * j]), _mm256_castps_pd(p[2 * j + 1]))), \
+                _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(p[2 * j]), _mm256_castps_pd(p[2 * j + 1])))); \
+    return OP(_mm256_permute2f128_ps(q[0], q[1], 0x20), _mm256_permute2f128_ps(q[0], q[1], 0x31));  \
+  }
+SS_TREE8(ss_tree8_add, _mm256_add_ps)
+SS_TREE8(ss_tree8_max, _mm256_max_ps)
+
+/* ss_rows_avx on 8 lanes (C <= 16: lanes 0..7 and 8..15 of a row as two vectors).  Lanes past C
+ * load 0 and meet at's padding (0 for prob, -inf for log and Max), so they add nothing. */
+static int ss_rows_avx2(int sr, int prob, const float *rows, int64_t C, int64_t R, const float *at,
+                        const float *ht, float *w, float *gw, float *sh) {
+  const int two = C > 8;
+  const __m256i m0 = ss_lanes8(C), m1 = ss_lanes8(C - 8);
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps(), nmax = _mm256_set1_ps(-FLT_MAX);
+  __m256 bad = zero;
+#if VEC == VEC_c
+  /* lanes over c: column c' of a duration's C x C block, gathered with stride C, 8 rows a time */
+  const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)C));
+  for (int64_t r0 = 0; r0 < R; r0 += 8) {
+    const int64_t nr = R - r0 < 8 ? R - r0 : 8;
+    const __m256i mr = ss_lanes8(nr);
+    const float *blk = rows + r0 * C;
+    __m256 s = zero, e2 = zero, mx = ninf;
+    if (sr == SS_MAX || !prob) {
+      for (int64_t cp = 0; cp < C; cp++) {
+        __m256 col = _mm256_mask_i32gather_ps(ninf, blk + cp, idx, _mm256_castsi256_ps(mr), 4);
+        if (sr == SS_MAX) bad = _mm256_or_ps(bad, _mm256_cmp_ps(col, col, _CMP_UNORD_Q));
+        mx = _mm256_max_ps(mx, _mm256_add_ps(col, _mm256_set1_ps(at[cp])));
+      }
+      if (sr == SS_MAX) {
+        _mm256_maskstore_ps(w + r0, mr, mx);
+        continue;
+      }
+      mx = _mm256_max_ps(mx, _mm256_set1_ps(SS_NEG));
+    }
+    for (int64_t cp = 0; cp < C; cp++) {
+      __m256 col = _mm256_mask_i32gather_ps(ninf, blk + cp, idx, _mm256_castsi256_ps(mr), 4);
+      if (prob) {
+        __m256 t = _mm256_mul_ps(kg_exp8(col), _mm256_set1_ps(at[cp]));
+        s = _mm256_add_ps(s, t);
+        if (sr == SS_ENT) e2 = _mm256_fmadd_ps(t, _mm256_sub_ps(_mm256_set1_ps(ht[cp]), _mm256_max_ps(col, nmax)), e2);
+      } else {
+        __m256 y = _mm256_sub_ps(_mm256_add_ps(col, _mm256_set1_ps(at[cp])), mx);
+        __m256 t = kg_exp8(y);
+        s = _mm256_add_ps(s, t);
+        if (sr == SS_ENT) e2 = _mm256_fmadd_ps(t, _mm256_sub_ps(_mm256_set1_ps(ht[cp]), _mm256_max_ps(y, nmax)), e2);
+      }
+    }
+    _mm256_maskstore_ps(w + r0, mr, s);
+    if (sr == SS_ENT) _mm256_maskstore_ps(gw + r0, mr, e2);
+    if (!prob) _mm256_maskstore_ps(sh + r0, mr, mx);
+    else
+      bad = _mm256_or_ps(bad, _mm256_and_ps(_mm256_castsi256_ps(mr),
+                                            _mm256_or_ps(_mm256_cmp_ps(s, zero, _CMP_EQ_OQ),
+                                                         _mm256_cmp_ps(s, _mm256_set1_ps(FLT_MAX), _CMP_NLE_UQ))));
+  }
+#else
+  /* lanes over c': 8 rows at a time, reduced by the transpose tree */
+  const __m256 va0 = _mm256_loadu_ps(at), va1 = _mm256_loadu_ps(at + 8);
+  const __m256 vh0 = _mm256_loadu_ps(ht), vh1 = _mm256_loadu_ps(ht + 8);
+  for (int64_t r0 = 0; r0 < R; r0 += 8) {
+    const int64_t nr = R - r0 < 8 ? R - r0 : 8;
+    const __m256i mr = ss_lanes8(nr);
+    __m256 v[8], x0[8], x1[8], g2[8];
+    if (sr == SS_MAX || !prob) {
+      for (int i = 0; i < 8; i++) {
+        if (i < nr) {
+          const float *e = rows + (r0 + i) * C;
+          x0[i] = _mm256_add_ps(_mm256_maskload_ps(e, m0), va0);
+          x1[i] = two ? _mm256_add_ps(_mm256_maskload_ps(e + 8, m1), va1) : ninf;
+          if (sr == SS_MAX)
+            bad = _mm256_or_ps(bad, _mm256_cmp_ps(x0[i], x1[i], _CMP_UNORD_Q));
+          v[i] = _mm256_max_ps(x0[i], x1[i]);
+        } else x0[i] = x1[i] = v[i] = ninf;
+      }
+      const __m256 mx = ss_tree8_max(v);
+      if (sr == SS_MAX) {
+        _mm256_maskstore_ps(w + r0, mr, mx);
+        continue;
+      }
+      const __m256 mxn = _mm256_max_ps(mx, _mm256_set1_ps(SS_NEG));
+      for (int i = 0; i < 8; i++) {
+        const __m256 b = _mm256_permutevar8x32_ps(mxn, _mm256_set1_epi32(i));
+        const __m256 y0 = _mm256_sub_ps(x0[i], b), t0 = kg_exp8(y0);
+        v[i] = t0;
+        if (sr == SS_ENT) g2[i] = _mm256_mul_ps(t0, _mm256_sub_ps(vh0, _mm256_max_ps(y0, nmax)));
+        if (two) {
+          const __m256 y1 = _mm256_sub_ps(x1[i], b), t1 = kg_exp8(y1);
+          v[i] = _mm256_add_ps(v[i], t1);
+          if (sr == SS_ENT) g2[i] = _mm256_fmadd_ps(t1, _mm256_sub_ps(vh1, _mm256_max_ps(y1, nmax)), g2[i]);
+        }
+      }
+      _mm256_maskstore_ps(w + r0, mr, ss_tree8_add(v));
+      if (sr == SS_ENT) _mm256_maskstore_ps(gw + r0, mr, ss_tree8_add(g2));
+      _mm256_maskstore_ps(sh + r0, mr, mxn);
+    } else {
+      for (int i = 0; i < 8; i++) {
+        if (i < nr) {
+          const float *e = rows + (r0 + i) * C;
+          const __m256 e0 = _mm256_maskload_ps(e, m0);
+          v[i] = _mm256_mul_ps(kg_exp8(e0), va0);
+          if (sr == SS_ENT) g2[i] = _mm256_mul_ps(v[i], _mm256_sub_ps(vh0, _mm256_max_ps(e0, nmax)));
+          if (two) {
+            const __m256 e1 = _mm256_maskload_ps(e + 8, m1), t1 = _mm256_mul_ps(kg_exp8(e1), va1);
+            v[i] = _mm256_add_ps(v[i], t1);
+            if (sr == SS_ENT) g2[i] = _mm256_fmadd_ps(t1, _mm256_sub_ps(vh1, _mm256_max_ps(e1, nmax)), g2[i]);
+          }
+        } else v[i] = g2[i] = zero;
+      }
+      const __m256 s = ss_tree8_add(v);
+      _mm256_maskstore_ps(w + r0, mr, s);
+      if (sr == SS_ENT) _mm256_maskstore_ps(gw + r0, mr, ss_tree8_add(g2));
+      bad = _mm256_or_ps(bad, _mm256_and_ps(_mm256_castsi256_ps(mr),
+                                            _mm256_or_ps(_mm256_cmp_ps(s, zero, _CMP_EQ_OQ),
+                                                         _mm256_cmp_ps(s, _mm256_set1_ps(FLT_MAX), _CMP_NLE_UQ))));
+    }
+  }
+#endif
+  return _mm256_movemask_ps(bad) != 0;
+}
+#endif
+
 /* Portable contributions (any C): the same outputs as ss_rows_avx. */
 static int ss_rows_scalar(int sr, int prob, const float *rows, int64_t C, int64_t R, const float *at,
                           const float *ht, float *w, float *gw, float *sh) {
@@ -442,7 +574,7 @@ typedef struct ss_ckpt {
 static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss_dec *dc, int64_t L,
                            ss_work *wk, float *alpha_all, int32_t *bp_all, ss_out *out, const ss_ckpt *ck) {
   const int64_t C = g->C, CP = g->CP, D = g->D, RS = g->RS, KCC = g->K * C * C;
-#if SS_AVX
+#if SS_AVX || SS_AVX2
   const int avx = C <= 16;
 #else
   const int avx = 0;
@@ -506,6 +638,32 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
           _mm512_storeu_ps(ht, vH);
         }
       } else
+#elif SS_AVX2
+      if (avx) {
+        __m256 vA[2], vH[2], pos[2], mk[2];
+        __m256 lm = _mm256_set1_ps(-INFINITY);
+        for (int h = 0; h < 2; h++) {
+          mk[h] = _mm256_castsi256_ps(ss_lanes8(C - 8 * h));
+          const __m256 a = _mm256_and_ps(mk[h], _mm256_loadu_ps(ra + 8 * h)), lg = kg_log8(a);
+          vA[h] = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_add_ps(_mm256_loadu_ps(rr + 8 * h), lg), mk[h]);
+          pos[h] = _mm256_and_ps(mk[h], _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ));
+          vH[h] = _mm256_and_ps(pos[h], _mm256_add_ps(_mm256_div_ps(_mm256_loadu_ps(rg + 8 * h), a), lg));
+          _mm256_storeu_ps(A + 8 * h, vA[h]);
+          lm = _mm256_max_ps(lm, vA[h]);
+        }
+        if (prob) {
+          __m128 l4 = _mm_max_ps(_mm256_castps256_ps128(lm), _mm256_extractf128_ps(lm, 1));
+          l4 = _mm_max_ps(l4, _mm_movehl_ps(l4, l4));
+          const float lam = _mm_cvtss_f32(_mm_max_ss(l4, _mm_movehdup_ps(l4)));
+          lambda = lam > SS_NEG ? lam : SS_NEG;
+          for (int h = 0; h < 2; h++) {
+            const __m256 rel = _mm256_sub_ps(vA[h], _mm256_set1_ps(lambda));
+            _mm256_storeu_ps(at + 8 * h, _mm256_and_ps(mk[h], kg_exp8(rel)));
+            _mm256_storeu_ps(ht + 8 * h, _mm256_and_ps(pos[h], _mm256_sub_ps(vH[h], rel)));
+          }
+        } else
+          for (int h = 0; h < 2; h++) _mm256_storeu_ps(at + 8 * h, vA[h]), _mm256_storeu_ps(ht + 8 * h, vH[h]);
+      } else
 #endif
       {
         float lam = SS_NEG;
@@ -544,6 +702,9 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
     int redo;
 #if SS_AVX
     if (avx) redo = ss_rows_avx(sr, prob, rows, C, R, at, ht, wk->w, wk->gw, wk->sh);
+    else
+#elif SS_AVX2
+    if (avx) redo = ss_rows_avx2(sr, prob, rows, C, R, at, ht, wk->w, wk->gw, wk->sh);
     else
 #endif
       redo = ss_rows_scalar(sr, prob, rows, C, R, at, ht, wk->w, wk->gw, wk->sh);
@@ -590,6 +751,36 @@ static void ss_forward_seq(int sr, const ss_dims *g, const float *edge, const ss
           _mm512_storeu_ps(tg, _mm512_fmadd_ps(fa, ga, _mm512_mul_ps(fw, gb)));
         }
         _mm512_storeu_ps(tr, s);
+        continue;
+      }
+#elif SS_AVX2
+      if (avx) {
+        for (int h = 0; h < 2 && 8 * h < C; h++) {
+          const __m256i mi = ss_lanes8(C - 8 * h);
+          const __m256 mk = _mm256_castsi256_ps(mi);
+          float *ta8 = ta + 8 * h, *tg8 = tg + 8 * h, *tr8 = tr + 8 * h;
+          const __m256 vw = _mm256_maskload_ps(w + 8 * h, mi), va = _mm256_loadu_ps(ta8);
+          if (sr == SS_MAX) {
+            const __m256 ge = _mm256_and_ps(mk, _mm256_cmp_ps(vw, va, _CMP_GE_OQ));
+            _mm256_storeu_ps(ta8, _mm256_blendv_ps(va, vw, ge));
+            __m256i *td8 = (__m256i *)(td + 8 * h);
+            _mm256_storeu_si256(td8, _mm256_castps_si256(_mm256_blendv_ps(
+                                         _mm256_castsi256_ps(_mm256_loadu_si256(td8)),
+                                         _mm256_castsi256_ps(_mm256_set1_epi32((int)d)), ge)));
+            continue;
+          }
+          const __m256 vs = rowprob ? _mm256_set1_ps(lambda)
+                                    : _mm256_blendv_ps(_mm256_set1_ps(SS_NEG), _mm256_maskload_ps(sh + 8 * h, mi), mk);
+          const __m256 vr = _mm256_loadu_ps(tr8), sm = _mm256_max_ps(vr, vs);
+          const __m256 fa = kg_exp8(_mm256_sub_ps(vr, sm)), fw = kg_exp8(_mm256_sub_ps(vs, sm));
+          _mm256_storeu_ps(ta8, _mm256_fmadd_ps(fa, va, _mm256_mul_ps(fw, vw)));
+          if (sr == SS_ENT) {
+            const __m256 ga = _mm256_fmadd_ps(_mm256_sub_ps(sm, vr), va, _mm256_loadu_ps(tg8));
+            const __m256 gb = _mm256_fmadd_ps(_mm256_sub_ps(sm, vs), vw, _mm256_maskload_ps(gw + 8 * h, mi));
+            _mm256_storeu_ps(tg8, _mm256_fmadd_ps(fa, ga, _mm256_mul_ps(fw, gb)));
+          }
+          _mm256_storeu_ps(tr8, sm);
+        }
         continue;
       }
 #endif
@@ -727,7 +918,7 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
                             int64_t mhi, const float *alpha_all, float logZ, ss_work *wk, float *marg, float *gcum,
                             float *gtrans, float *gbias, float *beta0) {
   const int64_t C = g->C, CP = g->CP, D = g->D, RS = g->RS, K = g->K, KCC = K * C * C;
-#if SS_AVX
+#if SS_AVX || SS_AVX2
   const int avx = C <= 16;
 #else
   const int avx = 0;
@@ -781,6 +972,33 @@ static void ss_backward_seq(const ss_dims *g, const float *edge, const ss_dec *d
       }
       __m512 vb = _mm512_add_ps(_mm512_set1_ps(M), kg_log16(vs));
       _mm512_storeu_ps(bm, _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), mc, vb));
+    } else
+#elif SS_AVX2
+    if (avx) {
+      const int nh = C > 8 ? 2 : 1;
+      __m256i mi[2];
+      __m256 mk[2], vf[2], vs[2];
+      for (int h = 0; h < 2; h++) {
+        mi[h] = ss_lanes8(C - 8 * h), mk[h] = _mm256_castsi256_ps(mi[h]);
+        vf[h] = _mm256_and_ps(mk[h], kg_exp8(_mm256_add_ps(_mm256_loadu_ps(al + 8 * h), _mm256_set1_ps(M - logZ))));
+        vs[h] = _mm256_setzero_ps();
+      }
+      for (int64_t d = 1; d <= dm; d++) {
+        const float *bt = beta + ss_fwd(mr, d, RS) * CP;
+        for (int64_t c = 0; c < C; c++) {
+          const int64_t r = (d - 1) * C + c;
+          const __m256 shv = _mm256_set1_ps(bt[c] - M);
+          for (int h = 0; h < nh; h++) {
+            const __m256 u = _mm256_and_ps(mk[h], kg_exp8(_mm256_add_ps(_mm256_maskload_ps(rows + r * C + 8 * h, mi[h]), shv)));
+            vs[h] = _mm256_add_ps(vs[h], u);
+            _mm256_maskstore_ps(murows + r * C + 8 * h, mi[h], _mm256_mul_ps(u, vf[h]));
+          }
+        }
+      }
+      for (int h = 0; h < 2; h++) {
+        const __m256 vb = _mm256_add_ps(_mm256_set1_ps(M), kg_log8(vs[h]));
+        _mm256_storeu_ps(bm + 8 * h, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), vb, mk[h]));
+      }
     } else
 #endif
     {
