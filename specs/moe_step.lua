@@ -12,6 +12,10 @@ local COPIES = machine.isa.avx512f and { "memcpy", "loop", "nt" } or { "memcpy" 
 local UKR = machine.isa.avx512f and { vw = 16, max_acc = 28, mr = { 4, 8, 16 }, nr = { 64, 32, 16 } }
   or { vw = 8, max_acc = 14, mr = { 4, 8 }, nr = { 16, 24 } }
 
+-- Tile accumulators (gating gb x gnv, Y mb x ynv vectors of the machine's width: 16 floats with
+-- AVX-512's 32 registers, 8 with AVX2's 16) fit the registers with room for the loads.
+local MAX_ACC = machine.isa.avx512f and 24 or 12
+
 local base = { N = 8192, hidden = 1024, up_cols = 1024, gate_cols = 0, m = 1024, batch = 16, steps = 50 }
 
 local function step(name, over)
@@ -27,11 +31,11 @@ return kernel "moe_step" {
   params = {
     select   = enum { "quickselect", "partial_sort", "histogram" }, -- top-m selection
     gb       = values { 4, 8, 2 },                -- gating tile: batch rows
-    gnv      = values { 4, 2, 3 },                -- gating tile: 16-float column vectors (the
+    gnv      = values { 3, 4, 2 },                -- gating tile: column vectors (16 or 8 floats; the
                                                   -- cache's PREFETCH and gemm_ukr.h's KU stay at
                                                   -- their defaults, 0 and 4)
-    mb       = values { 4, 8 },                   -- matmul tiles: batch rows (H: 24/mb slots per tile)
-    ynv      = values { 2, 4 },                   -- Y tile: 16-float column vectors
+    mb       = values { 4, 8 },                   -- matmul tiles: batch rows (H: 24/mb slots per tile, 12/mb with AVX2)
+    ynv      = values { 2, 4 },                   -- Y tile: column vectors (16 or 8 floats)
     ymm      = enum { "blocked", "ukr" },         -- Y = H . concat: the blocked kernel or gemm's microkernel
     mr       = values(UKR.mr),                    -- gemm_ukr.h microkernel rows (ymm = ukr)
     nr       = values(UKR.nr),                    -- gemm_ukr.h microkernel columns (ymm = ukr)
@@ -40,9 +44,9 @@ return kernel "moe_step" {
     tau      = values { 0, 50 },                  -- the cache's hybrid: rebuild when k > tau% of m
   },
   constraints = {
-    -- accumulators fit the 32 vector registers with room for the loads
-    function(p) return p.gb * p.gnv <= 24 end,
-    function(p) return p.mb * p.ynv <= 24 end,
+    -- accumulators fit the vector registers with room for the loads
+    function(p) return p.gb * p.gnv <= MAX_ACC end,
+    function(p) return p.mb * p.ynv <= MAX_ACC end,
     -- the microkernel's accumulators fit the vector registers (gemm.lua's rule)
     function(p) return p.nr % UKR.vw == 0 and p.mr * p.nr // UKR.vw <= UKR.max_acc end,
     -- each Y path leaves the other's tile at its defaults

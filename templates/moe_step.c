@@ -26,9 +26,9 @@
  * Tunables: SELECT (quickselect: Hoare partition on 64-bit (value, index) keys, median of three;
  * partial_sort: a binary min-heap of the m best, as std::partial_sort; histogram: radix select on
  * the value's order-preserving 32-bit key, 11 + 11 + 10 bits, candidates narrowed each pass, then
- * the ties at the threshold by ascending index), GB x GNV (the gating tile: batch rows x 16-float
- * column vectors), MB x YNV (the matmul tiles: H takes MB batch rows x 24/MB slots per tile, Y
- * takes MB rows x YNV column vectors; or YMM = ukr: gemm's generated MR x NR microkernel from
+ * the ties at the threshold by ascending index), GB x GNV (the gating tile: batch rows x column
+ * vectors of MOE_VW floats: 16 with AVX-512, 8 with AVX2 + FMA), MB x YNV (the matmul tiles: H
+ * takes MB batch rows x 24/MB (AVX2: 12/MB) slots per tile, Y takes MB rows x YNV column vectors; or YMM = ukr: gemm's generated MR x NR microkernel from
  * gemm_ukr.h, KU-unrolled, on H and concat in place, edge tiles packed), THREADS (OpenMP: gating over column blocks, H over slot
  * blocks, Y over column blocks, the cache's pair loop), and the cache's own COPY, PREFETCH, TAU
  * (paired_cache.c).  Selection runs on one thread.
@@ -65,7 +65,19 @@
 #ifndef YNV
 #define YNV 4 /* Y tile: 16-float column vectors */
 #endif
-#define HJ (24 / MB) /* H tile: slots */
+/* Vector width of the tiles: 16 floats (AVX-512, 32 registers) or 8 (AVX2 + FMA, 16 registers);
+ * GNV and YNV count vectors of this width, and the H tile holds 24 (AVX-512) or 12 accumulators. */
+#if defined(__AVX512F__)
+#define MOE_VW 16
+#define MOE_V8 0
+#elif defined(__AVX2__) && defined(__FMA__)
+#define MOE_VW 8
+#define MOE_V8 1
+#else
+#define MOE_VW 16
+#define MOE_V8 0
+#endif
+#define HJ ((MOE_VW == 16 ? 24 : 12) / MB) /* H tile: slots */
 #define YMM_blocked 0
 #define YMM_ukr 1
 #ifndef YMM
@@ -103,11 +115,24 @@ static inline uint64_t moe_now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+#if MOE_V8
+/* The first n (clamped to 0..8) of 8 lanes, as a maskload / maskstore mask. */
+static inline __m256i moe_lanes8(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline float moe_hsum8(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_movehdup_ps(a)));
+}
+#endif
+
 /* ---- 1. gating ---------------------------------------------------------------------------------- */
 
-/* The gating weights' panels: 16 * GNV columns of W_g^T each, [hidden, 16 * GNV] contiguous (the
- * last zero-padded), so a tile streams one panel in order. */
-#define MOE_NB (16 * GNV)
+/* The gating weights' panels: MOE_VW * GNV columns of W_g^T each, [hidden, MOE_VW * GNV] contiguous
+ * (the last zero-padded), so a tile streams one panel in order. */
+#define MOE_NB (MOE_VW * GNV)
 
 /* logits[b, n] for b in [b0, b0 + R), n in panel t (the columns below N): one FMA chain per logit. */
 #if defined(__AVX512F__)
@@ -134,6 +159,30 @@ static inline uint64_t moe_now_ns(void) {
   }
 MOE_GATE_TILE(moe_gate_tile, GB)
 MOE_GATE_TILE(moe_gate_tile1, 1)
+#elif MOE_V8
+/* The same tile on 8-lane AVX2 + FMA vectors (the same FMA chain per logit). */
+#define MOE_GATE_TILE(name, R)                                                                       \
+  static inline void name(const kgen_moe *s, const float *x, int64_t b0, int64_t t) {              \
+    __m256 acc[R][GNV];                                                                            \
+    for (int i = 0; i < R; i++)                                                                    \
+      for (int j = 0; j < GNV; j++) acc[i][j] = _mm256_setzero_ps();                               \
+    const float *w = s->wg_p + t * s->hidden * MOE_NB;                                             \
+    for (int64_t k = 0; k < s->hidden; k++, w += MOE_NB) {                                         \
+      __m256 wv[GNV];                                                                              \
+      for (int j = 0; j < GNV; j++) wv[j] = _mm256_load_ps(w + 8 * j);                             \
+      for (int i = 0; i < R; i++) {                                                                \
+        __m256 xb = _mm256_set1_ps(x[(b0 + i) * s->hidden + k]);                                   \
+        for (int j = 0; j < GNV; j++) acc[i][j] = _mm256_fmadd_ps(xb, wv[j], acc[i][j]);           \
+      }                                                                                            \
+    }                                                                                              \
+    const int64_t n0 = t * MOE_NB;                                                                 \
+    for (int j = 0; j < GNV; j++) {                                                                \
+      const __m256i mk = moe_lanes8(s->N - (n0 + 8 * j));                                          \
+      for (int i = 0; i < R; i++) _mm256_maskstore_ps(s->logits + (b0 + i) * s->N + n0 + 8 * j, mk, acc[i][j]); \
+    }                                                                                              \
+  }
+MOE_GATE_TILE(moe_gate_tile, GB)
+MOE_GATE_TILE(moe_gate_tile1, 1)
 #else
 /* One logit the portable way: the same chain (fmaf rounds once, as the vector FMA). */
 static inline float moe_gate_one(const kgen_moe *s, const float *x, int64_t b, int64_t n) {
@@ -146,7 +195,7 @@ static inline float moe_gate_one(const kgen_moe *s, const float *x, int64_t b, i
 
 static void moe_gating(kgen_moe *s, const float *x) {
   const int64_t N = s->N, B = s->batch;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || MOE_V8
   const int64_t np = (N + MOE_NB - 1) / MOE_NB;
   MOE_OMP("omp parallel for schedule(static) num_threads(kg_threads(THREADS))")
   for (int64_t t = 0; t < np; t++) {
@@ -329,6 +378,38 @@ static void moe_h(kgen_moe *s, const float *x) {
         for (int j = 0; j < nj; j++) s->h[(b0 + i) * m + j0 + j] = _mm512_reduce_add_ps(acc[i][j]);
     }
   }
+#elif MOE_V8
+  const int64_t kfull = K / 8 * 8;
+  const __m256i tail = moe_lanes8(K - kfull), all = moe_lanes8(8);
+  const int64_t jt = (m + HJ - 1) / HJ;
+  MOE_OMP("omp parallel for schedule(static) num_threads(kg_threads(THREADS))")
+  for (int64_t t = 0; t < jt; t++) {
+    const int64_t j0 = t * HJ, nj = m - j0 < HJ ? m - j0 : HJ;
+    for (int64_t b0 = 0; b0 < B; b0 += MB) {
+      const int64_t nbr = B - b0 < MB ? B - b0 : MB;
+      __m256 acc[MB][HJ];
+      for (int i = 0; i < MB; i++)
+        for (int j = 0; j < HJ; j++) acc[i][j] = _mm256_setzero_ps();
+      for (int64_t k = 0; k < K; k += 8) {
+        const __m256i mk = k < kfull ? all : tail;
+        if (nbr == MB && nj == HJ) {
+          __m256 dv[HJ];
+          for (int j = 0; j < HJ; j++) dv[j] = _mm256_maskload_ps(down + (j0 + j) * K + k, mk);
+          for (int i = 0; i < MB; i++) {
+            const __m256 xv = _mm256_maskload_ps(x + (b0 + i) * K + k, mk);
+            for (int j = 0; j < HJ; j++) acc[i][j] = _mm256_fmadd_ps(xv, dv[j], acc[i][j]);
+          }
+        } else /* edge tile */
+          for (int i = 0; i < nbr; i++) {
+            const __m256 xv = _mm256_maskload_ps(x + (b0 + i) * K + k, mk);
+            for (int j = 0; j < nj; j++)
+              acc[i][j] = _mm256_fmadd_ps(xv, _mm256_maskload_ps(down + (j0 + j) * K + k, mk), acc[i][j]);
+          }
+      }
+      for (int i = 0; i < nbr; i++)
+        for (int j = 0; j < nj; j++) s->h[(b0 + i) * m + j0 + j] = moe_hsum8(acc[i][j]);
+    }
+  }
 #else
   MOE_OMP("omp parallel for schedule(static) num_threads(kg_threads(THREADS))")
   for (int64_t j = 0; j < m; j++)
@@ -409,6 +490,45 @@ static void moe_y(kgen_moe *s, float *y) {
       }
       for (int i = 0; i < nbr; i++)
         for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(y + (b0 + i) * W + c0 + 16 * v, mk[v], acc[i][v]);
+    }
+  }
+#elif MOE_V8
+  const int64_t cb = 8 * YNV, ct = (W + cb - 1) / cb;
+  MOE_OMP("omp parallel for schedule(static) num_threads(kg_threads(THREADS))")
+  for (int64_t t = 0; t < ct; t++) {
+    const int64_t c0 = t * cb;
+    __m256i mk[YNV];
+    int nv = 0, full = 1;
+    for (int v = 0; v < YNV; v++) {
+      const int64_t left = W - (c0 + 8 * v);
+      mk[v] = moe_lanes8(left);
+      if (left > 0) nv = v + 1;
+      if (left < 8) full = 0;
+    }
+    for (int64_t b0 = 0; b0 < B; b0 += MB) {
+      const int64_t nbr = B - b0 < MB ? B - b0 : MB;
+      __m256 acc[MB][YNV];
+      for (int i = 0; i < MB; i++)
+        for (int v = 0; v < YNV; v++) acc[i][v] = _mm256_setzero_ps();
+      if (nbr == MB && full) {
+        for (int64_t j = 0; j < m; j++) {
+          __m256 cv[YNV];
+          for (int v = 0; v < YNV; v++) cv[v] = _mm256_loadu_ps(gu + j * W + c0 + 8 * v);
+          for (int i = 0; i < MB; i++) {
+            const __m256 hb = _mm256_set1_ps(h[(b0 + i) * m + j]);
+            for (int v = 0; v < YNV; v++) acc[i][v] = _mm256_fmadd_ps(hb, cv[v], acc[i][v]);
+          }
+        }
+      } else { /* edge tile */
+        for (int64_t j = 0; j < m; j++)
+          for (int i = 0; i < nbr; i++) {
+            const __m256 hb = _mm256_set1_ps(h[(b0 + i) * m + j]);
+            for (int v = 0; v < nv; v++)
+              acc[i][v] = _mm256_fmadd_ps(hb, _mm256_maskload_ps(gu + j * W + c0 + 8 * v, mk[v]), acc[i][v]);
+          }
+      }
+      for (int i = 0; i < nbr; i++)
+        for (int v = 0; v < nv; v++) _mm256_maskstore_ps(y + (b0 + i) * W + c0 + 8 * v, mk[v], acc[i][v]);
     }
   }
 #else

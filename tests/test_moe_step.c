@@ -59,7 +59,8 @@ typedef struct variant {
 } variant;
 
 /* Variants: every selection, other tiles (edge tiles on every problem below), threads, the cache's
- * copy and hybrid, Y through gemm_ukr.h's microkernel. */
+ * copy and hybrid, Y through gemm_ukr.h's microkernel; those outside this machine's space are
+ * skipped (at least two must compile). */
 static const char *const SETS[] = {
     "select=quickselect",
     "select=partial_sort,gb=8,gnv=3,mb=8,ynv=2,threads=2",
@@ -67,6 +68,10 @@ static const char *const SETS[] = {
     "select=histogram,gnv=3,tau=50,threads=2",
     "select=partial_sort,ymm=ukr,mr=16,nr=16,threads=2",
     "select=quickselect,ymm=ukr,mr=4,nr=64,mb=8",
+    /* AVX2 machines (8-float vectors, 12 accumulators; the AVX-512 tiles above are skipped there) */
+    "select=partial_sort,gb=2,gnv=4,mb=4,ynv=2,threads=2",
+    "select=histogram,gb=2,gnv=2,tau=50",
+    "select=quickselect,ymm=ukr,mr=4,nr=24,threads=2",
 };
 #define NSETS (int)(sizeof SETS / sizeof SETS[0])
 
