@@ -97,7 +97,8 @@ static const char *const moe_phase_names[MOE_NPHASES] = {"gating", "selection", 
 /* The public object: the step's sizes, the prepared gating weights, the cache, the scratch. */
 typedef struct kgen_moe {
   int64_t N, hidden, up_cols, gate_cols, m, batch;
-  float *wg_p;        /* [ceil(N / MOE_NB), hidden, MOE_NB]: W_g^T in panels, made at set-up (owned) */
+  float *wg_p;        /* [ceil(N / wg_nb), hidden, wg_nb]: W_g^T in panels, made at set-up (owned) */
+  int64_t wg_nb;      /* the panel width of wg_p: MOE_NB of the variant that packed it (see moe_gating) */
   pc_cache *cache;    /* over the caller's pools */
   float *logits;      /* [batch, N] */
   float *pooled;      /* [N] */
@@ -105,6 +106,7 @@ typedef struct kgen_moe {
   uint8_t *mask;      /* [N] the selected set */
   float *h;           /* [batch, m] */
   float *pack;        /* YMM_ukr: per thread, an A sliver [m][MR] and a B sliver [m][NR] (edge tiles) */
+  size_t pack_floats; /* its size, grown by the first step of a variant that needs more */
   float ring[MOE_RING][MOE_NPHASES]; /* ns of each phase of the last MOE_RING steps */
   int64_t nsteps;     /* steps timed into ring */
 } kgen_moe;
@@ -192,6 +194,23 @@ static inline float moe_gate_one(const kgen_moe *s, const float *x, int64_t b, i
   return acc;
 }
 #endif
+
+/* W_g^T's panels in this variant's width MOE_NB.  The harness runs every variant on the object one
+ * variant's kg_create made (kg_abi.h: the state may not depend on tunables), so a variant whose
+ * GNV differs repacks the panels on its first step (the warm-up call); a public API object is
+ * always packed by its own variant.  Returns 0, or -1 when out of memory (nothing changed). */
+static int moe_pack_wg(kgen_moe *s) {
+  const int64_t N = s->N, hidden = s->hidden, nb0 = s->wg_nb, np = (N + MOE_NB - 1) / MOE_NB;
+  float *p = kg_alloc(sizeof(float) * (size_t)(np * MOE_NB * hidden));
+  if (!p) return -1;
+  memset(p, 0, sizeof(float) * (size_t)(np * MOE_NB * hidden));
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t k = 0; k < hidden; k++)
+      p[((n / MOE_NB) * hidden + k) * MOE_NB + n % MOE_NB] = s->wg_p[((n / nb0) * hidden + k) * nb0 + n % nb0];
+  free(s->wg_p);
+  s->wg_p = p, s->wg_nb = MOE_NB;
+  return 0;
+}
 
 static void moe_gating(kgen_moe *s, const float *x) {
   const int64_t N = s->N, B = s->batch;
@@ -429,6 +448,7 @@ static void moe_y(kgen_moe *s, float *y) {
   const int64_t W = s->gate_cols + s->up_cols, m = s->m, B = s->batch;
   const float *gu = s->cache->gu, *h = s->h;
   const int64_t tn = (W + NR - 1) / NR, tm = (B + MR - 1) / MR;
+  /* s->pack holds kg_threads(THREADS) * m * (MR + NR) floats: moe_step_impl grew it */
   MOE_OMP("omp parallel for schedule(static) num_threads(kg_threads(THREADS))")
   for (int64_t t = 0; t < tn * tm; t++) {
     const int64_t j0 = (t / tm) * NR, i0 = (t % tm) * MR;
@@ -548,8 +568,19 @@ static void moe_y(kgen_moe *s, float *y) {
 /* ---- the step ------------------------------------------------------------------------------------- */
 
 /* One step; rebuild: the baseline's full rebuild instead of the paired update.  Returns
- * KG_API_OK or KG_API_ENOMEM (the cache could not grow: only on its first fill). */
+ * KG_API_OK or KG_API_ENOMEM (the cache could not grow: only on its first fill; or, on a variant's
+ * first step over another variant's object, repacking W_g or growing the Y scratch failed). */
 static int moe_step_impl(kgen_moe *s, const float *x, float *y, int rebuild) {
+  if (s->wg_nb != MOE_NB && moe_pack_wg(s)) return KG_API_ENOMEM;
+#if YMM == YMM_ukr
+  const size_t need = (size_t)(kg_threads(THREADS) * s->m * (MR + NR));
+  if (s->pack_floats < need) {
+    float *p = kg_alloc(sizeof(float) * need);
+    if (!p) return KG_API_ENOMEM;
+    free(s->pack);
+    s->pack = p, s->pack_floats = need;
+  }
+#endif
   uint64_t t0 = moe_now_ns();
   moe_gating(s, x);
   uint64_t t1 = moe_now_ns();
@@ -606,13 +637,6 @@ kgen_moe *KG_NAME(kgen_moe_new)(int64_t N, int64_t hidden, int64_t up_cols, int6
   s->keys = kg_alloc(sizeof(uint64_t) * (size_t)N);
   s->mask = kg_alloc((size_t)N);
   s->h = kg_alloc(sizeof(float) * (size_t)(batch * m));
-#if YMM == YMM_ukr
-  s->pack = kg_alloc(sizeof(float) * (size_t)(THREADS * m * (MR + NR)));
-  if (!s->pack) {
-    KG_NAME(kgen_moe_free)(s);
-    return NULL;
-  }
-#endif
   if (!s->cache || !s->wg_p || !s->logits || !s->pooled || !s->keys || !s->mask || !s->h ||
       pc_reserve(s->cache, m)) {
     KG_NAME(kgen_moe_free)(s);
@@ -620,6 +644,7 @@ kgen_moe *KG_NAME(kgen_moe_new)(int64_t N, int64_t hidden, int64_t up_cols, int6
   }
   for (int64_t n = 0; n < N; n++)
     for (int64_t k = 0; k < hidden; k++) s->wg_p[((n / MOE_NB) * hidden + k) * MOE_NB + n % MOE_NB] = w_g[n * hidden + k];
+  s->wg_nb = MOE_NB;
   return s;
 }
 
@@ -725,7 +750,7 @@ static const float *moe_next_x(moe_state *s) {
 
 void kg_run(void *st) {
   moe_state *s = st;
-  if (moe_step_impl(s->moe, moe_next_x(s), s->y, 0)) abort(); /* capacity reserved: never */
+  if (moe_step_impl(s->moe, moe_next_x(s), s->y, 0)) abort(); /* out of memory (the harness records it) */
 }
 
 void kg_baseline_rebuild(void *st) {
