@@ -15,9 +15,9 @@
  *   - LayerNorm runs inside the A packing: a first pass computes each row's mean and 1/std (reads
  *     X once), and packing X's slivers applies (x - mean) * rstd * gamma + beta as it copies, so
  *     the normalized X is never written to memory.
- * The activations are vectorised (AVX-512, and AVX2 + FMA on 8 lanes): exp from kg_vmath.h (Cody-Waite
- * reduction, a degree-6 core, 2^n by vscalefps or in the exponent field); sigmoid 1 / (1 + e^-x), silu x sigmoid(x), gelu_tanh
- * x sigmoid(2u) (= 0.5 x (1 + tanh u)), gelu_erf through Abramowitz & Stegun 7.1.26 (|error| of
+ * The activations are vectorised (AVX-512, and AVX2 + FMA on 8 lanes): exp from kg_vmath.h
+ * (Cody-Waite reduction, a degree-6 core, 2^n by vscalefps or in the exponent field); sigmoid
+ * 1 / (1 + e^-x), silu x sigmoid(x), gelu_tanh x sigmoid(2u) (= 0.5 x (1 + tanh u)), gelu_erf through Abramowitz & Stegun 7.1.26 (|error| of
  * erf < 1.5e-7) in its erfc form for negative x (no cancellation); the rest are min/max.
  * Without AVX2 the activations run kg_act_f element by element (the portable fallback).
  *

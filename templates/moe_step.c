@@ -28,8 +28,9 @@
  * the value's order-preserving 32-bit key, 11 + 11 + 10 bits, candidates narrowed each pass, then
  * the ties at the threshold by ascending index), GB x GNV (the gating tile: batch rows x column
  * vectors of MOE_VW floats: 16 with AVX-512, 8 with AVX2 + FMA), MB x YNV (the matmul tiles: H
- * takes MB batch rows x 24/MB (AVX2: 12/MB) slots per tile, Y takes MB rows x YNV column vectors; or YMM = ukr: gemm's generated MR x NR microkernel from
- * gemm_ukr.h, KU-unrolled, on H and concat in place, edge tiles packed), THREADS (OpenMP: gating over column blocks, H over slot
+ * takes MB batch rows x 24/MB (AVX2: 12/MB) slots per tile, Y takes MB rows x YNV column vectors;
+ * or YMM = ukr: gemm's generated MR x NR microkernel from gemm_ukr.h, KU-unrolled, on H and
+ * concat in place, edge tiles packed), THREADS (OpenMP: gating over column blocks, H over slot
  * blocks, Y over column blocks, the cache's pair loop), and the cache's own COPY, PREFETCH, TAU
  * (paired_cache.c).  Selection runs on one thread.
  *
@@ -98,7 +99,7 @@ static const char *const moe_phase_names[MOE_NPHASES] = {"gating", "selection", 
 typedef struct kgen_moe {
   int64_t N, hidden, up_cols, gate_cols, m, batch;
   float *wg_p;        /* [ceil(N / wg_nb), hidden, wg_nb]: W_g^T in panels, made at set-up (owned) */
-  int64_t wg_nb;      /* the panel width of wg_p: MOE_NB of the variant that packed it (see moe_gating) */
+  int64_t wg_nb;      /* the panel width of wg_p: MOE_NB of the variant that packed it (moe_pack_wg) */
   pc_cache *cache;    /* over the caller's pools */
   float *logits;      /* [batch, N] */
   float *pooled;      /* [N] */
@@ -409,21 +410,25 @@ static void moe_h(kgen_moe *s, const float *x) {
       __m256 acc[MB][HJ];
       for (int i = 0; i < MB; i++)
         for (int j = 0; j < HJ; j++) acc[i][j] = _mm256_setzero_ps();
-      for (int64_t k = 0; k < K; k += 8) {
-        const __m256i mk = k < kfull ? all : tail;
-        if (nbr == MB && nj == HJ) {
+      if (nbr == MB && nj == HJ) {
+        for (int64_t k = 0; k < K; k += 8) {
+          const __m256i mk = k < kfull ? all : tail;
           __m256 dv[HJ];
           for (int j = 0; j < HJ; j++) dv[j] = _mm256_maskload_ps(down + (j0 + j) * K + k, mk);
           for (int i = 0; i < MB; i++) {
             const __m256 xv = _mm256_maskload_ps(x + (b0 + i) * K + k, mk);
             for (int j = 0; j < HJ; j++) acc[i][j] = _mm256_fmadd_ps(xv, dv[j], acc[i][j]);
           }
-        } else /* edge tile */
+        }
+      } else { /* edge tile */
+        for (int64_t k = 0; k < K; k += 8) {
+          const __m256i mk = k < kfull ? all : tail;
           for (int i = 0; i < nbr; i++) {
             const __m256 xv = _mm256_maskload_ps(x + (b0 + i) * K + k, mk);
             for (int j = 0; j < nj; j++)
               acc[i][j] = _mm256_fmadd_ps(xv, _mm256_maskload_ps(down + (j0 + j) * K + k, mk), acc[i][j]);
           }
+        }
       }
       for (int i = 0; i < nbr; i++)
         for (int j = 0; j < nj; j++) s->h[(b0 + i) * m + j0 + j] = moe_hsum8(acc[i][j]);
