@@ -19,6 +19,11 @@
 -- post-op, a causal masking pass, softmax primitive, matmul; templates/kg_dnnl.h).
 
 local AVX512 = machine.isa.avx512f == true
+-- gemm's register rule per ISA: NR a multiple of the vector width, MR * NR / width accumulators
+-- within the vector registers (28 of the 32 zmm; 14 of the 16 ymm, leaving room for B and A);
+-- the template's row operations take NR in {16, 32, 64}
+local TILES = AVX512 and { vw = 16, max_acc = 28, mr = { 6, 4, 8 }, nr = { 32, 64 } }
+  or { vw = 8, max_acc = 14, mr = { 6, 4, 3 }, nr = { 16, 32 } }
 local NAMES = { [0] = "qk", [1] = "qk_softmax", [2] = "attention" }
 
 local function attn(pattern, s, causal)
@@ -52,20 +57,20 @@ local BASELINE_THREADS = {
 
 return kernel "fusion_attention" {
   description = "attention softmax(Q K^T / sqrt(d)) V and its prefixes: fused tiled online softmax "
-    .. "(FlashAttention) vs unfused three-step, " .. (AVX512 and "AVX-512" or "portable") .. " tiles",
+    .. "(FlashAttention) vs unfused three-step, " .. (AVX512 and "AVX-512" or "AVX2") .. " tiles",
   template = "fusion_attention.c",
   params = {
     bq      = values { 96, 48, 64, 128, 32 }, -- queries per block (the O accumulator's rows; a multiple of mr)
     bk      = values { 128, 64, 256 },      -- keys per block (the score tile's columns)
-    mr      = values { 6, 4, 8 },           -- microkernel rows (queries; P rows)
-    nr      = values { 32, 64 },            -- microkernel columns (keys; V columns)
+    mr      = values(TILES.mr),             -- microkernel rows (queries; P rows)
+    nr      = values(TILES.nr),             -- microkernel columns (keys; V columns)
     ku      = values { 4, 1 },              -- microkernel K-unroll
     threads = values(thread_counts()),      -- OpenMP threads over (batch, query block)
   },
   constraints = {
     function(p) return p.bq % p.mr == 0 and p.bk % p.nr == 0 end,
     -- the accumulators fit the vector registers (gemm's rule)
-    function(p) return p.mr * p.nr // 16 <= 28 end,
+    function(p) return p.nr % TILES.vw == 0 and p.mr * p.nr // TILES.vw <= TILES.max_acc end,
   },
   problems = {
     attn(0, 256, 0), attn(1, 256, 0), attn(2, 256, 0), attn(2, 256, 1), attn(1, 256, 1),
