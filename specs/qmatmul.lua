@@ -2,14 +2,16 @@
 -- decode-shaped (M = 1) first; see templates/qmatmul.c and templates/kg_quant.h.
 --
 -- recipe (a problem dimension): 0 int8 per channel, 1 int4 min-max per group of g, 2 int4 HQQ
--- per group of g.  Tunables: the dot-product path (fp32 FMA on dequantized codes, or AVX-512
--- VNNI on int8-quantized activations), output channels per iteration, threads.
+-- per group of g.  Tunables: the dot-product path (fp32 FMA on dequantized codes, or integer dot
+-- products on int8-quantized activations: AVX-512 VNNI, or AVX2 vpmaddubsw), output channels per
+-- iteration, threads.
 -- Baselines: OpenBLAS sgemv (M = 1) / sgemm on the dequantized fp32 weights, default dispatch
 -- and a private SkylakeX instance, 1 and 2 threads; speedup is against the fastest.
 
 -- The VNNI path only where the machine has it (the template needs AVX512-VNNI, -VL and -BW).
 local VNNI = machine.isa.avx512_vnni and machine.isa.avx512vl and machine.isa.avx512bw
-local PATHS = VNNI and { "vnni", "fma" } or { "fma" }
+-- Without it, on AVX2: the same int8 activations through vpmaddubsw + vpmaddwd (maddubs).
+local PATHS = VNNI and { "vnni", "fma" } or machine.isa.avx2 and { "maddubs", "fma" } or { "fma" }
 
 local BASELINES = { "openblas", "openblas_2t" }
 local BASELINE_THREADS = { openblas = 1, openblas_2t = 2 }
@@ -25,8 +27,9 @@ return kernel "qmatmul" {
   description = "weight-only quantized matmul (int8, int4 g, int4 HQQ): y = x W^T, dequantize on the fly",
   template = "qmatmul.c",
   params = {
-    path    = enum(PATHS),              -- dot products: VNNI on int8 activations, or fp32 FMA
+    path    = enum(PATHS),              -- dot products: int8 activations (VNNI, maddubs), or fp32 FMA
     nb      = values { 4, 1, 2, 8 },    -- output channels per iteration (share the x loads)
+    pf      = values { 1, 0 },          -- software prefetch of the next block's rows into L2 (int8 paths)
     threads = values(thread_counts()),  -- OpenMP threads over the output channels: 1, 2, 4, ..., cores
   },
   problems = {

@@ -11,11 +11,14 @@
  *              dot products run on AVX-512 VNNI vpdpbusd: int4 codes (u8) x int8 activations
  *              in 32-weight chunks; int8 weights (s8) x (x + 128) (u8) with the 128 * sum(q)
  *              correction precomputed per row at create time.
+ *   PATH maddubs   the vnni path's int8 activations on AVX2 (no VNNI): vpdpbusd emulated by
+ *              vpmaddubsw + vpmaddwd (llama.cpp's ggml AVX2 dot products); int8 weights move
+ *              their sign onto the activations (vpsignb) so the unsigned operand is |q|.
  * Without AVX-512 the fma path runs on AVX2 + FMA (8 lanes); builds with neither (and PATH vnni
  * without VNNI) use the portable loops.
  *
  * Verification: reference y in double from the dequantized weights (the exact quantized op);
- * tolerance 5e-5 relative to sum |x| |w| plus, for vnni, the activation rounding bound
+ * tolerance 5e-5 relative to sum |x| |w| plus, for vnni and maddubs, the activation rounding bound
  * 0.5 * sx * sum |w| per output.  Accuracy against fp32 weights is the quantizer's business:
  * tests/test_quant.c.  The state (weights, quantized copies, workspace for the quantized
  * activations) is sized by the problem only: every variant runs on one state.
@@ -50,12 +53,22 @@
 #ifndef THREADS
 #define THREADS 1
 #endif
+#ifndef PF
+#define PF 1
+#endif
 
 #if PATH == PATH_vnni && defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
 #define QM_VNNI 1
 #else
 #define QM_VNNI 0
 #endif
+#if defined(PATH_maddubs) && PATH == PATH_maddubs && !QM_VNNI && defined(__AVX2__) && defined(__FMA__)
+#define QM_MADDUBS 1
+#else
+#define QM_MADDUBS 0
+#endif
+/* int8-quantized activations: the VNNI path and its AVX2 emulation */
+#define QM_XQ (QM_VNNI || QM_MADDUBS)
 
 /* The public quantized weight (kgen/kgen.h's opaque kgen_qweight); its layout depends on no
  * tunable, so any variant multiplies any weight. */
@@ -99,15 +112,28 @@ static void qm_prepare(const qm_call *s) {
   const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
   for (int64_t i = 0; i < s->M; i++) {
     const float *x = s->x + i * kpad;
-#if QM_VNNI
-    float mx = 0.0f;
-    for (int64_t t = 0; t < kpad; t++) mx = fmaxf(mx, fabsf(x[t]));
+#if QM_XQ
+    /* (kpad is a multiple of 32: int8 rows pad to 64, int4 groups are >= 32) */
+    __m256 vmx = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t t = 0; t < kpad; t += 8) vmx = _mm256_max_ps(vmx, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + t)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(vmx), _mm256_extractf128_ps(vmx, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    const float mx = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
     const float sx = mx > 0.0f ? mx / 127.0f : 1.0f, inv = 1.0f / sx;
     s->xs[i] = sx;
     int8_t *xq = s->xq + i * kpad;
-    for (int64_t t = 0; t < kpad; t++) {
-      xq[t] = (int8_t)nearbyintf(x[t] * inv);
-      s->xu[i * kpad + t] = (uint8_t)(xq[t] + 128);
+    /* round to nearest even (cvtps under the default rounding, as nearbyintf), pack to bytes:
+     * the packs interleave 128-bit lanes, the permute restores the order */
+    const __m256 vinv = _mm256_set1_ps(inv);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), bias = _mm256_set1_epi8((char)0x80);
+    for (int64_t t = 0; t < kpad; t += 32) {
+      __m256i q[4];
+      for (int u = 0; u < 4; u++) q[u] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + t + 8 * u), vinv));
+      const __m256i b = _mm256_permutevar8x32_epi32(
+          _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])), order);
+      _mm256_storeu_si256((__m256i *)(xq + t), b);
+      _mm256_storeu_si256((__m256i *)(s->xu + i * kpad + t), _mm256_xor_si256(b, bias));
     }
     if (s->recipe != 0)
       for (int64_t gi = 0; gi < ng; gi++)
@@ -139,7 +165,8 @@ static inline float qm_hsum8(__m256 v) {
 
 /* ---- kernels: rows [r0, r0 + nb) of W against activation row i -------------------------- */
 
-static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
+/* (always inlined: a full block's nb = NB is a constant there, and the r < nb tests vanish) */
+static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
   const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
   const float *x = s->x + i * kpad;
   float *y = s->y + i * s->n;
@@ -157,6 +184,32 @@ static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
     for (int r = 0; r < nb; r++) {
       int32_t d = _mm512_reduce_add_epi32(acc[r]) - 128 * s->q8sum[r0 + r];
       y[r0 + r] = (float)d * s->xs[i] * s->scale[r0 + r];
+    }
+#elif QM_MADDUBS
+    /* llama.cpp's AVX2 int8 dot product: vpmaddubsw takes an unsigned operand, so the weight's
+     * sign moves onto the activation: |q| (u8) x sign(q) xq (s8), pairs <= 2 * 127 * 128 < 2^15 */
+    const int8_t *xq = s->xq + i * kpad;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[NB];
+    for (int r = 0; r < NB; r++) acc[r] = _mm256_setzero_si256();
+    const int64_t next = (r0 + NB) * kpad, end = s->n * kpad; /* byte offsets into q8 */
+    for (int64_t t = 0; t < kpad; t += 32) {
+      if (PF && t % 64 == 0) /* the next block's rows into L2, as the int4 path below */
+        for (int64_t o = next + t * NB; o < next + (t + 64) * NB && o < end; o += 64)
+          _mm_prefetch((const char *)s->q8 + o, _MM_HINT_T1);
+      const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + t));
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          const __m256i q = _mm256_loadu_si256((const __m256i *)(s->q8 + (r0 + r) * kpad + t));
+          const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xv, q));
+          acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, ones));
+        }
+    }
+    for (int r = 0; r < nb; r++) {
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc[r]), _mm256_extracti128_si256(acc[r], 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+      y[r0 + r] = (float)_mm_cvtsi128_si32(h) * s->xs[i] * s->scale[r0 + r];
     }
 #elif defined(__AVX512F__)
     __m512 acc[NB];
@@ -193,13 +246,31 @@ static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
   }
   /* int4 */
   const int64_t rb = kpad / 2;
-#if QM_VNNI
+#if QM_XQ
+  /* 32 codes per step: byte j holds codes j (low nibble) and 16 + j (high), against xq[t..t+32);
+   * the products of 4 adjacent bytes sum into one int32 lane (vpdpbusd).  On AVX2 vpmaddubsw sums
+   * pairs into int16 lanes (codes <= 15, |xq| <= 127: a pair <= 3810), which add up over the
+   * group (g <= 256: 8 steps, <= 30480 < 2^15) before one vpmaddwd by ones per group. */
   const int8_t *xq = s->xq + i * kpad;
+#if QM_MADDUBS
+  const __m256i ones = _mm256_set1_epi16(1);
+#define QM_DPBUSD(acc, u, v) _mm256_add_epi16((acc), _mm256_maddubs_epi16((u), (v)))
+#define QM_DOT32(acc) _mm256_madd_epi16((acc), ones)
+#else
+#define QM_DPBUSD(acc, u, v) _mm256_dpbusd_epi32((acc), (u), (v))
+#define QM_DOT32(acc) (acc)
+#endif
   const float *xg = s->xg + i * ng * 8;
   const __m256i m4 = _mm256_set1_epi8(15);
   __m256 facc[NB];
   for (int r = 0; r < NB; r++) facc[r] = _mm256_setzero_ps();
+  /* PF: the next block's rows (contiguous after this block's) prefetched into L2, a group's share
+   * at a time: the rows of a block are NB short streams the hardware prefetcher picks up late */
+  const int64_t next = (r0 + NB) * rb, end = s->n * rb, share = NB * g / 2; /* byte offsets into q4 */
   for (int64_t gi = 0; gi < ng; gi++) {
+    if (PF)
+      for (int64_t o = next + gi * share; o < next + (gi + 1) * share && o < end; o += 64)
+        _mm_prefetch((const char *)s->q4 + o, _MM_HINT_T1);
     __m256i acc[NB];
     for (int r = 0; r < NB; r++) acc[r] = _mm256_setzero_si256();
     for (int64_t t = gi * g; t < gi * g + g; t += 32) {
@@ -208,17 +279,19 @@ static inline void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
         if (r < nb) {
           __m128i b = _mm_loadu_si128((const __m128i *)(s->q4 + (r0 + r) * rb + t / 2));
           __m256i bb = _mm256_inserti128_si256(_mm256_castsi128_si256(b), _mm_srli_epi16(b, 4), 1);
-          acc[r] = _mm256_dpbusd_epi32(acc[r], _mm256_and_si256(bb, m4), xv);
+          acc[r] = QM_DPBUSD(acc[r], _mm256_and_si256(bb, m4), xv);
         }
     }
     __m256 xgv = _mm256_loadu_ps(xg + gi * 8);
     for (int r = 0; r < NB; r++)
       if (r < nb) {
-        __m256 d = _mm256_fnmadd_ps(_mm256_set1_ps(s->zero[(r0 + r) * ng + gi]), xgv, _mm256_cvtepi32_ps(acc[r]));
+        __m256 d = _mm256_fnmadd_ps(_mm256_set1_ps(s->zero[(r0 + r) * ng + gi]), xgv, _mm256_cvtepi32_ps(QM_DOT32(acc[r])));
         facc[r] = _mm256_fmadd_ps(_mm256_set1_ps(s->scale[(r0 + r) * ng + gi]), d, facc[r]);
       }
   }
   for (int r = 0; r < nb; r++) y[r0 + r] = qm_hsum8(facc[r]) * s->xs[i];
+#undef QM_DPBUSD
+#undef QM_DOT32
 #elif defined(__AVX512F__)
   const float *xg = s->xg + i * ng;
   const __m512i m4 = _mm512_set1_epi32(15);
@@ -300,7 +373,10 @@ static void qm_variant(const qm_call *s) {
 #endif
     for (int64_t b = 0; b < nblk; b++) {
       const int64_t r0 = b * NB;
-      qm_rows(s, i, r0, (int)(n - r0 < NB ? n - r0 : NB));
+      if (n - r0 >= NB)
+        qm_rows(s, i, r0, NB);
+      else
+        qm_rows(s, i, r0, (int)(n - r0));
     }
   }
 }
@@ -570,7 +646,7 @@ int kg_verify(void *state, char *msg, size_t cap) {
     return 1;
   }
   for (int64_t j = 0; j < M * n; j++) {
-    double d = fabs((double)s->y[j] - s->ref[j]), tol = s->tol[j] + (QM_VNNI ? s->tol[M * n + j] : 0.0);
+    double d = fabs((double)s->y[j] - s->ref[j]), tol = s->tol[j] + (QM_XQ ? s->tol[M * n + j] : 0.0);
     if (!(d <= tol)) {
       snprintf(msg, cap, "y[%lld, %lld] = %.9g, expected %.9g (|diff| %.3g > tolerance %.3g)",
                (long long)(j / n), (long long)(j % n), (double)s->y[j], s->ref[j], d, tol);

@@ -3,7 +3,7 @@
 local S = { { 1, 20, 7 }, { 3, 100, 33 }, { 1, 1000, 9 } }
 return kernel "qmatmul_edges" {
   template = "../../templates/qmatmul.c",
-  params = { path = enum { "vnni", "fma" }, nb = values { 4, 1, 3, 8 }, threads = values { 1, 2 } },
+  params = { path = enum { "vnni", "maddubs", "fma" }, nb = values { 4, 1, 3, 8 }, threads = values { 1, 2 } },
   problems = {
     shapes.custom(S, { prefix = "int8_", recipe = 0 }),
     shapes.custom(S, { prefix = "g32_", recipe = 1, g = 32 }),
