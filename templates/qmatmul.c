@@ -135,7 +135,15 @@ static void qm_prepare(const qm_call *s) {
       _mm256_storeu_si256((__m256i *)(xq + t), b);
       _mm256_storeu_si256((__m256i *)(s->xu + i * kpad + t), _mm256_xor_si256(b, bias));
     }
-    if (s->recipe != 0)
+#if QM_MADDUBS
+    if (s->recipe != 0 && g % 64 == 0) /* the int4 loop's 64-code order: bytes 16..31 and 32..47 swap */
+      for (int64_t t = 0; t < kpad; t += 64) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)(xq + t + 16)), b = _mm_loadu_si128((const __m128i *)(xq + t + 32));
+        _mm_storeu_si128((__m128i *)(xq + t + 16), b);
+        _mm_storeu_si128((__m128i *)(xq + t + 32), a);
+      }
+#endif
+    if (s->recipe != 0) /* per group and lane (any order within the group: only the sum counts) */
       for (int64_t gi = 0; gi < ng; gi++)
         for (int l = 0; l < 8; l++) {
           int32_t sum = 0;
@@ -273,6 +281,22 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
         _mm_prefetch((const char *)s->q4 + o, _MM_HINT_T1);
     __m256i acc[NB];
     for (int r = 0; r < NB; r++) acc[r] = _mm256_setzero_si256();
+#if QM_MADDUBS
+    /* 64 codes per step when groups allow: 32 bytes hold codes j (low nibbles of bytes 0..15),
+     * 32 + j (low, 16..31), 16 + j and 48 + j (the high nibbles), against xq in that order
+     * (qm_prepare): a load, two masks and a shift per 64 codes instead of two inserts */
+    if (g % 64 == 0) {
+      for (int64_t t = gi * g; t < gi * g + g; t += 64) {
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + t)), x1 = _mm256_loadu_si256((const __m256i *)(xq + t + 32));
+        for (int r = 0; r < NB; r++)
+          if (r < nb) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(s->q4 + (r0 + r) * rb + t / 2));
+            const __m256i lo = _mm256_and_si256(w, m4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+            acc[r] = _mm256_add_epi16(acc[r], _mm256_add_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_maddubs_epi16(hi, x1)));
+          }
+      }
+    } else
+#endif
     for (int64_t t = gi * g; t < gi * g + g; t += 32) {
       __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + t));
       for (int r = 0; r < NB; r++)
