@@ -40,7 +40,9 @@ static void check_fusion_keys(const json_t *p) {
   const bool ln = num(d, "ln") == 1;
   assert_string_equal(json_string_value(json_object_get(p, "pattern")), ln ? "ln_linear_silu" : "linear_relu");
   assert_true(num(p, "flops") == 2 * m * k * n);
-  const double fused = num(json_object_get(p, "winner"), "p50_ns"), unfused = num(baseline(p, "unfused"), "p50_ns");
+  /* unfused: fusion.unfused's twin with the winner's thread count (2) */
+  assert_string_equal(json_string_value(json_object_get(p, "unfused_baseline")), "unfused_2t");
+  const double fused = num(json_object_get(p, "winner"), "p50_ns"), unfused = num(baseline(p, "unfused_2t"), "p50_ns");
   assert_true(fabs(num(p, "fused_latency_ms") - fused * 1e-6) <= 1e-9 * fused);
   assert_true(fabs(num(p, "unfused_latency_ms") - unfused * 1e-6) <= 1e-9 * unfused);
   assert_true(fabs(num(p, "speedup_factor") - unfused / fused) <= 1e-9 * unfused / fused);
@@ -93,10 +95,13 @@ static void test_tune_and_bench_keys(void **state) {
 static void test_calibrate_fusion(void **state) {
   char prof[512];
   snprintf(prof, sizeof prof, "%s/profile.json", tmp);
-  /* an existing profile: its other keys stay */
+  /* an existing profile: its other keys stay, and so do the patterns of specs not re-measured;
+   * a re-measured pattern is replaced */
   FILE *f = fopen(prof, "w");
   assert_non_null(f);
-  fputs("{\"schema\": 1, \"kind\": \"machine-profile\", \"peak\": {\"marker\": 7}}", f);
+  fputs("{\"schema\": 1, \"kind\": \"machine-profile\", \"peak\": {\"marker\": 7}, \"fusion_profiles\": "
+        "{\"patterns\": {\"other_spec\": {\"marker\": 3}, \"linear_relu\": {\"stale\": 1}}}}",
+        f);
   fclose(f);
   assert_int_equal(run("'%s' calibrate --fusion --quick --quiet --spec '%s/tests/specs/fusion_tiny.lua' -o '%s' > "
                        "'%s/table.txt'",
@@ -108,7 +113,9 @@ static void test_calibrate_fusion(void **state) {
   assert_true(num(json_object_get(j, "peak"), "marker") == 7);
   const json_t *fp = json_object_get(j, "fusion_profiles"), *pats = json_object_get(fp, "patterns");
   assert_true(json_is_false(json_object_get(fp, "full")));
-  assert_int_equal(json_object_size(pats), 2);
+  assert_int_equal(json_object_size(pats), 3);
+  assert_true(num(json_object_get(pats, "other_spec"), "marker") == 3);
+  assert_null(json_object_get(json_object_get(pats, "linear_relu"), "stale"));
   /* quick subset: the first problem of each pattern */
   const json_t *relu = json_object_get(pats, "linear_relu"), *lns = json_object_get(pats, "ln_linear_silu");
   assert_non_null(relu);

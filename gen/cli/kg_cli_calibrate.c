@@ -82,6 +82,14 @@ int kg_cli_calibrate(int argc, char **argv) {
       json_decref(prof);
       return kg_fail(&ctx, st);
     }
+    /* --spec re-measures some patterns: the profile's other patterns stay */
+    json_t *oldp = json_object_get(json_object_get(prof, "fusion_profiles"), "patterns");
+    json_t *newp = json_object_get(fp, "patterns");
+    if (fo.nspecs && json_is_object(oldp) && json_is_object(newp)) {
+      const char *name;
+      json_t *v;
+      json_object_foreach(oldp, name, v) if (!json_object_get(newp, name)) json_object_set(newp, name, v);
+    }
     json_object_set_new(prof, "fusion_profiles", fp);
     kg_calibrate_fusion_print(fp, stdout);
   }

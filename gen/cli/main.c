@@ -138,7 +138,7 @@ const char kg_usage[] =
     "                                  (fuse / avoid: 95% CIs of the medians apart; else neutral)\n"
     "      --full                      with --fusion: every problem of the fusion specs\n"
     "      --spec FILE                 with --fusion: this spec only (repeatable; default: every spec of\n"
-    "                                  specs/ with a `fusion` key)\n"
+    "                                  specs/ with a `fusion` key); the profile's other patterns stay\n"
     "\n"
     "  replay FILE [--strategy S] [--budget N] [--runs R] [--seed S] [--json OUT] [--noise resample|F]\n"
     "              [--batch B]\n"

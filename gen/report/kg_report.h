@@ -55,8 +55,9 @@ kg_status kg_tune_write_json(const kg_tune_report *r, const char *path, kg_ctx *
 kg_status kg_tune_write_md(const kg_tune_report *r, const char *path, kg_ctx *ctx);
 
 /** The fusion figures of one problem of a spec with a `fusion` key (kg_spec.h): fused = the
- *  problem's winner, unfused = the baseline the spec's fusion.unfused names, from the same run
- *  (the same final rounds).  Times in ns (NAN when not measured), bytes from the spec's metrics
+ *  problem's winner, unfused = the baseline the spec's fusion.unfused names, or a twin of it
+ *  ("<name>_<suffix>") declared with the winner's thread count, from the same run (the same
+ *  final rounds).  Times in ns (NAN when not measured), bytes from the spec's metrics
  *  (-1 when absent).  verdict: "fuse" when the fused median's 95% CI lies entirely below the
  *  unfused one (faster beyond noise), "avoid" when entirely above, "neutral" when they overlap,
  *  "unmeasured" when either is missing. */
@@ -67,6 +68,7 @@ typedef struct kg_fusion_figures {
   double speedup;          /**< unfused / fused p50 */
   double memory_reduction; /**< 1 - fused bytes / unfused bytes */
   const char *verdict;
+  const char *unfused; /**< the baseline measured as unfused (borrowed from the spec), or NULL */
 } kg_fusion_figures;
 
 /** Fill f for problem pr of r; false (f zeroed) when the spec has no `fusion` key. */
@@ -75,7 +77,8 @@ bool kg_report_fusion(const kg_tune_report *r, const kg_problem_result *pr, kg_f
 /** The fusion contract's keys into the problem's JSON object jp (tune and bench JSON): "pattern",
  *  "flops", "fused_latency_ms", "unfused_latency_ms", "fused_gflops", "unfused_gflops",
  *  "fused_bytes", "unfused_bytes", "speedup_factor" (unfused / fused), "memory_reduction"
- *  (1 - fused / unfused bytes), "fusion_verdict"; nothing for a spec without `fusion`. */
+ *  (1 - fused / unfused bytes), "fusion_verdict", "unfused_baseline" (its name); nothing for a
+ *  spec without `fusion`. */
 void kg_report_fusion_json(const kg_tune_report *r, const kg_problem_result *pr, json_t *jp);
 
 /** Threads a point runs with: the value of the parameter the spec's `roles.threads` names, else

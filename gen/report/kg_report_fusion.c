@@ -25,12 +25,27 @@ bool kg_report_fusion(const kg_tune_report *r, const kg_problem_result *pr, kg_f
     f->fused_ns = w->p50;
     f->fused_ci[0] = w->ci_lo, f->fused_ci[1] = w->ci_hi;
   }
+  /* fusion.unfused, or its twin with the winner's thread count ("unfused_2t" beside "unfused":
+   * the baselines' `baseline_threads`), so fused and unfused run on as many threads */
+  const int wt = pr->winner >= 0 ? kg_report_threads_of(r, pr->results[pr->winner].point) : 0;
+  const size_t ul = strlen(s->fusion_unfused);
+  int named = -1, twin = -1;
   for (int b = 0; b < s->nbaselines; b++) {
     const kg_measurement *m = &pr->baselines[b].m;
-    if (strcmp(s->baselines[b], s->fusion_unfused) || !pr->baselines_done || m->status != KG_OK || m->stats.n == 0)
-      continue;
-    f->unfused_ns = m->stats.p50;
-    f->unfused_ci[0] = m->stats.ci_lo, f->unfused_ci[1] = m->stats.ci_hi;
+    if (!pr->baselines_done || m->status != KG_OK || m->stats.n == 0) continue;
+    const char *nm = s->baselines[b];
+    const bool exact = !strcmp(nm, s->fusion_unfused);
+    if (exact) named = b;
+    if ((exact || (!strncmp(nm, s->fusion_unfused, ul) && nm[ul] == '_')) && wt > 0 && s->baseline_threads[b] == wt &&
+        twin < 0)
+      twin = b;
+  }
+  const int ub = twin >= 0 ? twin : named;
+  if (ub >= 0) {
+    const kg_stats *m = &pr->baselines[ub].m.stats;
+    f->unfused_ns = m->p50;
+    f->unfused_ci[0] = m->ci_lo, f->unfused_ci[1] = m->ci_hi;
+    f->unfused = s->baselines[ub];
   }
   f->speedup = f->unfused_ns / f->fused_ns;
   if (!isfinite(f->speedup)) f->verdict = "unmeasured";
@@ -57,4 +72,5 @@ void kg_report_fusion_json(const kg_tune_report *r, const kg_problem_result *pr,
   json_object_set_new(jp, "speedup_factor", real_or_null(f.speedup));
   json_object_set_new(jp, "memory_reduction", real_or_null(f.memory_reduction));
   json_object_set_new(jp, "fusion_verdict", json_string(f.verdict));
+  json_object_set_new(jp, "unfused_baseline", f.unfused ? json_string(f.unfused) : json_null());
 }
