@@ -14,6 +14,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +63,9 @@ static void *create(kg_module *m, int64_t b, int64_t causal, int64_t d, int64_t 
   return ((kg_create_fn)kg_module_sym(m, "kg_create"))(&p);
 }
 
+/* The spec's tiles follow the machine (specs/fusion_attention.lua): AVX-512 or AVX2 ones. */
+static bool avx512(void) { return __builtin_cpu_supports("avx512f"); }
+
 static kg_compiler *new_compiler(void) {
   kg_compile_opts o = {.no_prelude = true};
   kg_compiler *c = NULL;
@@ -73,12 +77,18 @@ static kg_compiler *new_compiler(void) {
 /* Every pattern and mask on ragged shapes: the variants and the baselines verify. */
 static void test_verify(void **state) {
   (void)state;
-  static const char *const sets[] = {
+  static const char *const sets512[] = {
       "bq=96,bk=128,mr=6,nr=32,ku=4,threads=1",
       "bq=32,bk=64,mr=4,nr=64,ku=1,threads=2",
       "bq=64,bk=256,mr=8,nr=32,ku=1,threads=2",
   };
-  enum { NV = sizeof sets / sizeof sets[0] };
+  static const char *const sets2[] = {
+      "bq=96,bk=128,mr=6,nr=16,ku=4,threads=1",
+      "bq=48,bk=64,mr=3,nr=32,ku=1,threads=2",
+      "bq=64,bk=256,mr=4,nr=16,ku=1,threads=2",
+  };
+  const char *const *sets = avx512() ? sets512 : sets2;
+  enum { NV = sizeof sets512 / sizeof sets512[0] };
   static const int64_t shapes[][3] = {/* b, s, d */
                                       {1, 1, 64}, {2, 7, 16}, {3, 100, 64}, {1, 257, 24}, {2, 130, 80}, {1, 40, 1}};
   static const char *const baselines[] = {"kg_baseline_unfused",          "kg_baseline_unfused_2t",
@@ -131,7 +141,7 @@ static void test_verify(void **state) {
 static void test_check_fails(void **state) {
   (void)state;
   kg_compiler *c = new_compiler();
-  kg_module *m = emit_att(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
+  kg_module *m = emit_att(c, avx512() ? "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1" : "bq=32,bk=64,mr=4,nr=16,ku=4,threads=1");
   check_fn check = (check_fn)kg_module_sym(m, "fusion_attention_check");
   char msg[512] = "";
   for (int pattern = 0; pattern < 3; pattern++) {
@@ -149,7 +159,7 @@ static void test_check_fails(void **state) {
 static void test_bad_shapes(void **state) {
   (void)state;
   kg_compiler *c = new_compiler();
-  kg_module *m = emit_att(c, "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1");
+  kg_module *m = emit_att(c, avx512() ? "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1" : "bq=32,bk=64,mr=4,nr=16,ku=4,threads=1");
   static const int64_t bad[][5] = {/* b, causal, d, pattern, s */
                                    {0, 0, 64, 2, 16},  {1, 0, 0, 2, 16},    {1, 0, 64, 2, 0},
                                    {-1, 0, 64, 2, 16}, {1, 0, 64, 3, 16},   {1, 0, 64, -1, 16},
