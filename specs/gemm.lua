@@ -40,11 +40,11 @@ return kernel "gemm" {
     mr      = values(TILES.mr),                -- microkernel rows
     nr      = values(TILES.nr),                -- microkernel columns (multiples of the vector width)
     mc      = values { 168, 336, 96 }    ,    -- rows of A per packed block
-    kc      = values { 384, 256, 512 }     ,   -- depth per packed block
-    nc      = values { 3072 }      ,           -- columns of B per packed block
+    kc      = values { 384, 256, 512, 192 },   -- depth per packed block
+    nc      = values { 3072, 192, 384 },       -- columns of B per packed block (PACK = 2: per thread)
     ku      = values { 4, 1, 2 }   ,           -- K-unroll of the microkernel loop
     pf      = values { 0, 8 }    ,             -- prefetch of the B sliver, in k iterations ahead
-    pack    = values { 1, 0 },                 -- pack A and B (0: read in place)
+    pack    = values { 1, 0, 2 },              -- pack A and B (0: read in place; 2: stream B, see gemm.c)
     threads = values(thread_counts()),         -- OpenMP threads: 1, 2, 4, ..., cores
   },
   constraints = {
@@ -52,7 +52,12 @@ return kernel "gemm" {
     function(p) return p.nr % TILES.vw == 0 and p.mr * p.nr // TILES.vw <= TILES.max_acc end,
     function(p) return p.mc % p.mr == 0 and p.nc % p.nr == 0 end,
     -- without packing the blocking and the B-sliver prefetch are unused: keep them at their defaults
-    function(p) return p.pack == 1 or (p.mc == 168 and p.kc == 384 and p.pf == 0) end,
+    function(p) return p.pack ~= 0 or (p.mc == 168 and p.kc == 384 and p.nc == 3072 and p.pf == 0) end,
+    -- streamed B (pack = 2) packs all of A per depth block (MC unused), and its NC is a thread's
+    -- block width (192 or 384 columns: a KC x NC block stays in L2 beside the next one's
+    -- prefetch); the shared panel of pack = 1 is NC = 3072 wide
+    function(p) return p.pack ~= 2 or (p.mc == 168 and p.nc < 3072) end,
+    function(p) return p.pack ~= 1 or p.nc == 3072 end,
   },
   problems = {
     shapes.custom { { 64, 64, 64 }, { 128, 128, 128 }, { 256, 256, 256 }, { 1024, 1024, 1024 },
