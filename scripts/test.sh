@@ -9,4 +9,6 @@ case "$build" in /*) ;; *) build="$root/$build" ;; esac
 # LLVM keeps process-lifetime allocations that LeakSanitizer would report; ASan still checks
 # every access.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-ctest --test-dir "$build" --output-on-failure -j1
+# KG_CTEST_ARGS: extra ctest arguments (e.g. -E NAME to leave tests out; .ci/run's sanitizer pass).
+# shellcheck disable=SC2086
+ctest --test-dir "$build" --output-on-failure -j1 ${KG_CTEST_ARGS:-}
