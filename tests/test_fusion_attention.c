@@ -66,6 +66,11 @@ static void *create(kg_module *m, int64_t b, int64_t causal, int64_t d, int64_t 
 /* The spec's tiles follow the machine (specs/fusion_attention.lua): AVX-512 or AVX2 ones. */
 static bool avx512(void) { return __builtin_cpu_supports("avx512f"); }
 
+/* A small variant with one of this machine's tiles (the checks and bad-shape tests). */
+static const char *small_variant(void) {
+  return avx512() ? "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1" : "bq=32,bk=64,mr=4,nr=16,ku=4,threads=1";
+}
+
 static kg_compiler *new_compiler(void) {
   kg_compile_opts o = {.no_prelude = true};
   kg_compiler *c = NULL;
@@ -87,6 +92,7 @@ static void test_verify(void **state) {
       "bq=48,bk=64,mr=3,nr=32,ku=1,threads=2",
       "bq=64,bk=256,mr=4,nr=16,ku=1,threads=2",
   };
+  _Static_assert(sizeof sets512 == sizeof sets2, "one variant list per ISA, the same length");
   const char *const *sets = avx512() ? sets512 : sets2;
   enum { NV = sizeof sets512 / sizeof sets512[0] };
   static const int64_t shapes[][3] = {/* b, s, d */
@@ -141,7 +147,7 @@ static void test_verify(void **state) {
 static void test_check_fails(void **state) {
   (void)state;
   kg_compiler *c = new_compiler();
-  kg_module *m = emit_att(c, avx512() ? "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1" : "bq=32,bk=64,mr=4,nr=16,ku=4,threads=1");
+  kg_module *m = emit_att(c, small_variant());
   check_fn check = (check_fn)kg_module_sym(m, "fusion_attention_check");
   char msg[512] = "";
   for (int pattern = 0; pattern < 3; pattern++) {
@@ -159,7 +165,7 @@ static void test_check_fails(void **state) {
 static void test_bad_shapes(void **state) {
   (void)state;
   kg_compiler *c = new_compiler();
-  kg_module *m = emit_att(c, avx512() ? "bq=32,bk=64,mr=4,nr=32,ku=4,threads=1" : "bq=32,bk=64,mr=4,nr=16,ku=4,threads=1");
+  kg_module *m = emit_att(c, small_variant());
   static const int64_t bad[][5] = {/* b, causal, d, pattern, s */
                                    {0, 0, 64, 2, 16},  {1, 0, 0, 2, 16},    {1, 0, 64, 2, 0},
                                    {-1, 0, 64, 2, 16}, {1, 0, 64, 3, 16},   {1, 0, 64, -1, 16},
