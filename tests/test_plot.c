@@ -1,6 +1,7 @@
 /*
  * test_plot.c - `kgen plot` draws every shipped report (the .json files of tuned/<kernel>/) as valid SVG and
- * PNG files (the SVG a complete document, the PNG with its signature and end chunk), keeps each
+ * PNG files (the SVG a complete document, the PNG with its signature and end chunk; a roofline draws
+ * the same-run references its report holds), keeps each
  * chart's gnuplot script and data, and refuses a corrupt report with exit 2 naming it.
  */
 #include <dirent.h>
@@ -82,6 +83,25 @@ static void test_plots_of_shipped_reports(void **state) {
       here++;
     }
     fclose(f);
+    /* A report whose problems carry same-run references (efficiency_ref) has a roofline that
+     * draws them beside the profile's roofs: a memory reference as a bandwidth roof, the FMA peak
+     * as a ceiling (the pictures then show what this run's efficiencies are held against). */
+    char gp[700];
+    snprintf(cmd, sizeof cmd, "ls '%s'/*-roofline.gp 2> /dev/null", out);
+    FILE *g = popen(cmd, "r");
+    assert_non_null(g);
+    if (fgets(gp, sizeof gp, g)) {
+      gp[strcspn(gp, "\n")] = 0;
+      long n;
+      const char *script = (const char *)slurp(gp, &n);
+      assert_true(n > 0);
+      assert_non_null(strstr(script, "roof(x, ")); /* the profile's roof */
+      if (run("grep -q '\"unit\": *\"GB/s\"' '%s'", line) == 0 && !strstr(script, "this run: read reference"))
+        fail_msg("%s: the report has a read reference, its roofline (%s) does not draw it", line, gp);
+      if (run("grep -q '\"bound\": *\"fp32_fma\"' '%s'", line) == 0 && !strstr(script, "this run: fp32 FMA reference"))
+        fail_msg("%s: the report has an fp32 FMA reference, its roofline (%s) does not draw it", line, gp);
+    }
+    pclose(g);
     /* every report gets at least the speedup chart (each spec has baselines) */
     if (here < 1) fail_msg("%s: no chart drawn", line);
     charts += here;

@@ -114,12 +114,23 @@ static int points_of(json_t *p, plot_point *pts, int max) {
 
 /* ---- roofline ---- */
 
-static kg_status roofline(plotter *pl) {
-  double peak = 0, bw = 0, xmin = INFINITY, xmax = 0;
+/* The ceilings: from the calibrate profile, the compute peak and the bandwidth of the cache level
+ * (or DRAM) nearest each point's working set (kg_profile_efficiency: ceiling and balance), of
+ * which the roofline draws the highest (the innermost cache a problem of the report fits) and the
+ * lowest (the outermost level: DRAM where a problem outgrows the caches); and the references the
+ * final rounds measured beside the winners (efficiency_ref: a read pass over a problem's bytes,
+ * cold or warm, and the fp32 FMA peak microkernel), the rates this run's figures are held against. */
+typedef struct {
+  double peak, bw_hi, bw_lo;   /* profile: GFLOP/s, GB/s */
+  double ref_peak, ref_bw;     /* same-run references (0: none): fp32 GFLOP/s, read GB/s */
+  int ref_cold;                /* the read reference ran cold (caches flushed: DRAM) */
+} roof_ceilings;
+
+static void roof_collect(json_t *problems, roof_ceilings *c) {
+  *c = (roof_ceilings){0, 0, INFINITY, 0, 0, 0};
   size_t i;
   json_t *p;
-  /* the ceilings, from the efficiency objects (kg_profile_efficiency): the highest of each */
-  json_array_foreach(pl->problems, i, p) {
+  json_array_foreach(problems, i, p) {
     json_t *objs[64];
     int n = 0;
     if (json_is_object(json_object_get(p, "winner"))) objs[n++] = json_object_get(p, "winner");
@@ -131,13 +142,30 @@ static kg_status roofline(plotter *pl) {
       const char *bound = json_string_value(json_object_get(e, "bound"));
       double ceil = json_number_value(json_object_get(e, "ceiling")),
              bal = json_number_value(json_object_get(e, "balance"));
-      if (!bound || !(ceil > 0) || !(bal > 0)) continue;
-      double pk = !strcmp(bound, "compute") ? ceil : ceil * bal, b2 = pk / bal;
-      if (pk > peak) peak = pk;
-      if (b2 > bw) bw = b2;
+      if (bound && ceil > 0 && bal > 0) {
+        double pk = !strcmp(bound, "compute") ? ceil : ceil * bal, b2 = pk / bal;
+        if (pk > c->peak) c->peak = pk;
+        if (b2 > c->bw_hi) c->bw_hi = b2;
+        if (b2 < c->bw_lo) c->bw_lo = b2;
+      }
+      json_t *r = json_object_get(objs[k], "efficiency_ref");
+      const char *unit = json_string_value(json_object_get(r, "unit")), *rb = json_string_value(json_object_get(r, "bound"));
+      double rate = json_number_value(json_object_get(r, "rate"));
+      if (!unit || !rb || !(rate > 0)) continue;
+      if (!strcmp(unit, "GB/s") && rate > c->ref_bw) c->ref_bw = rate, c->ref_cold = json_is_true(json_object_get(r, "cold"));
+      if (!strcmp(rb, "fp32_fma") && rate > c->ref_peak) c->ref_peak = rate;
     }
   }
-  if (!(peak > 0) || !(bw > 0)) {
+  if (!isfinite(c->bw_lo)) c->bw_lo = 0;
+}
+
+static kg_status roofline(plotter *pl) {
+  double xmin = INFINITY, xmax = 0;
+  size_t i;
+  json_t *p;
+  roof_ceilings c;
+  roof_collect(pl->problems, &c);
+  if (!(c.peak > 0) || !(c.bw_hi > 0)) {
     skip(pl, "roofline: the report has no efficiency figures (no machine profile: run kgen calibrate)");
     return KG_OK;
   }
@@ -166,18 +194,36 @@ static kg_status roofline(plotter *pl) {
     skip(pl, "roofline: no problem has a flops metric (arithmetic intensity unknown)");
     return KG_OK;
   }
-  double ridge = peak / bw, lo = fmin(xmin, ridge) / 4, hi = fmax(xmax, ridge) * 4;
-  char script[4096];
+  const double bw_min = c.ref_bw > 0 && c.ref_bw < c.bw_lo ? c.ref_bw : c.bw_lo > 0 ? c.bw_lo : c.bw_hi;
+  double lo = fmin(xmin, c.peak / c.bw_hi) / 4, hi = fmax(xmax, c.peak / bw_min) * 4;
+  /* the profile's roofs (solid), then this run's references (dashed), each only when it says more */
+  char plots[2048];
+  int len = snprintf(plots, sizeof plots,
+                     "plot roof(x, %g) title 'profile: %.0f GFLOP/s, %.0f GB/s (nearest cache level)' lw 2 lc rgb 'black'",
+                     c.bw_hi, c.peak, c.bw_hi);
+  if (c.bw_lo > 0 && c.bw_lo < 0.8 * c.bw_hi)
+    len += snprintf(plots + len, sizeof plots - (size_t)len,
+                    ", \\\n  roof(x, %g) title 'profile: %.0f GB/s (largest working set)' lw 2 lc rgb 'gray40'", c.bw_lo,
+                    c.bw_lo);
+  if (c.ref_peak > 0)
+    len += snprintf(plots + len, sizeof plots - (size_t)len,
+                    ", \\\n  %g title 'this run: fp32 FMA reference %.0f GFLOP/s' dt 2 lw 2 lc rgb '#d55e00'", c.ref_peak,
+                    c.ref_peak);
+  if (c.ref_bw > 0)
+    len += snprintf(plots + len, sizeof plots - (size_t)len,
+                    ", \\\n  (x * %g < %g ? x * %g : 1/0) title 'this run: read reference %.1f GB/s%s' dt 2 lw 2 lc rgb '#0072b2'",
+                    c.ref_bw, c.ref_peak > 0 ? c.ref_peak : c.peak, c.ref_bw, c.ref_bw, c.ref_cold ? ", cold" : "");
+  char script[6144];
   snprintf(script, sizeof script,
-           "set title '%s: roofline (ceilings from the machine profile)'\n"
+           "set title '%s: roofline'\n"
            "set logscale xy\nset xrange [%g:%g]\nset grid\n"
-           "set xlabel 'arithmetic intensity (flop/byte)'\nset ylabel 'GFLOP/s'\nset key top left\n"
-           "roof(x) = x < %g ? %g * x : %g\n"
-           "plot roof(x) title 'roof: %.0f GB/s, %.0f GFLOP/s' lw 2 lc rgb 'black', \\\n"
-           "  '%s.dat' using ($3 == 0 ? $1 : 1/0):2 with points pt 7 ps 1.2 title 'winners', \\\n"
-           "  '' using ($3 == 1 ? $1 : 1/0):2 with points pt 6 ps 1.0 title 'baselines', \\\n"
+           "set xlabel 'arithmetic intensity (flop/byte)'\nset ylabel 'GFLOP/s'\nset key top left font ',9'\n"
+           "roof(x, bw) = x * bw < %g ? x * bw : %g\n"
+           "%s, \\\n"
+           "  '%s.dat' using ($3 == 0 ? $1 : 1/0):2 with points pt 7 ps 1.2 lc rgb '#009e73' title 'winners', \\\n"
+           "  '' using ($3 == 1 ? $1 : 1/0):2 with points pt 6 ps 1.0 lc rgb '#56b4e9' title 'baselines', \\\n"
            "  '' using ($3 == 0 ? $1 : 1/0):2:4 with labels offset 1,0.6 left font ',8' notitle\n",
-           pl->kernel, lo, hi, ridge, bw, peak, bw, peak, name);
+           pl->kernel, lo, hi, c.peak, c.peak, plots, name);
   return draw(pl, name, script);
 }
 
