@@ -104,13 +104,15 @@ static double kg_tune_problem_distance(const kg_spec_problem *a, const kg_spec_p
  * (a warm start: good configurations transfer between related problems and machines): the
  * winner so far (fastest p50) of each earlier problem, nearest problem first (by
  * kg_tune_problem_distance), then the other machines' points (opts->warm, kgen tune --warm-start),
- * distinct, not yet measured for p, at most cap.  Returns how many spec points it wrote to out. */
-static int kg_tune_seeds(const kg_tune_run *t, int p, long *out, int cap) {
+ * distinct, not yet measured for p, at most cap.  With `later`, p's back-seeds instead: the
+ * winners of the problems searched after p (nearest first), which p's own search never saw.
+ * Returns how many spec points it wrote to out. */
+static int kg_tune_seeds(const kg_tune_run *t, int p, bool later, long *out, int cap) {
   const kg_tune_report *r = t->r;
   const kg_spec_problem *here = &t->spec->problems[t->probs[p]];
   int order[KG_TUNE_MAX_PROBLEMS], n = 0, k = 0;
   double dist[KG_TUNE_MAX_PROBLEMS];
-  for (int q = 0; q < p; q++) { /* insertion by distance, the earlier problem first among equals */
+  for (int q = later ? p + 1 : 0; q < (later ? r->nproblems : p); q++) { /* by distance, the earlier first among equals */
     dist[q] = kg_tune_problem_distance(here, &t->spec->problems[t->probs[q]]);
     int at = n++;
     while (at > 0 && dist[order[at - 1]] > dist[q]) {
@@ -119,7 +121,7 @@ static int kg_tune_seeds(const kg_tune_run *t, int p, long *out, int cap) {
     }
     order[at] = q;
   }
-  for (int i = 0; i < n + (int)t->opts->nwarm && k < cap; i++) {
+  for (int i = 0; i < n + (later ? 0 : (int)t->opts->nwarm) && k < cap; i++) {
     long pt = -1;
     if (i < n) {
       long at = kg_tune_fastest(&r->problems[order[i]]);
@@ -138,6 +140,27 @@ static int kg_tune_seeds(const kg_tune_run *t, int p, long *out, int cap) {
  * failed), INFINITY when it failed. */
 static double kg_tune_search_cost(const kg_result *x) {
   return x->m.status == KG_OK || x->m.status == KG_ECENSORED ? x->m.stats.p50 : INFINITY;
+}
+
+/* The evaluations of problem p's budget kept back for its back-seeds (kg_tune_seeds with later):
+ * one per problem searched after it, at most a batch and a quarter of the budget.  The first
+ * problems have no earlier winners to start from; a later, related problem's winner is often what
+ * their search missed (gemm's m64 never met the two-thread direct variant m128's search found). */
+static long kg_tune_back_reserve(const kg_tune_run *t, int p, long budget, int bsize) {
+  long n = t->r->nproblems - 1 - p;
+  if (n > bsize) n = bsize;
+  if (n > budget / 4) n = budget / 4;
+  return n > 0 ? n : 0;
+}
+
+/* Measure points pts[0..n) for problem p (compiled or taken from kept); the results land in p's
+ * result list.  Errors as kg_tune_measure_batch. */
+static kg_status kg_tune_measure_points(kg_tune_run *t, kg_kept *kept, bool keep, int p, const long *pts, int n,
+                                        kg_variant *batch, int *nb, kg_ctx *ctx) {
+  kg_status st;
+  *nb = n;
+  if ((st = kg_tune_compile_kept(t, kept, keep, pts, batch, n, ctx))) return st;
+  return kg_tune_measure_batch(t, p, batch, n, ctx);
 }
 
 kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
@@ -184,14 +207,16 @@ kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
       const kg_result *x = &res->results[i];
       if (search_index[x->point] >= 0) kg_search_tell(search, (size_t)search_index[x->point], kg_tune_search_cost(x));
     }
-    /* the seeds first (told like any measured point), then the strategy's batches */
-    int nseed = kg_tune_seeds(t, p, pts, budget < bsize ? (int)budget : bsize);
+    /* the seeds first (told like any measured point), then the strategy's batches, leaving the
+     * back-seeds' share of the budget for the pass after the last problem */
+    const long mine = budget - kg_tune_back_reserve(t, p, budget, bsize);
+    int nseed = kg_tune_seeds(t, p, false, pts, mine < bsize ? (int)mine : bsize);
     if (nseed && pg->f)
       fprintf(pg->f, "%s%s: %d seed%s measured first (the winners of the nearest earlier problems%s)\n",
               pg->tty ? "\r\033[K" : "", spec->problems[t->probs[p]].name, nseed, nseed == 1 ? "" : "s",
               opts->nwarm ? ", then the other machines' points" : "");
     for (;;) {
-      long left = budget - (res->nresults - res->cached);
+      long left = mine - (res->nresults - res->cached);
       if (left <= 0) break;
       size_t na;
       if (nseed) {
@@ -202,10 +227,8 @@ kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
         if (!(na = kg_search_ask_batch(search, (size_t)(left < bsize ? left : bsize), asked))) break;
         for (size_t i = 0; i < na; i++) pts[i] = spec_index[asked[i]];
       }
-      nb = (int)na;
       long first = res->nresults;
-      if ((st = kg_tune_compile_kept(t, &kept, p + 1 < r->nproblems, pts, batch, nb, ctx))) goto done;
-      if ((st = kg_tune_measure_batch(t, p, batch, nb, ctx))) goto done;
+      if ((st = kg_tune_measure_points(t, &kept, r->nproblems > 1, p, pts, (int)na, batch, &nb, ctx))) goto done;
       for (long i = first; i < res->nresults; i++) /* tell each result (a pending point left untold fails) */
         kg_search_tell(search, (size_t)search_index[res->results[i].point], kg_tune_search_cost(&res->results[i]));
       for (size_t i = 0; i < na; i++) kg_search_tell(search, asked[i], INFINITY); /* no-op once told */
@@ -214,6 +237,21 @@ kg_status kg_tune_guided(kg_tune_run *t, kg_ctx *ctx) {
     }
     kg_search_free(search);
     search = NULL;
+  }
+  /* back-seeds: each problem measures the winners of the problems searched after it, within the
+   * share of its budget it kept for them (they compete in the final rounds like any point) */
+  for (int p = 0; p + 1 < r->nproblems && !st; p++) {
+    kg_problem_result *res = &r->problems[p];
+    long left = budget - (res->nresults - res->cached), cap = kg_tune_back_reserve(t, p, budget, bsize);
+    if (cap > left) cap = left;
+    int n = cap > 0 ? kg_tune_seeds(t, p, true, pts, (int)cap) : 0;
+    if (!n) continue;
+    if (pg->f)
+      fprintf(pg->f, "%s%s: %d back-seed%s measured (the winners of the later problems)\n", pg->tty ? "\r\033[K" : "",
+              spec->problems[t->probs[p]].name, n, n == 1 ? "" : "s");
+    if ((st = kg_tune_measure_points(t, &kept, true, p, pts, n, batch, &nb, ctx))) goto done;
+    kg_batch_free(batch, nb);
+    nb = 0;
   }
 done:
   kg_batch_free(batch, nb);
