@@ -149,6 +149,34 @@ static void test_inner_reps(void **state) {
   assert_true(m.stats.p50 < 1000); /* ns per call, not per sample */
 }
 
+/* A kernel whose calls are long (here ~1 ms of spinning, 50 x min_sample_ns) gets one call per
+ * sample and no probe calls for the inner repetitions: with no warm-up time (one warm-up call)
+ * and no verification, the calls are exactly 1 + samples kept + samples retaken. */
+static long long_calls;
+static void run_long(void *st) {
+  long_calls++;
+  uint64_t t0 = kg_now_ns();
+  while (kg_now_ns() - t0 < 1000000) ((sum_state *)st)->out += 1.0;
+}
+
+static void test_long_calls_no_probes(void **state) {
+  kg_measure_opts o = fast_opts();
+  o.warmup_s = 0;
+  o.min_samples = 5;
+  o.min_time_s = 0.001;
+  sum_state *s = sum_create(&problem);
+  assert_non_null(s);
+  kg_measurement m;
+  memset(&m, 0, sizeof m);
+  long_calls = 0;
+  kg_measure_state(s, run_long, NULL, &o, &m);
+  assert_int_equal(m.status, KG_OK);
+  assert_int_equal(m.inner_reps, 1);
+  assert_int_equal(m.stats.n, 5);
+  assert_int_equal(long_calls, 1 + (long)m.stats.n + m.retaken);
+  sum_destroy(s);
+}
+
 /* Every sample sleeps (a voluntary context switch, so each one is "disturbed"): retakes stop
  * once they took as long as min_time, rather than running max_retakes more samples. */
 static void run_sleep(void *st) {
@@ -260,6 +288,7 @@ int main(void) {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_ok),
       cmocka_unit_test(test_inner_reps),
+      cmocka_unit_test(test_long_calls_no_probes),
       cmocka_unit_test(test_retakes_bounded),
       cmocka_unit_test(test_cold_and_unpinned),
       cmocka_unit_test(test_segv),
