@@ -59,6 +59,7 @@ cycles=$(sed -n 's/^Total Cycles: *//p' "$tmp/mca.txt")
 iters=$(sed -n 's/^Iterations: *//p' "$tmp/mca.txt")
 awk -v c="$cycles" -v i="$iters" 'BEGIN { printf "cycles per iteration: %.2f\n", c / i }'
 if [[ -n $per_iter ]]; then
+  # shellcheck disable=SC2086 # "N UNIT": two words
   set -- $per_iter
   awk -v c="$cycles" -v i="$iters" -v w="$1" -v u="$2" 'BEGIN { printf "%s per cycle: %.2f\n", u, w * i / c }'
 fi
