@@ -13,6 +13,7 @@
 #endif
 #include "kg_measure.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -84,6 +85,48 @@ static uint64_t time_reps(kg_run_fn run, void *state, int reps) {
 }
 
 enum { NOISE_CS, NOISE_MIG, NOISE_PF, NOISE_N };
+
+/* Involuntary context switches of this process so far (getrusage sums them over its threads),
+ * or -1. */
+static long involuntary_switches(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_nivcsw : -1;
+}
+
+/* Time the threads of this process have spent runnable but waiting for a CPU, summed (ns; the
+ * second field of each /proc/self/task/<tid>/schedstat), or -1 where the kernel keeps none. */
+static double run_delay_ns(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  double sum = 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[64], buf[96];
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unsigned long long oncpu, waited;
+    if (len > 0 && (buf[len] = '\0', sscanf(buf, "%llu %llu", &oncpu, &waited) == 2)) sum += (double)waited, n++;
+  }
+  closedir(d);
+  return n ? sum : -1;
+}
+
+/* When a sample counts as disturbed, and is retaken.  Not for a switch as such: a voluntary one
+ * (a thread waiting at a barrier, sleeping) is the kernel's own time, and on these VMs kernel
+ * threads preempt a 2-thread 2048^3 GEMM 3-7 times per 150 ms call for microseconds each (every
+ * sample was "disturbed", and the retakes doubled its measuring time).  A sample expected to take
+ * >= KG_DELAY_SAMPLE_NS is disturbed when its threads waited for a CPU longer than
+ * KG_DELAY_FRACTION of it (run queue delay, read before and after it: ~10 us of /proc reads,
+ * < 1% of such a sample); a shorter one on any involuntary switch (a preemption costs
+ * microseconds, a large share of it).  Where neither count exists, on any context switch the perf
+ * event saw; and always on a migration. */
+#define KG_DELAY_SAMPLE_NS 1e6
+#define KG_DELAY_FRACTION 0.005
 
 /* A core this machine lacks: run unpinned. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -198,6 +241,7 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   m->inner_reps = reps;
 
   size_t cap = (size_t)o->max_samples;
+  const bool long_samples = (double)wmin * reps >= KG_DELAY_SAMPLE_NS;
   samples = malloc(cap * sizeof *samples);
   ev_sum = calloc(KG_MAX_EVENTS, sizeof *ev_sum);
   if (!samples || !ev_sum) {
@@ -216,12 +260,20 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
   while (kept < cap && (kept < (size_t)o->min_samples ||
                         (measured < min_measured && !(flush && kg_now_ns() - sampling_start > cold_wall)))) {
     if (flush) flush_caches(flush, flush_words);
+    const double wait0 = long_samples ? run_delay_ns() : -1;
+    const long iv0 = involuntary_switches();
     kg_counters_start(noise);
     kg_counters_start(extra);
     uint64_t dt = time_reps(run, state, reps);
     kg_counters_stop(extra, xv);
     kg_counters_stop(noise, nv);
-    bool disturbed = (!isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0) || (!isnan(nv[NOISE_MIG]) && nv[NOISE_MIG] > 0);
+    const long iv1 = involuntary_switches();
+    const double wait1 = wait0 >= 0 ? run_delay_ns() : -1;
+    bool preempted;
+    if (wait0 >= 0 && wait1 >= 0) preempted = wait1 - wait0 > KG_DELAY_FRACTION * (double)dt;
+    else if (iv0 >= 0 && iv1 >= 0) preempted = iv1 > iv0;
+    else preempted = !isnan(nv[NOISE_CS]) && nv[NOISE_CS] > 0;
+    bool disturbed = preempted || (!isnan(nv[NOISE_MIG]) && nv[NOISE_MIG] > 0);
     /* Retakes cost at most as much time as the kept samples (or min_time): a kernel whose
      * every sample is disturbed (seconds long on a busy machine, or one that sleeps) would
      * otherwise pay max_retakes samples more and run into the timeout.  Cold: none past the

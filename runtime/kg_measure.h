@@ -7,7 +7,11 @@
  * (a variant must still be right after it was timed).  Kernels shorter
  * than `min_sample_ns` are repeated inside a sample (inner repetitions) so the timer's
  * resolution does not matter.  Each sample also reads context switches and CPU migrations
- * (perf software events); a disturbed sample is retaken, up to a bound, and counted.  A crash
+ * (perf software events); a disturbed sample is retaken, up to a bound, and counted: one during
+ * which a thread of the process was migrated, or preempted (a sample of >= 1 ms: its threads
+ * waited for a CPU, by /proc/self/task/x/schedstat, longer than 0.5% of it; a shorter one: any
+ * involuntary switch).  Voluntary switches (a thread waiting at a barrier, sleeping) are the
+ * kernel's own time: counted in ctx_switches, never retaken.  A crash
  * (signal), an abort, a hang (timeout) or a wrong result is a recorded outcome, never the end
  * of the caller.  Results come back over a pipe.
  */
@@ -83,8 +87,8 @@ typedef struct kg_measurement {
                             (kg_abi.h), read after the timing when the caller asked for it */
   kg_stats stats;      /**< ns per kg_run call, over the kept samples */
   int inner_reps;      /**< kg_run calls per sample */
-  int retaken;         /**< samples retaken because a context switch or migration hit them */
-  double ctx_switches; /**< context switches per kept sample (mean), NAN when unavailable */
+  int retaken;         /**< samples retaken: a thread preempted (beyond the bound above) or migrated */
+  double ctx_switches; /**< context switches (voluntary too) per kept sample (mean), NAN when unavailable */
   double migrations;   /**< CPU migrations per kept sample (mean), NAN when unavailable */
   double page_faults;  /**< page faults per kept sample (mean), NAN when unavailable */
   bool noisy;          /**< the median's CI stayed wider than noisy_rel_ci */
