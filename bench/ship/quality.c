@@ -35,13 +35,14 @@ static int cmp(const void *a, const void *b) {
 static long switches(void) {
   struct rusage u;
   getrusage(RUSAGE_SELF, &u);
-  return u.ru_nvcsw + u.ru_nivcsw;
+  return u.ru_nivcsw;
 }
 
 /* Median ns of one call of f on the shape, measured as `kgen bench` measures (runtime/
  * kg_measure.c): 50 ms of warm-up; samples of enough calls for 20 us; at least `reps` samples
- * and 0.2 s; a sample during which the process switched context (any of its threads) is
- * retaken, at most 100 times. */
+ * and 0.2 s; a sample during which a thread of the process was preempted (an involuntary
+ * switch: kgen's rule for samples under 1 ms; longer ones there tolerate 0.5% of run-queue
+ * delay) is retaken, at most 100 times. */
 static double time_call(sgemm_fn f, int64_t m, int64_t n, int64_t k, const float *A, const float *B, float *C, int reps) {
   /* Let the helper threads of the previous candidate (the library's team spins 0.1 ms after its
    * last job; OpenMP's pool spins longer) fall asleep: on 2 cores they would steal this one's. */
