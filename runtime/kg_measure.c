@@ -261,13 +261,13 @@ void kg_measure_state(void *state, kg_run_fn run, kg_verify_fn verify, const kg_
                         (measured < min_measured && !(flush && kg_now_ns() - sampling_start > cold_wall)))) {
     if (flush) flush_caches(flush, flush_words);
     const double wait0 = long_samples ? run_delay_ns() : -1;
-    const long iv0 = involuntary_switches();
+    const long iv0 = wait0 >= 0 ? -1 : involuntary_switches(); /* only where the delay is not read */
     kg_counters_start(noise);
     kg_counters_start(extra);
     uint64_t dt = time_reps(run, state, reps);
     kg_counters_stop(extra, xv);
     kg_counters_stop(noise, nv);
-    const long iv1 = involuntary_switches();
+    const long iv1 = iv0 >= 0 ? involuntary_switches() : -1;
     const double wait1 = wait0 >= 0 ? run_delay_ns() : -1;
     bool preempted;
     if (wait0 >= 0 && wait1 >= 0) preempted = wait1 - wait0 > KG_DELAY_FRACTION * (double)dt;

@@ -156,11 +156,18 @@ static void test_inner_reps(void **state) {
 /* A kernel whose calls are long (here ~1 ms of spinning, 50 x min_sample_ns) gets one call per
  * sample and no probe calls for the inner repetitions: with no warm-up time (one warm-up call)
  * and no verification, the calls are exactly 1 + samples kept + samples retaken. */
+/* Spins for ns of wall time. */
+static void spin_ns(uint64_t ns) {
+  uint64_t t0 = kg_now_ns();
+  while (kg_now_ns() - t0 < ns) {
+  }
+}
+
 static long long_calls;
 static void run_long(void *st) {
   long_calls++;
-  uint64_t t0 = kg_now_ns();
-  while (kg_now_ns() - t0 < 1000000) ((sum_state *)st)->out += 1.0;
+  ((sum_state *)st)->out += 1.0;
+  spin_ns(1000000);
 }
 
 static void test_long_calls_no_probes(void **state) {
@@ -182,13 +189,9 @@ static void test_long_calls_no_probes(void **state) {
 }
 
 /* Spinning kernels of a fixed wall time per call, and a thread of this process that competes
- * for the core: spinning throughout, or waking every 25 ms for 2 us (as the kernel's own threads
- * do on these VMs; there a preemption costs the preempted thread 20-70 us of run-queue delay). */
-static void spin_ns(uint64_t ns) {
-  uint64_t t0 = kg_now_ns();
-  while (kg_now_ns() - t0 < ns) {
-  }
-}
+ * for the core: spinning throughout (BUSY), or waking every 25 ms for 2 us (BRIEF, as the
+ * kernel's own threads do on these VMs; there a preemption costs the preempted thread 20-70 us
+ * of run-queue delay). */
 static void run_spin5ms(void *st) {
   ((sum_state *)st)->out += 1.0;
   spin_ns(5000000);
@@ -198,18 +201,36 @@ static void run_spin20ms(void *st) {
   spin_ns(20000000);
 }
 
+enum competition { BUSY, BRIEF };
 static atomic_int competitor_stop;
 static void *competitor(void *arg) {
-  const bool brief = arg != NULL;
+  const enum competition c = *(const enum competition *)arg;
   while (!atomic_load_explicit(&competitor_stop, memory_order_relaxed)) {
-    if (brief) usleep(25000), spin_ns(2000);
+    if (c == BRIEF) usleep(25000), spin_ns(2000);
   }
   return NULL;
 }
 
-/* Measures run with at least 3 samples and min_time_s while a competitor (brief or not) shares
- * the core this thread runs on: the forked worker inherits this thread's affinity. */
-static kg_measurement measure_beside_competitor(kg_run_fn run, double min_time_s, bool brief) {
+/* Measures run with at least 3 samples and min_time_s, no warm-up, one call per sample; the
+ * checks come after (measure_beside_competitor first stops its thread). */
+static kg_status measure_run(kg_run_fn run, double min_time_s, kg_measurement *m) {
+  kg_entry e = {sum_create, run, NULL, sum_destroy};
+  kg_measure_opts o = fast_opts();
+  o.min_samples = 3;
+  o.min_time_s = min_time_s;
+  o.warmup_s = 0;
+  o.min_sample_ns = 1;
+  return kg_measure(&problem, &e, &o, m, NULL);
+}
+static void assert_measured(kg_status st, const kg_measurement *m) {
+  assert_int_equal(st, KG_OK);
+  assert_int_equal(m->status, KG_OK);
+  assert_true(m->stats.n >= 3);
+}
+
+/* measure_run while a competitor shares the core this thread runs on (the forked worker
+ * inherits this thread's affinity). */
+static kg_measurement measure_beside_competitor(kg_run_fn run, double min_time_s, enum competition c) {
   cpu_set_t one, saved;
   assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof saved, &saved), 0);
   CPU_ZERO(&one);
@@ -217,30 +238,21 @@ static kg_measurement measure_beside_competitor(kg_run_fn run, double min_time_s
   assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
   pthread_t th;
   atomic_store(&competitor_stop, 0);
-  assert_int_equal(pthread_create(&th, NULL, competitor, brief ? &competitor_stop : NULL), 0);
+  assert_int_equal(pthread_create(&th, NULL, competitor, &c), 0);
   assert_int_equal(pthread_setaffinity_np(th, sizeof one, &one), 0);
-
-  kg_entry e = {sum_create, run, NULL, sum_destroy};
-  kg_measure_opts o = fast_opts();
-  o.min_samples = 3;
-  o.min_time_s = min_time_s;
-  o.warmup_s = 0;
-  o.min_sample_ns = 1;
   kg_measurement m;
-  kg_status st = kg_measure(&problem, &e, &o, &m, NULL);
+  kg_status st = measure_run(run, min_time_s, &m);
   atomic_store(&competitor_stop, 1);
   pthread_join(th, NULL);
   assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof saved, &saved), 0);
-  assert_int_equal(st, KG_OK);
-  assert_int_equal(m.status, KG_OK);
-  assert_true(m.stats.n >= 3);
+  assert_measured(st, &m);
   return m;
 }
 
 /* Every sample is preempted (the competitor spins throughout): retaken, and the retakes stop
  * once they took as long as min_time, rather than running max_retakes more samples. */
 static void test_retakes_bounded(void **state) {
-  kg_measurement m = measure_beside_competitor(run_spin5ms, 0.01, false);
+  kg_measurement m = measure_beside_competitor(run_spin5ms, 0.01, BUSY);
   /* 5 ms per retake: at most 0.01 s (min_time) of them plus the one that crossed it */
   assert_true(m.retaken >= 1 && m.retaken <= 3);
 }
@@ -255,16 +267,8 @@ static void run_sleep20ms(void *st) {
 }
 
 static void test_voluntary_switch_not_retaken(void **state) {
-  kg_entry e = {sum_create, run_sleep20ms, NULL, sum_destroy};
-  kg_measure_opts o = fast_opts();
-  o.min_samples = 3;
-  o.min_time_s = 0.1;
-  o.warmup_s = 0;
-  o.min_sample_ns = 1;
   kg_measurement m;
-  assert_int_equal(kg_measure(&problem, &e, &o, &m, NULL), KG_OK);
-  assert_int_equal(m.status, KG_OK);
-  assert_true(m.stats.n >= 3);
+  assert_measured(measure_run(run_sleep20ms, 0.1, &m), &m);
   if (!isnan(m.ctx_switches)) assert_true(m.ctx_switches >= 1); /* seen and reported */
   assert_true(m.retaken <= 1); /* a rare real preemption on a busy machine, never every sample */
 }
@@ -272,7 +276,7 @@ static void test_voluntary_switch_not_retaken(void **state) {
 /* Brief preemptions of a long sample stay under 0.5% of a 20 ms sample: not retaken.  Under the
  * earlier rule (any context switch) most samples were. */
 static void test_brief_preemption_not_retaken(void **state) {
-  kg_measurement m = measure_beside_competitor(run_spin20ms, 0.1, true);
+  kg_measurement m = measure_beside_competitor(run_spin20ms, 0.1, BRIEF);
   if (!isnan(m.ctx_switches)) assert_true(m.ctx_switches > 0); /* the ticker did preempt */
   assert_true(m.retaken <= 2);
 }
