@@ -94,25 +94,31 @@ static long involuntary_switches(void) {
 }
 
 /* Time the threads of this process have spent runnable but waiting for a CPU, summed (ns; the
- * second field of each /proc/self/task/<tid>/schedstat), or -1 where the kernel keeps none. */
+ * second field of each /proc/self/task/<tid>/schedstat), or -1 where the kernel keeps none.  No
+ * heap: it runs between the samples of a variant that may have corrupted the heap (opendir would
+ * malloc, and abort there, during the measurement). */
 static double run_delay_ns(void) {
-  DIR *d = opendir("/proc/self/task");
-  if (!d) return -1;
+  int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -1;
   double sum = 0;
   int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    char path[64], buf[96];
-    snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    unsigned long long oncpu, waited;
-    if (len > 0 && (buf[len] = '\0', sscanf(buf, "%llu %llu", &oncpu, &waited) == 2)) sum += (double)waited, n++;
-  }
-  closedir(d);
+  char ents[2048];
+  ssize_t len;
+  while ((len = getdents64(dfd, ents, sizeof ents)) > 0)
+    for (ssize_t off = 0; off < len;) {
+      const struct dirent64 *e = (const struct dirent64 *)(ents + off);
+      off += e->d_reclen;
+      if (e->d_name[0] == '.') continue;
+      char path[64], buf[96];
+      snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t got = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      unsigned long long oncpu, waited;
+      if (got > 0 && (buf[got] = '\0', sscanf(buf, "%llu %llu", &oncpu, &waited) == 2)) sum += (double)waited, n++;
+    }
+  close(dfd);
   return n ? sum : -1;
 }
 
