@@ -153,9 +153,6 @@ static void test_inner_reps(void **state) {
   assert_true(m.stats.p50 < 1000); /* ns per call, not per sample */
 }
 
-/* A kernel whose calls are long (here ~1 ms of spinning, 50 x min_sample_ns) gets one call per
- * sample and no probe calls for the inner repetitions: with no warm-up time (one warm-up call)
- * and no verification, the calls are exactly 1 + samples kept + samples retaken. */
 /* Spins for ns of wall time. */
 static void spin_ns(uint64_t ns) {
   uint64_t t0 = kg_now_ns();
@@ -163,6 +160,9 @@ static void spin_ns(uint64_t ns) {
   }
 }
 
+/* A kernel whose calls are long (here ~1 ms of spinning, 50 x min_sample_ns) gets one call per
+ * sample and no probe calls for the inner repetitions: with no warm-up time (one warm-up call)
+ * and no verification, the calls are exactly 1 + samples kept + samples retaken. */
 static long long_calls;
 static void run_long(void *st) {
   long_calls++;
