@@ -8,9 +8,10 @@
  *   PATH fma   codes -> fp32, FMA with x; int4 groups fold the zero point as
  *              s * (sum x q - z * sum x), with the group sums of x computed once per call.
  *   PATH vnni  x is quantized per row to int8 (symmetric, absmax / 127) once per call, and the
- *              dot products run on AVX-512 VNNI vpdpbusd: int4 codes (u8) x int8 activations
- *              in 32-weight chunks; int8 weights (s8) x (x + 128) (u8) with the 128 * sum(q)
- *              correction precomputed per row at create time.
+ *              dot products run on AVX-512 VNNI vpdpbusd: int4 codes (u8) x int8 activations,
+ *              128 codes (a 64-byte load, two nibble masks) per step, the activations reordered
+ *              to match once per call, the zero points' share once per row; int8 weights (s8) x
+ *              (x + 128) (u8) with the 128 * sum(q) correction precomputed per row at create time.
  *   PATH maddubs   the vnni path's int8 activations on AVX2 (no VNNI): vpdpbusd emulated by
  *              vpmaddubsw + vpmaddwd (llama.cpp's ggml AVX2 dot products); int8 weights move
  *              their sign onto the activations (vpsignb) so the unsigned operand is |q|.
@@ -88,7 +89,8 @@ typedef struct qm_ws {
   int8_t *xq;     /* [M, kpad] quantized activations (vnni) */
   uint8_t *xu;    /* [M, kpad] xq + 128 (vnni, int8 weights) */
   float *xs;      /* [M] activation scale (vnni) */
-  float *xg;      /* [M, ng] sum of x per group (fma) or [M, ng, 8] lane sums of xq (vnni) */
+  float *xg;      /* [M, ng] sum of x per group (fma), [M, ng, 8] lane sums of xq (maddubs; vnni
+                   * when kpad % 128 != 0), or sums of xq per group in [i, 0..ng) of it (vnni) */
   int64_t kpad, ng;
 } qm_ws;
 
@@ -142,6 +144,28 @@ static void qm_prepare(const qm_call *s) {
         _mm_storeu_si128((__m128i *)(xq + t + 16), b);
         _mm_storeu_si128((__m128i *)(xq + t + 32), a);
       }
+#endif
+#if QM_VNNI
+    if (s->recipe != 0 && kpad % 128 == 0) {
+      /* group totals of xq, [ng] at the start of the row's [ng, 8] (before the reorder below,
+       * which crosses groups of 32 and 64) */
+      for (int64_t gi = 0; gi < ng; gi++) {
+        __m512i v = _mm512_setzero_si512();
+        for (int64_t c = gi * g; c < gi * g + g; c += 16)
+          v = _mm512_add_epi32(v, _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(xq + c))));
+        s->xg[i * ng * 8 + gi] = (float)_mm512_reduce_add_epi32(v);
+      }
+      /* the int4 zmm loop's order: per 128 codes, the low nibbles' codes (32 b + j at 16 b + j,
+       * b < 4, j < 16), then the high nibbles' (32 b + 16 + j): 16-byte chunks 0 2 4 6 1 3 5 7 */
+      for (int64_t t = 0; t < kpad; t += 128) {
+        __m128i c[8];
+        for (int u = 0; u < 8; u++) c[u] = _mm_loadu_si128((const __m128i *)(xq + t + 16 * u));
+        for (int u = 0; u < 4; u++) {
+          _mm_storeu_si128((__m128i *)(xq + t + 16 * u), c[2 * u]);
+          _mm_storeu_si128((__m128i *)(xq + t + 64 + 16 * u), c[2 * u + 1]);
+        }
+      }
+    } else
 #endif
     if (s->recipe != 0) /* per group and lane (any order within the group: only the sum counts) */
       for (int64_t gi = 0; gi < ng; gi++)
@@ -260,6 +284,58 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
    * pairs into int16 lanes (codes <= 15, |xq| <= 127: a pair <= 3810), which add up over the
    * group (g <= 256: 8 steps, <= 30480 < 2^15) before one vpmaddwd by ones per group. */
   const int8_t *xq = s->xq + i * kpad;
+#if QM_VNNI
+  if (kpad % 128 == 0) {
+    /* 128 codes per step: 64 bytes of a row, low nibbles against xq[t..t+64), high nibbles against
+     * xq[t+64..t+128) (qm_prepare's order), so lanes 4 b..4 b+3 hold codes 32 b..32 b+31 of the
+     * step.  A unit of max(g, 128) codes sums in int32, then one convert and one FMA by the scale
+     * of each lane's group (a broadcast for g >= 128; g = 32 and 64 spread 4 or 2 groups' scales
+     * over the lanes); the zero point's share, sum over groups of scale * zero * sum xq, once per
+     * row at the end. */
+    const float *xt = s->xg + i * ng * 8;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const int64_t unit = g > 128 ? g : 128, gpu = 128 / g; /* groups per unit when g < 128 */
+    const __m512i spread = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             g == 32 ? 2 : 3); /* lane -> group within the unit */
+    __m512 facc[NB];
+    for (int r = 0; r < NB; r++) facc[r] = _mm512_setzero_ps();
+    const int64_t next = (r0 + NB) * rb, end = s->n * rb, share = NB * unit / 2; /* byte offsets into q4 */
+    for (int64_t u0 = 0, ui = 0; u0 < kpad; u0 += unit, ui++) {
+      if (PF)
+        for (int64_t o = next + ui * share; o < next + (ui + 1) * share && o < end; o += 64)
+          _mm_prefetch((const char *)s->q4 + o, _MM_HINT_T1);
+      __m512i acc[NB];
+      for (int r = 0; r < NB; r++) acc[r] = _mm512_setzero_si512();
+      for (int64_t t = u0; t < u0 + unit; t += 128) {
+        const __m512i xlo = _mm512_loadu_si512(xq + t), xhi = _mm512_loadu_si512(xq + t + 64);
+        for (int r = 0; r < NB; r++)
+          if (r < nb) {
+            const __m512i w = _mm512_loadu_si512(s->q4 + (r0 + r) * rb + t / 2);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_and_si512(w, m4), xlo);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_and_si512(_mm512_srli_epi16(w, 4), m4), xhi);
+          }
+      }
+      for (int r = 0; r < NB; r++)
+        if (r < nb) {
+          const float *sc = s->scale + (r0 + r) * ng;
+          const __m512 sv = g >= 128 ? _mm512_set1_ps(sc[u0 / g])
+                                     : _mm512_permutexvar_ps(spread, _mm512_maskz_loadu_ps((__mmask16)((1u << gpu) - 1), sc + ui * gpu));
+          facc[r] = _mm512_fmadd_ps(sv, _mm512_cvtepi32_ps(acc[r]), facc[r]);
+        }
+    }
+    for (int r = 0; r < nb; r++) {
+      const float *sc = s->scale + (r0 + r) * ng, *zp = s->zero + (r0 + r) * ng;
+      __m512 cv = _mm512_setzero_ps();
+      int64_t gi = 0;
+      for (; gi + 16 <= ng; gi += 16)
+        cv = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_loadu_ps(sc + gi), _mm512_loadu_ps(zp + gi)), _mm512_loadu_ps(xt + gi), cv);
+      float corr = _mm512_reduce_add_ps(cv);
+      for (; gi < ng; gi++) corr += sc[gi] * zp[gi] * xt[gi];
+      y[r0 + r] = (_mm512_reduce_add_ps(facc[r]) - corr) * s->xs[i];
+    }
+    return;
+  }
+#endif
 #if QM_MADDUBS
   const __m256i ones = _mm256_set1_epi16(1);
 #define QM_DPBUSD(acc, u, v) _mm256_add_epi16((acc), _mm256_maddubs_epi16((u), (v)))
