@@ -197,6 +197,22 @@ static inline float qm_hsum8(__m256 v) {
 
 /* ---- kernels: rows [r0, r0 + nb) of W against activation row i -------------------------- */
 
+/* int4 with PF: the next block's scales and zero points into L2 (NB rows of ng floats each, a
+ * short stream per array that the hardware prefetcher finds late: measured 1.03-1.10x on int4
+ * decode, g = 128 and 32, k = 4096 and 8192, cold) */
+static inline void qm_prefetch_groups(const qm_call *s, int64_t r0) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  if (!PF || r0 + NB >= s->n) return;
+  const int64_t hi = (r0 + 2 * NB < s->n ? r0 + 2 * NB : s->n) * s->ng * 4;
+  for (int64_t o = (r0 + NB) * s->ng * 4; o < hi; o += 64) {
+    _mm_prefetch((const char *)s->scale + o, _MM_HINT_T1);
+    _mm_prefetch((const char *)s->zero + o, _MM_HINT_T1);
+  }
+#else
+  (void)s, (void)r0;
+#endif
+}
+
 /* (always inlined: a full block's nb = NB is a constant there, and the r < nb tests vanish) */
 static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int64_t i, int64_t r0, int nb) {
   const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
@@ -300,6 +316,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
     __m512 facc[NB];
     for (int r = 0; r < NB; r++) facc[r] = _mm512_setzero_ps();
     const int64_t next = (r0 + NB) * rb, end = s->n * rb, share = NB * unit / 2; /* byte offsets into q4 */
+    qm_prefetch_groups(s, r0);
     for (int64_t u0 = 0, ui = 0; u0 < kpad; u0 += unit, ui++) {
       if (PF)
         for (int64_t o = next + ui * share; o < next + (ui + 1) * share && o < end; o += 64)
@@ -318,7 +335,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
       for (int r = 0; r < NB; r++)
         if (r < nb) {
           const float *sc = s->scale + (r0 + r) * ng;
-          const __m512 sv = g >= 128 ? _mm512_set1_ps(sc[u0 / g])
+          const __m512 sv = g >= 128 ? _mm512_set1_ps(sc[ui]) /* unit == g: unit ui is group ui */
                                      : _mm512_permutexvar_ps(spread, _mm512_maskz_loadu_ps((__mmask16)((1u << gpu) - 1), sc + ui * gpu));
           facc[r] = _mm512_fmadd_ps(sv, _mm512_cvtepi32_ps(acc[r]), facc[r]);
         }
@@ -351,6 +368,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
   /* PF: the next block's rows (contiguous after this block's) prefetched into L2, a group's share
    * at a time: the rows of a block are NB short streams the hardware prefetcher picks up late */
   const int64_t next = (r0 + NB) * rb, end = s->n * rb, share = NB * g / 2; /* byte offsets into q4 */
+  qm_prefetch_groups(s, r0);
   for (int64_t gi = 0; gi < ng; gi++) {
     if (PF)
       for (int64_t o = next + gi * share; o < next + (gi + 1) * share && o < end; o += 64)
