@@ -267,18 +267,32 @@ static void run_sleep20ms(void *st) {
 }
 
 static void test_voluntary_switch_not_retaken(void **state) {
-  kg_measurement m;
-  assert_measured(measure_run(run_sleep20ms, 0.1, &m), &m);
-  if (!isnan(m.ctx_switches)) assert_true(m.ctx_switches >= 1); /* seen and reported */
-  assert_true(m.retaken <= 1); /* a rare real preemption on a busy machine, never every sample */
+  /* a rare real preemption on a busy machine may retake one sample, never every sample; up to
+   * three attempts, as test_brief_preemption_not_retaken below */
+  int retaken[3], attempts = 0;
+  do {
+    kg_measurement m;
+    assert_measured(measure_run(run_sleep20ms, 0.1, &m), &m);
+    if (!isnan(m.ctx_switches)) assert_true(m.ctx_switches >= 1); /* seen and reported */
+    retaken[attempts++] = m.retaken;
+  } while (retaken[attempts - 1] > 1 && attempts < 3);
+  if (retaken[attempts - 1] > 1)
+    fail_msg("retaken %d, %d, %d samples in three attempts (at most 1 expected)", retaken[0], retaken[1], retaken[2]);
 }
 
 /* Brief preemptions of a long sample stay under 0.5% of a 20 ms sample: not retaken.  Under the
- * earlier rule (any context switch) most samples were. */
+ * earlier rule (any context switch) most samples were, in every attempt.  Up to three attempts:
+ * on a shared VM the host may deschedule this vCPU while the competitor runs, and the guest then
+ * sees a 2 us preemption last milliseconds (one CI run retook 3 samples that way). */
 static void test_brief_preemption_not_retaken(void **state) {
-  kg_measurement m = measure_beside_competitor(run_spin20ms, 0.1, BRIEF);
-  if (!isnan(m.ctx_switches)) assert_true(m.ctx_switches > 0); /* the ticker did preempt */
-  assert_true(m.retaken <= 2);
+  int retaken[3], attempts = 0;
+  do {
+    kg_measurement m = measure_beside_competitor(run_spin20ms, 0.1, BRIEF);
+    if (!isnan(m.ctx_switches)) assert_true(m.ctx_switches > 0); /* the ticker did preempt */
+    retaken[attempts++] = m.retaken;
+  } while (retaken[attempts - 1] > 2 && attempts < 3);
+  if (retaken[attempts - 1] > 2)
+    fail_msg("retaken %d, %d, %d samples in three attempts (at most 2 expected)", retaken[0], retaken[1], retaken[2]);
 }
 
 static void test_cold_and_unpinned(void **state) {
