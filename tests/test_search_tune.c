@@ -167,9 +167,11 @@ static void test_unknown_strategy(void **state) {
 }
 
 /* tests/specs/cutoff.lua: work=100 is a hundred times slower than work=1 (a margin no noise on a
- * shared machine closes).  In the database's insertion order, every slow variant measured after a
- * fast one is censored, no fast one is, and the winner is fast; with --cutoff 0 nothing is
- * censored. */
+ * shared machine closes).  The test cuts off at 10x, not the default 2x: the fast variants take
+ * ~0.3 us, and runs here and in CI saw one whose first three samples all ran 2.3x the others' p50
+ * (a busy SMT sibling or a slow tick), which 2x censors.  In the database's insertion order, every
+ * slow variant measured after a fast one is censored, no fast one is, and the winner is fast; with
+ * --cutoff 0 nothing is censored. */
 static void check_cutoff(const char *db, double cutoff) {
   sqlite3 *h = NULL;
   sqlite3_stmt *q = NULL;
@@ -196,7 +198,7 @@ static void check_cutoff(const char *db, double cutoff) {
     rows++;
     censored += cut;
     if (!slow) assert_false(cut);                          /* a fast variant is never cut off */
-    if (slow && fast_seen && cutoff > 0) assert_true(cut); /* 10x slower than the best so far */
+    if (slow && fast_seen && cutoff > 0) assert_true(cut); /* 100x slower than the best so far */
     if (cutoff == 0) assert_string_equal(status, "ok");
     fast_seen |= !slow;
   }
@@ -208,7 +210,7 @@ static void check_cutoff(const char *db, double cutoff) {
 
 static void test_cutoff(void **state) {
   (void)state;
-  const double cutoffs[] = {2, 0};
+  const double cutoffs[] = {10, 0};
   for (int k = 0; k < 2; k++) {
     char db[400];
     snprintf(db, sizeof db, "%s/cut%d.db", tmp, k);
