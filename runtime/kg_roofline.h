@@ -20,7 +20,9 @@
  * kg_measure can fork, create and time it as it times a kernel.
  *
  * The read kernel is the STREAM-style sum over the buffer (McCalpin, STREAM; here read-only, as
- * the weight streams of a decode step are), 4 independent accumulators of 64-byte loads.
+ * the weight streams of a decode step are), 4 independent accumulators of 64-byte loads, each
+ * thread reading its range as 8 interleaved sequential streams (one stream per core leaves
+ * bandwidth unused on some machines: kg_roofline.c).
  */
 #ifndef KG_ROOFLINE_H
 #define KG_ROOFLINE_H
