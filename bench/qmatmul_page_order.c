@@ -9,6 +9,12 @@
  *           the next block's rows prefetched into L2 a step at a time
  *   phased: super-blocks of NB * S rows (S = 4096 / ROWBYTES), NB rows S apart per phase (qmatmul's
  *           page order, templates/qmatmul.c qm_page_rows)
+ *   groups: phased, with g = 128 group scales and zero points as the template reads them: a scale
+ *           broadcast, a convert and an FMA per row and step, the zero points' share once per row;
+ *           scales [rows, ng] and zeros [rows, ng] apart (the template's layout), the next block's
+ *           prefetched at its start
+ *   groups1: the same with one table [rows][ng scales, ng zeros] (one short stream per row, not two)
+ * GB/s counts the bytes each order reads (the group modes: codes, scales and zeros).
  * Standalone (needs AVX-512 VNNI):
  *   cc -O2 -fopenmp bench/qmatmul_page_order.c -o /tmp/po && /tmp/po 4096 2048 2
  * (int4 k = 4096 n = 4096: 2 KB rows; 7168 4096 2 is k = 8192 n = 7168, where the orders agree.)
@@ -37,8 +43,9 @@ static double now(void) {
 }
 static volatile int sink[64];
 static const int8_t *XQ;
+static const float *SC, *ZP, *XT; /* group tables (groups: scales, zeros; groups1: SC only), group sums of xq */
 
-enum { READ, ROWS, PHASED };
+enum { READ, ROWS, PHASED, GROUPS, GROUPS1 };
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static int run(const uint8_t *p, int64_t rows, int64_t rb,
                                                                       int mode, int NB, int pf) {
@@ -77,6 +84,49 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static int run(const uint
   return _mm512_reduce_add_epi32(tot);
 }
 
+/* The phased order with g = 128 groups (one per 64-byte step); rows [row0, row0 + rows) of the tables. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static float run_groups(const uint8_t *p, int64_t rows,
+                                                                             int64_t rb, int one_table, int NB,
+                                                                             int pf, int64_t row0) {
+  const __m512i m4 = _mm512_set1_epi8(15);
+  const int64_t S = 4096 / rb > 1 ? 4096 / rb : 1, sb = NB * S, ng = rb / 64, st = one_table ? 2 * ng : ng;
+  const float *sc0 = SC + row0 * st, *zp0 = one_table ? sc0 + ng : ZP + row0 * ng;
+  float out = 0;
+  for (int64_t r0 = 0; r0 < rows; r0 += sb)
+    for (int64_t h = 0; h < S; h++) {
+      const int64_t rn = r0 + sb < rows ? r0 + sb + h : -1; /* the next block's first row */
+      if (pf && rn >= 0)
+        for (int s = 0; s < NB; s++)
+          for (int64_t o = 0; o < ng * 4; o += 64) {
+            _mm_prefetch((const char *)(sc0 + (rn + s * S) * st) + o, _MM_HINT_T1);
+            _mm_prefetch((const char *)(zp0 + (rn + s * S) * st) + o, _MM_HINT_T1);
+          }
+      __m512 facc[16];
+      for (int s = 0; s < 16; s++) facc[s] = _mm512_setzero_ps();
+      for (int64_t o = 0, ui = 0; o < rb; o += 64, ui++) {
+        if (pf && rn >= 0)
+          for (int s = 0; s < NB; s++) _mm_prefetch((const char *)p + (rn + s * S) * rb + o, _MM_HINT_T1);
+        const __m512i xlo = _mm512_loadu_si512(XQ + 2 * o), xhi = _mm512_loadu_si512(XQ + 2 * o + 64);
+        for (int s = 0; s < NB; s++) {
+          const int64_t r = r0 + s * S + h;
+          const __m512i w = _mm512_load_si512(p + r * rb + o);
+          __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(w, m4), xlo);
+          a = _mm512_dpbusd_epi32(a, _mm512_and_si512(_mm512_srli_epi16(w, 4), m4), xhi);
+          facc[s] = _mm512_fmadd_ps(_mm512_set1_ps(sc0[r * st + ui]), _mm512_cvtepi32_ps(a), facc[s]);
+        }
+      }
+      for (int s = 0; s < NB; s++) {
+        const int64_t r = r0 + s * S + h;
+        __m512 cv = _mm512_setzero_ps();
+        for (int64_t gi = 0; gi + 16 <= ng; gi += 16)
+          cv = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_loadu_ps(sc0 + r * st + gi), _mm512_loadu_ps(zp0 + r * st + gi)),
+                               _mm512_loadu_ps(XT + gi), cv);
+        out += _mm512_reduce_add_ps(facc[s]) - _mm512_reduce_add_ps(cv);
+      }
+    }
+  return out;
+}
+
 static int cmp(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -106,13 +156,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: out of memory\n", argv[0]);
     return 1;
   }
+  const int64_t ng = rb / 64; /* g = 128: a group per 64 bytes of a row */
+  float *sc = aligned_alloc(64, (size_t)(rows * ng) * 8), *zp = aligned_alloc(64, (size_t)(rows * ng) * 4),
+        *xt = aligned_alloc(64, (size_t)ng * 4 + 64);
+  if (!sc || !zp || !xt) {
+    fprintf(stderr, "%s: out of memory\n", argv[0]);
+    return 1;
+  }
+  for (int64_t i = 0; i < rows * ng * 2; i++) sc[i] = 1.0f;
+  for (int64_t i = 0; i < rows * ng; i++) zp[i] = 1.0f;
+  for (int64_t i = 0; i < ng; i++) xt[i] = 1.0f;
+  SC = sc, ZP = zp, XT = xt;
   madvise(b, alloc, MADV_HUGEPAGE), madvise(f, fl, MADV_HUGEPAGE);
   memset(xq, 1, 16384), memset(f, 1, fl), memset(b, 3, bytes);
   XQ = xq;
   static const struct { const char *name; int mode, nb, pf; } cf[] = {
       {"read", READ, 0, 0},     {"rows", ROWS, 4, 0},     {"rows", ROWS, 8, 0},     {"rows", ROWS, 8, 1},
       {"rows", ROWS, 16, 1},    {"phased", PHASED, 4, 0}, {"phased", PHASED, 8, 0}, {"phased", PHASED, 8, 1},
-      {"phased", PHASED, 16, 1}};
+      {"phased", PHASED, 16, 1}, {"groups", GROUPS, 4, 1}, {"groups", GROUPS, 8, 1},
+      {"groups1", GROUPS1, 4, 1}, {"groups1", GROUPS1, 8, 1}};
   enum { NC = sizeof cf / sizeof cf[0], R = 31 };
   static double t[NC][R];
   for (int r = 0; r < R; r++)
@@ -126,7 +188,10 @@ int main(int argc, char **argv) {
       {
         const int tt = omp_get_thread_num();
         const int64_t lo = rows * tt / th, hi = rows * (tt + 1) / th;
-        sink[tt] = run(b + lo * rb, hi - lo, rb, cf[c].mode, cf[c].nb, cf[c].pf);
+        if (cf[c].mode >= GROUPS)
+          sink[tt] = (int)run_groups(b + lo * rb, hi - lo, rb, cf[c].mode == GROUPS1, cf[c].nb, cf[c].pf, lo);
+        else
+          sink[tt] = run(b + lo * rb, hi - lo, rb, cf[c].mode, cf[c].nb, cf[c].pf);
       }
       t[c][r] = now() - t0;
     }
@@ -134,12 +199,12 @@ int main(int argc, char **argv) {
   printf("%lld rows x %lld bytes (%.1f MB), %d threads, cold, %d rounds\n", (long long)rows, (long long)rb, bytes / 1e6, th, R);
   for (int c = 0; c < NC; c++) {
     qsort(t[c], R, sizeof(double), cmp);
-    const double p50 = bytes / t[c][R / 2] / 1e9;
+    const double by = cf[c].mode >= GROUPS ? bytes + rows * ng * 8.0 : (double)bytes, p50 = by / t[c][R / 2] / 1e9;
     if (c == 0) ref = p50;
-    printf("%-6s nb %2d pf %d: p50 %5.1f GB/s  best %5.1f  p50 / read %.2f\n", cf[c].name, cf[c].nb, cf[c].pf, p50,
-           bytes / t[c][0] / 1e9, p50 / ref);
+    printf("%-7s nb %2d pf %d: p50 %5.1f GB/s  best %5.1f  p50 / read %.2f\n", cf[c].name, cf[c].nb, cf[c].pf, p50,
+           by / t[c][0] / 1e9, p50 / ref);
   }
-  free(b), free(f), free(xq);
+  free(b), free(f), free(xq), free(sc), free(zp), free(xt);
   return 0;
 }
 #endif /* _OPENMP */

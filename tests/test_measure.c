@@ -253,7 +253,10 @@ static kg_measurement measure_beside_competitor(kg_run_fn run, double min_time_s
  * once they took as long as min_time, rather than running max_retakes more samples. */
 static void test_retakes_bounded(void **state) {
   kg_measurement m = measure_beside_competitor(run_spin5ms, 0.01, BUSY);
-  /* 5 ms per retake: at most 0.01 s (min_time) of them plus the one that crossed it */
+  /* 5 ms per retake: at most 0.01 s (min_time) of them plus the one that crossed it.  (Failed
+   * once, in a fresh-clone suite run on intel-6-167; 40 runs of this test after it, 20 of them
+   * beside two spinning processes, passed: the count is printed so a failure says which side.) */
+  if (m.retaken < 1 || m.retaken > 3) print_message("retaken %d of %d samples\n", m.retaken, (int)m.stats.n);
   assert_true(m.retaken >= 1 && m.retaken <= 3);
 }
 
