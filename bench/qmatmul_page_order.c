@@ -118,10 +118,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static float run_groups(c
       for (int s = 0; s < NB; s++) {
         const int64_t r = r0 + s * S + h;
         __m512 cv = _mm512_setzero_ps();
-        for (int64_t gi = 0; gi + 16 <= ng; gi += 16)
+        int64_t gi = 0;
+        for (; gi + 16 <= ng; gi += 16)
           cv = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_loadu_ps(sc0 + r * st + gi), _mm512_loadu_ps(zp0 + r * st + gi)),
                                _mm512_loadu_ps(XT + gi), cv);
-        out += _mm512_reduce_add_ps(facc[s]) - _mm512_reduce_add_ps(cv);
+        float corr = _mm512_reduce_add_ps(cv);
+        for (; gi < ng; gi++) corr += sc0[r * st + gi] * zp0[r * st + gi] * XT[gi]; /* rows under 1 KB */
+        out += _mm512_reduce_add_ps(facc[s]) - corr;
       }
     }
   return out;
