@@ -6,10 +6,11 @@
 -- else AVX2 tiles (NR a multiple of 8, accumulators MR * NR / 8 <= 14 of the 16 ymm, leaving
 -- room for the B loads and the A broadcast); threads 1, 2, 4, ..., machine.cores.
 -- The constraints are only the true ones: the accumulators fit the vector registers, MC is a
--- multiple of MR and NC of NR, and PACK = 0 (no packing, for small and skinny shapes) ignores the
--- blocking and the B prefetch (they stay at their defaults).  The space holds 1,446 points on an
--- AVX-512 machine: kgen tune searches it with its default guided strategy (knn, 10% of the space
--- per problem), not exhaustively.
+-- multiple of MR (where packing uses it) and NC of NR, PACK = 0 (no packing, for small and skinny
+-- shapes) ignores the blocking and the B prefetch (they stay at their defaults), and PACK = 3 (B
+-- read in place, for skinny products streaming B) takes its own short depth blocks.  The space holds
+-- 3,462 points on an AVX-512 machine: kgen tune searches it with its default guided strategy (knn,
+-- 10% of the space per problem), not exhaustively.
 -- Baselines: OpenBLAS sgemm with its default dispatch and (AVX-512 machines) forced to SkylakeX
 -- (a private instance), and BLIS (bli_sgemm, templates/kg_blis.h; checked against the reference on
 -- its first call), each with 1 and 2 threads, and LIBXSMM's JIT small-matrix kernels (m, n, k <= 128
@@ -40,17 +41,20 @@ return kernel "gemm" {
     mr      = values(TILES.mr),                -- microkernel rows
     nr      = values(TILES.nr),                -- microkernel columns (multiples of the vector width)
     mc      = values { 168, 336, 96 }    ,    -- rows of A per packed block
-    kc      = values { 384, 256, 512, 192 },   -- depth per packed block
+    kc      = values { 384, 256, 512, 192, 32, 16 }, -- depth per block (16, 32: PACK = 3 only)
     nc      = values { 3072, 192, 384 },       -- columns of B per packed block (PACK = 2: per thread)
     ku      = values { 4, 1, 2 }   ,           -- K-unroll of the microkernel loop
     pf      = values { 0, 8 }    ,             -- prefetch of the B sliver, in k iterations ahead
-    pack    = values { 1, 0, 2 },              -- pack A and B (0: read in place; 2: stream B, see gemm.c)
+                                               -- (PACK = 3: lines ahead in each row of B)
+    pack    = values { 1, 0, 2, 3 },           -- pack A and B (0: read in place; 2: stream B;
+                                               -- 3: B in place, A packed; see gemm.c)
     threads = values(thread_counts()),         -- OpenMP threads: 1, 2, 4, ..., cores
   },
   constraints = {
     -- accumulators fit the vector registers
     function(p) return p.nr % TILES.vw == 0 and p.mr * p.nr // TILES.vw <= TILES.max_acc end,
-    function(p) return p.mc % p.mr == 0 and p.nc % p.nr == 0 end,
+    -- MC is a multiple of MR where it is used (pack = 1), NC of NR
+    function(p) return (p.pack ~= 1 or p.mc % p.mr == 0) and p.nc % p.nr == 0 end,
     -- without packing the blocking and the B-sliver prefetch are unused: keep them at their defaults
     function(p) return p.pack ~= 0 or (p.mc == 168 and p.kc == 384 and p.nc == 3072 and p.pf == 0) end,
     -- streamed B (pack = 2) packs all of A per depth block (MC unused), and its NC is a thread's
@@ -58,6 +62,12 @@ return kernel "gemm" {
     -- prefetch); the shared panel of pack = 1 is NC = 3072 wide
     function(p) return p.pack ~= 2 or (p.mc == 168 and p.nc < 3072) end,
     function(p) return p.pack ~= 1 or p.nc == 3072 end,
+    -- B in place (pack = 3): short depth blocks (a tile's kc rows of B, ldb apart, stay in a few
+    -- cache sets); MC and NC unused.  The other modes pack KC x NC blocks: KC >= 192.
+    function(p)
+      if p.pack == 3 then return p.kc <= 32 and p.mc == 168 and p.nc == 3072 end
+      return p.kc >= 192
+    end,
   },
   problems = {
     shapes.custom { { 64, 64, 64 }, { 128, 128, 128 }, { 256, 256, 256 }, { 1024, 1024, 1024 },

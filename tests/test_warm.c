@@ -73,7 +73,7 @@ static void test_warm_start(void **state) {
                        "--min-time 0.01 --timeout 0.5 --quiet > warm.out 2> warm.err",
                        tmp, bin, root),
                    0);
-  assert_int_equal(run("grep -q 'warm start: 2 points of other machines measured first (nearest first: zz-other)' "
+  assert_int_equal(run("grep -q 'warm start: 2 points of earlier results measured first (nearest first: zz-other)' "
                        "'%s/warm.err'",
                        tmp),
                    0);

@@ -2,13 +2,17 @@
 #include "kg_bench.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../ship/runtime/kgen_mdist.h"
+#include "kg_template.h"
 
 double kg_bench_machine_score(const json_t *machine, const kg_machine *m) {
   double score = 0;
@@ -345,8 +349,18 @@ static int kg_warm_cmp(const void *a, const void *b) {
   return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : 0;
 }
 
+/* Whether a report's hash string (16 hex digits) is not h. */
+static bool json_hex_differs(const json_t *v, uint64_t h) {
+  char want[17];
+  snprintf(want, sizeof want, "%016" PRIx64, h);
+  return !json_is_string(v) || strcmp(json_string_value(v), want) != 0;
+}
+
 kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
                                long cap, long *n, kg_ctx *ctx) {
+  uint64_t tmpl_hash = 0;
+  kg_status hst = kg_template_hash(spec, &tmpl_hash, ctx);
+  if (hst) return hst;
   char kdir[4200];
   kg_warm_doc docs[256];
   int nd = 0;
@@ -362,8 +376,15 @@ kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_ma
     json_t *r = json_load_file(p, 0, &err);
     const json_t *mach = json_object_get(r, "machine");
     const char *id = json_string_value(json_object_get(mach, "id"));
-    const double dist = id && strcmp(id, m->id) ? kg_bench_machine_distance(mach, m) : -1;
-    if (dist >= 0) docs[nd].doc = r, docs[nd++].dist = dist;
+    /* this machine's own last report first when it is stale (a re-tune after a change to the
+     * spec or the template starts from its own best points; an up-to-date one has its database
+     * for --resume), then the others, nearest first */
+    double dist = -1;
+    if (id && strcmp(id, m->id)) dist = kg_bench_machine_distance(mach, m);
+    else if (id && (json_hex_differs(json_object_get(r, "spec_hash"), spec->hash) ||
+                    json_hex_differs(json_object_get(r, "template_hash"), tmpl_hash)))
+      dist = -0.5;
+    if (dist >= -0.5) docs[nd].doc = r, docs[nd++].dist = dist;
     else json_decref(r);
   }
   if (d) closedir(d);

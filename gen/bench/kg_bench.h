@@ -53,12 +53,13 @@ kg_status kg_bench_load_nearest(const char *dir, const char *kernel, const kg_ma
                                 size_t cap, double *dist, kg_ctx *ctx);
 
 /**
- * Warm start (`kgen tune --warm-start`): the winners, ties and finalists ("top") of every other
- * compatible machine's results in dir/<kernel>/ *.json, nearest machine first (by
+ * Warm start (`kgen tune --warm-start`): the winners, ties and finalists ("top") of this machine's
+ * own last report when it is stale (another spec or template hash) and of every other compatible
+ * machine's results in dir/<kernel>/ *.json, this machine first, then nearest first (by
  * kg_bench_machine_distance), each machine's winners before its ties and finalists, as distinct
  * indices into spec->points (those outside the spec's space are skipped) into points[cap], with
  * the machine id of each into from[cap] (strdup'd: free each).  *n gets the count (0 when no
- * other machine has results).  Errors: KG_ENOMEM.
+ * machine has results).  Errors: KG_ENOMEM, kg_template_hash's (KG_EIO).
  */
 kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
                                long cap, long *n, kg_ctx *ctx);

@@ -137,7 +137,7 @@ int kg_cli_tune(int argc, char **argv) {
   static kg_profile prof;
   const kg_profile *profile = NULL;
   if ((rc = kg_load_profile(profile_path, mach.id, &prof, &profile))) goto done;
-  if (warm_start != 0) { /* measure the other machines' best points first, nearest first */
+  if (warm_start != 0) { /* measure the best points of earlier results first: this machine's, then the nearest */
     const long cap = (long)s->npoints;
     warm = calloc((size_t)cap + 1, sizeof *warm);
     warm_from = calloc((size_t)cap + 1, sizeof *warm_from);
@@ -147,14 +147,14 @@ int kg_cli_tune(int argc, char **argv) {
     }
     if (nwarm) {
       if (o.strategy >= KG_STRATEGY_KNN)
-        fprintf(stderr, "kgen: warm start: points of other machines (nearest first: %s) among each problem's seeds\n",
+        fprintf(stderr, "kgen: warm start: points of earlier results (nearest first: %s) among each problem's seeds\n",
                 warm_from[0]);
       else
-        fprintf(stderr, "kgen: warm start: %ld points of other machines measured first (nearest first: %s)\n", nwarm,
+        fprintf(stderr, "kgen: warm start: %ld points of earlier results measured first (nearest first: %s)\n", nwarm,
                 warm_from[0]);
       o.nwarm = nwarm, o.warm = warm, o.warm_from = (const char *const *)warm_from;
     } else if (warm_start == 1) {
-      fprintf(stderr, "kgen: warm start: no other compatible machine has results in %s\n", dir);
+      fprintf(stderr, "kgen: warm start: no compatible machine has results in %s\n", dir);
     }
   }
   kg_tune_report *r = NULL;
