@@ -358,9 +358,6 @@ static bool json_hex_differs(const json_t *v, uint64_t h) {
 
 kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
                                long cap, long *n, kg_ctx *ctx) {
-  uint64_t tmpl_hash = 0;
-  kg_status hst = kg_template_hash(spec, &tmpl_hash, ctx);
-  if (hst) return hst;
   char kdir[4200];
   kg_warm_doc docs[256];
   int nd = 0;
@@ -380,9 +377,11 @@ kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_ma
      * spec or the template starts from its own best points; an up-to-date one has its database
      * for --resume), then the others, nearest first */
     double dist = -1;
+    uint64_t tmpl_hash = 0; /* read only for this machine's own report (the template's files) */
     if (id && strcmp(id, m->id)) dist = kg_bench_machine_distance(mach, m);
     else if (id && (json_hex_differs(json_object_get(r, "spec_hash"), spec->hash) ||
-                    json_hex_differs(json_object_get(r, "template_hash"), tmpl_hash)))
+                    (kg_template_hash(spec, &tmpl_hash, NULL) == KG_OK &&
+                     json_hex_differs(json_object_get(r, "template_hash"), tmpl_hash))))
       dist = -0.5;
     if (dist >= -0.5) docs[nd].doc = r, docs[nd++].dist = dist;
     else json_decref(r);

@@ -59,7 +59,7 @@ kg_status kg_bench_load_nearest(const char *dir, const char *kernel, const kg_ma
  * kg_bench_machine_distance), each machine's winners before its ties and finalists, as distinct
  * indices into spec->points (those outside the spec's space are skipped) into points[cap], with
  * the machine id of each into from[cap] (strdup'd: free each).  *n gets the count (0 when no
- * machine has results).  Errors: KG_ENOMEM, kg_template_hash's (KG_EIO).
+ * machine has results; a template that cannot be read counts as unchanged).  Errors: KG_ENOMEM.
  */
 kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_machine *m, long *points, char **from,
                                long cap, long *n, kg_ctx *ctx);
