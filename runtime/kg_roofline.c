@@ -9,6 +9,7 @@
 #include "kg_machine.h" /* kg_usable_cpus */
 
 #include <immintrin.h>
+#include <math.h>
 #include <omp.h>
 #include <sched.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 /* Per-thread iterations of a peak block: 2^17 x 16 vector instructions, about half a
  * millisecond a core. */
@@ -106,6 +108,7 @@ typedef struct kg_roofline_state {
   kg_roofline_bound bound;
   int threads;
   size_t bytes; /* multiple of 64 */
+  int streams;  /* memory: interleaved streams per thread, the fastest of KG_READ_CHOICES */
   unsigned char *buf;
   double work;
   volatile double sink[256];
@@ -116,6 +119,8 @@ static int64_t kg_dim(const kg_problem *p, const char *name, int64_t dflt) {
     if (!strcmp(p->dim_names[i], name)) return p->dims[i];
   return dflt;
 }
+
+static void kg_read_probe(kg_roofline_state *s);
 
 void *kg_roofline_create(const kg_problem *p) {
   if (!p) return NULL;
@@ -148,6 +153,7 @@ void *kg_roofline_create(const kg_problem *p) {
 #pragma omp parallel for num_threads(s->threads) schedule(static)
     for (size_t i = 0; i < s->bytes; i += 4096)
       memset(s->buf + i, (int)(i >> 12) | 1, s->bytes - i < 4096 ? s->bytes - i : 4096);
+    kg_read_probe(s);
   }
   return s;
 }
@@ -163,28 +169,30 @@ double kg_roofline_work(const void *state) { return state ? ((const kg_roofline_
 
 /* ---- read bandwidth: sum 64-bit words over [p, p + n), n a multiple of 64 ----
  *
- * A thread reads its range as KG_READ_STREAMS interleaved sequential streams (its range cut in
- * that many contiguous chunks, 256 bytes of each in turn), then the tail.  One stream per core
- * is bound by how many misses the hardware prefetcher keeps in flight for one stream: on an
- * AMX-capable Xeon VM (intel-6-167, 2 vCPUs, cold 16 MB) one stream read 19 GB/s at best and
- * 14 at the median, 4-8 streams 24-25 at best and 19 at the median, and qmatmul's decode
- * kernels (8 rows of weights at once) read the same bytes at 24-26 GB/s: an efficiency of 128%
- * against the one-stream pass. */
-#define KG_READ_STREAMS 8
+ * A thread reads its range as `streams` interleaved sequential streams (its range cut in that
+ * many contiguous chunks, 256 bytes of each in turn), then the tail.  Which count reads fastest
+ * depends on the machine's prefetchers, so the state tries each of KG_READ_CHOICES at creation
+ * and keeps the fastest (kg_read_probe).  On an AMX-capable Xeon VM (intel-6-167, 2 vCPUs, cold
+ * 16 MB) one stream per core read 19 GB/s at best and 14 at the median, 4-8 streams 24-25 at best
+ * and 19 at the median (qmatmul's decode kernels, 8 rows of weights at once, read 24-26 GB/s);
+ * on a Zen5 VM (zen5-1c59d18a, cold 59 MB, 2 threads) 8 streams read 45 GB/s where int8 decode,
+ * one row at a time, read the same bytes at 68 (an efficiency of 150%), and one or two streams
+ * 1.2-1.5x the 8 streams' rate in a standalone loop of the same rounds. */
+static const int KG_READ_CHOICES[] = {1, 2, 8};
 #define KG_READ_STEP 256 /* bytes of one stream per step: 4 x 64 */
 
-__attribute__((target("avx512f"))) static double kg_read_avx512(const unsigned char *p, size_t n) {
+__attribute__((target("avx512f"))) static double kg_read_avx512(const unsigned char *p, size_t n, int streams) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-  const size_t chunk = n / KG_READ_STREAMS / KG_READ_STEP * KG_READ_STEP;
+  const size_t chunk = n / (size_t)streams / KG_READ_STEP * KG_READ_STEP;
   for (size_t i = 0; i < chunk; i += KG_READ_STEP)
-    for (int k = 0; k < KG_READ_STREAMS; k++) {
+    for (int k = 0; k < streams; k++) {
       const unsigned char *q = p + (size_t)k * chunk + i;
       a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)q));
       a1 = _mm512_add_epi64(a1, _mm512_load_si512((const void *)(q + 64)));
       a2 = _mm512_add_epi64(a2, _mm512_load_si512((const void *)(q + 128)));
       a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(q + 192)));
     }
-  for (size_t i = KG_READ_STREAMS * chunk; i < n; i += 64)
+  for (size_t i = (size_t)streams * chunk; i < n; i += 64)
     a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(p + i)));
   /* reduced in unsigned arithmetic: the words are arbitrary, and a signed sum (gcc's
    * _mm512_reduce_add_epi64) may overflow, which is undefined behaviour */
@@ -193,11 +201,11 @@ __attribute__((target("avx512f"))) static double kg_read_avx512(const unsigned c
   return (double)(v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]);
 }
 
-__attribute__((target("avx2"))) static double kg_read_avx2(const unsigned char *p, size_t n) {
+__attribute__((target("avx2"))) static double kg_read_avx2(const unsigned char *p, size_t n, int streams) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-  const size_t chunk = n / KG_READ_STREAMS / KG_READ_STEP * KG_READ_STEP;
+  const size_t chunk = n / (size_t)streams / KG_READ_STEP * KG_READ_STEP;
   for (size_t i = 0; i < chunk; i += KG_READ_STEP)
-    for (int k = 0; k < KG_READ_STREAMS; k++) {
+    for (int k = 0; k < streams; k++) {
       const unsigned char *q = p + (size_t)k * chunk + i;
       for (int j = 0; j < KG_READ_STEP; j += 128) {
         a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(q + j)));
@@ -206,7 +214,7 @@ __attribute__((target("avx2"))) static double kg_read_avx2(const unsigned char *
         a3 = _mm256_add_epi64(a3, _mm256_load_si256((const __m256i *)(q + j + 96)));
       }
     }
-  for (size_t i = KG_READ_STREAMS * chunk; i < n; i += 64) { /* the tail, 64 bytes at a time */
+  for (size_t i = (size_t)streams * chunk; i < n; i += 64) { /* the tail, 64 bytes at a time */
     a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(p + i)));
     a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
   }
@@ -232,9 +240,38 @@ static void kg_read_pass(kg_roofline_state *s) {
     size_t lo = lines * (size_t)t / (size_t)nt, hi = lines * (size_t)(t + 1) / (size_t)nt;
     const unsigned char *p = s->buf + lo * 64;
     size_t n = (hi - lo) * 64;
-    double r = avx == 2 ? kg_read_avx512(p, n) : avx == 1 ? kg_read_avx2(p, n) : kg_read_c(p, n);
+    double r = avx == 2 ? kg_read_avx512(p, n, s->streams) : avx == 1 ? kg_read_avx2(p, n, s->streams) : kg_read_c(p, n);
     s->sink[t & 255] = r;
   }
+}
+
+/* The stream count of KG_READ_CHOICES whose fastest of 3 passes (taken in turn) is the fastest.
+ * A buffer beyond KG_READ_PROBE_COLD is flushed from the caches (clflush, every line) before each
+ * pass: the memory-bound problems that large model weights streamed from DRAM, and the order of
+ * the choices in the L3 need not be the same.  A wrong choice only lowers the reference (an
+ * efficiency above 100% says so). */
+#define KG_READ_PROBE_COLD ((size_t)1 << 20)
+static void kg_read_probe(kg_roofline_state *s) {
+  enum { N = sizeof KG_READ_CHOICES / sizeof KG_READ_CHOICES[0] };
+  double best[N];
+  for (int c = 0; c < N; c++) best[c] = INFINITY;
+  for (int r = 0; r < 3; r++)
+    for (int c = 0; c < N; c++) {
+      s->streams = KG_READ_CHOICES[c];
+      if (s->bytes > KG_READ_PROBE_COLD) {
+        for (size_t i = 0; i < s->bytes; i += 64) _mm_clflush(s->buf + i);
+        _mm_mfence();
+      }
+      struct timespec t0, t1;
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      kg_read_pass(s);
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      best[c] = fmin(best[c], (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec));
+    }
+  int k = 0;
+  for (int c = 1; c < N; c++)
+    if (best[c] < best[k]) k = c;
+  s->streams = KG_READ_CHOICES[k];
 }
 
 /* ---- peak blocks: KG_PEAK_ACC independent chains, KG_PEAK_ITERS steps, per thread ---- */

@@ -21,8 +21,9 @@
  *
  * The read kernel is the STREAM-style sum over the buffer (McCalpin, STREAM; here read-only, as
  * the weight streams of a decode step are), 4 independent accumulators of 64-byte loads, each
- * thread reading its range as 8 interleaved sequential streams (one stream per core leaves
- * bandwidth unused on some machines: kg_roofline.c).
+ * thread reading its range as 1, 2 or 8 interleaved sequential streams, whichever read the
+ * buffer fastest in a probe at creation (one stream per core leaves bandwidth unused on some
+ * machines, eight streams on others: kg_roofline.c).
  */
 #ifndef KG_ROOFLINE_H
 #define KG_ROOFLINE_H
