@@ -7,6 +7,7 @@
 #include "kg_roofline.h"
 
 #include "kg_machine.h" /* kg_usable_cpus */
+#include "kg_timer.h"   /* kg_now_ns */
 
 #include <immintrin.h>
 #include <math.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 /* Per-thread iterations of a peak block: 2^17 x 16 vector instructions, about half a
  * millisecond a core. */
@@ -247,12 +247,14 @@ static void kg_read_pass(kg_roofline_state *s) {
 
 /* The stream count of KG_READ_CHOICES whose fastest of 3 passes (taken in turn) is the fastest.
  * A buffer beyond KG_READ_PROBE_COLD is flushed from the caches (clflush, every line) before each
- * pass: the memory-bound problems that large model weights streamed from DRAM, and the order of
- * the choices in the L3 need not be the same.  A wrong choice only lowers the reference (an
- * efficiency above 100% says so). */
+ * pass: memory-bound problems that large stream their bytes from DRAM (decode weights), and the
+ * order of the choices in the L3 need not be the same.  The portable C pass has one stream: no
+ * probe.  A wrong choice only lowers the reference (an efficiency above 100% says so). */
 #define KG_READ_PROBE_COLD ((size_t)1 << 20)
 static void kg_read_probe(kg_roofline_state *s) {
   enum { N = sizeof KG_READ_CHOICES / sizeof KG_READ_CHOICES[0] };
+  s->streams = 1;
+  if (!kg_has_avx512() && !kg_has_avx2()) return;
   double best[N];
   for (int c = 0; c < N; c++) best[c] = INFINITY;
   for (int r = 0; r < 3; r++)
@@ -262,11 +264,9 @@ static void kg_read_probe(kg_roofline_state *s) {
         for (size_t i = 0; i < s->bytes; i += 64) _mm_clflush(s->buf + i);
         _mm_mfence();
       }
-      struct timespec t0, t1;
-      clock_gettime(CLOCK_MONOTONIC, &t0);
+      const uint64_t t0 = kg_now_ns();
       kg_read_pass(s);
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-      best[c] = fmin(best[c], (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec));
+      best[c] = fmin(best[c], (double)(kg_now_ns() - t0));
     }
   int k = 0;
   for (int c = 1; c < N; c++)
