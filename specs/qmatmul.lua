@@ -29,7 +29,7 @@ return kernel "qmatmul" {
   params = {
     path    = enum(PATHS),              -- dot products: int8 activations (VNNI, maddubs), or fp32 FMA
     nb      = values { 4, 1, 2, 8 },    -- output channels per iteration (share the x loads)
-    pf      = values { 1, 0 },          -- software prefetch of the next block's rows into L2 (int8 paths)
+    pf      = values { 1, 0 },          -- software prefetch of the next block's rows into L2 (vnni, maddubs)
     threads = values(thread_counts()),  -- OpenMP threads over the output channels: 1, 2, 4, ..., cores
   },
   problems = {

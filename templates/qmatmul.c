@@ -209,21 +209,6 @@ static int64_t qm_page_rows(const qm_call *s) {
   return rbytes < QM_PAGE && QM_PAGE % rbytes == 0 ? QM_PAGE / rbytes : 1;
 }
 
-/* int4 with PF: the scales and zero points of the rows rn, rn + rs, ... (the block after this
- * one) into L2: NB short streams the hardware prefetcher finds late */
-static inline void qm_prefetch_groups(const qm_call *s, int64_t rn, int64_t rs) {
-#if defined(__AVX512F__) || defined(__AVX2__)
-  if (!PF || rn < 0) return;
-  for (int r = 0; r < NB && rn + r * rs < s->n; r++)
-    for (int64_t o = (rn + r * rs) * s->ng * 4; o < (rn + r * rs + 1) * s->ng * 4; o += 64) {
-      _mm_prefetch((const char *)s->scale + o, _MM_HINT_T1);
-      _mm_prefetch((const char *)s->zero + o, _MM_HINT_T1);
-    }
-#else
-  (void)s, (void)rn, (void)rs;
-#endif
-}
-
 /* Rows r0, r0 + rs, ..., nb of them (QR(r)); with PF, the block rn, rn + rs, ... (rn < 0: none)
  * is prefetched into L2 a slice at a time.  (Always inlined: a full block's nb = NB is a constant
  * there, and the r < nb tests vanish.) */
@@ -234,6 +219,13 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
   if (PF && rn >= 0)                                                                        \
     for (int r = 0; r < NB && rn + r * rs < s->n; r++)                                      \
       for (int64_t o = (lo); o < (hi); o += 64) _mm_prefetch((const char *)(base) + (rn + r * rs) * (stride) + o, _MM_HINT_T1)
+  /* int4: the next block's scales and zero points, whole rows of them: NB short streams the
+   * hardware prefetcher finds late */
+#define QM_PF_GROUPS()                                                                             \
+  do {                                                                                             \
+    QM_PF_ROWS(s->scale, ng * 4, 0, ng * 4);                                                       \
+    QM_PF_ROWS(s->zero, ng * 4, 0, ng * 4);                                                        \
+  } while (0)
   (void)rn; /* unused by some paths */
   const int64_t kpad = s->kpad, ng = s->ng, g = s->g;
   const float *x = s->x + i * kpad;
@@ -245,6 +237,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
     __m512i acc[NB];
     for (int r = 0; r < NB; r++) acc[r] = _mm512_setzero_si512();
     for (int64_t t = 0; t < kpad; t += 64) {
+      QM_PF_ROWS(s->q8, kpad, t, t + 64); /* the next block's rows into L2, as the int4 path */
       __m512i xv = _mm512_loadu_si512(xu + t);
       for (int r = 0; r < NB; r++)
         if (r < nb) acc[r] = _mm512_dpbusd_epi32(acc[r], xv, _mm512_loadu_si512(s->q8 + QR(r) * kpad + t));
@@ -333,7 +326,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
                                              g == 32 ? 2 : 3); /* lane -> group within the unit */
     __m512 facc[NB];
     for (int r = 0; r < NB; r++) facc[r] = _mm512_setzero_ps();
-    qm_prefetch_groups(s, rn, rs);
+    QM_PF_GROUPS();
     for (int64_t u0 = 0, ui = 0; u0 < kpad; u0 += unit, ui++) {
       QM_PF_ROWS(s->q4, rb, u0 / 2, (u0 + unit) / 2);
       __m512i acc[NB];
@@ -382,7 +375,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
   for (int r = 0; r < NB; r++) facc[r] = _mm256_setzero_ps();
   /* PF: the next block's rows prefetched into L2, a group's slice at a time: the rows of a block
    * are NB short streams the hardware prefetcher picks up late */
-  qm_prefetch_groups(s, rn, rs);
+  QM_PF_GROUPS();
   for (int64_t gi = 0; gi < ng; gi++) {
     QM_PF_ROWS(s->q4, rb, gi * g / 2, (gi + 1) * g / 2);
     __m256i acc[NB];
@@ -495,6 +488,7 @@ static inline __attribute__((always_inline)) void qm_rows(const qm_call *s, int6
 }
 #undef QR
 #undef QM_PF_ROWS
+#undef QM_PF_GROUPS
 
 static void qm_variant(const qm_call *s) {
   qm_prepare(s);
