@@ -46,6 +46,8 @@ return kernel "gemm" {
     ku      = values { 4, 1, 2 }   ,           -- K-unroll of the microkernel loop
     pf      = values { 0, 8 }    ,             -- prefetch of the B sliver, in k iterations ahead
                                                -- (PACK = 3: lines ahead in each row of B)
+    pfl     = values { 1, 2 },                 -- PACK = 3: the cache level that prefetch fills
+                                               -- (1: L1, _MM_HINT_T0; 2: L2, _MM_HINT_T1)
     pack    = values { 1, 0, 2, 3 },           -- pack A and B (0: read in place; 2: stream B;
                                                -- 3: B in place, A packed; see gemm.c)
     threads = values(thread_counts()),         -- OpenMP threads: 1, 2, 4, ..., cores
@@ -65,6 +67,7 @@ return kernel "gemm" {
     -- B in place (pack = 3): short depth blocks (a tile's kc rows of B, ldb apart, stay in a few
     -- cache sets); MC and NC unused.  The other modes pack KC x NC blocks: KC >= 192.
     function(p)
+      if p.pfl ~= 1 and (p.pack ~= 3 or p.pf == 0) then return false end -- pfl: PACK = 3 prefetch only
       if p.pack == 3 then return p.kc <= 32 and p.mc == 168 and p.nc == 3072 end
       return p.kc >= 192
     end,

@@ -235,7 +235,7 @@ static int gemm_variant(const gemm_args *s) {
  * MR broadcasts of a step read one or two cache lines, where A's rows in place are lda apart and,
  * for k = 4096, all in one L1 set), then walks its columns tile by tile, each MR x NR tile reading
  * its kc rows of B where they lie (gemm_ukr_stream) and prefetching, row by row, the line PF lines
- * beyond the tile (the tiles to come: B is read once, as the rows' sequential runs, with no copy
+ * beyond the tile into L1 or, PFL = 2, into L2 only (the tiles to come: B is read once, as the rows' sequential runs, with no copy
  * into a packed panel and no pack phase during which the FMA units idle).  The short KC keeps the
  * kc rows of a tile column (ldb apart) in a handful of L1/L2 sets; C's tile is loaded and stored
  * once per block.  Edge tiles (columns past the last full sliver, rows past the last full MR) go
@@ -248,7 +248,8 @@ static int gemm_variant(const gemm_args *s) {
  * PF 8: 4.91 ms (109 GFLOP/s) against BLIS 2 threads' 6.22 ms; the PACK = 1 winner tuned before,
  * ~9.8 ms. */
 /*$slot stream_microkernel
-local KU, PF = KU or 4, PF or 0
+local KU, PF, PFL = KU or 4, PF or 0, PFL or 1
+local HINT = PFL == 2 and "_MM_HINT_T1" or "_MM_HINT_T0"
 local function isa(vw, vt, zero, bcast, fma, mul, store, loadu, guard)
   local nv = NR // vw
   emit("%s", guard)
@@ -260,7 +261,7 @@ local function isa(vw, vt, zero, bcast, fma, mul, store, loadu, guard)
     for j = 0, nv - 1 do emit("    %s b%d = %s(bu + %d);", vt, j, loadu, j * vw) end
     if PF > 0 then
       for l = 0, NR * 4 // 64 - 1 do
-        emit("    _mm_prefetch((const char *)(bu + %d), _MM_HINT_T0);", NR + (PF - 1) * 16 + l * 16)
+        emit("    _mm_prefetch((const char *)(bu + %d), %s);", NR + (PF - 1) * 16 + l * 16, HINT)
       end
     end
     for i = 0, MR - 1 do

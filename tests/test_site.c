@@ -45,7 +45,8 @@ static const char app_src[] =
 static int site_setup(void **state) {
   if (setup(state)) return -1;
   snprintf(build, sizeof build, "%s", bin);
-  if (strrchr(build, '/')) *strrchr(build, '/') = 0;
+  if (strrchr(build, '/')) *strrchr(build, '/') = 0; /* the build folder: the binary's (as test_ship) */
+  else snprintf(build, sizeof build, ".");
   snprintf(prefix, sizeof prefix, "%s/p", tmp);
   if (run("KGEN_INSTALL_TUNE=OFF cmake --install '%s' --prefix '%s' > '%s/install.out' 2>&1", build, prefix, tmp))
     return -1;

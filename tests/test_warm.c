@@ -1,8 +1,8 @@
 /*
  * test_warm.c - `kgen tune --warm-start` on tests/specs/variants.lua: another machine's results in
  * the output root are measured first (a budget of one variant measures exactly its winner), the
- * report names where the points came from (nearest machine first), and --no-warm-start measures the
- * strategy's own first point.
+ * report names where the points came from (nearest machine first), --no-warm-start measures the
+ * strategy's own first point, and a report lacking a parameter added since seeds with its default.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,16 +19,16 @@
 #define KG_TEST_NAME "warm"
 #include "kg_cli_test.h"
 
-/* out/variants/<id>.json: a tune report of variants.lua whose problem "small" was won by mode=ok,
- * pad=<pad> on machine id (this machine's fingerprint with cores_factor x its cores). */
-static void other_machine(const char *out, const char *id, int pad, int cores_factor) {
+/* out/variants/<id>.json: a tune report of variants.lua whose problem "small" was won by params
+ * on machine id (this machine's fingerprint with cores_factor x its cores); steals params. */
+static void other_machine_params(const char *out, const char *id, json_t *params, int cores_factor) {
   json_t *t = load_report(tmp, "tv/variants");
   assert_non_null(t);
   json_t *m = json_object_get(t, "machine");
   json_object_set_new(m, "id", json_string(id));
   json_object_set_new(m, "cores", json_integer(json_integer_value(json_object_get(m, "cores")) * cores_factor));
   json_t *w = json_object_get(json_array_get(json_object_get(t, "problems"), 0), "winner");
-  json_object_set_new(w, "params", json_pack("{s:s, s:i}", "mode", "ok", "pad", pad));
+  json_object_set_new(w, "params", params);
   json_object_set_new(json_array_get(json_object_get(t, "problems"), 0), "ties", json_array());
   json_object_set_new(json_array_get(json_object_get(t, "problems"), 0), "top", json_array());
   char path[4096];
@@ -36,6 +36,11 @@ static void other_machine(const char *out, const char *id, int pad, int cores_fa
   snprintf(path, sizeof path, "%s/%s/variants/%s.json", tmp, out, id);
   assert_int_equal(json_dump_file(t, path, JSON_INDENT(2)), 0);
   json_decref(t);
+}
+
+/* The same, won by mode=ok, pad=<pad>. */
+static void other_machine(const char *out, const char *id, int pad, int cores_factor) {
+  other_machine_params(out, id, json_pack("{s:s, s:i}", "mode", "ok", "pad", pad), cores_factor);
 }
 
 /* The winner of problem small in out/variants/<this machine>.json (the report just written). */
@@ -96,6 +101,19 @@ static void test_warm_start(void **state) {
   ww = json_object_get(json_array_get(json_object_get(w, "problems"), 0), "winner");
   assert_int_equal(json_integer_value(json_object_get(json_object_get(ww, "params"), "pad")), cold_pad);
   assert_null(json_object_get(w, "warm_start"));
+  json_decref(w);
+  /* A report from before a parameter was added (no pad): its point seeds with the spec's default
+   * for the missing one (pad = 0), where kgen bench would refuse it as a winner. */
+  other_machine_params("old", "zz-old", json_pack("{s:s}", "mode", "unrolled"), 1);
+  assert_int_equal(run("cd '%s' && '%s' tune '%s/tests/specs/variants.lua' --problem small --out old --budget 1 "
+                       "--min-time 0.01 --timeout 0.5 --quiet > old.out 2> old.err",
+                       tmp, bin, root),
+                   0);
+  w = winner("old", "zz-");
+  ww = json_object_get(json_array_get(json_object_get(w, "problems"), 0), "winner");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(ww, "params"), "mode")), "unrolled");
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(ww, "params"), "pad")), 0);
+  assert_string_equal(json_string_value(json_object_get(ww, "warm_from")), "zz-old");
   json_decref(w);
 }
 

@@ -157,9 +157,11 @@ kg_status kg_bench_load_nearest(const char *dir, const char *kernel, const kg_ma
   return KG_OK;
 }
 
-/* "a=1,b=x" from a params object, then the spec's point index. */
-static kg_status kg_params_point(const kg_spec *spec, const json_t *params, const char *problem, long *out,
-                                 kg_ctx *ctx) {
+/* "a=1,b=x" from a params object, then the spec's point index.  A parameter the object lacks
+ * takes the spec's default when `defaults` (a warm-start seed, a suggestion to measure: a
+ * parameter added since the report, whose default is the old behaviour), else is an error. */
+static kg_status kg_params_point(const kg_spec *spec, const json_t *params, const char *problem, bool defaults,
+                                 long *out, kg_ctx *ctx) {
   char set[2048] = "";
   size_t n = 0;
   const char *k;
@@ -167,12 +169,20 @@ static kg_status kg_params_point(const kg_spec *spec, const json_t *params, cons
   if (!json_is_object(params)) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner has no params", problem);
   /* Every parameter of the spec, no other: a missing one would silently take the template's
    * default, a variant that never won. */
-  for (int i = 0; i < spec->nparams; i++)
-    if (!json_object_get(params, spec->params[i].name))
+  for (int i = 0; i < spec->nparams; i++) {
+    const kg_param *pa = &spec->params[i];
+    if (json_object_get(params, pa->name)) continue;
+    if (!defaults)
       return kg_ctx_set(ctx, KG_EINVAL,
                         "problem %s: the tuned winner does not set parameter '%s' (the spec changed since "
                         "the tuning run? tune again)",
-                        problem, spec->params[i].name);
+                        problem, pa->name);
+    if (pa->kind == KG_PARAM_INT)
+      n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", pa->name, (long long)pa->ivalues[0]);
+    else
+      n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", pa->name, pa->svalues[0]);
+    if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
+  }
   json_object_foreach((json_t *)params, k, v) {
     if (json_is_integer(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", k, (long long)json_integer_value(v));
@@ -225,7 +235,7 @@ kg_status kg_bench_points(const kg_spec *spec, const json_t *tuned, int nproblem
     }
     if (*nsel >= spec->nproblems) break;
     long pt;
-    kg_status st = kg_params_point(spec, json_object_get(winner, "params"), name, &pt, ctx);
+    kg_status st = kg_params_point(spec, json_object_get(winner, "params"), name, false, &pt, ctx);
     if (st) return st;
     if (pt < 0) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner violates the spec's constraints", name);
     names[*nsel] = name;
@@ -401,7 +411,7 @@ kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_ma
           t = pass == 0 ? json_object_get(pr, "winner") : json_array_get(list, k);
           long pt;
           kg_ctx pctx = {0};
-          if (!json_is_object(t) || kg_params_point(spec, json_object_get(t, "params"), "warm", &pt, &pctx) || pt < 0)
+          if (!json_is_object(t) || kg_params_point(spec, json_object_get(t, "params"), "warm", true, &pt, &pctx) || pt < 0)
             continue;
           bool seen = false;
           for (long q = 0; q < *n && !seen; q++) seen = points[q] == pt;

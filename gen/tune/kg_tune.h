@@ -159,7 +159,7 @@ typedef struct kg_problem_result {
    * measured in the final rounds beside the finalists and baselines.  reference.m.status says
    * whether it was measured (KG_EUNSUPPORTED with a reason when this CPU cannot run it). */
   bool has_reference;    /**< the spec declares a bound and the final rounds measured its reference */
-  kg_result reference;   /**< its median round, as a baseline's */
+  kg_result reference;   /**< its fastest round (a ceiling: interference only slows it) */
   double reference_work; /**< bytes (memory) or operations one call of the reference does */
 } kg_problem_result;
 
