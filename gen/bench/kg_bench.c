@@ -169,32 +169,35 @@ static kg_status kg_params_point(const kg_spec *spec, const json_t *params, cons
   if (!json_is_object(params)) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: the tuned winner has no params", problem);
   /* Every parameter of the spec, no other: a missing one would silently take the template's
    * default, a variant that never won. */
+  json_t *full = json_deep_copy(params); /* params, with the defaults where `defaults` */
+  if (!full) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   for (int i = 0; i < spec->nparams; i++) {
     const kg_param *pa = &spec->params[i];
-    if (json_object_get(params, pa->name)) continue;
-    if (!defaults)
+    if (json_object_get(full, pa->name)) continue;
+    if (!defaults) {
+      json_decref(full);
       return kg_ctx_set(ctx, KG_EINVAL,
                         "problem %s: the tuned winner does not set parameter '%s' (the spec changed since "
                         "the tuning run? tune again)",
                         problem, pa->name);
-    if (pa->kind == KG_PARAM_INT)
-      n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", pa->name, (long long)pa->ivalues[0]);
-    else
-      n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", pa->name, pa->svalues[0]);
-    if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
+    }
+    json_object_set_new(full, pa->name,
+                        pa->kind == KG_PARAM_INT ? json_integer(pa->ivalues[0]) : json_string(pa->svalues[0]));
   }
-  json_object_foreach((json_t *)params, k, v) {
+  kg_status bad = KG_OK;
+  json_object_foreach(full, k, v) {
     if (json_is_integer(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%lld", n ? "," : "", k, (long long)json_integer_value(v));
     else if (json_is_string(v))
       n += (size_t)snprintf(set + n, sizeof set - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
     else
-      return kg_ctx_set(ctx, KG_EINVAL,
-                        "problem %s: the tuned winner's parameter '%s' is neither an integer nor a "
-                        "string",
-                        problem, k);
-    if (n >= sizeof set) return kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
+      bad = kg_ctx_set(ctx, KG_EINVAL,
+                       "problem %s: the tuned winner's parameter '%s' is neither an integer nor a string", problem, k);
+    if (!bad && n >= sizeof set) bad = kg_ctx_set(ctx, KG_EINVAL, "problem %s: parameters too long", problem);
+    if (bad) break;
   }
+  json_decref(full);
+  if (bad) return bad;
   int32_t *pt = calloc((size_t)spec->nparams + 1, sizeof *pt);
   if (!pt) return kg_ctx_set(ctx, KG_ENOMEM, "out of memory");
   kg_ctx pctx = {0};
@@ -411,7 +414,8 @@ kg_status kg_bench_warm_points(const char *dir, const kg_spec *spec, const kg_ma
           t = pass == 0 ? json_object_get(pr, "winner") : json_array_get(list, k);
           long pt;
           kg_ctx pctx = {0};
-          if (!json_is_object(t) || kg_params_point(spec, json_object_get(t, "params"), "warm", true, &pt, &pctx) || pt < 0)
+          if (!json_is_object(t) || kg_params_point(spec, json_object_get(t, "params"), "warm", true, &pt, &pctx) ||
+              pt < 0)
             continue;
           bool seen = false;
           for (long q = 0; q < *n && !seen; q++) seen = points[q] == pt;

@@ -62,9 +62,9 @@ static void kg_final_reduce(kg_final_item *it, int rounds, bool baseline) {
     return;
   }
   qsort(p50, (size_t)ok, sizeof *p50, kg_stats_cmp_double);
-  double med = p50[it->reference ? 0 : (ok - 1) / 2];
+  double keep = p50[it->reference ? 0 : (ok - 1) / 2], med = p50[(ok - 1) / 2];
   for (int k = 0; k < rounds; k++)
-    if (it->round[k].status == KG_OK && it->round[k].stats.p50 == med) {
+    if (it->round[k].status == KG_OK && it->round[k].stats.p50 == keep) {
       x->m = it->round[k];
       break;
     }
