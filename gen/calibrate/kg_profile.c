@@ -61,6 +61,9 @@ kg_status kg_profile_load(const char *path, kg_profile *out, kg_ctx *ctx) {
     b->gbps = kg_num(x, "gbps");
     if (isfinite(b->bytes) && isfinite(b->gbps) && b->gbps > 0) out->nbw++;
   }
+  const json_t *roof = json_object_get(root, "roofline");
+  out->int8_dot = kg_num(json_object_get(roof, "int8_dot"), "rate");
+  out->bf16_dot = kg_num(json_object_get(roof, "bf16_dot"), "rate");
   if (out->npeak == 0 || out->nbw == 0)
     st = kg_ctx_set(ctx, KG_EINVAL, "%s: the profile has no peak or no bandwidth figures", path);
 done:
@@ -106,8 +109,8 @@ static void kg_fmt_bytes(double b, char *buf, size_t cap) {
   else snprintf(buf, cap, "%.0f KB", b / 1024);
 }
 
-void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads, bool fp64,
-                           kg_efficiency *e) {
+void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,
+                           const char *peak_name, kg_efficiency *e) {
   memset(e, 0, sizeof *e);
   e->intensity = e->balance = e->fraction = NAN;
   if (!p) {
@@ -118,10 +121,19 @@ void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, doub
     snprintf(e->why, sizeof e->why, "the spec has no flops or bytes metric");
     return;
   }
-  int pk = kg_peak_at(p, threads);
+  if (!peak_name) peak_name = "fp32";
+  const bool fp64 = strcmp(peak_name, "fp64") == 0, dot = !fp64 && strcmp(peak_name, "fp32") != 0;
+  int pk = kg_peak_at(p, dot ? 0 : threads); /* the dot-product peaks are all-cores figures */
   int bw = kg_bw_at(p, "copy", threads, bytes);
   if (bw < 0) bw = kg_bw_at(p, "triad", threads, bytes);
-  double peak = pk >= 0 ? (fp64 ? p->peak[pk].fp64 : p->peak[pk].fp32) : NAN;
+  double peak = NAN;
+  if (strcmp(peak_name, "int8_dot") == 0) peak = p->int8_dot;
+  else if (strcmp(peak_name, "bf16_dot") == 0) peak = p->bf16_dot;
+  else if (pk >= 0) peak = fp64 ? p->peak[pk].fp64 : p->peak[pk].fp32;
+  if (dot && !(peak > 0)) { /* no fallback to the memory roof for a problem bound by dot products */
+    snprintf(e->why, sizeof e->why, "the profile lacks the %s figure", peak_name);
+    return;
+  }
   double band = bw >= 0 ? p->bw[bw].gbps : NAN;
   e->balance = peak / band;
   e->intensity = bytes > 0 && flops >= 0 ? flops / bytes : NAN;
@@ -140,10 +152,10 @@ void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, doub
     e->achieved = flops / p50_ns;
     e->ceiling = peak;
     e->threads = p->peak[pk].threads;
-    snprintf(e->reference, sizeof e->reference, "%s peak, %d thread%s", fp64 ? "fp64" : "fp32", e->threads,
+    snprintf(e->reference, sizeof e->reference, "%s peak, %d thread%s", peak_name, e->threads,
              e->threads == 1 ? "" : "s");
   } else {
-    snprintf(e->why, sizeof e->why, "the profile lacks the %s figure", memory ? "bandwidth" : "peak");
+    snprintf(e->why, sizeof e->why, "the profile lacks the %s figure", memory ? "bandwidth" : peak_name);
     return;
   }
   e->fraction = e->achieved / e->ceiling;

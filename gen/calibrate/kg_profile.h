@@ -59,6 +59,8 @@ typedef struct kg_profile {
   } peak[KG_PROFILE_MAX_PEAK]; /**< GFLOP/s */
   int nbw;
   kg_profile_bw bw[KG_PROFILE_MAX_BW];
+  double int8_dot, bf16_dot; /**< the roofline section's peaks on all cores (GOP/s, GFLOP/s); NAN when
+                              * the profile predates them or the CPU lacks the instructions */
 } kg_profile;
 
 /** "tuned/machines/<machine_id>.json" under root (default "tuned") into buf[cap]. */
@@ -88,11 +90,14 @@ typedef struct kg_efficiency {
  * Efficiency of a kernel doing `flops` and moving `bytes` per run (either may be <= 0 when the
  * spec has no such metric) in p50_ns, run with `threads` threads (0 = unknown: the all-cores
  * ceiling).  The bound follows arithmetic intensity: memory when flops / bytes is below the
- * machine balance (fp32 peak over the copy bandwidth measured at the size nearest `bytes`: the
- * best of 1..threads threads there), compute otherwise.  fp64 selects the fp64 peak.  p may be NULL (then known is false with
- * why "no machine profile (run kgen calibrate)").
+ * machine balance (the peak over the copy bandwidth measured at the size nearest `bytes`: the
+ * best of 1..threads threads there), compute otherwise.  `peak` names the compute peak: "fp32"
+ * (or NULL), "fp64", or "int8_dot" / "bf16_dot" (the roofline section's all-cores figure, whatever
+ * `threads` says: integer or bf16 dot products are never held against the fp32 FMA peak; a profile
+ * without it gives known false, why naming it).  p may be NULL (then known is false with why
+ * "no machine profile (run kgen calibrate)").
  */
-void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads, bool fp64,
-                           kg_efficiency *e);
+void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,
+                           const char *peak, kg_efficiency *e);
 
 #endif
