@@ -14,8 +14,8 @@
  * both cores share L3 and DRAM.  Built with the JIT's compiler and flags (GCC -O2 keeps the
  * accumulator arrays in memory, and the figures would be GCC's):
  *   clang-16 -O3 -march=native bench/gemm_stream_loop.c -o /tmp/gsl && /tmp/gsl [N KC]
- * (default: the L1 figures, then N 1008 and 8208 at KC 32, 128, 256).  The CMake build compiles a
- * stub that says so.
+ * (default: the L1 figures, then N 1008 and 8208 at KC 32, 128, 256).  The CMake build (GCC -O2)
+ * compiles only a main that says so.
  */
 #include <stdio.h>
 #if !defined(__clang__) || !defined(__OPTIMIZE__)

@@ -217,17 +217,17 @@ static void test_profile_efficiency(void **state) {
   assert_true(p.npeak >= 1 && p.nbw >= 1);
   kg_efficiency e;
   /* A copy-like kernel: 0 flops, 1 MB in 1 ms = 1 GB/s: memory-bound. */
-  kg_profile_efficiency(&p, 0, 1e6, 1e6, 1, NULL, &e);
+  kg_profile_efficiency(&p, 0, 1e6, 1e6, 1, KG_BOUND_MEMORY, &e);
   assert_true(e.known);
   assert_string_equal(e.bound, "memory");
   assert_true(fabs(e.fraction - 1.0 / e.ceiling) < 1e-9);
   /* A GEMM-like kernel: 1e9 flops over 1e6 bytes: compute-bound against the 1-thread peak. */
-  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, "fp32", &e);
+  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, KG_BOUND_FP32_FMA, &e);
   assert_true(e.known);
   assert_string_equal(e.bound, "compute");
   assert_true(fabs(e.achieved - 100.0) < 1e-9);
   /* int8 dot products against the profile's int8_dot peak (all cores), never the fp32 FMA peak */
-  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, "int8_dot", &e);
+  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, KG_BOUND_INT8_DOT, &e);
   if (isfinite(p.int8_dot)) {
     assert_true(e.known);
     assert_string_equal(e.bound, "compute");
@@ -238,10 +238,10 @@ static void test_profile_efficiency(void **state) {
     assert_string_equal(e.why, "the profile lacks the int8_dot figure");
   }
   p.int8_dot = NAN; /* a profile from before the roofline section */
-  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, "int8_dot", &e);
+  kg_profile_efficiency(&p, 1e9, 1e6, 1e7, 1, KG_BOUND_INT8_DOT, &e);
   assert_false(e.known);
   assert_string_equal(e.why, "the profile lacks the int8_dot figure");
-  kg_profile_efficiency(NULL, 1e9, 1e6, 1e7, 1, NULL, &e);
+  kg_profile_efficiency(NULL, 1e9, 1e6, 1e7, 1, KG_BOUND_NONE, &e);
   assert_false(e.known);
   assert_string_equal(e.why, "no machine profile (run kgen calibrate)");
   assert_int_equal(kg_profile_load("/nonexistent/profile.json", &p, &ctx), KG_ENOTFOUND);

@@ -36,18 +36,13 @@ kg_status kg_profile_load(const char *path, kg_profile *out, kg_ctx *ctx) {
   snprintf(out->path, sizeof out->path, "%s", path);
   const json_t *id = json_object_get(json_object_get(root, "machine"), "id");
   snprintf(out->machine_id, sizeof out->machine_id, "%s", json_is_string(id) ? json_string_value(id) : "");
-  const json_t *f32 = json_object_get(peak, "fp32"), *f64 = json_object_get(peak, "fp64");
+  const json_t *f32 = json_object_get(peak, "fp32");
   size_t i;
   const json_t *x;
   json_array_foreach(f32, i, x) {
     if (out->npeak == KG_PROFILE_MAX_PEAK) break;
-    int t = (int)kg_num(x, "threads");
-    out->peak[out->npeak].threads = t;
+    out->peak[out->npeak].threads = (int)kg_num(x, "threads");
     out->peak[out->npeak].fp32 = kg_num(x, "gflops");
-    out->peak[out->npeak].fp64 = NAN;
-    const json_t *y;
-    size_t j;
-    json_array_foreach(f64, j, y) if ((int)kg_num(y, "threads") == t) out->peak[out->npeak].fp64 = kg_num(y, "gflops");
     out->npeak++;
   }
   json_array_foreach(json_object_get(bw, "results"), i, x) {
@@ -110,7 +105,7 @@ static void kg_fmt_bytes(double b, char *buf, size_t cap) {
 }
 
 void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,
-                           const char *peak_name, kg_efficiency *e) {
+                           kg_roofline_bound bound, kg_efficiency *e) {
   memset(e, 0, sizeof *e);
   e->intensity = e->balance = e->fraction = NAN;
   if (!p) {
@@ -121,15 +116,12 @@ void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, doub
     snprintf(e->why, sizeof e->why, "the spec has no flops or bytes metric");
     return;
   }
-  if (!peak_name) peak_name = "fp32";
-  const bool fp64 = strcmp(peak_name, "fp64") == 0, dot = !fp64 && strcmp(peak_name, "fp32") != 0;
+  const bool dot = bound == KG_BOUND_INT8_DOT || bound == KG_BOUND_BF16_DOT;
+  const char *peak_name = dot ? kg_roofline_name(bound) : "fp32";
   int pk = kg_peak_at(p, dot ? 0 : threads); /* the dot-product peaks are all-cores figures */
   int bw = kg_bw_at(p, "copy", threads, bytes);
   if (bw < 0) bw = kg_bw_at(p, "triad", threads, bytes);
-  double peak = NAN;
-  if (strcmp(peak_name, "int8_dot") == 0) peak = p->int8_dot;
-  else if (strcmp(peak_name, "bf16_dot") == 0) peak = p->bf16_dot;
-  else if (pk >= 0) peak = fp64 ? p->peak[pk].fp64 : p->peak[pk].fp32;
+  double peak = dot ? (bound == KG_BOUND_INT8_DOT ? p->int8_dot : p->bf16_dot) : pk >= 0 ? p->peak[pk].fp32 : NAN;
   if (dot && !(peak > 0)) { /* no fallback to the memory roof for a problem bound by dot products */
     snprintf(e->why, sizeof e->why, "the profile lacks the %s figure", peak_name);
     return;

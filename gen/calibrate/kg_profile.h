@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kg_roofline.h"
 #include "kg_status.h"
 
 #define KG_PROFILE_MAX_PEAK 16
@@ -55,8 +56,8 @@ typedef struct kg_profile {
   int npeak;
   struct {
     int threads;
-    double fp32, fp64;
-  } peak[KG_PROFILE_MAX_PEAK]; /**< GFLOP/s */
+    double fp32;
+  } peak[KG_PROFILE_MAX_PEAK]; /**< fp32 GFLOP/s */
   int nbw;
   kg_profile_bw bw[KG_PROFILE_MAX_BW];
   double int8_dot, bf16_dot; /**< the roofline section's peaks on all cores (GOP/s, GFLOP/s); NAN when
@@ -91,13 +92,13 @@ typedef struct kg_efficiency {
  * spec has no such metric) in p50_ns, run with `threads` threads (0 = unknown: the all-cores
  * ceiling).  The bound follows arithmetic intensity: memory when flops / bytes is below the
  * machine balance (the peak over the copy bandwidth measured at the size nearest `bytes`: the
- * best of 1..threads threads there), compute otherwise.  `peak` names the compute peak: "fp32"
- * (or NULL), "fp64", or "int8_dot" / "bf16_dot" (the roofline section's all-cores figure, whatever
- * `threads` says: integer or bf16 dot products are never held against the fp32 FMA peak; a profile
- * without it gives known false, why naming it).  p may be NULL (then known is false with why
- * "no machine profile (run kgen calibrate)").
+ * best of 1..threads threads there), compute otherwise.  The compute peak is the one the spec's
+ * `bound` names: KG_BOUND_INT8_DOT / KG_BOUND_BF16_DOT take the profile's all-cores int8_dot /
+ * bf16_dot figure whatever `threads` says (dot products are never held against the fp32 FMA peak;
+ * a profile without it gives known false, why naming it); any other bound the fp32 peak at
+ * `threads`.  p may be NULL (then known is false with why "no machine profile (run kgen calibrate)").
  */
 void kg_profile_efficiency(const kg_profile *p, double flops, double bytes, double p50_ns, int threads,
-                           const char *peak, kg_efficiency *e);
+                           kg_roofline_bound bound, kg_efficiency *e);
 
 #endif

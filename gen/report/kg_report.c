@@ -137,11 +137,8 @@ int kg_report_threads_of(const kg_tune_report *r, long point) {
 /* The efficiency of a measurement on problem sp run by `point` (threads unknown: all cores). */
 void kg_report_eff(const kg_tune_report *r, const kg_spec_problem *sp, const kg_measurement *m, long point,
                    kg_efficiency *e) {
-  /* a problem bound by integer or bf16 dot products is held against that peak, not fp32's */
-  const bool dot = sp->bound == KG_BOUND_INT8_DOT || sp->bound == KG_BOUND_BF16_DOT;
-  const char *peak = dot ? kg_roofline_name(sp->bound) : "fp32";
   kg_profile_efficiency(r->profile, sp->flops, sp->bytes, m->status == KG_OK ? m->stats.p50 : NAN,
-                        kg_report_threads_of(r, point), peak, e);
+                        kg_report_threads_of(r, point), (kg_roofline_bound)sp->bound, e);
 }
 
 static json_t *kg_eff_json(const kg_efficiency *e) {

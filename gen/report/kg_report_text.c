@@ -245,7 +245,7 @@ void kg_tune_print_summary(const kg_tune_report *r, FILE *f) {
   else
     fprintf(
         f,
-        "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = GFLOP/s or GOP/s over the peak of the bound: fp32, int8_dot, bf16_dot)\n",
+        "efficiency: against %s (mem = GB/s over copy bandwidth at the nearest size, cpu = over the peak of the bound)\n",
         r->profile->path);
   long failed = 0, censored = 0, cached = 0;
   for (int p = 0; p < r->nproblems; p++) {
